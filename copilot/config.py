@@ -1,0 +1,88 @@
+"""All settings in one place: ``COPILOT_*`` environment variables, or a ``.env`` file.
+
+Everything the copilot keeps on disk lives under ``COPILOT_HOME`` so a user (or a test)
+can point it somewhere else and get a fully separate copilot.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COPILOT_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    home: Path = Field(default=Path("~/.office-copilot"), description="All local state.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the state store; default SQLite in home."
+    )
+    models_dir_override: Path | None = Field(
+        default=None,
+        alias="COPILOT_MODELS_DIR",
+        description="Where derived model files (the ONNX export) are cached; default home/models.",
+    )
+    qdrant_url: str | None = Field(
+        default=None, description="A Qdrant server; unset means the embedded engine."
+    )
+
+    # Embeddings
+    embed_provider: Literal["local", "openai", "azure"] = "local"
+    embed_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="Local: the packaged MiniLM. OpenAI/Azure: the model or deployment name.",
+    )
+    embed_backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="Runtime for the local model; same vectors, ONNX is faster."
+    )
+    embed_batch: int = Field(default=64, ge=1, le=2048)
+    embed_threads: int = Field(default=0, ge=0, description="0 means one per core.")
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    azure_endpoint: str | None = None
+    azure_api_version: str = "2024-10-21"
+
+    # Ingestion
+    max_file_mb: float = Field(default=50.0, gt=0, description="Larger files are skipped.")
+    parse_timeout_s: float = Field(default=60.0, gt=0)
+    parse_memory_mb: int = Field(default=1536, ge=256)
+    parse_workers: int = Field(default=2, ge=1, le=32)
+    chunk_tokens: int = Field(default=200, ge=32, le=8192)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def state_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_dir / 'state.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        if self.models_dir_override is not None:
+            return self.models_dir_override.expanduser().resolve()
+        return self.home_dir / "models"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

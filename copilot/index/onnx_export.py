@@ -1,0 +1,176 @@
+"""Make, once, the ONNX file the default embedder runs, and keep it in step with its source.
+
+The file is exported from the packaged PyTorch weights rather than shipped, so it always
+matches the installed model; a fingerprint beside it (sha256 of the weights + the version of
+this code) makes a changed package or a changed export rebuild it. Nothing is quantised: the
+vectors must equal the PyTorch ones, since both backends share one index.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import contextlib
+import hashlib
+import json
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ONNX_DIRNAME = "all-minilm-l6-v2-onnx"
+EXPORT_VERSION = "1"  # bump when _export changes, so old exports are rebuilt
+OPSET = 17
+
+
+def ensure_onnx_model(source: Path, models_dir: Path) -> Path:
+    """The folder holding model.onnx + tokenizer.json, exporting it first if missing or stale.
+
+    Export happens in a temporary folder that replaces the target in one rename, under a file
+    lock, so a crash never leaves half a model and two processes never export at once.
+    """
+    target = models_dir / ONNX_DIRNAME
+    if _is_current(target, source):
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with _file_lock(models_dir / f"{ONNX_DIRNAME}.lock"):
+        if _is_current(target, source):  # another process exported while we waited
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{ONNX_DIRNAME}-", dir=models_dir))
+        try:
+            _export(source, tmp / "model.onnx")
+            shutil.copy2(source / "tokenizer.json", tmp / "tokenizer.json")
+            stamp = {**_fingerprint(source, None), "opset": OPSET}
+            (tmp / "fingerprint.json").write_text(json.dumps(stamp, indent=2))
+            if target.exists():
+                old = models_dir / f".{ONNX_DIRNAME}-old-{os.getpid()}"
+                os.replace(target, old)
+                shutil.rmtree(old, ignore_errors=True)
+            os.replace(tmp, target)
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RuntimeError(
+                f"Exporting the local embedding model to ONNX failed: {e}. "
+                "Set COPILOT_EMBED_BACKEND=torch to run it with PyTorch instead."
+            ) from e
+    return target
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as f:
+        try:
+            import fcntl
+        except ImportError:  # Windows: the atomic rename alone still prevents torn files
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _fingerprint(source: Path, recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """Identity of the source weights; the sha256 is reused while size and mtime match."""
+    st = (source / "model.safetensors").stat()
+    rec = recorded or {}
+    if rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns:
+        digest = rec.get("sha256")
+    else:
+        h = hashlib.sha256()
+        with open(source / "model.safetensors", "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+    return {
+        "export_version": EXPORT_VERSION,
+        "sha256": digest,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+    }
+
+
+def _is_current(target: Path, source: Path) -> bool:
+    try:
+        recorded = json.loads((target / "fingerprint.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not (target / "model.onnx").is_file() or not (target / "tokenizer.json").is_file():
+        return False
+    now = _fingerprint(source, recorded)
+    return all(recorded.get(k) == now[k] for k in ("export_version", "sha256"))
+
+
+def _export(source: Path, dest: Path) -> None:
+    """Trace the BERT encoder (pooling stays in numpy) and check the file reproduces torch."""
+    import onnx
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        # Eager attention traces to plain MatMul/Softmax, which ONNX Runtime fuses itself.
+        model = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return out.last_hidden_state
+
+    # A padded row, so the traced graph contains the masking path.
+    ids = torch.tensor([[101, 7592, 2088, 2003, 102], [101, 7592, 102, 0, 0]])
+    mask = (ids != 0).long()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation + tracer warnings
+        # dynamo=False: the torch.export-based default needs onnxscript, which adds nothing here.
+        torch.onnx.export(
+            Encoder().eval(),  # the exporter restores the wrapper's mode: train would add dropout
+            (ids, mask, torch.zeros_like(ids)),
+            str(dest),
+            dynamo=False,
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+        onnx.checker.check_model(str(dest))
+        _verify(dest, model)
+
+
+def _verify(path: Path, model: Any) -> None:
+    """Shapes unlike the trace, with padding: the ONNX graph must match torch."""
+    import onnxruntime as ort
+    import torch
+
+    ids = np.array([[101] + [2000 + i for i in range(9)] + [102]] * 3, dtype=np.int64)
+    ids[1, 4:] = 0
+    ids[1, 3] = 102
+    mask = (ids != 0).astype(np.int64)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": 0 * ids})
+    want = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+    diff = np.abs(got[0] - want.last_hidden_state.numpy())[mask.astype(bool)].max()
+    if not diff < 1e-3:
+        raise RuntimeError(f"the exported graph differs from torch by {diff:.2g}")

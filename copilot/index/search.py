@@ -1,0 +1,100 @@
+"""Search a user's index and turn chunk hits into results a person can open and cite.
+
+The store answers with chunks; people want documents and messages. Each result keeps the
+chunk's locator (the paragraph, cell range, page or message to open) and a snippet: the
+passage of the chunk that best matches the query, so a result list can be skimmed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from copilot.index.store import SearchFilters
+from copilot.workspace import Workspace
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MAX_QUERY_CHARS = 2000
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+class QueryError(ValueError):
+    """A query that cannot be searched (empty, only punctuation)."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    item_id: str
+    title: str
+    url: str
+    kind: str
+    locator: dict[str, Any]
+    score: float
+    snippet: str
+    text: str
+    chunk_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def clean_query(query: str) -> str:
+    """Strip control characters and cap the length; refuse a query with nothing in it."""
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
+    text = " ".join(text.split())[:MAX_QUERY_CHARS]
+    if not _WORD.search(text):
+        raise QueryError("the query is empty: type some words to search for")
+    return text
+
+
+def snippet(text: str, query: str, width: int = 240) -> str:
+    """The sentence of ``text`` sharing most words with ``query``, cut to ``width``."""
+    terms = {w.lower() for w in _WORD.findall(query)}
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()] or [text]
+    best = max(sentences, key=lambda s: len(terms & {w.lower() for w in _WORD.findall(s)}))
+    return best if len(best) <= width else best[: width - 1].rstrip() + "…"
+
+
+def search(
+    workspace: Workspace,
+    owner: str,
+    query: str,
+    *,
+    k: int = 10,
+    mode: Mode = "hybrid",
+    filters: SearchFilters | None = None,
+) -> list[SearchResult]:
+    """The ``k`` best chunks of ``owner``'s index for ``query``."""
+    text = clean_query(query)
+    dense = workspace.embedder.embed_query(text) if mode != "bm25" else None
+    hits = workspace.store.search(owner, text=text, dense=dense, k=k, mode=mode, filters=filters)
+    return [
+        SearchResult(
+            item_id=hit.payload["item_id"],
+            title=hit.payload.get("title") or "",
+            url=hit.payload.get("url") or "",
+            kind=hit.payload.get("kind") or "",
+            locator=hit.payload.get("locator") or {},
+            score=hit.score,
+            snippet=snippet(hit.payload.get("text") or "", text),
+            text=hit.payload.get("text") or "",
+            chunk_id=hit.id,
+        )
+        for hit in hits
+    ]
+
+
+def format_locator(locator: dict[str, Any]) -> str:
+    """``{"sheet": "Budget", "range": "A2:D9"}`` → ``Budget!A2:D9``; readable for the rest."""
+    if "sheet" in locator:
+        return f"{locator['sheet']}!{locator.get('range', '')}".rstrip("!")
+    parts = []
+    for key, value in locator.items():
+        if key.endswith("_end"):
+            continue
+        end = locator.get(f"{key}_end")
+        parts.append(f"{key} {value}–{end}" if end is not None else f"{key} {value}")
+    return ", ".join(parts)

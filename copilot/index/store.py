@@ -1,0 +1,461 @@
+"""The embedded vector index: a LlamaIndex vector store on the in-process Qdrant Edge engine.
+
+One shard per embedding model (the caller picks the directory), holding every user's chunks:
+a dense vector (``dense``), a BM25 sparse vector with IDF applied at query time (``bm25``),
+and the payload below. Users are kept apart by the ``owner`` field, which every read and
+delete filters on: no method here takes a query without an owner (see ``filters.scoped``).
+
+Payload per point: owner, acl, source, item_id, parent_id, kind, item_hash, chunk (index in
+the item), locator (dict), title, url, text, modified_ts (epoch seconds), sender (lower-case
+address), folder, thread_id, plus any other metadata the node carries.
+
+HNSW is built by :meth:`EdgeVectorStore.optimize`, not on write: until then new points sit in
+an appendable segment that is searched exactly (correct, slower). The sync pipeline calls
+``optimize()`` once at the end of a run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import qdrant_edge as qe
+from llama_index.core.schema import (
+    BaseNode,
+    MetadataMode,
+    NodeRelationship,
+    RelatedNodeInfo,
+    TextNode,
+)
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from pydantic import PrivateAttr
+
+from copilot.index import bm25
+from copilot.index.filters import (
+    SearchFilters,
+    epoch_seconds,
+    metadata_filter,
+    owner_condition,
+    owner_from_metadata_filters,
+    scoped,
+    search_conditions,
+)
+
+__all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "SearchFilters"]
+
+DENSE = "dense"
+SPARSE = "bm25"
+KEYWORD_FIELDS = (
+    "acl", "source", "item_id", "parent_id", "kind", "item_hash", "sender", "folder", "thread_id",
+)  # fmt: skip
+META_FILE = "copilot-index.json"
+LOCK_FILE = ".copilot.lock"
+FORMAT = 1
+UPSERT_BATCH = 256
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+class IndexLockedError(RuntimeError):
+    """Another process has this index open: the engine allows one writer per shard."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict  # includes "text"
+
+
+class EdgeVectorStore(BasePydanticVectorStore):
+    """Vector store over one Qdrant Edge shard; see the module docstring."""
+
+    stores_text: bool = True
+    is_embedding_query: bool = True
+    path: Path
+    dim: int
+
+    _shard: qe.EdgeShard | None = PrivateAttr(default=None)
+    _lock_fd: int | None = PrivateAttr(default=None)
+
+    def __init__(self, path: Path, dim: int) -> None:
+        super().__init__(path=Path(path), dim=dim)
+        if dim < 1:
+            raise ValueError(f"vector size must be positive, got {dim}")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(self.path)
+        try:
+            self._shard = self._open()
+            self._ensure_indexes()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- opening -------------------------------------------------------------------------
+
+    def _config(self) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=self.dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+
+    def _open(self) -> qe.EdgeShard:
+        meta_path = self.path / META_FILE
+        meta = {"format": FORMAT, "dim": self.dim, "bm25": bm25.SIGNATURE}
+        if not (self.path / "edge_config.json").exists():
+            shard = qe.EdgeShard.create(str(self.path), self._config())
+            meta_path.write_text(json.dumps(meta))
+            return shard
+        if meta_path.exists():
+            found = json.loads(meta_path.read_text())
+            if found.get("dim") != self.dim:
+                raise ValueError(
+                    f"the index at {self.path} holds {found.get('dim')}-d vectors, not "
+                    f"{self.dim}-d: use one index directory per embedding model"
+                )
+            if found.get("bm25") != bm25.SIGNATURE:
+                raise ValueError(
+                    f"the index at {self.path} was built with other BM25 settings "
+                    f"({found.get('bm25')}); delete it and sync again to rebuild"
+                )
+        try:
+            shard = qe.EdgeShard.load(str(self.path), self._config())
+        except Exception as e:
+            raise ValueError(f"cannot open the index at {self.path}: {e}") from e
+        if not meta_path.exists():
+            meta_path.write_text(json.dumps(meta))
+        return shard
+
+    def _ensure_indexes(self) -> None:
+        """Create the payload indexes that are missing (all of them on a new shard)."""
+        have = set(self.client.info().payload_schema)
+        wanted: dict[str, Any] = {
+            "owner": qe.KeywordIndexParams(is_tenant=True),
+            "modified_ts": qe.PayloadSchemaType.Float,
+            **dict.fromkeys(KEYWORD_FIELDS, qe.PayloadSchemaType.Keyword),
+        }
+        for name, schema in wanted.items():
+            if name not in have:
+                self.client.update(qe.UpdateOperation.create_field_index(name, schema))
+
+    @property
+    def client(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise RuntimeError(f"the index at {self.path} is closed")
+        return self._shard
+
+    # ---- LlamaIndex interface ------------------------------------------------------------
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Upsert nodes (ids are UUID strings; re-adding an id replaces that point)."""
+        batch_size = int(kwargs.get("batch_size", UPSERT_BATCH))
+        points = [self._point(node) for node in nodes]
+        for start in range(0, len(points), batch_size):
+            self.client.update(qe.UpdateOperation.upsert_points(points[start : start + batch_size]))
+        return [node.node_id for node in nodes]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every chunk of item ``ref_doc_id``; needs ``owner=``."""
+        owner = delete_kwargs.get("owner")
+        if owner is None:
+            raise ValueError("delete() needs owner=...: items are only ever deleted per owner")
+        self.delete_item(owner, ref_doc_id)
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """LlamaIndex query; needs ``owner=`` or an ``owner == X`` metadata filter.
+
+        DEFAULT is dense, SPARSE is BM25 over ``query_str``, HYBRID fuses both with RRF
+        (``alpha`` weights dense vs. BM25). ``similarity_top_k`` is the dense candidate
+        count, ``sparse_top_k`` the BM25 one, ``hybrid_top_k`` the number returned.
+        """
+        owner = kwargs.get("owner")
+        named = owner_from_metadata_filters(query.filters)
+        if owner is not None and named is not None and owner != named:
+            raise ValueError(f"owner={owner!r} conflicts with the filter owner == {named!r}")
+        owner = owner if owner is not None else named
+        if owner is None:
+            raise ValueError("query() needs owner=... or a filter owner == X")
+        conditions: list[Any] = []
+        if query.filters is not None:
+            conditions.append(metadata_filter(query.filters))
+        if query.doc_ids:
+            conditions.append(qe.FieldCondition("item_id", match=qe.MatchAny(list(query.doc_ids))))
+        if query.node_ids:
+            conditions.append(qe.HasIdCondition({_point_id(i) for i in query.node_ids}))
+        modes = {
+            VectorStoreQueryMode.DEFAULT: "dense",
+            VectorStoreQueryMode.SPARSE: "bm25",
+            VectorStoreQueryMode.HYBRID: "hybrid",
+        }
+        if query.mode not in modes:
+            raise ValueError(f"query mode {query.mode.value!r} is not supported by this store")
+        mode = modes[query.mode]
+        k = query.similarity_top_k
+        if mode == "hybrid":
+            k = query.hybrid_top_k or query.similarity_top_k
+        weights = None if query.alpha is None else (query.alpha, 1.0 - query.alpha)
+        dense = None if query.query_embedding is None else np.asarray(query.query_embedding)
+        hits = self._search(
+            owner,
+            conditions,
+            text=query.query_str or "",
+            dense=dense,
+            mode=mode,
+            k=k,
+            dense_limit=query.similarity_top_k,
+            sparse_limit=query.sparse_top_k or (k if mode == "bm25" else query.similarity_top_k),
+            rrf_k=int(kwargs.get("rrf_k", 60)),
+            weights=weights,
+        )
+        return VectorStoreQueryResult(
+            nodes=[_node(hit) for hit in hits],
+            similarities=[hit.score for hit in hits],
+            ids=[hit.id for hit in hits],
+        )
+
+    # ---- our own API ---------------------------------------------------------------------
+
+    def search(
+        self,
+        owner: str,
+        *,
+        text: str,
+        dense: np.ndarray | None,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        filters: SearchFilters | None = None,
+        candidates: int = 100,
+        rrf_k: int = 60,
+        weights: tuple[float, float] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best chunks of ``owner`` for a query.
+
+        ``hybrid`` takes ``candidates`` from dense and from BM25 and fuses them with RRF
+        (``weights`` = dense, BM25); if one side has nothing to go on (no vector, or only
+        stop words) the other side alone is used.
+        """
+        return self._search(
+            owner,
+            search_conditions(filters),
+            text=text,
+            dense=dense,
+            mode=mode,
+            k=k,
+            dense_limit=max(candidates, k),
+            sparse_limit=max(candidates, k),
+            rrf_k=rrf_k,
+            weights=weights,
+        )
+
+    def delete_item(self, owner: str, item_id: str, keep_hash: str | None = None) -> None:
+        """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``.
+
+        The pipeline upserts a new version first and then calls this with its hash, so a
+        crash in between leaves both versions findable rather than neither.
+        """
+        keep = [qe.FieldCondition("item_hash", match=qe.MatchValue(keep_hash))] if keep_hash else []
+        item = qe.FieldCondition("item_id", match=qe.MatchValue(item_id))
+        self.client.update(
+            qe.UpdateOperation.delete_points_by_filter(scoped(owner, item, must_not=keep))
+        )
+
+    def count(self, owner: str | None = None) -> int:
+        """Exact number of chunks: all of them, or ``owner``'s."""
+        flt = None if owner is None else scoped(owner)
+        return self.client.count(qe.CountRequest(exact=True, filter=flt))
+
+    def item_chunk_ids(self, owner: str, item_id: str) -> list[str]:
+        """Point ids of one item's chunks, in chunk order."""
+        flt = scoped(owner, qe.FieldCondition("item_id", match=qe.MatchValue(item_id)))
+        found: list[tuple[int, str]] = []
+        offset = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset,
+                limit=1000,
+                filter=flt,
+                with_payload=qe.PayloadSelector.Include(["chunk"]),
+                with_vector=False,
+            )
+            records, offset = self.client.scroll(request)
+            found += [(int((r.payload or {}).get("chunk", 0)), str(r.id)) for r in records]
+            if offset is None:
+                return [point_id for _, point_id in sorted(found)]
+
+    def optimize(self) -> None:
+        """Build HNSW and merge segments; call after bulk writes (slow, then searches are fast)."""
+        self.client.optimize()
+
+    def flush(self) -> None:
+        self.client.flush()
+
+    def close(self) -> None:
+        """Flush, close the shard and release the directory lock. Safe to call twice."""
+        shard, self._shard = self._shard, None
+        try:
+            if shard is not None:
+                shard.flush()
+                shard.close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # closing the descriptor releases the flock
+                self._lock_fd = None
+
+    def __enter__(self) -> EdgeVectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _search(
+        self,
+        owner: str,
+        conditions: list[Any],
+        *,
+        text: str,
+        dense: np.ndarray | None,
+        mode: str,
+        k: int,
+        dense_limit: int,
+        sparse_limit: int,
+        rrf_k: int,
+        weights: tuple[float, float] | None,
+    ) -> list[Hit]:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        flt = scoped(owner, *conditions)
+        # IDF over this owner's chunks only: other users' words must not shape the ranking
+        # (a side channel into what they have), and their vocabulary is not this user's.
+        sparse_params = qe.SearchParams(idf=qe.IdfParams(corpus=scoped(owner)))
+        dense_params = qe.SearchParams(hnsw_ef=max(dense_limit, 64))
+        if mode not in ("dense", "bm25", "hybrid"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        if mode == "dense" and dense is None:
+            raise ValueError("dense search needs a query vector")
+        if mode == "hybrid" and dense is None and not text.strip():
+            raise ValueError("hybrid search needs a query vector or query text")
+        dense_weight, sparse_weight = weights or (1.0, 1.0)
+        stages: list[tuple[qe.Query, qe.SearchParams, int, float]] = []
+        if mode != "bm25" and dense is not None:
+            vector = qe.Query.Nearest(self._dense_list(dense), using=DENSE)
+            stages.append((vector, dense_params, dense_limit, dense_weight))
+        sparse = bm25.query_vector(text) if mode != "dense" and text.strip() else None
+        if sparse is not None and sparse.indices:
+            query = qe.Query.Nearest(sparse, using=SPARSE)
+            stages.append((query, sparse_params, sparse_limit, sparse_weight))
+        if not stages:
+            return []  # BM25 with only stop words / empty text: nothing can match
+        if mode != "hybrid":
+            query, params, _, _ = stages[0]
+            request = qe.QueryRequest(
+                limit=k, query=query, filter=flt, params=params, with_payload=True
+            )
+        else:
+            request = qe.QueryRequest(
+                limit=k,
+                prefetches=[
+                    qe.Prefetch(limit=limit, query=query, params=params, filter=flt)
+                    for query, params, limit, _ in stages
+                ],
+                query=qe.Fusion.Rrf(k=rrf_k, weights=[w for *_, w in stages]),
+                filter=flt,
+                with_payload=True,
+            )
+        points = self.client.query(request)
+        return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
+
+    def _dense_list(self, vector: Sequence[float] | np.ndarray) -> list[float]:
+        array = np.asarray(vector, dtype=np.float32).ravel()
+        if array.shape[0] != self.dim:
+            raise ValueError(f"expected a {self.dim}-d vector, got {array.shape[0]}-d")
+        if not np.all(np.isfinite(array)):
+            raise ValueError("the vector holds NaN or infinite values")
+        return array.tolist()
+
+    def _point(self, node: BaseNode) -> qe.Point:
+        meta = dict(node.metadata)
+        owner = meta.get("owner")
+        owner_condition(owner)  # raises on a missing owner: no point may be stored without one
+        item_id = meta.get("item_id") or node.ref_doc_id
+        if not item_id:
+            raise ValueError(f"node {node.node_id} has no item_id (metadata or ref_doc_id)")
+        if node.embedding is None:
+            raise ValueError(f"node {node.node_id} has no embedding")
+        payload = {key: _jsonable(value) for key, value in meta.items()}
+        payload.update(owner=owner, item_id=item_id)
+        payload["text"] = node.get_content(metadata_mode=MetadataMode.NONE)
+        if isinstance(meta.get("modified_ts"), datetime):
+            payload["modified_ts"] = epoch_seconds(meta["modified_ts"])
+        if isinstance(payload.get("sender"), str):
+            payload["sender"] = payload["sender"].lower()
+        title = payload.get("title") if isinstance(payload.get("title"), str) else ""
+        vectors = {
+            DENSE: self._dense_list(node.embedding),
+            SPARSE: bm25.document_vector(payload["text"], title),
+        }
+        return qe.Point(_point_id(node.node_id), vectors, payload)
+
+
+def _point_id(node_id: str) -> str:
+    try:
+        return str(uuid.UUID(node_id))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(f"point ids must be UUID strings, got {node_id!r}") from None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _node(hit: Hit) -> TextNode:
+    metadata = dict(hit.payload)
+    text = metadata.pop("text", "")
+    node = TextNode(id_=hit.id, text=text, metadata=metadata)
+    if metadata.get("item_id"):
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=metadata["item_id"])
+    return node
+
+
+def _lock(path: Path) -> int:
+    """Take the directory's lock or raise: one process (and one store) per shard.
+
+    ``flock`` rather than ``lockf``: it is held per open file, so a second store in the same
+    process is refused too, not just one in another process.
+    """
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise IndexLockedError(
+            f"the index at {path} is already open (process {holder}); close the other "
+            "copilot process (a sync or the server) and try again"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd

@@ -1,0 +1,340 @@
+"""Sync one connector's items into the index: diff → parse → chunk → embed → store.
+
+The invariants this module keeps, and why:
+
+* An item whose version is unchanged is not read; one whose bytes hash the same is not
+  parsed. So a re-sync of an unchanged folder costs a ``stat`` per file and no embedding.
+* Chunk point ids are derived from (owner, item, content hash, position), so storing the
+  same chunk twice overwrites it: a sync killed anywhere and run again makes no
+  duplicates. Stale chunks of an item's previous version are deleted only after its new
+  chunks are stored, and the item's state row is written last, so an interrupted item is
+  simply redone.
+* A failure (unreadable, damaged, hostile file) is recorded with its reason, the item's
+  old chunks are removed (the index never keeps half an item or an outdated one), and the
+  sync goes on.
+* Checkpoints are stored only when everything yielded before them is durable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from llama_index.core.schema import TextNode
+
+from connectors.base import Connector
+from connectors.parsers import MAIL_TYPES, media_type_for
+from connectors.types import Attachment, Checkpoint, Content, Failure, Item, Parsed
+from copilot.config import Settings
+from copilot.index.embed import Embedder
+from copilot.index.store import EdgeVectorStore
+from copilot.ingest.chunk import Chunk, chunk_elements
+from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
+from copilot.state import StateStore
+
+_POINT_NS = uuid.UUID("6f1c5a52-8d0e-4f4e-9b7a-3c2d1e0f9a8b")
+MAX_DEPTH = 3  # attachments of attached messages of attached messages, no deeper
+
+
+@dataclass
+class SyncReport:
+    """What one sync did; also what the progress bar shows."""
+
+    scope: str
+    seen: int = 0
+    unchanged: int = 0
+    indexed: int = 0
+    failed: int = 0
+    deleted: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Work:
+    item: Item
+    content_hash: str
+    depth: int
+    chunks: list[Chunk] = field(default_factory=list)
+    parsed: Parsed | None = None
+
+
+def point_id(owner: str, item_id: str, content_hash: str, position: int) -> str:
+    return str(uuid.uuid5(_POINT_NS, f"{owner}\x00{item_id}\x00{content_hash}\x00{position}"))
+
+
+def _date_ts(meta: dict[str, Any], fallback: datetime) -> float:
+    value = meta.get("date")
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    return fallback.timestamp()
+
+
+def _title(item: Item, parsed: Parsed) -> str:
+    if item.kind == "mail":
+        return str(parsed.meta.get("subject") or item.title or "(no subject)")
+    return item.title
+
+
+def _payload(work: _Work, title: str, position: int, chunk: Chunk) -> dict[str, Any]:
+    item, meta = work.item, (work.parsed.meta if work.parsed else {})
+    return {
+        "owner": item.owner,
+        "acl": list(item.acl),
+        "source": item.source,
+        "item_id": item.id,
+        "parent_id": item.parent,
+        "kind": item.kind,
+        "item_hash": work.content_hash,
+        "chunk": position,
+        "locator": chunk.locator,
+        "title": title,
+        "url": item.url,
+        "modified_ts": _date_ts(meta, item.modified),
+        "sender": str(meta.get("from") or "").lower() or None,
+        "folder": meta.get("folder") or item.meta.get("folder"),
+        "thread_id": meta.get("thread_id"),
+    }
+
+
+def _child_item(parent: Item, index: int, attachment: Attachment) -> Item:
+    media_type = media_type_for(attachment.name) or attachment.media_type
+    return Item(
+        id=f"{parent.id}#{index}:{attachment.name}",
+        owner=parent.owner,
+        kind="mail" if media_type in MAIL_TYPES else "file",
+        title=attachment.name,
+        url=parent.url,
+        modified=parent.modified,
+        version=hashlib.sha256(attachment.data).hexdigest(),
+        content=Content.of(attachment.data, media_type),
+        acl=parent.acl,
+        meta={"attachment_of": parent.id, "size": len(attachment.data)},
+        parent=parent.id,
+    )
+
+
+class Syncer:
+    """One sync run of one connector. Use ``sync()`` rather than this class directly."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        settings: Settings,
+        state: StateStore,
+        store: EdgeVectorStore,
+        embedder: Embedder,
+        on_progress: Callable[[SyncReport], None] | None = None,
+    ) -> None:
+        self.connector, self.settings, self.state = connector, settings, state
+        self.store, self.embedder = store, embedder
+        self.owner, self.scope = connector.owner, connector.scope
+        self.on_progress = on_progress or (lambda report: None)
+        self.report = SyncReport(scope=self.scope)
+        self.known = state.item_states(self.owner, self.scope)
+        self.seen: set[str] = set()
+        self.children: deque[tuple[Item, int]] = deque()
+        self.batch: list[_Work] = []
+        self.batch_chunks = 0
+
+    # -- deciding what needs work ----------------------------------------------------
+    def _jobs(self) -> Iterator[tuple[Any, ParseTask | None]]:
+        checkpoint = self.state.checkpoint(self.owner, self.scope)
+        for event in self.connector.load(checkpoint):
+            yield from self._drain_children()
+            if isinstance(event, Checkpoint):
+                yield event, None
+            elif isinstance(event, Failure):
+                self.seen.add(event.item)
+                yield event, None
+            else:
+                yield from self._item_job(event, 0)
+        yield from self._drain_children()
+
+    def _drain_children(self) -> Iterator[tuple[Any, ParseTask | None]]:
+        while self.children:
+            item, depth = self.children.popleft()
+            yield from self._item_job(item, depth)
+
+    def _item_job(self, item: Item, depth: int) -> Iterator[tuple[Any, ParseTask | None]]:
+        self.seen.add(item.id)
+        self.report.seen += 1
+        previous = self.known.get(item.id)
+        if previous and previous.version == item.version:
+            self._unchanged(item.id)
+            return
+        try:
+            data = item.content.read()
+        except OSError as exc:
+            yield Failure(item.id, "fetch", f"cannot read {item.title}: {exc}"), None
+            return
+        content_hash = hashlib.sha256(data).hexdigest()
+        if previous and previous.content_hash == content_hash:
+            self.state.touch_version(self.owner, item.id, item.version)
+            self._unchanged(item.id)
+            return
+        yield _Work(item, content_hash, depth), ParseTask(data, item.title, item.content.media_type)
+
+    def _unchanged(self, item_id: str) -> None:
+        self.report.unchanged += 1
+        # Attachments of an unchanged message are unchanged too.
+        self.seen.update(k for k, s in self.known.items() if s.parent_id == item_id)
+
+    # -- handling results --------------------------------------------------------------
+    def run(self) -> SyncReport:
+        started = time.perf_counter()
+        self.state.sync_started(self.owner, self.scope)
+        settings = self.settings
+        with ParsePool(
+            settings.parse_workers, settings.parse_timeout_s, settings.parse_memory_mb
+        ) as pool:
+            jobs: Iterator[tuple[Any, ParseTask | None]] = self._jobs()
+            while True:
+                for key, outcome in pool.run(jobs):
+                    self._handle(key, outcome)
+                    self.report.seconds = time.perf_counter() - started
+                    self.on_progress(self.report)
+                if not self.children:  # attachments found after the source ran dry
+                    break
+                jobs = self._drain_children()
+            self._flush()
+        self._delete_missing()
+        self.store.optimize()
+        self.report.seconds = time.perf_counter() - started
+        self.state.sync_finished(self.owner, self.scope, self._counts())
+        self.on_progress(self.report)
+        return self.report
+
+    def _counts(self) -> dict[str, Any]:
+        counts = self.report.as_dict()
+        counts.pop("failures")
+        return counts
+
+    def _handle(self, key: Any, outcome: Outcome) -> None:
+        if isinstance(key, Checkpoint):
+            self._flush()
+            self.state.save_checkpoint(self.owner, self.scope, key.value)
+        elif isinstance(key, Failure):
+            self._fail(key.item, key.stage, key.reason)
+        elif outcome.parsed is None:
+            self._fail(key.item.id, "parse", outcome.error or "could not be parsed", key)
+        else:
+            self._parsed(key, outcome.parsed)
+
+    def _parsed(self, work: _Work, parsed: Parsed) -> None:
+        work.parsed = parsed
+        work.chunks = chunk_elements(
+            parsed.elements,
+            self.embedder.count_tokens,
+            self.settings.chunk_tokens,
+            self.settings.chunk_overlap,
+        )
+        if work.depth < MAX_DEPTH:
+            for index, attachment in enumerate(parsed.attachments):
+                child = _child_item(work.item, index, attachment)
+                if media_type_for(child.title) or child.content.media_type in MAIL_TYPES:
+                    self.children.append((child, work.depth + 1))
+        self.batch.append(work)
+        self.batch_chunks += len(work.chunks)
+        if self.batch_chunks >= self.settings.embed_batch * 4:
+            self._flush()
+
+    def _fail(self, item_id: str, stage: str, reason: str, work: _Work | None = None) -> None:
+        self.report.failed += 1
+        self.report.failures.append({"item": item_id, "stage": stage, "reason": reason})
+        self.store.delete_item(self.owner, item_id)
+        self.state.record_failure(self.owner, self.scope, item_id, stage, reason)
+        if work is not None:  # remember the bad version so it is not re-parsed until it changes
+            self.state.record_items(self.owner, [self._row(work, "failed", 0)])
+        elif item_id in self.known:
+            self.state.mark_failed(self.owner, item_id)
+
+    def _row(self, work: _Work, status: str, chunks: int) -> dict[str, Any]:
+        item = work.item
+        title = _title(item, work.parsed) if work.parsed else item.title
+        row: dict[str, Any] = {
+            "item_id": item.id,
+            "scope": self.scope,
+            "parent_id": item.parent,
+            "kind": item.kind,
+            "title": title,
+            "url": item.url,
+            "version": item.version,
+            "content_hash": work.content_hash,
+            "status": status,
+            "chunks": chunks,
+            "modified": item.modified.timestamp(),
+        }
+        if work.parsed is not None:
+            row["display_text"] = work.parsed.display_text
+        return row
+
+    def _flush(self) -> None:
+        """Embed and store every chunk of the batch, then record the items as indexed."""
+        if not self.batch:
+            return
+        batch, self.batch, self.batch_chunks = self.batch, [], 0
+        texts, nodes = [], []
+        for work in batch:
+            assert work.parsed is not None
+            title = _title(work.item, work.parsed)
+            for position, chunk in enumerate(work.chunks):
+                texts.append(f"{title}\n{chunk.text}")
+                nodes.append(
+                    TextNode(
+                        id_=point_id(self.owner, work.item.id, work.content_hash, position),
+                        text=chunk.text,
+                        metadata=_payload(work, title, position, chunk),
+                    )
+                )
+        started = time.perf_counter()
+        vectors = self.embedder.embed_documents(texts)
+        self.report.embed_seconds += time.perf_counter() - started
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector.tolist()
+        if nodes:
+            self.store.add(nodes)
+        for work in batch:
+            self.store.delete_item(self.owner, work.item.id, keep_hash=work.content_hash)
+        self.store.flush()
+        self.state.record_items(self.owner, [self._row(w, "indexed", len(w.chunks)) for w in batch])
+        self.report.indexed += len(batch)
+        self.report.chunks += len(nodes)
+        self.report.embedded += len(nodes)
+
+    def _delete_missing(self) -> None:
+        present = set(self.connector.list_ids()) | self.seen
+        gone = [item_id for item_id in self.known if item_id not in present]
+        for item_id in gone:
+            self.store.delete_item(self.owner, item_id)
+        if gone:
+            self.store.flush()
+            self.state.forget_items(self.owner, gone)
+        self.report.deleted = len(gone)
+
+
+def sync(
+    connector: Connector,
+    settings: Settings,
+    state: StateStore,
+    store: EdgeVectorStore,
+    embedder: Embedder,
+    on_progress: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Bring the index up to date with ``connector``'s source for its owner."""
+    return Syncer(connector, settings, state, store, embedder, on_progress).run()

@@ -1,0 +1,277 @@
+"""Sync state: what is indexed at which version, connector checkpoints, and failures.
+
+Why a database and not the vector index's payloads: the pipeline asks "is this item
+unchanged?" for every item of every sync, and that must cost a primary-key lookup, not
+a vector-store scroll. SQLAlchemy Core keeps this a plain SQLite file by default and
+lets several API replicas share PostgreSQL later with the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+items = Table(
+    "items",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("item_id", String, primary_key=True),
+    Column("scope", String, nullable=False, index=True),
+    Column("parent_id", String, index=True),
+    Column("kind", String, nullable=False),
+    Column("title", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False, default=""),
+    Column("version", String, nullable=False),
+    Column("content_hash", String, nullable=False),
+    Column("status", String, nullable=False),  # indexed | failed
+    Column("chunks", Integer, nullable=False, default=0),
+    Column("modified", Float),
+    Column("indexed_at", Float, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("scope", String, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+failures = Table(
+    "failures",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("item_id", String, primary_key=True),
+    Column("scope", String, nullable=False, index=True),
+    Column("stage", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+texts = Table(
+    "texts",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("item_id", String, primary_key=True),
+    Column("text", Text, nullable=False),
+)
+
+syncs = Table(
+    "syncs",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("scope", String, primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("status", String, nullable=False),  # running | done | interrupted
+    Column("counts", Text, nullable=False, default="{}"),
+)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    item_id: str
+    version: str
+    content_hash: str
+    status: str
+    chunks: int
+    parent_id: str | None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (status, API) never block a sync
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
+
+
+def _upsert(table: Table, row: dict[str, Any], keys: Iterable[str]) -> Any:
+    stmt = sqlite_insert(table).values(**row)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={k: v for k, v in row.items() if k not in keys}
+    )
+
+
+class StateStore:
+    """All reads and writes of sync state, each scoped to one owner."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = open_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- items -----------------------------------------------------------------------
+    def item_states(self, owner: str, scope: str) -> dict[str, ItemState]:
+        """Every known item of a scope, loaded once per sync instead of once per item."""
+        query = select(items).where(items.c.owner == owner, items.c.scope == scope)
+        with self.engine.connect() as conn:
+            return {
+                r.item_id: ItemState(
+                    r.item_id, r.version, r.content_hash, r.status, r.chunks, r.parent_id
+                )
+                for r in conn.execute(query)
+            }
+
+    def record_items(self, owner: str, rows: list[dict[str, Any]]) -> None:
+        """Mark items indexed (or failed) in one transaction, clearing their old failures."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            for row in rows:
+                row = {**row, "owner": owner, "indexed_at": now}
+                text = row.pop("display_text", None)
+                conn.execute(_upsert(items, row, ("owner", "item_id")))
+                if row["status"] == "indexed":
+                    conn.execute(
+                        delete(failures).where(
+                            failures.c.owner == owner, failures.c.item_id == row["item_id"]
+                        )
+                    )
+                if text is not None:
+                    conn.execute(
+                        _upsert(
+                            texts,
+                            {"owner": owner, "item_id": row["item_id"], "text": text},
+                            ("owner", "item_id"),
+                        )
+                    )
+
+    def touch_version(self, owner: str, item_id: str, version: str) -> None:
+        """Same bytes under a new version (a file touched, a message moved): no re-index."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                items.update()
+                .where(items.c.owner == owner, items.c.item_id == item_id)
+                .values(version=version)
+            )
+
+    def mark_failed(self, owner: str, item_id: str) -> None:
+        """An indexed item that can no longer be fetched: its chunks are gone, say so."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                items.update()
+                .where(items.c.owner == owner, items.c.item_id == item_id)
+                .values(status="failed", chunks=0)
+            )
+
+    def forget_items(self, owner: str, item_ids: Iterable[str]) -> None:
+        ids = list(item_ids)
+        with self.engine.begin() as conn:
+            for table in (items, failures, texts):
+                for start in range(0, len(ids), 500):
+                    part = ids[start : start + 500]
+                    conn.execute(
+                        delete(table).where(table.c.owner == owner, table.c.item_id.in_(part))
+                    )
+
+    def children(self, owner: str, parent_id: str) -> list[str]:
+        query = select(items.c.item_id).where(
+            items.c.owner == owner, items.c.parent_id == parent_id
+        )
+        with self.engine.connect() as conn:
+            return [r.item_id for r in conn.execute(query)]
+
+    def display_text(self, owner: str, item_id: str) -> str | None:
+        query = select(texts.c.text).where(texts.c.owner == owner, texts.c.item_id == item_id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    # -- failures --------------------------------------------------------------------
+    def record_failure(self, owner: str, scope: str, item_id: str, stage: str, reason: str) -> None:
+        row = {"owner": owner, "item_id": item_id, "scope": scope, "stage": stage}
+        row.update(reason=reason, at=time.time())
+        with self.engine.begin() as conn:
+            conn.execute(_upsert(failures, row, ("owner", "item_id")))
+
+    def failures(self, owner: str | None = None) -> list[dict[str, Any]]:
+        query = select(failures).order_by(failures.c.at)
+        if owner is not None:
+            query = query.where(failures.c.owner == owner)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- checkpoints and sync runs ---------------------------------------------------
+    def checkpoint(self, owner: str, scope: str) -> dict[str, Any] | None:
+        query = select(checkpoints.c.value).where(
+            checkpoints.c.owner == owner, checkpoints.c.scope == scope
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar()
+        return json.loads(value) if value else None
+
+    def save_checkpoint(self, owner: str, scope: str, value: dict[str, Any]) -> None:
+        row = {
+            "owner": owner,
+            "scope": scope,
+            "value": json.dumps(value),
+            "updated_at": time.time(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(_upsert(checkpoints, row, ("owner", "scope")))
+
+    def sync_started(self, owner: str, scope: str) -> None:
+        row = {"owner": owner, "scope": scope, "started_at": time.time(), "finished_at": None}
+        row.update(status="running", counts="{}")
+        with self.engine.begin() as conn:
+            conn.execute(_upsert(syncs, row, ("owner", "scope")))
+
+    def sync_finished(self, owner: str, scope: str, counts: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                syncs.update()
+                .where(syncs.c.owner == owner, syncs.c.scope == scope)
+                .values(finished_at=time.time(), status="done", counts=json.dumps(counts))
+            )
+
+    # -- reporting -------------------------------------------------------------------
+    def summary(self, owner: str | None = None) -> dict[str, Any]:
+        """Counts for ``copilot status``: items, chunks, failures, last sync per scope."""
+        where = [items.c.owner == owner] if owner else []
+        with self.engine.connect() as conn:
+            indexed = conn.execute(
+                select(func.count(), func.coalesce(func.sum(items.c.chunks), 0)).where(
+                    items.c.status == "indexed", *where
+                )
+            ).one()
+            sync_query = select(syncs).order_by(syncs.c.started_at.desc())
+            if owner:
+                sync_query = sync_query.where(syncs.c.owner == owner)
+            runs = [dict(r._mapping) for r in conn.execute(sync_query)]
+        for run in runs:
+            run["counts"] = json.loads(run["counts"] or "{}")
+        return {"items": indexed[0], "chunks": int(indexed[1]), "syncs": runs}

@@ -1,0 +1,92 @@
+"""The ``copilot`` command as a person runs it: a real process, real files, real index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from copilot.demo import build_workspace
+from tests.hostile import BROKEN_MAIL, write_hostile_set
+
+
+def copilot(env, *args, check=True, timeout=300):
+    result = subprocess.run(
+        [sys.executable, "-m", "copilot.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"copilot {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_sync_search_and_status_from_the_command_line(cli_env, tmp_path):
+    folder = build_workspace(tmp_path / "docs")
+    out = copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    assert "7 indexed" in out.stdout
+
+    hits = json.loads(
+        copilot(
+            cli_env, "search", "when is the go-live date", "--user", "ann", "--json", "--k", "5"
+        ).stdout
+    )
+    assert len(hits) == 5
+    assert {"title", "locator", "score", "snippet", "item_id", "url"} <= set(hits[0])
+    assert any("Atlas" in h["title"] or "go-live" in h["title"].lower() for h in hits)
+
+    plain = copilot(cli_env, "search", "Q3 travel budget", "--user", "ann").stdout
+    assert "Budget 2025" in plain
+
+    status = json.loads(copilot(cli_env, "status", "--json").stdout)
+    assert status["items"] == 7 and status["chunks"] > 8 and status["failures"] == []
+
+
+def test_bad_files_fail_alone_with_reasons_in_status(cli_env, tmp_path):
+    folder = tmp_path / "mixed"
+    expected = write_hostile_set(folder)
+    for name, data in BROKEN_MAIL.items():
+        (folder / name).write_bytes(data)
+    (folder / "good.txt").write_text("The capybara procurement plan is ready.")
+
+    started = time.monotonic()
+    out = copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    assert time.monotonic() - started < 240
+    assert f"{len(expected)} failed" in out.stdout
+
+    status = json.loads(copilot(cli_env, "status", "--json", "--user", "ann").stdout)
+    failures = {f["item"].rsplit("/", 1)[-1]: f for f in status["failures"]}
+    assert set(failures) == set(expected)
+    for name, words in expected.items():
+        assert name in failures[name]["reason"] or words in failures[name]["reason"], failures[name]
+        assert words.lower() in failures[name]["reason"].lower(), failures[name]
+    # The good file and the broken-but-readable mail were indexed despite their neighbours.
+    assert status["items"] == 1 + len(BROKEN_MAIL)
+    for word in ("capybara", "pelican", "walrus", "flamingo"):
+        hits = json.loads(
+            copilot(cli_env, "search", word, "--user", "ann", "--json", "--mode", "bm25").stdout
+        )
+        assert hits and word in hits[0]["text"].lower(), word
+
+    # Nothing failed is retried until it changes; nothing half-indexed is left.
+    again = copilot(cli_env, "sync", "local", str(folder), "--user", "ann", "--json")
+    report = json.loads(again.stdout)
+    assert report["embedded"] == 0
+
+
+def test_empty_query_and_missing_folder_get_clear_errors(cli_env, tmp_path):
+    bad = copilot(cli_env, "search", "   ", "--user", "ann", check=False)
+    assert bad.returncode == 2 and "query is empty" in bad.stderr
+    missing = copilot(
+        cli_env, "sync", "local", str(tmp_path / "nope"), "--user", "ann", check=False
+    )
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+def test_demo_runs_with_no_server_and_no_key(cli_env):
+    out = copilot(cli_env, "demo")
+    assert "Indexed 7 items" in out.stdout
+    assert "search:" in out.stdout and "Atlas status report.docx" in out.stdout
