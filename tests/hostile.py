@@ -128,12 +128,15 @@ BROKEN_MAIL = {
     "broken-mime.eml": (
         b"From: a@example.com\r\nTo: b@example.com\r\nSubject: broken\r\n"
         b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="XYZ"\r\n\r\n'
-        b"--XYZ\r\nContent-Type: text/plain\r\n\r\nThe pelican budget survived the broken boundary.\r\n"
+        b"--XYZ\r\nContent-Type: text/plain\r\n\r\n"
+        b"The pelican budget survived the broken boundary.\r\n"
         b"--XY"
     ),
     "unknown-charset.eml": (
         b"From: a@example.com\nSubject: charset\nContent-Type: text/plain; charset=x-klingon-42\n\n"
         b"The walrus invoice is due on Monday.\n"
     ),
-    "cr-only.eml": b"From: a@example.com\rSubject: old mac\r\rThe flamingo report uses CR line endings.\r",
+    "cr-only.eml": (
+        b"From: a@example.com\rSubject: old mac\r\rThe flamingo report uses CR line endings.\r"
+    ),
 }
