@@ -29,7 +29,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
@@ -120,8 +120,14 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-def _upsert(table: Table, row: dict[str, Any], keys: Iterable[str]) -> Any:
-    stmt = sqlite_insert(table).values(**row)
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def _upsert(table: Table, row: dict[str, Any], keys: Iterable[str], dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both speak."""
+    if dialect not in _INSERTS:
+        raise RuntimeError(f"state store on {dialect!r} is not supported: use SQLite or PostgreSQL")
+    stmt = _INSERTS[dialect](table).values(**row)
     return stmt.on_conflict_do_update(
         index_elements=list(keys), set_={k: v for k, v in row.items() if k not in keys}
     )
@@ -132,6 +138,7 @@ class StateStore:
 
     def __init__(self, url: str) -> None:
         self.engine = open_engine(url)
+        self.dialect = self.engine.dialect.name
 
     def close(self) -> None:
         self.engine.dispose()
@@ -155,7 +162,7 @@ class StateStore:
             for row in rows:
                 row = {**row, "owner": owner, "indexed_at": now}
                 text = row.pop("display_text", None)
-                conn.execute(_upsert(items, row, ("owner", "item_id")))
+                conn.execute(_upsert(items, row, ("owner", "item_id"), self.dialect))
                 if row["status"] == "indexed":
                     conn.execute(
                         delete(failures).where(
@@ -168,6 +175,7 @@ class StateStore:
                             texts,
                             {"owner": owner, "item_id": row["item_id"], "text": text},
                             ("owner", "item_id"),
+                            self.dialect,
                         )
                     )
 
@@ -216,7 +224,7 @@ class StateStore:
         row = {"owner": owner, "item_id": item_id, "scope": scope, "stage": stage}
         row.update(reason=reason, at=time.time())
         with self.engine.begin() as conn:
-            conn.execute(_upsert(failures, row, ("owner", "item_id")))
+            conn.execute(_upsert(failures, row, ("owner", "item_id"), self.dialect))
 
     def failures(self, owner: str | None = None) -> list[dict[str, Any]]:
         query = select(failures).order_by(failures.c.at)
@@ -242,13 +250,13 @@ class StateStore:
             "updated_at": time.time(),
         }
         with self.engine.begin() as conn:
-            conn.execute(_upsert(checkpoints, row, ("owner", "scope")))
+            conn.execute(_upsert(checkpoints, row, ("owner", "scope"), self.dialect))
 
     def sync_started(self, owner: str, scope: str) -> None:
         row = {"owner": owner, "scope": scope, "started_at": time.time(), "finished_at": None}
         row.update(status="running", counts="{}")
         with self.engine.begin() as conn:
-            conn.execute(_upsert(syncs, row, ("owner", "scope")))
+            conn.execute(_upsert(syncs, row, ("owner", "scope"), self.dialect))
 
     def sync_finished(self, owner: str, scope: str, counts: dict[str, Any]) -> None:
         with self.engine.begin() as conn:

@@ -18,7 +18,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def body_text(parsed) -> str:
-    return "\n\n".join(e.text for e in parsed.elements if e.group == "body")
+    return "\n\n".join(e.text for e in parsed.elements if e.kind == "paragraph")
 
 
 def test_plain_and_html_alternatives_prefer_plain_and_fill_meta():
@@ -30,7 +30,7 @@ def test_plain_and_html_alternatives_prefer_plain_and_fill_meta():
     parsed = parse_eml(data, "report.eml")
 
     header, *paragraphs = parsed.elements
-    assert header.kind == "mail_header" and header.group == "header"
+    assert header.kind == "mail_header" and header.group == "body"
     assert header.text.splitlines()[0] == "Subject: Quarterly report"
     assert [p.text for p in paragraphs] == ["Hello Bob,", "The report is ready.", "It covers Q3."]
     assert paragraphs[1].locator == {"message_id": "<m1@example.com>", "paragraph": 1}

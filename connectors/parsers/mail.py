@@ -281,7 +281,7 @@ def _build(meta: dict[str, Any], parts: MailParts) -> Parsed:
     if meta["date"]:
         header_lines.append(f"Date: {meta['date']}")
     header_text = "\n".join(header_lines)
-    elements = [Element(header_text, {"message_id": mid}, kind="mail_header", group="header")]
+    elements = [Element(header_text, {"message_id": mid}, kind="mail_header", group="body")]
     for i, para in enumerate(p.strip() for p in re.split(r"\n\s*\n", cleaned.text)):
         if para:
             locator = {"message_id": mid, "paragraph": i}

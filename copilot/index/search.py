@@ -54,7 +54,11 @@ def snippet(text: str, query: str, width: int = 240) -> str:
     """The sentence of ``text`` sharing most words with ``query``, cut to ``width``."""
     terms = {w.lower() for w in _WORD.findall(query)}
     sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()] or [text]
-    best = max(sentences, key=lambda s: len(terms & {w.lower() for w in _WORD.findall(s)}))
+
+    def score(sentence: str) -> tuple[int, int]:  # most query words, then the fuller sentence
+        return len(terms & {w.lower() for w in _WORD.findall(sentence)}), min(len(sentence), 120)
+
+    best = max(sentences, key=score)
     return best if len(best) <= width else best[: width - 1].rstrip() + "…"
 
 
@@ -79,12 +83,18 @@ def search(
             kind=hit.payload.get("kind") or "",
             locator=hit.payload.get("locator") or {},
             score=hit.score,
-            snippet=snippet(hit.payload.get("text") or "", text),
+            snippet=snippet(_body(hit.payload), text),
             text=hit.payload.get("text") or "",
             chunk_id=hit.id,
         )
         for hit in hits
     ]
+
+
+def _body(payload: dict[str, Any]) -> str:
+    """The chunk's own text, without the heading path or table header it starts with."""
+    text = payload.get("text") or ""
+    return text[int(payload.get("prefix_chars") or 0) :] or text
 
 
 def format_locator(locator: dict[str, Any]) -> str:

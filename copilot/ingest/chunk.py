@@ -30,6 +30,7 @@ class Chunk:
     locator: dict[str, Any]
     group: str
     tokens: int
+    prefix_chars: int = 0  # the heading path / table header lines at the start of ``text``
 
 
 def _col_number(letters: str) -> int:
@@ -159,7 +160,8 @@ def chunk_elements(
         texts = [e.text.strip() for e, _ in run]
         text = "\n".join(([prefix] if prefix else []) + texts)
         tokens = prefix_size[prefix] + sum(size for _, size in run)
-        chunks.append(Chunk(text, merge_locators([e.locator for e, _ in run]), first.group, tokens))
+        locator = merge_locators([e.locator for e, _ in run])
+        chunks.append(Chunk(text, locator, first.group, tokens, len(prefix) + 1 if prefix else 0))
         run.clear()
 
     for element, size, prefix in zip(body, sizes, prefixes, strict=True):
@@ -176,6 +178,7 @@ def chunk_elements(
         for piece in _split_long(element.text, budget, count, overlap):
             text = f"{prefix}\n{piece}" if prefix else piece
             tokens = prefix_size[prefix] + count([piece])[0]
-            chunks.append(Chunk(text, dict(element.locator), element.group, tokens))
+            skip = len(prefix) + 1 if prefix else 0
+            chunks.append(Chunk(text, dict(element.locator), element.group, tokens, skip))
     flush()
     return chunks
