@@ -100,9 +100,11 @@ def _walk(part: Message, found: MailParts, depth: int) -> None:
             found.skipped.append({"name": "", "reason": reason})
         return
     ctype = _safe(part.get_content_type, "text/plain")
-    if ctype == "message/rfc822" or (ctype.startswith("message/") and part.is_multipart()):
+    if ctype in ("message/rfc822", "message/global"):
         _attach_message(part, found)
         return
+    if ctype.startswith("message/"):
+        return  # delivery-status, disposition-notification: machinery, not a message
     if part.is_multipart():
         payload = part.get_payload()
         for sub in payload if isinstance(payload, list) else []:
