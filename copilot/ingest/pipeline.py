@@ -33,6 +33,7 @@ from connectors.parsers import MAIL_TYPES, media_type_for
 from connectors.types import Attachment, Checkpoint, Content, Failure, Item, Parsed
 from copilot.config import Settings
 from copilot.index.embed import Embedder
+from copilot.index.filters import epoch_seconds
 from copilot.index.store import EdgeVectorStore
 from copilot.ingest.chunk import Chunk, chunk_elements
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
@@ -79,10 +80,10 @@ def _date_ts(meta: dict[str, Any], fallback: datetime) -> float:
     value = meta.get("date")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value).timestamp()
+            return epoch_seconds(datetime.fromisoformat(value))
         except ValueError:
             pass
-    return fallback.timestamp()
+    return epoch_seconds(fallback)
 
 
 def _title(item: Item, parsed: Parsed) -> str:

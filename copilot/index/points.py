@@ -1,0 +1,91 @@
+"""Conversion between LlamaIndex nodes and Qdrant Edge points, with the checks it needs.
+
+Kept apart from the store so the store reads as engine calls only. The checks matter:
+the engine stores a NaN vector or a point without an owner without complaint, and such a
+point would poison searches or escape the tenant filter.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+from llama_index.core.schema import (
+    BaseNode,
+    MetadataMode,
+    NodeRelationship,
+    RelatedNodeInfo,
+    TextNode,
+)
+
+from copilot.index import bm25
+from copilot.index.filters import epoch_seconds, owner_condition
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+
+def dense_list(vector: Sequence[float] | np.ndarray, dim: int) -> list[float]:
+    array = np.asarray(vector, dtype=np.float32).ravel()
+    if array.shape[0] != dim:
+        raise ValueError(f"expected a {dim}-d vector, got {array.shape[0]}-d")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("the vector holds NaN or infinite values")
+    return array.tolist()
+
+
+def to_point(node: BaseNode, dim: int) -> qe.Point:
+    meta = dict(node.metadata)
+    owner = meta.get("owner")
+    owner_condition(owner)  # raises on a missing owner: no point may be stored without one
+    item_id = meta.get("item_id") or node.ref_doc_id
+    if not item_id:
+        raise ValueError(f"node {node.node_id} has no item_id (metadata or ref_doc_id)")
+    if node.embedding is None:
+        raise ValueError(f"node {node.node_id} has no embedding")
+    payload = {key: jsonable(value) for key, value in meta.items()}
+    payload.update(owner=owner, item_id=item_id)
+    payload["text"] = node.get_content(metadata_mode=MetadataMode.NONE)
+    if isinstance(meta.get("modified_ts"), datetime):
+        payload["modified_ts"] = epoch_seconds(meta["modified_ts"])
+    if isinstance(payload.get("sender"), str):
+        payload["sender"] = payload["sender"].lower()
+    title = payload.get("title") if isinstance(payload.get("title"), str) else ""
+    vectors = {
+        DENSE: dense_list(node.embedding, dim),
+        SPARSE: bm25.document_vector(payload["text"], title),
+    }
+    return qe.Point(point_id(node.node_id), vectors, payload)
+
+
+def point_id(node_id: str) -> str:
+    try:
+        return str(uuid.UUID(node_id))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(f"point ids must be UUID strings, got {node_id!r}") from None
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_node(hit_id: str, payload: dict[str, Any]) -> TextNode:
+    metadata = dict(payload)
+    text = metadata.pop("text", "")
+    node = TextNode(id_=hit_id, text=text, metadata=metadata)
+    if metadata.get("item_id"):
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=metadata["item_id"])
+    return node
