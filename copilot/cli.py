@@ -13,10 +13,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from copilot.config import Settings, get_settings
+from copilot.eval.cli import eval_app
 
 app = typer.Typer(help="Office Copilot: your documents and mail, indexed and searchable.")
 sync_app = typer.Typer(help="Bring a source into your index.")
 app.add_typer(sync_app, name="sync")
+app.add_typer(eval_app, name="eval")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -33,8 +33,11 @@ class Settings(BaseSettings):
         description="Where derived model files (the ONNX export) are cached; default home/models.",
     )
     qdrant_url: str | None = Field(
-        default=None, description="A Qdrant server; unset means the embedded engine."
+        default=None,
+        description="A Qdrant server (http://host:6333), or qdrant-client local mode "
+        "(local:/path or :memory:); unset means the embedded engine.",
     )
+    qdrant_api_key: str | None = Field(default=None, description="API key of the Qdrant server.")
 
     # Embeddings
     embed_provider: Literal["local", "openai", "azure"] = "local"
@@ -59,6 +62,13 @@ class Settings(BaseSettings):
     parse_workers: int = Field(default=2, ge=1, le=32)
     chunk_tokens: int = Field(default=200, ge=32, le=8192)
     chunk_overlap: int = Field(default=32, ge=0)
+
+    # Search
+    fusion: Literal["dbsf", "rrf"] = Field(
+        default="dbsf",
+        description="How hybrid search fuses dense and BM25: distribution-based score fusion "
+        "(measured better, docs/benchmarks.md) or reciprocal rank fusion.",
+    )
 
     @cached_property
     def home_dir(self) -> Path:

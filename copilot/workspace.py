@@ -8,11 +8,15 @@ each part the first time it is used keeps every command as cheap as it can be.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from copilot.config import Settings
 from copilot.index.embed import Embedder, get_embedder
 from copilot.index.store import EdgeVectorStore
 from copilot.state import StateStore
+
+if TYPE_CHECKING:
+    from copilot.index.server_store import ServerVectorStore
 
 
 class Workspace:
@@ -29,8 +33,20 @@ class Workspace:
         return get_embedder(self.settings)
 
     @cached_property
-    def store(self) -> EdgeVectorStore:
+    def store(self) -> EdgeVectorStore | ServerVectorStore:
         # One collection per embedding model: vectors of two models never share a space.
+        # COPILOT_QDRANT_URL moves the index to a Qdrant server (or qdrant-client local mode).
+        if self.settings.qdrant_url:
+            from copilot.index.server_store import (
+                ServerVectorStore,
+                collection_name,
+                open_client,
+            )
+
+            client = open_client(self.settings.qdrant_url, self.settings.qdrant_api_key)
+            return ServerVectorStore(
+                client, collection_name(self.embedder.model_id), self.embedder.dim
+            )
         path = self.settings.index_dir / self.embedder.model_id
         return EdgeVectorStore(path, self.embedder.dim)
 

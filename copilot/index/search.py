@@ -74,7 +74,11 @@ def search(
     """The ``k`` best chunks of ``owner``'s index for ``query``."""
     text = clean_query(query)
     dense = workspace.embedder.embed_query(text) if mode != "bm25" else None
-    hits = workspace.store.search(owner, text=text, dense=dense, k=k, mode=mode, filters=filters)
+    # Only a non-default fusion is passed on: a store without the option still works.
+    extra = {} if workspace.settings.fusion == "dbsf" else {"fusion": workspace.settings.fusion}
+    hits = workspace.store.search(
+        owner, text=text, dense=dense, k=k, mode=mode, filters=filters, **extra
+    )
     return [
         SearchResult(
             item_id=hit.payload["item_id"],

@@ -46,6 +46,7 @@ from copilot.index.filters import (
     scoped,
     search_conditions,
 )
+from copilot.index.fusion import Fusion, dbsf
 from copilot.index.points import DENSE, SPARSE, dense_list, point_id, to_node, to_point
 
 __all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "SearchFilters"]
@@ -177,9 +178,10 @@ class EdgeVectorStore(BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """LlamaIndex query; needs ``owner=`` or an ``owner == X`` metadata filter.
 
-        DEFAULT is dense, SPARSE is BM25 over ``query_str``, HYBRID fuses both with RRF
-        (``alpha`` weights dense vs. BM25). ``similarity_top_k`` is the dense candidate
-        count, ``sparse_top_k`` the BM25 one, ``hybrid_top_k`` the number returned.
+        DEFAULT is dense, SPARSE is BM25 over ``query_str``, HYBRID fuses both (``fusion=``
+        ``"dbsf"`` by default or ``"rrf"``; ``alpha`` weights dense vs. BM25).
+        ``similarity_top_k`` is the dense candidate count, ``sparse_top_k`` the BM25 one,
+        ``hybrid_top_k`` the number returned.
         """
         owner = kwargs.get("owner")
         named = owner_from_metadata_filters(query.filters)
@@ -219,6 +221,7 @@ class EdgeVectorStore(BasePydanticVectorStore):
             sparse_limit=query.sparse_top_k or (k if mode == "bm25" else query.similarity_top_k),
             rrf_k=int(kwargs.get("rrf_k", 60)),
             weights=weights,
+            fusion=kwargs.get("fusion", "dbsf"),
         )
         return VectorStoreQueryResult(
             nodes=[to_node(hit.id, hit.payload) for hit in hits],
@@ -240,12 +243,14 @@ class EdgeVectorStore(BasePydanticVectorStore):
         candidates: int = 100,
         rrf_k: int = 60,
         weights: tuple[float, float] | None = None,
+        fusion: Fusion = "dbsf",
     ) -> list[Hit]:
         """The ``k`` best chunks of ``owner`` for a query.
 
-        ``hybrid`` takes ``candidates`` from dense and from BM25 and fuses them with RRF
-        (``weights`` = dense, BM25); if one side has nothing to go on (no vector, or only
-        stop words) the other side alone is used.
+        ``hybrid`` takes ``candidates`` from dense and from BM25 and fuses them, by default
+        with distribution-based score fusion (see ``fusion.py`` for why), or with the
+        engine's RRF (``rrf_k``); ``weights`` = dense, BM25. If one side has nothing to go
+        on (no vector, or only stop words) the other side alone is used.
         """
         return self._search(
             owner,
@@ -258,6 +263,7 @@ class EdgeVectorStore(BasePydanticVectorStore):
             sparse_limit=max(candidates, k),
             rrf_k=rrf_k,
             weights=weights,
+            fusion=fusion,
         )
 
     def delete_item(self, owner: str, item_id: str, keep_hash: str | None = None) -> None:
@@ -335,6 +341,7 @@ class EdgeVectorStore(BasePydanticVectorStore):
         sparse_limit: int,
         rrf_k: int,
         weights: tuple[float, float] | None,
+        fusion: Fusion = "dbsf",
     ) -> list[Hit]:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -345,6 +352,8 @@ class EdgeVectorStore(BasePydanticVectorStore):
         dense_params = qe.SearchParams(hnsw_ef=max(dense_limit, 128))
         if mode not in ("dense", "bm25", "hybrid"):
             raise ValueError(f"unknown search mode {mode!r}")
+        if fusion not in ("dbsf", "rrf"):
+            raise ValueError(f"unknown fusion {fusion!r}: use 'dbsf' or 'rrf'")
         if mode == "dense" and dense is None:
             raise ValueError("dense search needs a query vector")
         if mode == "hybrid" and dense is None and not text.strip():
@@ -360,11 +369,13 @@ class EdgeVectorStore(BasePydanticVectorStore):
             stages.append((query, sparse_params, sparse_limit, sparse_weight))
         if not stages:
             return []  # BM25 with only stop words / empty text: nothing can match
-        if mode != "hybrid":
+        if mode != "hybrid" or len(stages) == 1:
             query, params, _, _ = stages[0]
             request = qe.QueryRequest(
                 limit=k, query=query, filter=flt, params=params, with_payload=True
             )
+        elif fusion == "dbsf":
+            return self._dbsf(flt, stages, k)
         else:
             request = qe.QueryRequest(
                 limit=k,
@@ -378,6 +389,28 @@ class EdgeVectorStore(BasePydanticVectorStore):
             )
         points = self.client.query(request)
         return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
+
+    def _dbsf(
+        self, flt: Any, stages: list[tuple[qe.Query, qe.SearchParams, int, float]], k: int
+    ) -> list[Hit]:
+        """Weighted DBSF in Python (the engine's ``Fusion.Dbsf`` takes no weights).
+
+        Both lists come from one batched call without payloads; only the ``k`` fused winners
+        are then read with theirs, which keeps it within a few ms of the engine's RRF.
+        """
+        batch = qe.QueryBatchRequest(
+            [
+                qe.QueryRequest(limit=limit, query=query, filter=flt, params=params)
+                for query, params, limit, _ in stages
+            ]
+        )
+        lists = self.client.query_batch(batch)
+        ids = {str(p.id): p.id for points in lists for p in points}
+        ranked = [[(str(p.id), p.score) for p in points] for points in lists]
+        fused = dbsf(ranked, [w for *_, w in stages])[:k]
+        records = self.client.retrieve([ids[i] for i, _ in fused], True, False)
+        payloads = {str(r.id): dict(r.payload or {}) for r in records}
+        return [Hit(id=i, score=score, payload=payloads.get(i, {})) for i, score in fused]
 
 
 def _lock(path: Path) -> int:

@@ -1,0 +1,82 @@
+"""``copilot eval``: measure retrieval quality on a BEIR collection or a mail known-item set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+eval_app = typer.Typer(help="Measure search quality on test collections.")
+err = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True)
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    beir: Annotated[
+        Path | None, typer.Option(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
+    ] = None,
+    mail_known_item: Annotated[
+        Path | None,
+        typer.Option(help="A folder of .eml files plus queries.tsv (query, tab, Message-ID)."),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="bm25, dense, hybrid, hybrid-rrf, all (the first three), or a list: bm25,hybrid."
+        ),
+    ] = "all",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON keyed by mode.")] = False,
+) -> None:
+    """Ingest a test collection for a throwaway user and score every search mode.
+
+    Prints nDCG@10, MRR@10 and Recall@100 per mode, and the query latency (p50/p95) of the
+    whole search call: query embedding, index search, mapping to documents.
+    """
+    from copilot.eval.beir import CollectionError
+    from copilot.eval.retrieval import (
+        EXTRA_MODES,
+        MODES,
+        evaluate_beir,
+        evaluate_mail_known_item,
+    )
+
+    if (beir is None) == (mail_known_item is None):
+        err.print("[red]Give exactly one of --beir DIR or --mail-known-item DIR.[/red]")
+        raise typer.Exit(2)
+    modes = MODES if mode == "all" else tuple(m.strip() for m in mode.split(",") if m.strip())
+    unknown = [m for m in modes if m not in MODES + EXTRA_MODES]
+    if unknown or not modes:
+        err.print(
+            f"[red]Unknown mode {', '.join(unknown) or mode!r}: use bm25, dense, hybrid, "
+            "hybrid-rrf or all.[/red]"
+        )
+        raise typer.Exit(2)
+    try:
+        if beir is not None:
+            scores = evaluate_beir(beir, modes)
+        else:
+            assert mail_known_item is not None
+            scores = evaluate_mail_known_item(mail_known_item, modes)
+    except CollectionError as exc:
+        err.print(f"[red]Cannot evaluate:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        print(json.dumps({m: s.as_dict() for m, s in scores.items()}, indent=2))
+        return
+    table = Table("mode", "nDCG@10", "MRR@10", "Recall@100", "p50 ms", "p95 ms", "queries")
+    for name, s in scores.items():
+        table.add_row(
+            name,
+            f"{s.ndcg10:.3f}",
+            f"{s.mrr10:.3f}",
+            f"{s.recall100:.3f}",
+            f"{s.p50_ms:.1f}",
+            f"{s.p95_ms:.1f}",
+            str(s.queries),
+        )
+    console.print(table)

@@ -1,0 +1,258 @@
+"""Measure retrieval through the real product path: ingestion, chunking, embedding, search.
+
+The collection is synced for a throwaway user into a temporary ``COPILOT_HOME`` with the
+same pipeline a user's files go through (parse sandbox, chunking, embedding, the index),
+then every query runs through ``copilot.index.search.search``. The index answers with
+chunks; a document's rank is the rank of its best chunk, which is what a person sees in a
+result list. Latency is the wall time of that call: query embedding, search and mapping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+from connectors.local import LocalFolder
+from connectors.types import Checkpoint, Content, Item
+from copilot.config import Settings, get_settings
+from copilot.eval.beir import Collection, CollectionError, load_beir
+from copilot.eval.metrics import mrr_at, ndcg_at, percentile, recall_at
+from copilot.index.search import QueryError, SearchResult, search
+from copilot.ingest.pipeline import SyncReport, sync
+from copilot.workspace import Workspace
+
+MODES = ("bm25", "dense", "hybrid")
+# Not in "all": hybrid with the engine's reciprocal rank fusion, the baseline DBSF replaced.
+EXTRA_MODES = ("hybrid-rrf",)
+OWNER = "eval-user"
+CHUNKS_PER_QUERY = 200  # chunks asked for, so that ~100 distinct documents remain
+DOCS_PER_QUERY = 100
+_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ModeScores:
+    """One mode's averages over the queries, and its query latency."""
+
+    ndcg10: float
+    mrr10: float
+    recall100: float
+    p50_ms: float
+    p95_ms: float
+    queries: int
+    unsearchable: int  # empty or punctuation-only queries: scored 0, not timed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ndcg@10": round(self.ndcg10, 4),
+            "mrr@10": round(self.mrr10, 4),
+            "recall@100": round(self.recall100, 4),
+            "p50_ms": round(self.p50_ms, 2),
+            "p95_ms": round(self.p95_ms, 2),
+            "queries": self.queries,
+            "unsearchable": self.unsearchable,
+        }
+
+
+@dataclass
+class MemoryConnector:
+    """A connector over items already in memory: how a BEIR corpus enters the pipeline."""
+
+    owner: str
+    items: list[Item]
+    scope: str = "eval:memory"
+
+    def load(self, checkpoint: dict[str, Any] | None) -> Iterator[Item | Checkpoint]:
+        yield from self.items
+        yield Checkpoint({"complete": True})
+
+    def list_ids(self) -> Iterable[str]:
+        return [item.id for item in self.items]
+
+
+def eval_settings(home: Path, base: Settings | None = None) -> Settings:
+    """``base`` (the user's settings) moved to ``home``, sharing the cached model files."""
+    base = base or get_settings()
+    values = base.model_dump()
+    values.update(home=home, database_url=None, models_dir_override=base.models_dir)
+    return Settings(**values)
+
+
+def beir_items(collection: Collection, owner: str = OWNER) -> list[Item]:
+    """One plain-text item per document, titled with the document's title as a file is."""
+    items = []
+    for doc in collection.corpus.values():
+        data = doc.text.encode("utf-8")
+        items.append(
+            Item(
+                id=f"beir:{doc.id}",
+                owner=owner,
+                kind="file",
+                title=doc.title.strip(),
+                url="",
+                modified=_EPOCH,
+                version=hashlib.sha256(data).hexdigest(),
+                content=Content.of(data, "text/plain"),
+            )
+        )
+    return items
+
+
+def rank_documents(
+    results: Sequence[SearchResult], to_doc: Callable[[SearchResult], str | None]
+) -> list[str]:
+    """Documents in the order of their best chunk, each once."""
+    ranked: list[str] = []
+    seen: set[str] = set()
+    for result in results:
+        doc = to_doc(result)
+        if doc is not None and doc not in seen:
+            seen.add(doc)
+            ranked.append(doc)
+    return ranked[:DOCS_PER_QUERY]
+
+
+def score_queries(
+    ws: Workspace,
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    to_doc: Callable[[SearchResult], str | None],
+    modes: Sequence[str] = MODES,
+    owner: str = OWNER,
+) -> dict[str, ModeScores]:
+    """Run every query in every mode and average the metrics."""
+    ws.embedder.embed_query("warm up")  # the first call pays for session start-up
+    out: dict[str, ModeScores] = {}
+    for mode in modes:
+        ndcg, mrr, recall, times = [], [], [], []
+        unsearchable = 0
+        run = _searcher(ws, owner, mode)
+        for query_id, text in queries.items():
+            started = time.perf_counter()
+            try:
+                results = run(text)
+            except QueryError:
+                results, unsearchable = [], unsearchable + 1
+            else:
+                times.append((time.perf_counter() - started) * 1000)
+            ranked = rank_documents(results, to_doc)
+            relevant = qrels[query_id]
+            ndcg.append(ndcg_at(ranked, relevant, 10))
+            mrr.append(mrr_at(ranked, relevant, 10))
+            recall.append(recall_at(ranked, relevant, DOCS_PER_QUERY))
+        n = len(queries)
+        out[mode] = ModeScores(
+            ndcg10=sum(ndcg) / n,
+            mrr10=sum(mrr) / n,
+            recall100=sum(recall) / n,
+            p50_ms=percentile(times, 50),
+            p95_ms=percentile(times, 95),
+            queries=n,
+            unsearchable=unsearchable,
+        )
+    return out
+
+
+def _searcher(ws: Workspace, owner: str, mode: str) -> Callable[[str], list[SearchResult]]:
+    if mode not in MODES + EXTRA_MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    fusion = "rrf" if mode == "hybrid-rrf" else ws.settings.fusion
+    view = Workspace.__new__(Workspace)  # the same open parts, another fusion setting
+    view.__dict__.update(ws.__dict__, settings=ws.settings.model_copy(update={"fusion": fusion}))
+    base = "hybrid" if mode == "hybrid-rrf" else mode
+    return lambda text: search(view, owner, text, k=CHUNKS_PER_QUERY, mode=base)  # type: ignore[arg-type]
+
+
+def ingest(ws: Workspace, connector: Any) -> SyncReport:
+    return sync(connector, ws.settings, ws.state, ws.store, ws.embedder)
+
+
+def evaluate_beir(
+    folder: Path, modes: Sequence[str] = MODES, settings: Settings | None = None
+) -> dict[str, ModeScores]:
+    """Score a BEIR folder (see ``copilot.eval.beir``) in each mode."""
+    collection = load_beir(folder)
+    with (
+        tempfile.TemporaryDirectory(prefix="copilot-eval-") as tmp,
+        Workspace(eval_settings(Path(tmp), settings)) as ws,
+    ):
+        ingest(ws, MemoryConnector(OWNER, beir_items(collection)))
+        return score_queries(ws, collection.queries, collection.qrels, beir_doc, modes)
+
+
+def beir_doc(result: SearchResult) -> str | None:
+    return result.item_id.removeprefix("beir:") if result.item_id.startswith("beir:") else None
+
+
+# ---- mail known-item ------------------------------------------------------------------------
+
+
+def load_known_item(folder: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """``queries.tsv`` (query, tab, Message-ID) checked against the folder's .eml files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CollectionError(f"{folder} is not a folder")
+    ids = {message_id_of(path) for path in folder.rglob("*.eml")}
+    ids.discard(None)
+    if not ids:
+        raise CollectionError(f"{folder} holds no .eml files with a Message-ID")
+    path = folder / "queries.tsv"
+    if not path.is_file():
+        raise CollectionError(f"{path} is missing")
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or (number == 1 and line.lower().startswith("query\t")):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise CollectionError(f"{path}:{number}: expected query, tab, Message-ID")
+        target = normalise_id(fields[1])
+        if target not in ids:
+            raise CollectionError(f"{path}:{number}: no .eml file has Message-ID {fields[1]!r}")
+        query_id = str(number)
+        queries[query_id] = fields[0]
+        qrels[query_id] = {target: 1}
+    if not queries:
+        raise CollectionError(f"{path} holds no queries")
+    return queries, qrels
+
+
+def evaluate_mail_known_item(
+    folder: Path, modes: Sequence[str] = MODES, settings: Settings | None = None
+) -> dict[str, ModeScores]:
+    """Score a mail folder (.eml files + queries.tsv) by MRR@10 of the wanted message."""
+    queries, qrels = load_known_item(folder)
+    with (
+        tempfile.TemporaryDirectory(prefix="copilot-eval-") as tmp,
+        Workspace(eval_settings(Path(tmp), settings)) as ws,
+    ):
+        ingest(ws, LocalFolder(Path(folder), owner=OWNER, include=("*.eml",)))
+        return score_queries(ws, queries, qrels, mail_doc, modes)
+
+
+def mail_doc(result: SearchResult) -> str | None:
+    message_id = result.locator.get("message_id")
+    return normalise_id(message_id) if isinstance(message_id, str) else None
+
+
+def normalise_id(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip()
+
+
+def message_id_of(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            headers = BytesHeaderParser(policy=default_policy).parse(handle)
+        value = str(headers.get("Message-ID") or "")
+    except (OSError, ValueError, TypeError, IndexError):
+        return None  # an unreadable file is reported by the sync, not here
+    return normalise_id(value) or None

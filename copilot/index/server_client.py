@@ -1,0 +1,86 @@
+"""Reaching a Qdrant server from the copilot: the URL forms, collection names, and the
+translation of our engine filters into qdrant-client's models.
+
+Kept apart from :mod:`copilot.index.server_store` so the store reads as client calls only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import qdrant_client
+import qdrant_edge as qe
+from qdrant_client import models
+
+from copilot.index.filters import scoped
+
+__all__ = ["client_filter", "collection_name", "open_client", "owner_filter"]
+
+
+def open_client(
+    url: str, api_key: str | None = None, timeout: int = 30
+) -> qdrant_client.QdrantClient:
+    """A client for ``COPILOT_QDRANT_URL``.
+
+    ``http://host:6333`` / ``https://...``: a Qdrant server or cluster (``api_key`` optional).
+    ``local:/some/dir``: qdrant-client's local mode persisted in that folder (one process at
+    a time; exact search, fine for tests and small setups). ``:memory:``: local mode in memory.
+    """
+    url = url.strip()
+    if url == ":memory:":
+        return qdrant_client.QdrantClient(location=":memory:")
+    if url.startswith("local:"):
+        path = url.removeprefix("local:")
+        if not path:
+            raise ValueError("COPILOT_QDRANT_URL=local:PATH needs a folder after 'local:'")
+        return qdrant_client.QdrantClient(path=path)
+    if url.startswith(("http://", "https://")):
+        return qdrant_client.QdrantClient(url=url, api_key=api_key, timeout=timeout)
+    raise ValueError(
+        f"COPILOT_QDRANT_URL={url!r} is not understood: use http(s)://host:6333 for a server, "
+        "local:/path/to/dir or :memory: for qdrant-client's local mode"
+    )
+
+
+def collection_name(model_id: str) -> str:
+    """One collection per embedding model: vectors of two models never share a space."""
+    return "copilot_" + re.sub(r"[^A-Za-z0-9_-]+", "_", model_id)
+
+
+def client_filter(flt: Any) -> Any:
+    """An engine filter made by ``copilot.index.filters`` as a ``qdrant_client`` filter.
+
+    Translating the objects (rather than re-deriving them from ``SearchFilters``) keeps one
+    definition of what each filter means for both stores.
+    """
+    if isinstance(flt, qe.Filter):
+        parts = {
+            key: [client_filter(c) for c in getattr(flt, key)] if getattr(flt, key) else None
+            for key in ("must", "should", "must_not")
+        }
+        return models.Filter(**parts)
+    if isinstance(flt, qe.FieldCondition):
+        if flt.match is not None:
+            if isinstance(flt.match, qe.MatchAny):
+                match: Any = models.MatchAny(any=list(flt.match.value))
+            elif isinstance(flt.match, qe.MatchValue):
+                match = models.MatchValue(value=flt.match.value)
+            else:
+                raise ValueError(f"unsupported match in a filter on {flt.key!r}")
+            return models.FieldCondition(key=flt.key, match=match)
+        if flt.range is not None:
+            r = flt.range
+            return models.FieldCondition(
+                key=flt.key, range=models.Range(gt=r.gt, gte=r.gte, lt=r.lt, lte=r.lte)
+            )
+        raise ValueError(f"unsupported condition on {flt.key!r}")
+    if isinstance(flt, qe.HasIdCondition):
+        return models.HasIdCondition(has_id=sorted(str(i) for i in flt.point_ids))
+    raise ValueError(f"unsupported filter element {flt!r}")
+
+
+def owner_filter(owner: str, *conditions: Any, must_not: Sequence[Any] = ()) -> models.Filter:
+    """``filters.scoped`` for the client: can only ever match ``owner``'s points."""
+    return client_filter(scoped(owner, *conditions, must_not=must_not))
