@@ -184,5 +184,16 @@ def demo(
     sys.exit(run_demo(_settings(), folder, console))
 
 
+def main() -> None:
+    """The console script: expected operational errors become one plain line, exit 2."""
+    from copilot.index.store import IndexLockedError
+
+    try:
+        app()
+    except IndexLockedError as exc:
+        err.print(f"[red]{exc}[/red]")
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

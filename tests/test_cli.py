@@ -90,3 +90,18 @@ def test_demo_runs_with_no_server_and_no_key(cli_env):
     out = copilot(cli_env, "demo")
     assert "Indexed 7 items" in out.stdout
     assert "search:" in out.stdout and "Atlas status report.docx" in out.stdout
+
+
+def test_a_second_process_on_the_same_index_gets_a_plain_error(cli_env, tmp_path):
+    from copilot.config import Settings
+    from copilot.workspace import Workspace
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The okapi memo.")
+    copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    with Workspace(Settings(home=cli_env["COPILOT_HOME"])) as ws:
+        assert ws.store.count("ann") == 1  # a sync (or the server) holds the index open
+        busy = copilot(cli_env, "search", "okapi", "--user", "ann", check=False)
+    assert busy.returncode == 2
+    assert "already open" in busy.stderr and "Traceback" not in busy.stderr
