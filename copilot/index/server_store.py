@@ -31,7 +31,6 @@ import qdrant_edge as qe
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     VectorStoreQuery,
-    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
 from llama_index.vector_stores.qdrant import QdrantVectorStore
@@ -41,22 +40,15 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 from copilot.index import bm25
 from copilot.index.filters import (
     SearchFilters,
-    metadata_filter,
-    owner_from_metadata_filters,
     search_conditions,
 )
 from copilot.index.fusion import Fusion, dbsf
-from copilot.index.points import DENSE, SPARSE, dense_list, point_id, to_node, to_point
+from copilot.index.llama_query import plan_query, to_result
+from copilot.index.points import DENSE, SPARSE, dense_list, point_id, to_point
 from copilot.index.server_client import client_filter, collection_name, open_client, owner_filter
 from copilot.index.store import FORMAT, KEYWORD_FIELDS, UPSERT_BATCH, Hit, Mode
 
 __all__ = ["ServerVectorStore", "client_filter", "collection_name", "open_client"]
-
-MODES = {
-    VectorStoreQueryMode.DEFAULT: "dense",
-    VectorStoreQueryMode.SPARSE: "bm25",
-    VectorStoreQueryMode.HYBRID: "hybrid",
-}
 
 
 class ServerVectorStore(QdrantVectorStore):
@@ -192,46 +184,8 @@ class ServerVectorStore(QdrantVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """LlamaIndex query with the embedded store's semantics: needs ``owner=`` or an
         ``owner == X`` filter; DEFAULT dense, SPARSE BM25, HYBRID RRF (``alpha`` weights)."""
-        owner = kwargs.get("owner")
-        named = owner_from_metadata_filters(query.filters)
-        if owner is not None and named is not None and owner != named:
-            raise ValueError(f"owner={owner!r} conflicts with the filter owner == {named!r}")
-        owner = owner if owner is not None else named
-        if owner is None:
-            raise ValueError("query() needs owner=... or a filter owner == X")
-        conditions: list[Any] = []
-        if query.filters is not None:
-            conditions.append(metadata_filter(query.filters))
-        if query.doc_ids:
-            conditions.append(qe.FieldCondition("item_id", match=qe.MatchAny(list(query.doc_ids))))
-        if query.node_ids:
-            conditions.append(qe.HasIdCondition({point_id(i) for i in query.node_ids}))
-        if query.mode not in MODES:
-            raise ValueError(f"query mode {query.mode.value!r} is not supported by this store")
-        mode = MODES[query.mode]
-        k = query.similarity_top_k
-        if mode == "hybrid":
-            k = query.hybrid_top_k or query.similarity_top_k
-        weights = None if query.alpha is None else (query.alpha, 1.0 - query.alpha)
-        dense = None if query.query_embedding is None else np.asarray(query.query_embedding)
-        hits = self._search(
-            owner,
-            conditions,
-            text=query.query_str or "",
-            dense=dense,
-            mode=mode,
-            k=k,
-            dense_limit=query.similarity_top_k,
-            sparse_limit=query.sparse_top_k or (k if mode == "bm25" else query.similarity_top_k),
-            rrf_k=int(kwargs.get("rrf_k", 60)),
-            weights=weights,
-            fusion=kwargs.get("fusion", "dbsf"),
-        )
-        return VectorStoreQueryResult(
-            nodes=[to_node(hit.id, hit.payload) for hit in hits],
-            similarities=[hit.score for hit in hits],
-            ids=[hit.id for hit in hits],
-        )
+        owner, conditions, params = plan_query(query, kwargs)
+        return to_result(self._search(owner, conditions, **params))
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         return self.add(list(nodes), **kwargs)

@@ -33,7 +33,6 @@ from llama_index.core.schema import (
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     VectorStoreQuery,
-    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
 from pydantic import PrivateAttr
@@ -41,13 +40,12 @@ from pydantic import PrivateAttr
 from copilot.index import bm25
 from copilot.index.filters import (
     SearchFilters,
-    metadata_filter,
-    owner_from_metadata_filters,
     scoped,
     search_conditions,
 )
 from copilot.index.fusion import Fusion, dbsf
-from copilot.index.points import DENSE, SPARSE, dense_list, point_id, to_node, to_point
+from copilot.index.llama_query import plan_query, to_result
+from copilot.index.points import DENSE, SPARSE, dense_list, to_point
 
 __all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "SearchFilters"]
 
@@ -183,51 +181,8 @@ class EdgeVectorStore(BasePydanticVectorStore):
         ``similarity_top_k`` is the dense candidate count, ``sparse_top_k`` the BM25 one,
         ``hybrid_top_k`` the number returned.
         """
-        owner = kwargs.get("owner")
-        named = owner_from_metadata_filters(query.filters)
-        if owner is not None and named is not None and owner != named:
-            raise ValueError(f"owner={owner!r} conflicts with the filter owner == {named!r}")
-        owner = owner if owner is not None else named
-        if owner is None:
-            raise ValueError("query() needs owner=... or a filter owner == X")
-        conditions: list[Any] = []
-        if query.filters is not None:
-            conditions.append(metadata_filter(query.filters))
-        if query.doc_ids:
-            conditions.append(qe.FieldCondition("item_id", match=qe.MatchAny(list(query.doc_ids))))
-        if query.node_ids:
-            conditions.append(qe.HasIdCondition({point_id(i) for i in query.node_ids}))
-        modes = {
-            VectorStoreQueryMode.DEFAULT: "dense",
-            VectorStoreQueryMode.SPARSE: "bm25",
-            VectorStoreQueryMode.HYBRID: "hybrid",
-        }
-        if query.mode not in modes:
-            raise ValueError(f"query mode {query.mode.value!r} is not supported by this store")
-        mode = modes[query.mode]
-        k = query.similarity_top_k
-        if mode == "hybrid":
-            k = query.hybrid_top_k or query.similarity_top_k
-        weights = None if query.alpha is None else (query.alpha, 1.0 - query.alpha)
-        dense = None if query.query_embedding is None else np.asarray(query.query_embedding)
-        hits = self._search(
-            owner,
-            conditions,
-            text=query.query_str or "",
-            dense=dense,
-            mode=mode,
-            k=k,
-            dense_limit=query.similarity_top_k,
-            sparse_limit=query.sparse_top_k or (k if mode == "bm25" else query.similarity_top_k),
-            rrf_k=int(kwargs.get("rrf_k", 60)),
-            weights=weights,
-            fusion=kwargs.get("fusion", "dbsf"),
-        )
-        return VectorStoreQueryResult(
-            nodes=[to_node(hit.id, hit.payload) for hit in hits],
-            similarities=[hit.score for hit in hits],
-            ids=[hit.id for hit in hits],
-        )
+        owner, conditions, params = plan_query(query, kwargs)
+        return to_result(self._search(owner, conditions, **params))
 
     # ---- our own API ---------------------------------------------------------------------
 
