@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/embed.py [--batch 64] [--optimized]
 
+``onnx-int8`` (the quantised backend, COPILOT_EMBED_BACKEND=onnx-int8) is always measured.
+
 Prints JSON lines: one per (backend, text set) with sentences/s, then one per text set
 comparing the backends (max abs diff, min cosine, onnx/torch speed ratio). The texts are
 generated office prose: ~50-word sentences, and ~200-token abstracts. ``--optimized`` also
@@ -121,7 +123,7 @@ def main() -> None:
         torch_ = TorchMiniLM(settings)
         torch_load = time.perf_counter() - start
         print(json.dumps({"load_s": {"onnx": round(onnx_load, 2), "torch": round(torch_load, 2)}}))
-        backends = {"torch": torch_, "onnx": onnx}
+        backends = {"torch": torch_, "onnx": onnx, "onnx-int8": OnnxMiniLM(settings, True)}
         if args.optimized:
             threads = args.threads or os.cpu_count() or 1
             backends["onnx-optimised"] = optimised_copy(onnx, Path(tmp), threads)

@@ -45,8 +45,10 @@ class Settings(BaseSettings):
         default="all-MiniLM-L6-v2",
         description="Local: the packaged MiniLM. OpenAI/Azure: the model or deployment name.",
     )
-    embed_backend: Literal["onnx", "torch"] = Field(
-        default="onnx", description="Runtime for the local model; same vectors, ONNX is faster."
+    embed_backend: Literal["onnx", "onnx-int8", "torch"] = Field(
+        default="onnx",
+        description="Runtime for the local model: onnx (same vectors as torch, faster), "
+        "onnx-int8 (quantised: about 1.9x faster again, its own index), torch.",
     )
     embed_batch: int = Field(default=64, ge=1, le=2048)
     embed_threads: int = Field(default=0, ge=0, description="0 means one per core.")

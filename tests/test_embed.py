@@ -68,6 +68,19 @@ def test_onnx_and_torch_give_the_same_vectors(onnx_embedder, torch_embedder):
     assert np.abs(a - b).max() < 1e-4
 
 
+def test_int8_backend_is_close_to_the_float_model_and_has_its_own_index(
+    local_settings, onnx_embedder
+):
+    int8 = get_embedder(local_settings.model_copy(update={"embed_backend": "onnx-int8"}))
+    assert int8.model_id == "all-minilm-l6-v2-int8" != onnx_embedder.model_id
+    a = onnx_embedder.embed_documents(SENTENCES)
+    b = int8.embed_documents(SENTENCES)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
+    assert (a * b).sum(axis=1).min() > 0.97
+    # It ranks like the float model: each sentence is still nearest to itself.
+    assert ((b @ a.T).argmax(axis=1) == np.arange(len(SENTENCES))).mean() > 0.8
+
+
 def test_vectors_are_unit_float32_and_mean_something(onnx_embedder):
     v = onnx_embedder.embed_documents(SENTENCES)
     assert v.dtype == np.float32

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from copilot.config import Settings
-from copilot.index.onnx_export import ensure_onnx_model
+from copilot.index.onnx_export import ensure_int8_model, ensure_onnx_model
 
 MINILM_ID = "all-minilm-l6-v2"
 MINILM_DIM = 384
@@ -68,7 +68,7 @@ def get_embedder(settings: Settings) -> Embedder:
             elif settings.embed_backend == "torch":
                 embedder = TorchMiniLM(settings)
             else:
-                embedder = OnnxMiniLM(settings)
+                embedder = OnnxMiniLM(settings, quantized=settings.embed_backend == "onnx-int8")
             _cache[key] = embedder
     return embedder
 
@@ -156,10 +156,13 @@ class _MiniLMBase:
 
 
 class OnnxMiniLM(_MiniLMBase):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, quantized: bool = False) -> None:
         import onnxruntime as ort
 
-        folder = ensure_onnx_model(_packaged_model_dir(settings), settings.models_dir)
+        ensure = ensure_int8_model if quantized else ensure_onnx_model
+        folder = ensure(_packaged_model_dir(settings), settings.models_dir)
+        if quantized:
+            self.model_id = f"{MINILM_ID}-int8"  # other vectors: another index
         super().__init__(settings, folder / "tokenizer.json")
         self._tok = _wordpiece(folder / "tokenizer.json", truncate=True)
         opts = ort.SessionOptions()
