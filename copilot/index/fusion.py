@@ -44,3 +44,17 @@ def dbsf(
         for (key, _), value in zip(ranked, normalise([s for _, s in ranked]), strict=True):
             fused[key] = fused.get(key, 0.0) + weight * value
     return sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
+
+
+def check_request(k: int, mode: str, fusion: str, has_vector: bool, text: str) -> None:
+    """Refuse a search both stores would answer wrongly, with the reason in plain words."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if mode not in ("dense", "bm25", "hybrid"):
+        raise ValueError(f"unknown search mode {mode!r}")
+    if fusion not in ("dbsf", "rrf"):
+        raise ValueError(f"unknown fusion {fusion!r}: use 'dbsf' or 'rrf'")
+    if mode == "dense" and not has_vector:
+        raise ValueError("dense search needs a query vector")
+    if mode == "hybrid" and not has_vector and not text.strip():
+        raise ValueError("hybrid search needs a query vector or query text")

@@ -42,7 +42,7 @@ from copilot.index.filters import (
     SearchFilters,
     search_conditions,
 )
-from copilot.index.fusion import Fusion, dbsf
+from copilot.index.fusion import Fusion, check_request, dbsf
 from copilot.index.llama_query import plan_query, to_result
 from copilot.index.points import DENSE, SPARSE, dense_list, point_id, to_point
 from copilot.index.server_client import client_filter, collection_name, open_client, owner_filter
@@ -329,22 +329,13 @@ class ServerVectorStore(QdrantVectorStore):
         weights: tuple[float, float] | None,
         fusion: Fusion = "dbsf",
     ) -> list[Hit]:
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        check_request(k, mode, fusion, dense is not None, text)
         flt = owner_filter(owner, *conditions)
         # IDF over this owner's chunks only, as in the embedded store: no side channel.
         sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=owner_filter(owner)))
         dense_params = models.SearchParams(hnsw_ef=max(dense_limit, 128))
         if isinstance(getattr(self.client, "_client", None), QdrantLocal):
             dense_params = None  # local mode searches exactly and warns about any other param
-        if mode not in ("dense", "bm25", "hybrid"):
-            raise ValueError(f"unknown search mode {mode!r}")
-        if fusion not in ("dbsf", "rrf"):
-            raise ValueError(f"unknown fusion {fusion!r}: use 'dbsf' or 'rrf'")
-        if mode == "dense" and dense is None:
-            raise ValueError("dense search needs a query vector")
-        if mode == "hybrid" and dense is None and not text.strip():
-            raise ValueError("hybrid search needs a query vector or query text")
         dense_weight, sparse_weight = weights or (1.0, 1.0)
         stages: list[tuple[Any, str, models.SearchParams | None, int, float]] = []
         if mode != "bm25" and dense is not None:

@@ -43,7 +43,7 @@ from copilot.index.filters import (
     scoped,
     search_conditions,
 )
-from copilot.index.fusion import Fusion, dbsf
+from copilot.index.fusion import Fusion, check_request, dbsf
 from copilot.index.llama_query import plan_query, to_result
 from copilot.index.points import DENSE, SPARSE, dense_list, to_point
 
@@ -298,21 +298,12 @@ class EdgeVectorStore(BasePydanticVectorStore):
         weights: tuple[float, float] | None,
         fusion: Fusion = "dbsf",
     ) -> list[Hit]:
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        check_request(k, mode, fusion, dense is not None, text)
         flt = scoped(owner, *conditions)
         # IDF over this owner's chunks only: other users' words must not shape the ranking
         # (a side channel into what they have), and their vocabulary is not this user's.
         sparse_params = qe.SearchParams(idf=qe.IdfParams(corpus=scoped(owner)))
         dense_params = qe.SearchParams(hnsw_ef=max(dense_limit, 128))
-        if mode not in ("dense", "bm25", "hybrid"):
-            raise ValueError(f"unknown search mode {mode!r}")
-        if fusion not in ("dbsf", "rrf"):
-            raise ValueError(f"unknown fusion {fusion!r}: use 'dbsf' or 'rrf'")
-        if mode == "dense" and dense is None:
-            raise ValueError("dense search needs a query vector")
-        if mode == "hybrid" and dense is None and not text.strip():
-            raise ValueError("hybrid search needs a query vector or query text")
         dense_weight, sparse_weight = weights or (1.0, 1.0)
         stages: list[tuple[qe.Query, qe.SearchParams, int, float]] = []
         if mode != "bm25" and dense is not None:
