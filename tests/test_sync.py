@@ -140,3 +140,11 @@ def test_attachments_are_items_of_their_own_linked_to_their_message(ws, tmp_path
     (folder / "m.eml").unlink()
     assert run(ws, folder).deleted == 2
     assert ws.store.count("ann") == 0
+
+
+def test_snippet_prefers_the_message_words_to_its_header_lines():
+    from copilot.index.search import snippet
+
+    text = "Subject: Re: Atlas go-live date\nFrom: ana@example.com\n\nCan we move the go-live?"
+    assert snippet(text, "when is the go-live date") == "Can we move the go-live?"
+    assert snippet("Subject: budget", "budget") == "Subject: budget"

@@ -18,6 +18,7 @@ from copilot.workspace import Workspace
 Mode = Literal["hybrid", "dense", "bm25"]
 MAX_QUERY_CHARS = 2000
 _WORD = re.compile(r"\w+", re.UNICODE)
+_HEADER = re.compile(r"^(Subject|From|To|Cc|Date):", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -55,8 +56,11 @@ def snippet(text: str, query: str, width: int = 240) -> str:
     terms = {w.lower() for w in _WORD.findall(query)}
     sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()] or [text]
 
-    def score(sentence: str) -> tuple[int, int]:  # most query words, then the fuller sentence
-        return len(terms & {w.lower() for w in _WORD.findall(sentence)}), min(len(sentence), 120)
+    def score(sentence: str) -> tuple[bool, int, int]:
+        # A sentence of the message's own words over its header lines (the title already
+        # shows the subject), then the most query words, then the fuller sentence.
+        shared = len(terms & {w.lower() for w in _WORD.findall(sentence)})
+        return shared > 0 and not _HEADER.match(sentence), shared, min(len(sentence), 120)
 
     best = max(sentences, key=score)
     return best if len(best) <= width else best[: width - 1].rstrip() + "…"
