@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
+
+from copilot.index import bm25
 
 Fusion = Literal["dbsf", "rrf"]
 T = TypeVar("T")
@@ -44,6 +46,38 @@ def dbsf(
         for (key, _), value in zip(ranked, normalise([s for _, s in ranked]), strict=True):
             fused[key] = fused.get(key, 0.0) + weight * value
     return sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
+
+
+class Stage(NamedTuple):
+    """One candidate list of a search: which vector field, the query for it, how many, weight."""
+
+    field: Literal["dense", "bm25"]
+    query: Any  # a dense vector (list[float]) or a BM25 sparse vector
+    limit: int
+    weight: float
+
+
+def plan_stages(
+    mode: str,
+    dense: list[float] | None,
+    text: str,
+    dense_limit: int,
+    sparse_limit: int,
+    weights: tuple[float, float] | None,
+) -> list[Stage]:
+    """The candidate lists a search needs; both stores build their engine calls from these.
+
+    A side with nothing to go on (no vector; only stop words) is left out, so hybrid falls
+    back to the other side alone, and an empty plan means nothing can match.
+    """
+    dense_weight, sparse_weight = weights or (1.0, 1.0)
+    stages = []
+    if mode != "bm25" and dense is not None:
+        stages.append(Stage("dense", dense, dense_limit, dense_weight))
+    sparse = bm25.query_vector(text) if mode != "dense" and text.strip() else None
+    if sparse is not None and sparse.indices:
+        stages.append(Stage("bm25", sparse, sparse_limit, sparse_weight))
+    return stages
 
 
 def check_request(k: int, mode: str, fusion: str, has_vector: bool, text: str) -> None:

@@ -42,7 +42,7 @@ from copilot.index.filters import (
     SearchFilters,
     search_conditions,
 )
-from copilot.index.fusion import Fusion, check_request, dbsf
+from copilot.index.fusion import Fusion, check_request, dbsf, plan_stages
 from copilot.index.llama_query import plan_query, to_result
 from copilot.index.points import DENSE, SPARSE, dense_list, point_id, to_point
 from copilot.index.server_client import client_filter, collection_name, open_client, owner_filter
@@ -74,8 +74,8 @@ class ServerVectorStore(QdrantVectorStore):
             client=client,
             batch_size=batch_size,
             enable_hybrid=True,
-            sparse_doc_fn=_sparse_docs,
-            sparse_query_fn=_sparse_queries,
+            sparse_doc_fn=_sparse(bm25.document_vector),
+            sparse_query_fn=_sparse(bm25.query_vector),
             index_doc_id=False,
             dense_vector_name=DENSE,
             sparse_vector_name=SPARSE,
@@ -336,16 +336,12 @@ class ServerVectorStore(QdrantVectorStore):
         dense_params = models.SearchParams(hnsw_ef=max(dense_limit, 128))
         if isinstance(getattr(self.client, "_client", None), QdrantLocal):
             dense_params = None  # local mode searches exactly and warns about any other param
-        dense_weight, sparse_weight = weights or (1.0, 1.0)
-        stages: list[tuple[Any, str, models.SearchParams | None, int, float]] = []
-        if mode != "bm25" and dense is not None:
-            stages.append(
-                (dense_list(dense, self.dim), DENSE, dense_params, dense_limit, dense_weight)
-            )
-        sparse = bm25.query_vector(text) if mode != "dense" and text.strip() else None
-        if sparse is not None and sparse.indices:
-            vector = models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
-            stages.append((vector, SPARSE, sparse_params, sparse_limit, sparse_weight))
+        vector = None if dense is None else dense_list(dense, self.dim)
+        params = {DENSE: dense_params, SPARSE: sparse_params}
+        stages = [
+            (_client_query(st.query), st.field, params[st.field], st.limit, st.weight)
+            for st in plan_stages(mode, vector, text, dense_limit, sparse_limit, weights)
+        ]
         if not stages:
             return []  # BM25 with only stop words / empty text: nothing can match
         if mode == "hybrid" and len(stages) > 1 and fusion == "dbsf":
@@ -393,12 +389,18 @@ class ServerVectorStore(QdrantVectorStore):
         return [Hit(id=i, score=score, payload=payloads.get(i, {})) for i, score in fused]
 
 
-def _sparse_docs(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+def _client_query(query: Any) -> Any:
+    """A dense vector passes as is; a BM25 vector becomes the client's SparseVector."""
+    if isinstance(query, list):
+        return query
+    return models.SparseVector(indices=list(query.indices), values=list(query.values))
+
+
+def _sparse(encode: Any) -> Any:
     """LlamaIndex's sparse encoder hook (unused by our ``_build_points``, which needs titles)."""
-    vectors = [bm25.document_vector(t) for t in texts]
-    return [list(v.indices) for v in vectors], [list(v.values) for v in vectors]
 
+    def encoder(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        vectors = [encode(t) for t in texts]
+        return [list(v.indices) for v in vectors], [list(v.values) for v in vectors]
 
-def _sparse_queries(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-    vectors = [bm25.query_vector(t) for t in texts]
-    return [list(v.indices) for v in vectors], [list(v.values) for v in vectors]
+    return encoder

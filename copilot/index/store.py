@@ -43,7 +43,7 @@ from copilot.index.filters import (
     scoped,
     search_conditions,
 )
-from copilot.index.fusion import Fusion, check_request, dbsf
+from copilot.index.fusion import Fusion, check_request, dbsf, plan_stages
 from copilot.index.llama_query import plan_query, to_result
 from copilot.index.points import DENSE, SPARSE, dense_list, to_point
 
@@ -304,15 +304,12 @@ class EdgeVectorStore(BasePydanticVectorStore):
         # (a side channel into what they have), and their vocabulary is not this user's.
         sparse_params = qe.SearchParams(idf=qe.IdfParams(corpus=scoped(owner)))
         dense_params = qe.SearchParams(hnsw_ef=max(dense_limit, 128))
-        dense_weight, sparse_weight = weights or (1.0, 1.0)
-        stages: list[tuple[qe.Query, qe.SearchParams, int, float]] = []
-        if mode != "bm25" and dense is not None:
-            vector = qe.Query.Nearest(dense_list(dense, self.dim), using=DENSE)
-            stages.append((vector, dense_params, dense_limit, dense_weight))
-        sparse = bm25.query_vector(text) if mode != "dense" and text.strip() else None
-        if sparse is not None and sparse.indices:
-            query = qe.Query.Nearest(sparse, using=SPARSE)
-            stages.append((query, sparse_params, sparse_limit, sparse_weight))
+        vector = None if dense is None else dense_list(dense, self.dim)
+        params = {DENSE: dense_params, SPARSE: sparse_params}
+        stages = [
+            (qe.Query.Nearest(st.query, using=st.field), params[st.field], st.limit, st.weight)
+            for st in plan_stages(mode, vector, text, dense_limit, sparse_limit, weights)
+        ]
         if not stages:
             return []  # BM25 with only stop words / empty text: nothing can match
         if mode != "hybrid" or len(stages) == 1:
