@@ -1,4 +1,4 @@
-"""The ``copilot`` command: sync sources, search, report status, run the demo."""
+"""The ``copilot`` command: sync sources, search, run and manage skills, status, demo."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from rich.table import Table
 
 from copilot.config import Settings, get_settings
 from copilot.eval.cli import eval_app
+from copilot.skills.cli import skills_app
+from copilot.skills.run_cli import run
 
 app = typer.Typer(help="Office Copilot: your documents and mail, indexed and searchable.")
 sync_app = typer.Typer(help="Bring a source into your index.")
 app.add_typer(sync_app, name="sync")
 app.add_typer(eval_app, name="eval")
+app.add_typer(skills_app, name="skills")
+app.command("run")(run)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

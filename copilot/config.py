@@ -72,6 +72,54 @@ class Settings(BaseSettings):
         "(measured better, docs/benchmarks.md) or reciprocal rank fusion.",
     )
 
+    # LLM (skills). Unset base URL, key and Azure endpoint: the local engine answers.
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible server (vLLM, Ollama, ...): http://host/v1."
+    )
+    llm_api_key: str | None = Field(default=None, description="API key for the LLM server.")
+    llm_model: str = Field(default="gpt-4o-mini", description="Model (or Azure deployment).")
+    llm_azure_endpoint: str | None = Field(
+        default=None, description="Azure OpenAI endpoint (https://NAME.openai.azure.com)."
+    )
+    llm_azure_deployment: str | None = Field(
+        default=None, description="Azure OpenAI deployment; default the model name."
+    )
+    llm_azure_api_version: str = "2024-10-21"
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Per request, streaming included.")
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_context_window: int = Field(
+        default=16_000, ge=512, description="Tokens the model accepts, prompt plus output."
+    )
+    llm_output_tokens: int = Field(
+        default=1_000, ge=16, description="Reserved for the answer; the rest is the budget."
+    )
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default={
+            "gpt-4o-mini": (0.00015, 0.0006),
+            "gpt-4o": (0.0025, 0.01),
+            "gpt-4.1": (0.002, 0.008),
+            "gpt-4.1-mini": (0.0004, 0.0016),
+            "gpt-4.1-nano": (0.0001, 0.0004),
+            "gpt-3.5-turbo": (0.0005, 0.0015),
+        },
+        description="USD per 1,000 (input, output) tokens, for cost estimates; JSON in env.",
+    )
+    engine: Literal["auto", "llm", "local"] = Field(
+        default="auto", description="auto: the LLM when one is configured, else local."
+    )
+
+    # Privacy
+    redact: bool = Field(
+        default=False,
+        description="Redact e-mail addresses, phone, card and account numbers (and the names "
+        "in redact_names) from everything sent to a remote LLM.",
+    )
+    redact_names: list[str] = Field(default=[], description="Names to redact; JSON list in env.")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url or self.llm_api_key or self.llm_azure_endpoint)
+
     @cached_property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()

@@ -219,6 +219,14 @@ class StateStore:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
+    def item(self, owner: str, item_id: str) -> dict[str, Any] | None:
+        """An indexed item's title, url, kind and parent (None if ``owner`` has no such item)."""
+        cols = (items.c.item_id, items.c.title, items.c.url, items.c.kind, items.c.parent_id)
+        query = select(*cols).where(items.c.owner == owner, items.c.item_id == item_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
     # -- failures --------------------------------------------------------------------
     def record_failure(self, owner: str, scope: str, item_id: str, stage: str, reason: str) -> None:
         row = {"owner": owner, "item_id": item_id, "scope": scope, "stage": stage}

@@ -220,7 +220,8 @@ def test_jinja_syntax_error_names_the_file_line() -> None:
     text = "---\nname: t\n---\nsystem:\nhello\n{% if x %}\nno end\n"
     err = error_of(text)
     assert "template syntax error" in str(err)
-    assert err.line == 6  # the line of the unclosed block
+    assert err.line == 7  # where Jinja noticed the block was never closed
+    assert "'if'" in str(err)
 
 
 def test_jinja_syntax_error_in_the_middle() -> None:

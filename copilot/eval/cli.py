@@ -80,3 +80,59 @@ def retrieval(
             str(s.queries),
         )
     console.print(table)
+
+
+@eval_app.command("sentiment")
+def sentiment(
+    tsv: Annotated[Path, typer.Option(help="Sentences, a tab, 0 (negative) or 1 (positive).")],
+    engine: Annotated[
+        str, typer.Option(help="local (embeddings + lexicon, no LLM) or llm (the configured LLM).")
+    ] = "local",
+    as_json: Annotated[bool, typer.Option("--json", help="Print accuracy, macro_f1, n.")] = False,
+) -> None:
+    """Score a sentiment engine on a labelled file: accuracy and macro-F1."""
+    from collections.abc import Callable
+
+    from copilot.config import get_settings
+    from copilot.eval.sentiment import TsvError, evaluate, read_tsv
+
+    if engine not in ("local", "llm"):
+        err.print(f"[red]Unknown engine {engine!r}: use local or llm.[/red]")
+        raise typer.Exit(2)
+    try:
+        pairs = read_tsv(tsv)
+    except TsvError as exc:
+        err.print(f"[red]Cannot evaluate:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    predict: Callable[[list[str]], list[int]]
+    if engine == "llm":
+        try:
+            from copilot.skills.run import predict_llm
+        except ImportError as exc:
+            err.print("[red]The llm engine is not available yet.[/red]")
+            raise typer.Exit(2) from exc
+
+        def predict(texts: list[str]) -> list[int]:
+            return predict_llm(settings, texts)
+    else:
+        from copilot.index.embed import get_embedder
+        from copilot.skills.sentiment import LocalSentiment, predict_binary
+
+        local = LocalSentiment(get_embedder(settings))
+
+        def predict(texts: list[str]) -> list[int]:
+            return predict_binary(local, texts)
+
+    try:
+        scores = evaluate(pairs, predict)
+    except (ValueError, RuntimeError) as exc:  # e.g. no LLM configured, a bad engine answer
+        err.print(f"[red]Cannot evaluate:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        print(json.dumps({k: scores[k] for k in ("accuracy", "macro_f1", "n", "confusion")}))
+        return
+    console.print(
+        f"{engine}: accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f} "
+        f"on {scores['n']} sentences"
+    )

@@ -6,10 +6,13 @@ with its line, not silently ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from copilot.llm.types import Message
+
+__all__ = ["Message"]  # re-exported: templates render to the LLM's message shape
 
 # --- the format -----------------------------------------------------------------------------
 
@@ -40,7 +43,8 @@ class Example(_Strict):
 
 class FewShot(_Strict):
     examples: list[Example] = []
-    retrieve_from: str | None = None  # e.g. "sent_mail", "approved_runs"
+    # The user's own sent mail (their voice) or their past runs they rated well.
+    retrieve_from: Literal["sent_mail", "approved_runs"] | None = None
     k: int = Field(3, ge=0, le=20)
 
 
@@ -58,7 +62,12 @@ class OutputSpec(_Strict):
         return self
 
 
+Task = Literal["summarise", "draft", "sentiment", "ask", "custom"]
+
+
 class SkillMeta(_Strict):
+    # What the skill does, so the local engine (no LLM) knows how to answer a fork of it.
+    task: Task = "custom"
     retrieval: RetrievalSettings = RetrievalSettings()
     techniques: Techniques = Techniques()
     few_shot: FewShot = FewShot()
@@ -126,9 +135,3 @@ class SkillTemplate(_Strict):
         if isinstance(data, dict) and isinstance(data.get("version"), int | float):
             data = {**data, "version": str(data["version"])}
         return data
-
-
-@dataclass(frozen=True)
-class Message:
-    role: Literal["system", "user", "assistant"]
-    content: str

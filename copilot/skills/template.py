@@ -198,7 +198,13 @@ class _Environment(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
-_ENV = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = _Environment(
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,  # a `{% if %}` line leaves no blank line behind
+    lstrip_blocks=True,
+)
 del _ENV.globals["lipsum"]  # random filler text, and `lipsum(10**6)` is a cheap CPU burn
 
 
