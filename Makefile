@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 # Debian packages the test suite needs (none yet for the foundation; the add-in and
 # IMAP suites add chromium and dovecot-imapd here).
-SYSTEM_PACKAGES ?=
+SYSTEM_PACKAGES ?= dovecot-imapd
 
 .PHONY: install system-deps demo test lint format bench clean
 

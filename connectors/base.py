@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-from connectors.types import Checkpoint, Failure, Item
+from connectors.types import Checkpoint, Deleted, Failure, Item
 
 
 class Connector(Protocol):
@@ -23,16 +23,20 @@ class Connector(Protocol):
     scope: str
     owner: str
 
-    def load(self, checkpoint: dict[str, Any] | None) -> Iterator[Item | Failure | Checkpoint]:
+    def load(
+        self, checkpoint: dict[str, Any] | None
+    ) -> Iterator[Item | Failure | Deleted | Checkpoint]:
         """Yield the items that may have changed since ``checkpoint``.
 
         Yields ``Failure`` for an item that cannot be fetched (the sync goes on) and a
         ``Checkpoint`` after each batch; the pipeline stores it once everything before
         it is durable and passes it back on the next run. Re-yielding an unchanged item
-        is harmless: the pipeline compares its version and skips it.
+        is harmless: the pipeline compares its version and skips it. A delta-based source
+        yields ``Deleted`` for items it reports as removed.
         """
         ...
 
-    def list_ids(self) -> Iterable[str]:
-        """Every item id that exists at the source now, to detect deletions."""
+    def list_ids(self) -> Iterable[str] | None:
+        """Every item id that exists at the source now, to detect deletions; None for a
+        delta-based source that reports deletions itself with ``Deleted``."""
         ...

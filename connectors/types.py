@@ -69,6 +69,17 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    """The source says this item is gone (a Graph ``@removed`` entry, an IMAP expunge).
+
+    Delta-based connectors report deletions this way instead of listing every id; the
+    pipeline removes the item and its attachments from the index and the state.
+    """
+
+    item: str
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """Opaque JSON-able state a connector hands back after a batch.
 

@@ -179,6 +179,30 @@ def status(
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the API (and the add-in pages under /addins) with uvicorn."""
+    import uvicorn
+
+    from copilot.api.app import create_app
+    from copilot.api.auth import check_dev_mode_binding
+
+    settings = _settings()
+    host = host or settings.api_host
+    try:
+        check_dev_mode_binding(settings, host)
+        api = create_app(settings)
+    except (RuntimeError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if settings.auth == "dev":
+        err.print("[yellow]Development mode: local users, no real sign-in. Loopback only.[/yellow]")
+    uvicorn.run(api, host=host, port=port or settings.api_port, timeout_graceful_shutdown=10)
+
+
+@app.command()
 def demo(
     folder: Annotated[Path | None, typer.Option(help="Where to write the sample files.")] = None,
 ) -> None:

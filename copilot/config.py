@@ -6,7 +6,6 @@ can point it somewhere else and get a fully separate copilot.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -116,11 +115,71 @@ class Settings(BaseSettings):
     )
     redact_names: list[str] = Field(default=[], description="Names to redact; JSON list in env.")
 
+    # API server and its authentication
+    auth: Literal["entra", "dev"] = Field(
+        default="entra",
+        description="entra: Microsoft Entra ID access tokens. dev: named local users, "
+        "loopback only, never in production.",
+    )
+    dev_users: list[str] = Field(default=["anna", "bob"], description="Users of dev mode.")
+    entra_tenant_id: str | None = Field(default=None, description="The API's home tenant id.")
+    entra_client_id: str | None = Field(
+        default=None, description="The API app registration's client id (an accepted audience)."
+    )
+    entra_audiences: list[str] = Field(
+        default=[], description="Other accepted audiences, e.g. the app id URI api://…"
+    )
+    entra_allowed_tenants: list[str] = Field(
+        default=[], description="Tenants whose users may call the API; empty: the home tenant."
+    )
+    entra_required_scope: str = Field(
+        default="access_as_user", description="Delegated scope every token must carry."
+    )
+    entra_authority_host: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Where tokens are issued and JWKS are fetched (sovereign clouds differ).",
+    )
+    entra_client_secret: str | None = Field(
+        default=None, description="Client secret for the on-behalf-of exchange to Graph."
+    )
+    entra_leeway_s: int = Field(default=60, ge=0, le=300, description="Clock skew allowed.")
+    tls_ca_file: Path | None = Field(
+        default=None, description="Extra CA bundle for HTTPS to Entra/Graph (proxies, tests)."
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8765, ge=0, le=65535)
+    cors_origins: list[str] = Field(default=[], description="Origins allowed by CORS.")
+    max_request_mb: float = Field(default=25.0, gt=0, description="Largest request body.")
+    rate_limit_per_minute: int = Field(
+        default=60, ge=1, description="Skill runs and searches per user per minute."
+    )
+    run_timeout_s: float = Field(default=300.0, gt=0, description="Longest skill run.")
+    addins_dir: Path | None = Field(
+        default=None, description="Folder served under /addins; default the project's addins/."
+    )
+
+    # Microsoft Graph connectors
+    graph_base_url: str = Field(
+        default="https://graph.microsoft.com/v1.0", description="Graph endpoint (clouds differ)."
+    )
+    graph_mail_folders: list[str] = Field(
+        default=["inbox", "sentitems", "archive"],
+        description="Well-known names or ids of the mail folders to sync.",
+    )
+    graph_site_drives: list[str] = Field(
+        default=[], description="SharePoint document library drive ids to sync."
+    )
+    graph_max_attachment_mb: float = Field(default=25.0, gt=0)
+    graph_run_budget_s: float = Field(
+        default=900.0, gt=0, description="Longest one source may sync in one run."
+    )
+    sync_interval_s: float = Field(default=900.0, ge=30, description="Watch mode interval.")
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url or self.llm_api_key or self.llm_azure_endpoint)
 
-    @cached_property
+    @property  # not cached: model_copy(update={"home": …}) would keep a stale value
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
 

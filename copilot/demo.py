@@ -191,4 +191,49 @@ def run_demo(settings: Settings, folder: Path | None, console: Console) -> int:
                     f"  {n}. [bold]{hit.title}[/bold] [dim]{format_locator(hit.locator)}[/dim]"
                 )
                 console.print(f"     {hit.snippet}", highlight=False)
+        run_skills(ws, folder, console)
     return 1 if report.failed else 0
+
+
+def skill_runs(folder: Path) -> list[tuple[str, dict[str, str], str]]:
+    """One run of each built-in skill on the sample workspace: (skill, inputs, what)."""
+    notes = (folder / "meeting-notes.md").read_text(encoding="utf-8")
+    return [
+        (
+            "summarise",
+            {"text": notes, "style": "action_items"},
+            "action items of the meeting notes",
+        ),
+        ("ask", {"question": "What are the risks of the Atlas migration?"}, "a question"),
+        (
+            "draft",
+            {
+                "message": "Hi, can we move the go-live of Atlas to 21 March? What is the "
+                "travel budget for Q3?",
+                "tone": "friendly",
+            },
+            "a reply outline",
+        ),
+        (
+            "sentiment",
+            {
+                "text": "Delivery was late again and nobody answered my calls, "
+                "but the new invoice portal is great."
+            },
+            "one customer comment",
+        ),
+    ]
+
+
+def run_skills(ws: object, folder: Path, console: Console) -> None:
+    """Run every built-in skill once (the LLM if one is configured, else the local engine)."""
+    from copilot.skills.run import SkillRunner
+
+    runner = SkillRunner(ws)  # type: ignore[arg-type]
+    for skill, inputs, what in skill_runs(folder):
+        console.print(f"\n[bold magenta]skill {skill}:[/bold magenta] {what}")
+        result = runner.run(DEMO_USER, skill, inputs)
+        console.print(result.text, highlight=False, markup=False)
+        for c in result.citations:
+            console.print(f"  [{c.n}] {c.title} — {c.where}", highlight=False, markup=False)
+        console.print(f"  [dim]{result.note or f'{result.engine}: {result.model}'}[/dim]")

@@ -87,7 +87,7 @@ syncs = Table(
     Column("scope", String, primary_key=True),
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float),
-    Column("status", String, nullable=False),  # running | done | interrupted
+    Column("status", String, nullable=False),  # running | done | cancelled | failed
     Column("counts", Text, nullable=False, default="{}"),
 )
 
@@ -266,12 +266,15 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(_upsert(syncs, row, ("owner", "scope"), self.dialect))
 
-    def sync_finished(self, owner: str, scope: str, counts: dict[str, Any]) -> None:
+    def sync_finished(
+        self, owner: str, scope: str, counts: dict[str, Any], status: str = "done"
+    ) -> None:
+        """``status`` is "done", or "cancelled"/"failed" for a sync that stopped early."""
         with self.engine.begin() as conn:
             conn.execute(
                 syncs.update()
                 .where(syncs.c.owner == owner, syncs.c.scope == scope)
-                .values(finished_at=time.time(), status="done", counts=json.dumps(counts))
+                .values(finished_at=time.time(), status=status, counts=json.dumps(counts))
             )
 
     # -- reporting -------------------------------------------------------------------

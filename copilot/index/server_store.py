@@ -251,6 +251,16 @@ class ServerVectorStore(QdrantVectorStore):
             wait=True,
         )
 
+    def set_item_payload(self, owner: str, item_id: str, values: dict[str, Any]) -> None:
+        """Overwrite payload fields (``title``, ``url``) on every chunk of one item."""
+        item = qe.FieldCondition("item_id", match=qe.MatchValue(item_id))
+        self.client.set_payload(
+            self.collection_name,
+            payload=values,
+            points=models.FilterSelector(filter=owner_filter(owner, item)),
+            wait=True,
+        )
+
     def count(self, owner: str | None = None) -> int:
         """Exact number of chunks: all of them, or ``owner``'s."""
         flt = None if owner is None else owner_filter(owner)
@@ -382,11 +392,19 @@ class ServerVectorStore(QdrantVectorStore):
         ]
         lists = self.client.query_batch_points(self.collection_name, requests=requests)
         ranked = [[(str(p.id), p.score) for p in answer.points] for answer in lists]
-        fused = dbsf(ranked, [w for *_, w in stages])[:k]
+        fused = dbsf(ranked, [w for *_, w in stages])
         # The ids came from owner-filtered lists, so reading them back stays in the tenant.
-        records = self.client.retrieve(self.collection_name, [i for i, _ in fused])
-        payloads = {str(r.id): dict(r.payload or {}) for r in records}
-        return [Hit(id=i, score=score, payload=payloads.get(i, {})) for i, score in fused]
+        # A point deleted between the two calls (a concurrent sync) is skipped and the next
+        # fused id read instead, rather than returned without its payload.
+        hits: list[Hit] = []
+        start = 0
+        while len(hits) < k and start < len(fused):
+            part = fused[start : start + (k - len(hits))]
+            start += len(part)
+            records = self.client.retrieve(self.collection_name, [i for i, _ in part])
+            payloads = {str(r.id): dict(r.payload or {}) for r in records}
+            hits += [Hit(id=i, score=s, payload=payloads[i]) for i, s in part if i in payloads]
+        return hits
 
 
 def _client_query(query: Any) -> Any:

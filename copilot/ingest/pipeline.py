@@ -13,10 +13,13 @@ The invariants this module keeps, and why:
   old chunks are removed (the index never keeps half an item or an outdated one), and the
   sync goes on.
 * Checkpoints are stored only when everything yielded before them is durable.
+* ``should_stop`` is asked before each item and after each result: a stopped sync raises
+  ``SyncCancelled`` and, by the points above, the next sync resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
@@ -30,17 +33,21 @@ from llama_index.core.schema import TextNode
 
 from connectors.base import Connector
 from connectors.parsers import MAIL_TYPES, media_type_for
-from connectors.types import Attachment, Checkpoint, Content, Failure, Item, Parsed
+from connectors.types import Attachment, Checkpoint, Content, Deleted, Failure, Item, Parsed
 from copilot.config import Settings
 from copilot.index.embed import Embedder
 from copilot.index.filters import epoch_seconds
 from copilot.index.store import EdgeVectorStore
 from copilot.ingest.chunk import Chunk, chunk_elements
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
-from copilot.state import StateStore
+from copilot.state import ItemState, StateStore
 
 _POINT_NS = uuid.UUID("6f1c5a52-8d0e-4f4e-9b7a-3c2d1e0f9a8b")
 MAX_DEPTH = 3  # attachments of attached messages of attached messages, no deeper
+
+
+class SyncCancelled(Exception):
+    """``should_stop`` asked the sync to stop; what was stored stays, the rest is redone."""
 
 
 @dataclass
@@ -53,6 +60,7 @@ class SyncReport:
     indexed: int = 0
     failed: int = 0
     deleted: int = 0
+    renamed: int = 0  # same content under a new title/url: payload updated, not re-embedded
     chunks: int = 0
     embedded: int = 0
     seconds: float = 0.0
@@ -142,8 +150,10 @@ class Syncer:
         store: EdgeVectorStore,
         embedder: Embedder,
         on_progress: Callable[[SyncReport], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.connector, self.settings, self.state = connector, settings, state
+        self.should_stop = should_stop or (lambda: False)
         self.store, self.embedder = store, embedder
         self.owner, self.scope = connector.owner, connector.scope
         self.on_progress = on_progress or (lambda report: None)
@@ -151,6 +161,12 @@ class Syncer:
         self.known = state.item_states(self.owner, self.scope)
         self.seen: set[str] = set()
         self.children: deque[tuple[Item, int]] = deque()
+        self.kids: dict[str, list[str]] | None = None  # parent id -> known child ids
+        # A parent is stored only after its attachments, and a checkpoint only after every
+        # parent before it: a sync killed in between redoes the parent, and so re-finds its
+        # attachments, instead of keeping a message whose attachments were never indexed.
+        self.held: dict[str, list[Any]] = {}  # parent id -> [its _Work, children to go]
+        self.deferred: deque[tuple[Checkpoint, frozenset[str]]] = deque()
         self.batch: list[_Work] = []
         self.batch_chunks = 0
 
@@ -158,8 +174,9 @@ class Syncer:
     def _jobs(self) -> Iterator[tuple[Any, ParseTask | None]]:
         checkpoint = self.state.checkpoint(self.owner, self.scope)
         for event in self.connector.load(checkpoint):
+            self._check_stop()  # here too: a slow source would otherwise delay the stop
             yield from self._drain_children()
-            if isinstance(event, Checkpoint):
+            if isinstance(event, Checkpoint | Deleted):
                 yield event, None
             elif isinstance(event, Failure):
                 self.seen.add(event.item)
@@ -178,7 +195,9 @@ class Syncer:
         self.report.seen += 1
         previous = self.known.get(item.id)
         if previous and previous.version == item.version:
+            self._retitle(item, previous)
             self._unchanged(item.id)
+            self._release(item.parent)
             return
         try:
             data = item.content.read()
@@ -189,18 +208,60 @@ class Syncer:
         if previous and previous.content_hash == content_hash:
             self.state.touch_version(self.owner, item.id, item.version)
             self._unchanged(item.id)
+            self._release(item.parent)
             return
         yield _Work(item, content_hash, depth), ParseTask(data, item.title, item.content.media_type)
 
     def _unchanged(self, item_id: str) -> None:
         self.report.unchanged += 1
-        # Attachments of an unchanged message are unchanged too.
-        self.seen.update(k for k, s in self.known.items() if s.parent_id == item_id)
+        # Attachments of an unchanged message are unchanged too, and theirs (an index of
+        # children built once: a scan of ``known`` per item made a re-sync quadratic).
+        if self.kids is None:
+            self.kids = {}
+            for key, known in self.known.items():
+                if known.parent_id:
+                    self.kids.setdefault(known.parent_id, []).append(key)
+        stack = list(self.kids.get(item_id, ()))
+        while stack:
+            child = stack.pop()
+            self.seen.add(child)
+            stack.extend(self.kids.get(child, ()))
+
+    def _retitle(self, item: Item, previous: ItemState) -> None:
+        """Same version, new name or place (a renamed or moved Graph file): update the title
+        and url on its chunks and in its state row, without reading or embedding it."""
+        if item.kind != "file" or item.parent is not None or previous.status != "indexed":
+            return  # a message's title is its parsed subject; attachments follow their parent
+        row = self.state.item(self.owner, item.id)
+        if row is None or (row["title"], row["url"]) == (item.title, item.url):
+            return
+        self.store.set_item_payload(self.owner, item.id, {"title": item.title, "url": item.url})
+        update = {"item_id": item.id, "scope": self.scope, "parent_id": previous.parent_id}
+        update.update(kind=item.kind, title=item.title, url=item.url, version=item.version)
+        update.update(content_hash=previous.content_hash, status=previous.status)
+        update.update(chunks=previous.chunks, modified=item.modified.timestamp())
+        self.state.record_items(self.owner, [update])
+        self.report.renamed += 1
 
     # -- handling results --------------------------------------------------------------
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise SyncCancelled(f"the sync of {self.scope} was stopped")
+
     def run(self) -> SyncReport:
         started = time.perf_counter()
         self.state.sync_started(self.owner, self.scope)
+        try:
+            return self._run(started)
+        except BaseException as exc:
+            # The sync history must not say "running" for ever; the error itself matters
+            # more than recording it, so a failure to record is not raised over it.
+            status = "cancelled" if isinstance(exc, SyncCancelled) else "failed"
+            with contextlib.suppress(Exception):
+                self.state.sync_finished(self.owner, self.scope, self._counts(), status)
+            raise
+
+    def _run(self, started: float) -> SyncReport:
         settings = self.settings
         with ParsePool(
             settings.parse_workers, settings.parse_timeout_s, settings.parse_memory_mb
@@ -208,12 +269,16 @@ class Syncer:
             jobs: Iterator[tuple[Any, ParseTask | None]] = self._jobs()
             while True:
                 for key, outcome in pool.run(jobs):
+                    self._check_stop()
                     self._handle(key, outcome)
                     self.report.seconds = time.perf_counter() - started
                     self.on_progress(self.report)
                 if not self.children:  # attachments found after the source ran dry
                     break
                 jobs = self._drain_children()
+            for work, _ in list(self.held.values()):  # none are left unless a child was lost
+                self.batch.append(work)
+            self.held.clear()
             self._flush()
         self._delete_missing()
         self.store.optimize()
@@ -229,8 +294,17 @@ class Syncer:
 
     def _handle(self, key: Any, outcome: Outcome) -> None:
         if isinstance(key, Checkpoint):
+            self.deferred.append((key, frozenset(self.held)))
             self._flush()
-            self.state.save_checkpoint(self.owner, self.scope, key.value)
+            self._save_checkpoints()
+        elif isinstance(key, Deleted):
+            # Flush only when a version of it (or an attachment) waits in the batch: a flush
+            # per deletion would embed a delta's changes in tiny batches.
+            mine = f"{key.item}#"
+            if any(w.item.id == key.item or w.item.id.startswith(mine) for w in self.batch):
+                self._flush()
+            self.held.pop(key.item, None)
+            self._delete([key.item])
         elif isinstance(key, Failure):
             self._fail(key.item, key.stage, key.reason)
         elif outcome.parsed is None:
@@ -246,15 +320,41 @@ class Syncer:
             self.settings.chunk_tokens,
             self.settings.chunk_overlap,
         )
+        queued = 0
         if work.depth < MAX_DEPTH:
             for index, attachment in enumerate(parsed.attachments):
                 child = _child_item(work.item, index, attachment)
                 if media_type_for(child.title) or child.content.media_type in MAIL_TYPES:
                     self.children.append((child, work.depth + 1))
+                    queued += 1
+        if queued:
+            self.held[work.item.id] = [work, queued]
+        else:
+            self._enqueue(work)
+
+    def _enqueue(self, work: _Work) -> None:
         self.batch.append(work)
         self.batch_chunks += len(work.chunks)
+        self._release(work.item.parent)
         if self.batch_chunks >= self.settings.embed_batch * 4:
             self._flush()
+
+    def _release(self, parent_id: str | None) -> None:
+        """One attachment of ``parent_id`` is done: once all are, the parent may be stored."""
+        entry = self.held.get(parent_id) if parent_id else None
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self.held[parent_id]  # type: ignore[arg-type]
+                self._enqueue(entry[0])
+
+    def _save_checkpoints(self) -> None:
+        """Store the newest checkpoint all of whose earlier parents are stored."""
+        ready = None
+        while self.deferred and self.deferred[0][1].isdisjoint(self.held):
+            ready = self.deferred.popleft()[0]
+        if ready is not None:
+            self.state.save_checkpoint(self.owner, self.scope, ready.value)
 
     def _fail(self, item_id: str, stage: str, reason: str, work: _Work | None = None) -> None:
         self.report.failed += 1
@@ -263,6 +363,7 @@ class Syncer:
         self.state.record_failure(self.owner, self.scope, item_id, stage, reason)
         if work is not None:  # remember the bad version so it is not re-parsed until it changes
             self.state.record_items(self.owner, [self._row(work, "failed", 0)])
+            self._release(work.item.parent)
         elif item_id in self.known:
             self.state.mark_failed(self.owner, item_id)
 
@@ -318,16 +419,44 @@ class Syncer:
         self.report.indexed += len(batch)
         self.report.chunks += len(nodes)
         self.report.embedded += len(nodes)
+        self._save_checkpoints()
 
     def _delete_missing(self) -> None:
-        present = set(self.connector.list_ids()) | self.seen
-        gone = [item_id for item_id in self.known if item_id not in present]
+        listed = self.connector.list_ids()
+        if listed is None:  # a delta source: deletions came as Deleted events
+            return
+        listed = set(listed)
+        present = listed | self.seen
+
+        def root(item_id: str) -> str:  # an attachment's top-level message or file
+            for _ in range(MAX_DEPTH + 1):
+                parent = self.known[item_id].parent_id if item_id in self.known else None
+                if not parent:
+                    break
+                item_id = parent
+            return item_id
+
+        # An attachment of a listed item this run did not visit (a delta source lists every
+        # id after a resync) is as present as its parent.
+        self._delete(
+            [
+                i
+                for i in self.known
+                if i not in present and not (root(i) in listed and root(i) not in self.seen)
+            ]
+        )
+
+    def _delete(self, item_ids: list[str]) -> None:
+        """Remove items and their attachments (children) from the index, then the state."""
+        gone = list(item_ids)
+        for item_id in gone:  # grows as it goes: attachments of attachments too
+            gone.extend(c for c in self.state.children(self.owner, item_id) if c not in gone)
         for item_id in gone:
             self.store.delete_item(self.owner, item_id)
         if gone:
             self.store.flush()
             self.state.forget_items(self.owner, gone)
-        self.report.deleted = len(gone)
+        self.report.deleted += sum(1 for i in gone if i in self.known)
 
 
 def sync(
@@ -337,6 +466,10 @@ def sync(
     store: EdgeVectorStore,
     embedder: Embedder,
     on_progress: Callable[[SyncReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncReport:
-    """Bring the index up to date with ``connector``'s source for its owner."""
-    return Syncer(connector, settings, state, store, embedder, on_progress).run()
+    """Bring the index up to date with ``connector``'s source for its owner.
+
+    Raises ``SyncCancelled`` once ``should_stop()`` returns true (checked between items).
+    """
+    return Syncer(connector, settings, state, store, embedder, on_progress, should_stop).run()

@@ -31,11 +31,13 @@ from typing import Any
 import openai
 
 from copilot.config import Settings
-from copilot.llm import retry, tokens
+from copilot.llm import retry
 from copilot.llm.errors import ErrorKind, LLMError
 from copilot.llm.redact import RedactionPolicy, Redactor
 from copilot.llm.structured import parse_json, repair_message, validator_for
 from copilot.llm.types import Message
+from copilot.llm.usage import Usage, usage_of
+from copilot.llm.usage import estimate_cost as estimate_cost  # re-exported
 
 try:  # the SDK's HTTP library: httpx2 in openai>=3, httpx before
     import httpx2 as _httpx
@@ -48,25 +50,6 @@ Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float | None
-    estimated: bool  # True when the server sent no usage and we counted with tiktoken
-
-    def __add__(self, other: Usage) -> Usage:
-        cost = None
-        if self.cost_usd is not None and other.cost_usd is not None:
-            cost = self.cost_usd + other.cost_usd
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            cost,
-            self.estimated or other.estimated,
-        )
-
-
-@dataclass(frozen=True)
 class Completion:
     text: str
     usage: Usage  # summed over every attempt that produced an answer
@@ -76,26 +59,6 @@ class Completion:
     attempts: int = 1  # HTTP requests made, failed ones and the JSON repair included
     sent: tuple[Message, ...] = ()  # the exact messages of the last request (after redaction)
     redactions: Mapping[str, int] = field(default_factory=dict)  # kind -> distinct values
-
-
-def estimate_cost(
-    settings: Settings, model: str, prompt_tokens: int, completion_tokens: int
-) -> float | None:
-    """USD for a call, from ``settings.llm_prices`` (per 1k input/output tokens).
-
-    Servers report dated names ("gpt-4o-mini-2024-07-18"): the exact name wins, else the
-    longest price key the name starts with. None when the model has no known price.
-    """
-    prices = settings.llm_prices
-    names = [model, model.rsplit("/", 1)[-1]]  # "openai/gpt-4o" from routers
-    for name in names:
-        price = prices.get(name)
-        if price is None:
-            keys = [k for k in prices if name.startswith(k)]
-            price = prices[max(keys, key=len)] if keys else None
-        if price is not None:
-            return prompt_tokens / 1000 * price[0] + completion_tokens / 1000 * price[1]
-    return None
 
 
 @dataclass
@@ -270,7 +233,8 @@ class OpenAIEngine:
                     wait = retry.backoff(attempt)
                 self._wait(wait, cancel)
                 continue
-            return _Answer(text, self._usage(messages, text, model, usage), model, finish, attempt)
+            used = usage_of(self.settings, self.model, messages, text, model, usage)
+            return _Answer(text, used, model, finish, attempt)
 
     def _once(self, payload: dict[str, Any]) -> tuple[str, str, str | None, Any]:
         try:
@@ -342,17 +306,6 @@ class OpenAIEngine:
         raise failure
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _usage(self, messages: list[Message], text: str, model: str, usage: Any) -> Usage:
-        prompt = getattr(usage, "prompt_tokens", None)
-        completion = getattr(usage, "completion_tokens", None)
-        estimated = not isinstance(prompt, int) or not isinstance(completion, int)
-        if estimated:
-            prompt, completion = tokens.count_messages(messages), tokens.count_tokens(text)
-        cost = estimate_cost(self.settings, model, prompt, completion)
-        if cost is None and model != self.model:
-            cost = estimate_cost(self.settings, self.model, prompt, completion)
-        return Usage(prompt, completion, cost, estimated)
 
     def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
         if self._sleep is not None:

@@ -159,7 +159,7 @@ def answer(
         return LocalAnswer(
             "The question is empty: there is nothing to look for.", [], note=NOTE_ANSWER
         )
-    sentences = _pool(_sentences(sources), MAX_SCORED, question)
+    sentences = _pool(_statements(sources), MAX_SCORED, question)
     nothing = f"I found nothing in your documents about “{_clip(question, 200)}”."
     if not sentences:
         return LocalAnswer(nothing, [], note=NOTE_ANSWER)
@@ -191,7 +191,7 @@ def draft_outline(
         if wanted and _WORD.search(sentence) and sentence not in asks:
             asks.append(sentence)
     asks = asks[:20]
-    fact_sentences = _pool(_sentences(facts), MAX_SCORED, " ".join(asks))
+    fact_sentences = _pool(_statements(facts), MAX_SCORED, " ".join(asks))
     lines, used = [], []
     if asks and fact_sentences:
         texts = [s.text for s in fact_sentences] + asks
@@ -249,6 +249,12 @@ def _sentences(sources: Sequence[Source], min_words: int = 3) -> list[_Sentence]
             out.append(_Sentence(source.n, len(out), lead, text))
             lead = False
     return out
+
+
+def _statements(sources: Sequence[Source]) -> list[_Sentence]:
+    """Sentences that can answer something: a question (often the very mail being
+    answered, found by retrieval) or a four-word footer never does."""
+    return [s for s in _sentences(sources, min_words=4) if not s.text.rstrip().endswith("?")]
 
 
 def _clean(text: str) -> str:

@@ -159,11 +159,14 @@ def prepare(
         except QueryError:
             results = []
         timings["search_ms"] = _ms(t1)
+        t1 = time.perf_counter()
         packed = pack(results, budget_tokens=budget, count_tokens=count_tokens)
         sources, dropped, context = packed.sources, packed.dropped, packed.text
         all_sources = sources
+        timings["pack_ms"] = _ms(t1)
+    t1 = time.perf_counter()
     examples = few_shot(workspace, runs, skill, user, text_query)
-    timings["examples_ms"] = _ms(t0) - sum(timings.values())
+    timings["examples_ms"] = _ms(t1)
 
     t2 = time.perf_counter()
     values = {**inputs, "context": context}

@@ -59,6 +59,7 @@ class RunResult:
     dropped: list[tuple[str, str]] = field(default_factory=list)
     run_id: str | None = None
     dry_run: bool = False
+    budget_tokens: int = 0  # tokens the sources could fill in this model's window
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,6 +167,7 @@ class SkillRunner:
             prep_ms=prep.timings_ms.get("total_ms", 0.0),
             dropped=prep.dropped,
             dry_run=dry_run,
+            budget_tokens=prep.budget,
         )
         if on_event is not None and prep.sources and not prep.long_document:
             on_event("sources", {"sources": [s.as_dict() for s in prep.sources]})

@@ -147,39 +147,20 @@ def _score_workbook(
     runner: Any, user: str, skill: str, file: Path, column: str, sheet: str | None,
     out: Path | None, engine: str, as_json: bool,
 ) -> None:  # fmt: skip
-    from copilot.skills.inputs import InputError, main_input
-    from copilot.skills.local_engine import sentiment_model
-    from copilot.skills.prepare import choose_engine
-    from copilot.skills.sentiment import aggregate
-    from copilot.skills.sentiment_io import score_texts
-    from copilot.skills.xlsx_io import read_text_column, write_scored_workbook
+    from copilot.skills.scoring import score_workbook
 
-    stored = runner.skills.get(user, skill)
-    if stored.template.metadata.task != "sentiment":
-        raise InputError("--column scores a workbook column: use it with a sentiment skill")
     target = out or file.with_name(f"{file.stem}-scored.xlsx")
-    col = read_text_column(file, column, sheet=sheet)
-    texts = [t for _, t in col.rows]
-    if choose_engine(runner.settings, engine) == "local":
-        model = sentiment_model(stored.template, runner.workspace.embedder)
-        results = score_texts(texts, local=model.classify)
-    else:
-        name = main_input(stored.template)
-
-        def one(t: str) -> Any:
-            return runner.run(user, stored, {name: t}, engine="llm", record=False).data
-
-        results = score_texts(
-            texts, one=one, on_progress=lambda i, n: err.print(f"{i}/{n}", end="\r")
-        )
-    summary = aggregate(results)
-    write_scored_workbook(file, target, col, results, summary=summary)
+    summary = score_workbook(
+        runner, user, skill, file, column, out=target, sheet=sheet, engine=engine,
+        on_progress=lambda i, n: err.print(f"{i}/{n}", end="\r"),
+    )  # fmt: skip
     if as_json:
-        print(
-            json.dumps({"out": str(target), "rows": len(results), "summary": summary}, default=str)
-        )
+        print(json.dumps({"out": str(target), "summary": summary, "rows": summary["rows"]},
+                         default=str))  # fmt: skip
     else:
-        console.print(f"Scored {len(results)} rows of {col.sheet}!{col.column_letter} → {target}")
+        console.print(
+            f"Scored {summary['rows']} rows of {summary['sheet']}!{summary['column']} → {target}"
+        )
         console.print(json.dumps(summary, indent=2, default=str), highlight=False)
 
 

@@ -7,7 +7,7 @@ exist. Editing, reverting and forking all append a version; only `delete` remove
 Why refuse at the caps instead of dropping old versions: silently losing a user's history
 is worse than a clear "fork it to keep editing". The caps are per user: MAX_SKILLS personal
 skills, MAX_VERSIONS versions per skill, MAX_USER_BYTES of template text over all versions,
-MAX_SAMPLES saved samples per skill of at most MAX_SAMPLE_BYTES each.
+and saved samples have their own caps (``samples.py``).
 
 Isolation: every query filters by the owner, and another user's skill raises the same
 SkillNotFound as a skill that does not exist, so ids never leak between users.
@@ -16,32 +16,40 @@ SkillNotFound as a skill that does not exist, so ids never leak between users.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Float, Integer, String, Table, Text, delete, func, select
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from copilot.skills import samples as saved
 from copilot.skills.builtin import builtin_ids, builtin_text, load_builtin
-from copilot.skills.models import PY_TYPES, SkillTemplate
-from copilot.skills.template import TemplateError, parse_template
-from copilot.state import _upsert, metadata
+from copilot.skills.models import SkillTemplate
+from copilot.skills.samples import skill_samples
+from copilot.skills.store_types import (
+    BUILTIN_PREFIX,
+    SkillError,
+    SkillExists,
+    SkillInfo,
+    SkillNotFound,
+    StoredSkill,
+    VersionInfo,
+    check_message,
+    check_skill_id,
+    check_user,
+    check_writable,
+    parse_text,
+    slugify,
+)
+from copilot.skills.store_types import SampleNotFound as SampleNotFound  # re-exported
+from copilot.skills.template import parse_template
+from copilot.state import metadata
 
 MAX_SKILLS = 200
 MAX_VERSIONS = 100
 MAX_USER_BYTES = 32 * 1024 * 1024
-MAX_SAMPLES = 50
-MAX_SAMPLE_BYTES = 256 * 1024
-MAX_MESSAGE_CHARS = 500
-BUILTIN_PREFIX = "builtin:"  # "builtin:summarise" always means the shipped skill
-
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # what a mis-decoded file leaves behind
-_SAMPLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 personal_skills = Table(
     "personal_skills",
@@ -72,97 +80,8 @@ skill_versions = Table(
     Column("created_at", Float, nullable=False),
 )
 
-skill_samples = Table(
-    "skill_samples",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("skill_id", String, primary_key=True),
-    Column("name", String, primary_key=True),
-    Column("inputs", Text, nullable=False),  # JSON object
-    Column("created_at", Float, nullable=False),
-)
-
 TABLES = [personal_skills, skill_versions, skill_samples]
 T = TypeVar("T")
-
-
-class SkillNotFound(KeyError):
-    """No such skill (or version) for this user; also what another user's skill looks like."""
-
-    def __init__(self, skill_id: str, version: int | None = None, hint: str = "") -> None:
-        self.skill_id = skill_id
-        self.version = version
-        where = f"{skill_id!r}" + (f" version {version}" if version is not None else "")
-        super().__init__(f"no skill {where}" + (f" ({hint})" if hint else ""))
-
-    def __str__(self) -> str:  # KeyError would print the message in quotes
-        return str(self.args[0])
-
-
-class SampleNotFound(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class SkillError(ValueError):
-    """A request the store refuses: bad id, a cap reached, a built-in changed, a bad sample."""
-
-
-class SkillExists(SkillError):
-    """A fork or import would overwrite an existing personal skill."""
-
-
-@dataclass(frozen=True)
-class SkillInfo:
-    id: str
-    name: str
-    description: str
-    source: Literal["builtin", "personal"]
-    version: int | None
-    surfaces: list[str]
-    task: str
-    forked_from: str | None
-    updated_at: float | None
-    shadows_builtin: bool
-
-
-@dataclass(frozen=True)
-class StoredSkill:
-    id: str
-    source: Literal["builtin", "personal"]
-    version: int | None
-    text: str
-    template: SkillTemplate
-    created_at: float | None
-    message: str
-    forked_from: str | None
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    version: int
-    created_at: float
-    message: str
-    size: int
-    model: str | None
-
-
-def check_skill_id(skill_id: str) -> str:
-    """A skill id is a lowercase slug; it names files, URLs and CLI arguments."""
-    if not isinstance(skill_id, str) or not _ID.fullmatch(skill_id):
-        raise SkillError(
-            f"invalid skill id {skill_id!r}: use 1-64 lowercase letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
-    return skill_id
-
-
-def slugify(name: str) -> str:
-    """The default id of an imported skill: its `name`, lowercased, other characters → '-'."""
-    slug = re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-_")[:64].rstrip("-_")
-    if not slug:
-        raise SkillError(f"cannot make a skill id from the name {name!r}: pass an id")
-    return slug
 
 
 def model_name(template: SkillTemplate) -> str | None:
@@ -184,7 +103,7 @@ class SkillStore:
     # -- reading -------------------------------------------------------------------------
     def list(self, user: str, *, surface: str | None = None) -> list[SkillInfo]:
         """Built-ins plus the user's skills, by id; a personal skill hides a built-in's row."""
-        _check_user(user)
+        check_user(user)
         query = select(personal_skills).where(personal_skills.c.owner == user)
         with self.engine.connect() as conn:
             personal = {r.skill_id: r for r in conn.execute(query)}
@@ -211,7 +130,7 @@ class SkillStore:
 
     def history(self, user: str, skill_id: str) -> list[VersionInfo]:
         """The user's versions of a skill, newest first."""
-        _check_user(user)
+        check_user(user)
         check_skill_id(skill_id)
         v = skill_versions.c
         query = (
@@ -232,10 +151,10 @@ class SkillStore:
 
         An invalid template raises TemplateError (naming the line) and stores nothing.
         """
-        _check_user(user)
-        _check_writable(skill_id)
-        _check_message(message)
-        template = _parse(text, f"{skill_id}.prompty")
+        check_user(user)
+        check_writable(skill_id)
+        check_message(message)
+        template = parse_text(text, f"{skill_id}.prompty")
         version = self._transaction(
             lambda conn: self._append(conn, user, skill_id, text, template, message, None)
         )
@@ -249,7 +168,7 @@ class SkillStore:
         """
         source = self.get(user, source_id)
         target = source.id if new_id is None else new_id
-        _check_writable(target)
+        check_writable(target)
         origin = f"builtin:{source.id}" if source.source == "builtin" else None
         origin = origin or f"{source.id}@v{source.version}"
         version = self._transaction(
@@ -264,7 +183,7 @@ class SkillStore:
 
         If that text is already the latest, nothing is added and the latest is returned.
         """
-        _check_writable(skill_id)
+        check_writable(skill_id)
         old = self.get(user, skill_id, version)
         return self.save(user, skill_id, old.text, message=f"revert to v{version}")
 
@@ -277,7 +196,7 @@ class SkillStore:
         old text), which is how "export, edit elsewhere, import" updates a skill.
         """
         if skill_id is None:
-            skill_id = slugify(_parse(text, "<import>").name)
+            skill_id = slugify(parse_text(text, "<import>").name)
         return self.save(user, skill_id, text, message=message)
 
     def delete(self, user: str, skill_id: str) -> None:
@@ -285,8 +204,8 @@ class SkillStore:
 
         Saved samples go too, unless a built-in of that id remains for them to belong to.
         """
-        _check_user(user)
-        _check_writable(skill_id)
+        check_user(user)
+        check_writable(skill_id)
         shipped = skill_id in builtin_ids()
 
         def remove(conn: Connection) -> None:
@@ -301,11 +220,10 @@ class SkillStore:
                         "(fork it to make your own copy)"
                     )
                 raise SkillNotFound(skill_id)
-            tables = [skill_versions] if shipped else [skill_versions, skill_samples]
-            for table in tables:
-                conn.execute(
-                    delete(table).where(table.c.owner == user, table.c.skill_id == skill_id)
-                )
+            v = skill_versions.c
+            conn.execute(delete(skill_versions).where(v.owner == user, v.skill_id == skill_id))
+            if not shipped:
+                saved.delete_samples(conn, user, skill_id)
 
         self._transaction(remove)
 
@@ -313,50 +231,26 @@ class SkillStore:
     def add_sample(self, user: str, skill_id: str, name: str, inputs: dict[str, Any]) -> None:
         """Save (or replace) named sample inputs, checked against the skill's declared inputs."""
         skill = self.get(user, skill_id)
-        if not isinstance(name, str) or not _SAMPLE_NAME.fullmatch(name):
-            raise SkillError(
-                f"invalid sample name {name!r}: use 1-64 letters, digits, spaces, '.', '-' or '_'"
-            )
-        data = _sample_json(skill.template, skill.id, inputs)
-        s = skill_samples.c
-        row: dict[str, Any] = {"owner": user, "skill_id": skill.id, "name": name, "inputs": data}
-
-        def store(conn: Connection) -> None:
-            others = conn.execute(
-                select(func.count()).where(s.owner == user, s.skill_id == skill.id, s.name != name)
-            ).scalar_one()
-            if others >= MAX_SAMPLES:
-                raise SkillError(
-                    f"skill {skill.id!r} already has {MAX_SAMPLES} samples, the most kept: "
-                    "delete one first"
-                )
-            row["created_at"] = time.time()
-            conn.execute(_upsert(skill_samples, row, ("owner", "skill_id", "name"), self.dialect))
-
-        self._transaction(store)
+        data = saved.sample_json(skill.template, skill.id, name, inputs)
+        self._transaction(
+            lambda conn: saved.put_sample(conn, self.dialect, user, skill.id, name, data)
+        )
 
     def samples(self, user: str, skill_id: str) -> dict[str, dict[str, Any]]:
         """The skill's saved samples by name (they may not fit a later version's inputs)."""
         skill = self.get(user, skill_id)
-        s = skill_samples.c
-        query = (
-            select(s.name, s.inputs).where(s.owner == user, s.skill_id == skill.id).order_by(s.name)
-        )
         with self.engine.connect() as conn:
-            return {r.name: json.loads(r.inputs) for r in conn.execute(query)}
+            return saved.read_samples(conn, user, skill.id)
 
     def delete_sample(self, user: str, skill_id: str, name: str) -> None:
         skill = self.get(user, skill_id)
-        s = skill_samples.c
-        query = delete(skill_samples).where(s.owner == user, s.skill_id == skill.id, s.name == name)
         with self.engine.begin() as conn:
-            if not conn.execute(query).rowcount:
-                raise SampleNotFound(f"skill {skill.id!r} has no sample {name!r}")
+            saved.delete_sample(conn, user, skill.id, name)
 
     # -- internals -----------------------------------------------------------------------
     def _read(self, user: str, skill_id: str, version: int | None) -> tuple[Row, Row | None]:
         """The personal head and version rows, (_, None) for a built-in, else SkillNotFound."""
-        _check_user(user)
+        check_user(user)
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
             raise SkillError(f"a version is a whole number, got {version!r}")
         if isinstance(skill_id, str) and skill_id.startswith(BUILTIN_PREFIX):
@@ -468,51 +362,6 @@ def _builtin(skill_id: str) -> StoredSkill:
     )
 
 
-def _sample_json(template: SkillTemplate, skill_id: str, inputs: Any) -> str:
-    """Check sample inputs as `render` will, so a saved sample is one that can run."""
-    if not isinstance(inputs, dict):
-        raise SkillError("sample inputs must be a mapping of input names to values")
-    declared = template.inputs
-    unknown = sorted(str(k) for k in inputs if k not in declared)
-    if unknown:
-        known = ", ".join(declared) or "none"
-        raise SkillError(
-            f"skill {skill_id!r} has no input(s) {', '.join(map(repr, unknown))}; "
-            f"its inputs are: {known}"
-        )
-    for name, spec in declared.items():
-        if name not in inputs:
-            if spec.is_required:
-                raise SkillError(f"the sample is missing the required input {name!r}")
-            continue
-        value = inputs[name]
-        wrong = not isinstance(value, PY_TYPES[spec.type]) or (
-            spec.type == "number" and isinstance(value, bool)
-        )
-        if value is not None and wrong:
-            raise SkillError(f"input {name!r} should be a {spec.type}, got {type(value).__name__}")
-    try:
-        data = json.dumps(inputs, ensure_ascii=False, allow_nan=False, sort_keys=True)
-        if _SURROGATE.search(data):  # JSON escapes keep them; UTF-8 columns cannot
-            data = json.dumps(inputs, allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError, RecursionError) as e:
-        raise SkillError(f"sample inputs must be plain JSON data: {e}") from e
-    size = len(data.encode("utf-8", "surrogatepass"))
-    if size > MAX_SAMPLE_BYTES:
-        raise SkillError(f"the sample is {size} bytes, over the {MAX_SAMPLE_BYTES}-byte limit")
-    return data
-
-
-def _parse(text: str, source: str) -> SkillTemplate:
-    if not isinstance(text, str):
-        raise SkillError(f"a skill is text, got {type(text).__name__}")
-    bad = _SURROGATE.search(text)
-    if bad:  # parse_template accepts them, but a UTF-8 column cannot store them
-        line = text.count("\n", 0, bad.start()) + 1
-        raise TemplateError("not valid Unicode text (a lone surrogate)", line, source)
-    return parse_template(text, source)
-
-
 def _check_room(conn: Connection, user: str, skill_id: str, head: Row | None, size: int) -> None:
     """The per-user caps, checked before a version is added: refuse rather than drop."""
     p, v = personal_skills.c, skill_versions.c
@@ -534,21 +383,3 @@ def _check_room(conn: Connection, user: str, skill_id: str, head: Row | None, si
             f"your skills would take over {MAX_USER_BYTES // 2**20} MB in total; nothing was "
             "saved. Delete skills you no longer use"
         )
-
-
-def _check_user(user: str) -> None:
-    if not isinstance(user, str) or not user or len(user) > 256:
-        raise SkillError("a user id is a non-empty string of at most 256 characters")
-
-
-def _check_writable(skill_id: str) -> None:
-    if isinstance(skill_id, str) and skill_id.startswith(BUILTIN_PREFIX):
-        raise SkillError(
-            f"{skill_id!r} is a built-in skill and cannot be changed: fork it to edit a copy"
-        )
-    check_skill_id(skill_id)
-
-
-def _check_message(message: str) -> None:
-    if not isinstance(message, str) or len(message) > MAX_MESSAGE_CHARS:
-        raise SkillError(f"a version message is text of at most {MAX_MESSAGE_CHARS} characters")

@@ -1,0 +1,468 @@
+"""The IMAP connector: the messages of some folders of one mailbox, incrementally.
+
+Why UIDs and not a full scan: an IMAP message never changes once stored, and each folder
+numbers its messages with ascending UIDs that are never reused while its UIDVALIDITY
+stays the same. So the checkpoint keeps, per folder, the UIDVALIDITY, the highest UID
+seen and the set of UIDs known (as compact ranges, ``1:500,502``): a sync fetches only
+UIDs above the last one, and one ``UID SEARCH ALL`` tells which known messages were
+expunged. When nothing was added or removed (same UIDNEXT, same message count) even that
+search is skipped. A new UIDVALIDITY means the server renumbered the folder: every old
+message is reported deleted and the folder is fetched again; ids carry the UIDVALIDITY,
+so old and new never collide.
+
+Errors, decided once: a refused login, an untrusted certificate and a missing STARTTLS
+raise ``ImapError`` (the sync stops; only a person can fix them, and the message says
+what to fix, never echoing the password). A dropped connection or a timeout is retried
+with exponential backoff, resuming where it stopped; when the retries run out the sync
+yields one ``Failure`` and ends, and the next sync resumes from the last checkpoint.
+A folder that does not exist is a ``Failure`` and the other folders go on.
+
+Messages are read with ``BODY.PEEK[]`` and folders opened read-only, so syncing never
+marks mail as read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import ipaddress
+import os
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+
+from connectors.types import Checkpoint, Content, Deleted, Failure, Item
+
+Security = Literal["tls", "starttls", "plain"]
+DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
+BATCH = 50
+FETCH_BYTES = 16 * 1024 * 1024  # message bodies asked for in one FETCH, at most (but 1)
+HEADER_BYTES = 256 * 1024
+MAX_UIDS = 10_000_000  # per folder; a checkpoint claiming more is damaged
+RETRYABLE = (OSError, imaplib.IMAP4.abort)  # imaplib's abort: the connection is unusable
+Event = Item | Failure | Deleted | Checkpoint
+
+
+class ImapError(Exception):
+    """The sync cannot go on until a person fixes something the message names."""
+
+
+class ImapAuthError(ImapError):
+    """The server refused the login."""
+
+
+@dataclass(frozen=True)
+class ImapSource:
+    """Where a mailbox is and how to log in. ``password`` comes from the environment or
+    the system keyring (``password_from``), never from a command line."""
+
+    host: str
+    port: int | None
+    username: str
+    security: Security = "tls"
+    folders: tuple[str, ...] = ("INBOX",)
+    password: str | None = field(default=None, repr=False)
+    oauth2_token_provider: Callable[[], str] | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    timeout_s: float = 30
+
+
+def check_security(host: str, security: str) -> None:
+    """Refuse plain IMAP (password in clear text) to anything but this machine."""
+    if security not in DEFAULT_PORTS:
+        raise ValueError(f"unknown IMAP security {security!r}: use tls, starttls or plain")
+    if security != "plain":
+        return
+    name = host.strip("[]").lower()
+    try:
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"plain IMAP would send the password to {host} unencrypted; it is allowed only "
+            "to a loopback host (127.0.0.1, ::1, localhost): use security tls or starttls"
+        )
+
+
+def password_from(env_var: str | None, *, service: str, username: str) -> str:
+    """The password from ``env_var`` if set, else from the system keyring."""
+    if env_var and os.environ.get(env_var):
+        return os.environ[env_var]
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        password = keyring.get_password(service, username)
+    except KeyringError as exc:
+        password, problem = None, f" (the keyring failed: {exc})"
+    else:
+        problem = ""
+    if not password:
+        where = f"set the environment variable {env_var}, or " if env_var else ""
+        raise ImapError(
+            f"no password for {username}{problem}: {where}store one with "
+            f"`keyring set {service} {username}`"
+        )
+    return password
+
+
+def compact_uids(uids: Iterable[int]) -> str:
+    """``{1, 2, 3, 5}`` → ``"1:3,5"``: IMAP's own sequence-set form, small for real folders."""
+    parts: list[str] = []
+    ordered = sorted(set(uids))
+    start = prev = None
+    for uid in [*ordered, None]:
+        if prev is not None and uid == prev + 1:
+            prev = uid
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}:{prev}")
+        start = prev = uid
+    return ",".join(parts)
+
+
+def expand_uids(text: str, limit: int = MAX_UIDS) -> set[int]:
+    """``"1:3,5"`` → ``{1, 2, 3, 5}``; ValueError for a damaged or absurdly large set."""
+    uids: set[int] = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition(":")
+        first, last = int(low), int(high or low)
+        if not 0 < first <= last < 2**32 or len(uids) + last - first >= limit:
+            raise ValueError(f"bad UID range {part!r}")
+        uids.update(range(first, last + 1))
+    return uids
+
+
+def _human(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
+
+
+def _header(headers: Any, name: str) -> str:
+    """A header as text; hostile or broken headers give "" rather than an exception."""
+    try:
+        value = headers.get(name)
+        return " ".join(str(value).split())[:1000] if value is not None else ""
+    except Exception:  # the email package raises many kinds on bad input
+        return ""
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+@dataclass
+class _Folder:
+    uidvalidity: int
+    uidnext: int = 0
+    last_uid: int = 0
+    uids: set[int] = field(default_factory=set)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "uidvalidity": self.uidvalidity,
+            "uidnext": self.uidnext,
+            "last_uid": self.last_uid,
+            "uids": compact_uids(self.uids),
+        }
+
+    @classmethod
+    def load(cls, value: dict[str, Any]) -> _Folder:
+        return cls(
+            int(value["uidvalidity"]),
+            int(value.get("uidnext", 0)),
+            int(value["last_uid"]),
+            expand_uids(str(value.get("uids", ""))),
+        )
+
+
+class ImapConnector:
+    """Items for the messages of ``source.folders``, owned by ``owner``.
+
+    ``max_bytes`` skips larger messages with a Failure (pass ``settings.max_file_mb``);
+    ``retries`` and ``backoff_s`` bound the reconnect attempts per folder.
+    """
+
+    def __init__(
+        self,
+        source: ImapSource,
+        owner: str,
+        *,
+        max_bytes: int = 50 * 1024 * 1024,
+        batch: int = BATCH,
+        retries: int = 3,
+        backoff_s: float = 1.0,
+    ) -> None:
+        check_security(source.host, source.security)
+        self.source, self.owner = source, owner
+        self.port = source.port or DEFAULT_PORTS[source.security]
+        self.max_bytes, self.batch = max_bytes, batch
+        self.retries, self.backoff_s = retries, backoff_s
+        self.scope = f"imap:{source.username}@{source.host}"
+
+    def item_id(self, folder: str, uidvalidity: int, uid: int) -> str:
+        return f"{self.scope}/{folder}/{uidvalidity}/{uid}"
+
+    def url(self, folder: str, uidvalidity: int, uid: int) -> str:
+        """An RFC 5092 IMAP URL: ``imap://user@host:port/INBOX;UIDVALIDITY=7/;UID=42``."""
+        s = self.source
+        port = "" if self.port == 143 else f":{self.port}"
+        host = f"[{s.host}]" if ":" in s.host else s.host  # an IPv6 address
+        box, user = quote(folder, safe="/"), quote(s.username, safe="")
+        return f"imap://{user}@{host}{port}/{box};UIDVALIDITY={uidvalidity}/;UID={uid}"
+
+    def list_ids(self) -> None:
+        return None  # expunged messages are reported as Deleted by load()
+
+    def load(self, checkpoint: dict[str, Any] | None = None) -> Iterator[Event]:
+        folders: dict[str, _Folder] = {}
+        for name, value in ((checkpoint or {}).get("folders") or {}).items():
+            # An unreadable entry: that folder is fetched again, and unchanged items skip.
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                folders[name] = _Folder.load(value)
+        for name in [n for n in folders if n not in self.source.folders]:
+            yield from self._forget(name, folders.pop(name))  # no longer configured
+            yield self._checkpoint(folders)
+        client: IMAPClient | None = None
+        try:
+            for name in self.source.folders:
+                for attempt in range(self.retries + 1):
+                    try:
+                        if client is None:
+                            client = self._connect()
+                        yield from self._folder(client, name, folders)
+                        break
+                    except RETRYABLE as exc:
+                        _close(client)
+                        client = None
+                        if attempt == self.retries:
+                            yield Failure(
+                                self.scope,
+                                "fetch",
+                                f"cannot reach the IMAP server {self.source.host}:{self.port} "
+                                f"({exc or type(exc).__name__}) after {attempt + 1} attempts; "
+                                "the next sync resumes where this one stopped",
+                            )
+                            return
+                        time.sleep(self.backoff_s * 2**attempt)
+        finally:
+            if client is not None:
+                try:
+                    client.logout()
+                except Exception:  # leaving anyway
+                    _close(client)
+
+    # -- one folder ------------------------------------------------------------------
+    def _folder(
+        self, client: IMAPClient, name: str, folders: dict[str, _Folder]
+    ) -> Iterator[Event]:
+        try:
+            info = client.select_folder(name, readonly=True)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            yield from self._missing(client, name, folders, exc)
+            return
+        uidvalidity, uidnext = int(info[b"UIDVALIDITY"]), int(info.get(b"UIDNEXT") or 0)
+        state = folders.get(name)
+        if state is not None and state.uidvalidity != uidvalidity:
+            yield from self._forget(name, state)  # the server renumbered the folder
+            state = None
+            folders.pop(name)
+            yield self._checkpoint(folders)
+        if state is None:
+            state = folders[name] = _Folder(uidvalidity)
+        if uidnext and state.uidnext == uidnext and int(info[b"EXISTS"]) == len(state.uids):
+            return  # nothing appended (same UIDNEXT) and nothing expunged (same count)
+        on_server = set(client.search("ALL"))
+        gone = state.uids - on_server
+        for uid in sorted(gone):
+            yield Deleted(self.item_id(name, uidvalidity, uid))
+        state.uids -= gone
+        if gone:
+            yield self._checkpoint(folders)
+        new = sorted(uid for uid in on_server if uid > state.last_uid)
+        for start in range(0, len(new), self.batch):
+            batch = new[start : start + self.batch]
+            handled: set[int] = set()
+            yield from self._fetch(client, name, uidvalidity, batch, handled)
+            state.uids |= handled
+            state.last_uid = max(batch)
+            yield self._checkpoint(folders)
+        state.uidnext = uidnext
+        yield self._checkpoint(folders)
+
+    def _missing(
+        self, client: IMAPClient, name: str, folders: dict[str, _Folder], exc: Exception
+    ) -> Iterator[Event]:
+        folder_id = f"{self.scope}/{name}"
+        if client.folder_exists(name):  # it exists but cannot be opened: keep what we have
+            yield Failure(folder_id, "fetch", f"cannot open folder {name!r}: {exc}")
+            return
+        state = folders.pop(name, None)
+        if state is None:
+            yield Failure(
+                folder_id, "fetch", f"folder {name!r} does not exist on {self.source.host}"
+            )
+            return
+        yield from self._forget(name, state)
+        yield self._checkpoint(folders)
+        yield Failure(
+            folder_id,
+            "fetch",
+            f"folder {name!r} no longer exists on {self.source.host}; its "
+            f"{len(state.uids)} messages were removed from the index",
+        )
+
+    def _forget(self, name: str, state: _Folder) -> Iterator[Deleted]:
+        for uid in sorted(state.uids):
+            yield Deleted(self.item_id(name, state.uidvalidity, uid))
+
+    def _checkpoint(self, folders: dict[str, _Folder]) -> Checkpoint:
+        # A snapshot: the pipeline stores it later, after the items before it are durable.
+        return Checkpoint({"folders": {name: f.dump() for name, f in folders.items()}})
+
+    def _fetch(
+        self, client: IMAPClient, name: str, uidvalidity: int, uids: list[int], handled: set[int]
+    ) -> Iterator[Item | Failure]:
+        """Items for ``uids``, bodies fetched in groups of at most FETCH_BYTES."""
+        info = client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
+        groups: list[list[int]] = [[]]
+        group_bytes = 0
+        for uid in (u for u in uids if u in info):  # one expunged meanwhile is simply absent
+            size = int(info[uid].get(b"RFC822.SIZE") or 0)
+            if size > self.max_bytes:
+                handled.add(uid)
+                yield Failure(
+                    self.item_id(name, uidvalidity, uid),
+                    "fetch",
+                    f"message {uid} in {name} is {_human(size)}, over the "
+                    f"{_human(self.max_bytes)} size cap; skipped",
+                )
+                continue
+            if groups[-1] and group_bytes + size > FETCH_BYTES:
+                groups.append([])
+                group_bytes = 0
+            groups[-1].append(uid)
+            group_bytes += size
+        for group in filter(None, groups):
+            try:
+                bodies = client.fetch(group, ["BODY.PEEK[]"])
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:  # one bad message: find it, keep the others
+                bodies = {}
+                for uid in group:
+                    try:
+                        bodies.update(client.fetch([uid], ["BODY.PEEK[]"]))
+                    except imaplib.IMAP4.abort:
+                        raise
+                    except imaplib.IMAP4.error as exc:
+                        handled.add(uid)
+                        item_id = self.item_id(name, uidvalidity, uid)
+                        yield Failure(item_id, "fetch", f"the server did not send it: {exc}")
+            for uid in group:
+                raw = bodies.get(uid, {}).get(b"BODY[]")
+                if raw is not None:
+                    handled.add(uid)
+                    received = info[uid].get(b"INTERNALDATE")
+                    yield self._item(name, uidvalidity, uid, bytes(raw), received)
+
+    def _item(
+        self, folder: str, uidvalidity: int, uid: int, raw: bytes, received: datetime | None
+    ) -> Item:
+        # Only the head: a message without a blank line would otherwise be all "headers".
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw[:HEADER_BYTES])
+        date = _header(headers, "date")
+        try:
+            sent = _aware(parsedate_to_datetime(date)) if date else None
+        except (TypeError, ValueError, IndexError, OverflowError):
+            sent = None
+        modified = (_aware(received) or sent or datetime.now(UTC)).astimezone(UTC)
+        subject = _header(headers, "subject")
+        return Item(
+            id=self.item_id(folder, uidvalidity, uid),
+            owner=self.owner,
+            kind="mail",
+            title=subject or "(no subject)",
+            url=self.url(folder, uidvalidity, uid),
+            modified=modified,
+            version=f"{uidvalidity}:{uid}",  # IMAP messages never change under one UID
+            content=Content.of(raw, "message/rfc822"),
+            meta={
+                "from": _header(headers, "from"),
+                "to": _header(headers, "to"),
+                "cc": _header(headers, "cc"),
+                "date": sent.isoformat() if sent else None,
+                "subject": subject,
+                "message_id": _header(headers, "message-id"),
+                "folder": folder,
+                "uid": uid,
+                "size": len(raw),
+            },
+        )
+
+    # -- the connection ----------------------------------------------------------------
+    def _connect(self) -> IMAPClient:
+        s = self.source
+        where = f"{s.host}:{self.port}"
+        context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+        client = None
+        try:
+            client = IMAPClient(
+                s.host,
+                port=self.port,
+                ssl=s.security == "tls",
+                ssl_context=context,
+                timeout=s.timeout_s,
+            )
+            if s.security == "starttls":
+                try:
+                    client.starttls(context)
+                except imaplib.IMAP4.abort:
+                    raise
+                except imaplib.IMAP4.error as exc:
+                    raise ImapError(f"{where} does not offer STARTTLS ({exc})") from None
+            _login(client, s, where)
+        except ssl.SSLCertVerificationError as exc:
+            _close(client)
+            raise ImapError(
+                f"the TLS certificate of {where} is not trusted ({exc.verify_message}); if "
+                "the server uses a private CA, set ca_file to that CA's certificate"
+            ) from None
+        except BaseException:
+            _close(client)
+            raise
+        client.normalise_times = False  # INTERNALDATE with its zone, not local naive time
+        return client
+
+
+def _login(client: IMAPClient, source: ImapSource, where: str) -> None:
+    """XOAUTH2 with a fresh token when a provider is given, else LOGIN with the password."""
+    try:
+        if source.oauth2_token_provider is not None:
+            client.oauth2_login(source.username, source.oauth2_token_provider())
+        elif source.password:
+            client.login(source.username, source.password)
+        else:
+            raise ImapAuthError(f"no password or OAuth2 token for {source.username} at {where}")
+    except LoginError as exc:
+        # imaplib's message carries the server's answer, never the password we sent.
+        raise ImapAuthError(f"IMAP login refused for {source.username} at {where}: {exc}") from None
+
+
+def _close(client: IMAPClient | None) -> None:
+    if client is not None:
+        with contextlib.suppress(Exception):  # already broken, closing anyway
+            client.shutdown()

@@ -1,0 +1,134 @@
+"""The FastAPI application: one process holds the index, serves the add-ins and the bot.
+
+Why one process: the embedded index is written by one process at a time (a file lock),
+so the API both serves requests and runs sync jobs. Blocking work (searches, skill runs,
+syncs) runs in threads; skill runs get a pool of their own so 50 streaming runs waiting
+on a model do not starve the thread pool that ordinary routes use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from copilot.api import errors, problems
+from copilot.api.auth import Authenticator
+from copilot.api.deps import Api
+from copilot.api.jobs import JobManager
+from copilot.api.limits import BodySizeLimit, RateLimiter
+from copilot.api.routes_data import router as data_router
+from copilot.api.routes_skills import router as skills_router
+from copilot.api.routes_sync import router as sync_router
+from copilot.config import Settings
+from copilot.skills.run import SkillRunner
+from copilot.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_THREADS = 64  # runs mostly wait on the model's stream
+ROUTE_THREADS = 80
+log = logging.getLogger("copilot.api")
+
+
+def default_addins_dir(settings: Settings) -> Path | None:
+    folder = settings.addins_dir or ROOT / "addins"
+    return folder if folder.is_dir() else None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    authenticator: Authenticator | None = None,
+    llm: Any = None,
+) -> FastAPI:
+    """The app for ``settings``; tests pass their own authenticator or LLM engine."""
+    auth = authenticator or Authenticator(settings)  # refuses a half-configured Entra setup
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ROUTE_THREADS
+        workspace = Workspace(settings)
+        # Open every part now, in this one thread: a locked index fails at start rather than
+        # in a request, and no two request threads race to open the same part.
+        _ = workspace.state, workspace.embedder, workspace.store
+        api = Api(
+            settings=settings,
+            workspace=workspace,
+            runner=SkillRunner(workspace, llm=llm),
+            jobs=JobManager(workspace),
+            auth=auth,
+            limiter=RateLimiter(settings.rate_limit_per_minute),
+        )
+        api.run_pool = ThreadPoolExecutor(RUN_THREADS, thread_name_prefix="copilot-run")
+        app.state.api = api
+        try:
+            yield
+        finally:
+            api.jobs.shutdown(wait=10.0)
+            api.run_pool.shutdown(wait=False, cancel_futures=True)
+            workspace.close()
+
+    app = FastAPI(
+        title="Office Copilot API",
+        version="1",
+        description="Skills (summarise, draft, sentiment, ask and your own), search, sync "
+        "and runs over your own documents and mail. Every /v1 route needs an Entra ID "
+        "access token (`Authorization: Bearer …`).",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    errors.install(app)
+    app.include_router(data_router)
+    app.include_router(skills_router)
+    app.include_router(sync_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """The state store and the index answer."""
+        api: Api = app.state.api
+        checks = {}
+        try:
+            with api.workspace.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["state"] = "ok"
+        except Exception as exc:  # report, never raise: this route is for probes
+            log.warning("readyz: state store: %s", exc)
+            checks["state"] = "unavailable"
+        try:
+            api.workspace.store.count("__readyz__")
+            checks["index"] = "ok"
+        except Exception as exc:
+            log.warning("readyz: index: %s", exc)
+            checks["index"] = "unavailable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ready else "unavailable", **checks},
+                            status_code=200 if ready else 503)  # fmt: skip
+
+    addins = default_addins_dir(settings)
+    if addins is not None:
+        app.mount("/addins", StaticFiles(directory=addins, html=True), name="addins")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            max_age=600,
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 1024 * 1024))
+    return app

@@ -1,0 +1,430 @@
+"""Who is calling: Microsoft Entra ID v2 access tokens, or named users in dev mode.
+
+Framework-free on purpose, so the HTTP API and the Teams bot share one validator: give
+``Authenticator.authenticate`` the raw ``Authorization`` header and get a ``Principal`` or an
+``AuthError`` that already carries its HTTP status and ``WWW-Authenticate`` value.
+
+A token is checked in the order that costs an attacker the most and us the least: size and
+shape first, then the header (RS256 only, a key id), then the tenant — a tenant that is not
+allowed is refused before anything is fetched, so a token cannot make us request URLs of its
+choosing — and only then the signature against that tenant's JWKS, followed by issuer,
+audience, lifetime, version, user ids and scope.
+
+The JWKS cache is our own (~80 lines) rather than PyJWT's ``PyJWKClient``: the project allows
+PyJWT 2.8, whose client refetches on every unknown key id; and we also want a back-off after
+failed fetches and to keep serving the last good keys while Entra is unreachable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import ssl
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+
+from copilot.config import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_TOKEN_BYTES = 16 * 1024
+JWKS_TTL_S = 24 * 3600.0  # Entra publishes new keys weeks ahead; a day is plenty fresh
+JWKS_MIN_REFRESH_S = 300.0  # an unknown kid refetches at most this often per tenant
+JWKS_RETRY_AFTER_FAILURE_S = 30.0  # with no keys at all, how soon a failed fetch is retried
+JWKS_TIMEOUT_S = 10.0
+JWKS_MAX_BYTES = 1024 * 1024
+ALGORITHM = "RS256"
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+_DEV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_HEADER_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")  # RFC 6750 error_description
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller. ``user_id`` keys all of the user's data."""
+
+    user_id: str  # "{tid}:{oid}" for Entra users, "dev:{name}" in dev mode
+    tenant_id: str | None
+    object_id: str | None
+    name: str
+    upn: str | None
+    scopes: frozenset[str]
+    token: str | None = field(default=None, repr=False, compare=False)  # for OBO only
+
+
+class AuthError(Exception):
+    """A refused request: ``status`` 401/403 (503 when Entra's keys cannot be fetched)."""
+
+    def __init__(self, status: int, code: str, message: str, *, scope: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.www_authenticate = _challenge(status, code, message, scope)
+
+
+def _challenge(status: int, code: str, message: str, scope: str | None) -> str:
+    """The RFC 6750 ``WWW-Authenticate`` value; no error attributes when no token was sent."""
+    if code == "missing_token":
+        return 'Bearer realm="office-copilot"'
+    error = "insufficient_scope" if code == "insufficient_scope" else "invalid_token"
+    if status == 503:
+        error = "temporarily_unavailable"
+    description = _HEADER_UNSAFE.sub("", message)[:200]
+    value = f'Bearer realm="office-copilot", error="{error}", error_description="{description}"'
+    if scope:
+        value += f', scope="{_HEADER_UNSAFE.sub("", scope)}"'
+    return value
+
+
+def _invalid(message: str) -> AuthError:
+    return AuthError(401, "invalid_token", message)
+
+
+def check_dev_mode_binding(settings: Settings, host: str) -> None:
+    """Refuse to serve dev mode (anyone can be anyone) on an address others can reach."""
+    if settings.auth != "dev":
+        return
+    if not _is_loopback(host):
+        raise RuntimeError(
+            f"Dev mode (COPILOT_AUTH=dev) lets anyone sign in as any dev user, so it only "
+            f"listens on a loopback address (127.0.0.1, ::1, localhost), not {host!r}. "
+            "Use Entra ID authentication to serve other machines."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Authenticator:
+    """Validates ``Authorization`` headers for one process; thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: Callable[[str], bytes] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``http(url) -> body`` fetches a JWKS (default: HTTPS with the configured CAs);
+        ``clock`` drives the key cache (tests move it forward)."""
+        self._dev = settings.auth == "dev"
+        self._scope = settings.entra_required_scope.strip()
+        if self._dev:
+            self._dev_users = _checked_dev_users(settings.dev_users)
+            log.warning("Dev-mode authentication: local test users only, no real sign-in.")
+            return
+        if not self._scope or " " in self._scope:
+            raise ValueError("COPILOT_ENTRA_REQUIRED_SCOPE must be one scope name.")
+        self._host = _checked_authority(settings.entra_authority_host)
+        home = _checked_tenant(settings.entra_tenant_id, "COPILOT_ENTRA_TENANT_ID")
+        allowed = settings.entra_allowed_tenants or [home]
+        self._tenants = {
+            _checked_tenant(t, "COPILOT_ENTRA_ALLOWED_TENANTS").lower() for t in allowed
+        }
+        self._audiences = [a for a in [settings.entra_client_id, *settings.entra_audiences] if a]
+        if not self._audiences:
+            raise ValueError(
+                "Entra authentication needs the API's client id (COPILOT_ENTRA_CLIENT_ID) "
+                "or its app id URI (COPILOT_ENTRA_AUDIENCES) to check token audiences."
+            )
+        self._leeway = settings.entra_leeway_s
+        fetch = http or https_fetcher(tls_context(settings))
+        self._keys = _JwksCache(self._host, fetch, clock)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        token = _bearer_token(authorization)
+        if self._dev:
+            return self._dev_principal(token)
+        return self._entra_principal(token)
+
+    def _dev_principal(self, token: str) -> Principal:
+        name = token.removeprefix("dev:") if token.startswith("dev:") else None
+        if name is None or name not in self._dev_users:
+            raise _invalid("Dev mode accepts only 'dev:NAME' tokens for a configured dev user.")
+        return Principal(
+            user_id=f"dev:{name}", tenant_id=None, object_id=None, name=name, upn=None,
+            scopes=frozenset({self._scope}), token=None,
+        )  # fmt: skip
+
+    def _entra_principal(self, token: str) -> Principal:
+        kid = _checked_header(token)
+        tid = _unverified_tenant(token)
+        if tid.lower() not in self._tenants:
+            raise AuthError(403, "tenant_not_allowed", "Users of this tenant may not use the API.")
+        key = self._keys.key(tid.lower(), kid)
+        claims = self._verified_claims(token, key, tid)
+        if claims.get("ver") != "2.0":
+            raise _invalid("Only Entra ID v2.0 access tokens are accepted.")
+        oid = claims.get("oid")
+        if not isinstance(oid, str) or not _GUID.match(oid):
+            raise _invalid("The token has no valid user object id (oid).")
+        scopes = _scopes(claims)
+        if self._scope not in scopes:
+            raise AuthError(
+                403, "insufficient_scope",
+                f"The token does not grant the '{self._scope}' scope.", scope=self._scope,
+            )  # fmt: skip
+        upn = _short_str(claims.get("preferred_username")) or _short_str(claims.get("upn"))
+        return Principal(
+            user_id=f"{tid.lower()}:{oid.lower()}",
+            tenant_id=tid.lower(),
+            object_id=oid.lower(),
+            name=_short_str(claims.get("name")) or upn or oid.lower(),
+            upn=upn,
+            scopes=scopes,
+            token=token,
+        )
+
+    def _verified_claims(self, token: str, key: Any, tid: str) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audiences,
+                issuer=f"{self._host}/{tid}/v2.0",
+                leeway=self._leeway,
+                options={"require": ["exp", "nbf", "iat", "iss", "aud", "tid"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _invalid("The token has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise _invalid("The token is not valid yet.") from None
+        except jwt.InvalidAudienceError:
+            raise _invalid("The token was issued for another application.") from None
+        except jwt.InvalidIssuerError:
+            raise _invalid("The token was not issued by the user's Entra tenant.") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise _invalid(f"The token lacks the '{exc.claim}' claim.") from None
+        except jwt.InvalidSignatureError:
+            raise _invalid("The token's signature is not valid.") from None
+        except jwt.InvalidTokenError:
+            raise _invalid("The token is not valid.") from None
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if not authorization or not authorization.strip():
+        raise AuthError(401, "missing_token", "Sign in: this request carries no access token.")
+    if len(authorization) > MAX_TOKEN_BYTES + 16:
+        raise _invalid(f"The token is larger than {MAX_TOKEN_BYTES // 1024} KB.")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise _invalid("The Authorization header must use the Bearer scheme.")
+    token = token.strip()
+    if not token:
+        raise AuthError(401, "missing_token", "Sign in: this request carries no access token.")
+    return token
+
+
+def _checked_header(token: str) -> str:
+    """The key id of a token shaped like a JWS whose header asks for RS256; else 401."""
+    if not _JWT_SHAPE.match(token):
+        raise _invalid("The token is not a well-formed JWT.")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise _invalid("The token is not a well-formed JWT.") from None
+    if header.get("alg") != ALGORITHM:
+        raise _invalid(f"Only {ALGORITHM}-signed tokens are accepted.")
+    if "crit" in header:
+        raise _invalid("The token uses critical header extensions the API does not support.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not 0 < len(kid) <= 128:
+        raise _invalid("The token has no key id (kid).")
+    return kid
+
+
+def _unverified_tenant(token: str) -> str:
+    """The ``tid`` claim before the signature is checked: it only picks whose keys to use."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise _invalid("The token is not a well-formed JWT.") from None
+    tid = claims.get("tid")
+    if not isinstance(tid, str) or not _GUID.match(tid):
+        raise _invalid("The token has no valid tenant id (tid).")
+    return tid
+
+
+def _scopes(claims: dict[str, Any]) -> frozenset[str]:
+    scp = claims.get("scp")
+    if not isinstance(scp, str):
+        if "roles" in claims:
+            raise AuthError(
+                403, "insufficient_scope",
+                "App-only tokens are not accepted; the API acts for a signed-in user.",
+            )  # fmt: skip
+        return frozenset()
+    return frozenset(scp.split())
+
+
+def _short_str(value: Any, limit: int = 256) -> str | None:
+    return value[:limit] if isinstance(value, str) and value.strip() else None
+
+
+# --- configuration checks --------------------------------------------------------------
+
+
+def _checked_tenant(value: str | None, name: str) -> str:
+    if not value:
+        raise ValueError(f"Entra authentication needs the tenant id ({name}).")
+    if not _GUID.match(value):
+        raise ValueError(
+            f"{name} must be a tenant id (a GUID, the directory id), not {value!r}: "
+            "issuers and tokens name tenants by GUID."
+        )
+    return value
+
+
+def _checked_authority(host: str) -> str:
+    parts = urlsplit(host.strip())
+    if parts.scheme != "https" or not parts.hostname or parts.path.strip("/"):
+        raise ValueError(
+            "COPILOT_ENTRA_AUTHORITY_HOST must be an https:// URL with no path "
+            f"(e.g. https://login.microsoftonline.com), not {host!r}: signing keys are only "
+            "fetched over HTTPS."
+        )
+    return f"https://{parts.netloc}"
+
+
+def _checked_dev_users(users: list[str]) -> frozenset[str]:
+    if not users:
+        raise ValueError("Dev mode needs at least one user name (COPILOT_DEV_USERS).")
+    for name in users:
+        if not _DEV_NAME.match(name):
+            raise ValueError(f"Dev user names are letters, digits, '.', '_', '-': not {name!r}.")
+    return frozenset(users)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The system CAs plus ``settings.tls_ca_file`` (a proxy's or a test's CA)."""
+    context = ssl.create_default_context()
+    if settings.tls_ca_file is not None:
+        path = settings.tls_ca_file.expanduser()
+        try:
+            context.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"COPILOT_TLS_CA_FILE {path} is not a readable CA bundle.") from exc
+    return context
+
+
+# --- signing keys ----------------------------------------------------------------------
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect could lead to plain HTTP or another host: refuse it
+
+
+def https_fetcher(
+    context: ssl.SSLContext, *, timeout: float = JWKS_TIMEOUT_S, max_bytes: int = JWKS_MAX_BYTES
+) -> Callable[[str], bytes]:
+    """A GET that only speaks HTTPS, follows no redirects and reads a bounded body."""
+    opener = urllib.request.build_opener(
+        _NoRedirects(), urllib.request.HTTPSHandler(context=context)
+    )
+
+    def fetch(url: str) -> bytes:
+        if urlsplit(url).scheme != "https":
+            raise ValueError(f"refusing to fetch signing keys over plain HTTP: {url}")
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        with opener.open(request, timeout=timeout) as response:
+            body = response.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise ValueError(f"the key set at {url} is larger than {max_bytes} bytes")
+        return body
+
+    return fetch
+
+
+@dataclass
+class _TenantKeys:
+    keys: dict[str, Any] | None = None  # kid -> public key, from the last good fetch
+    fetched_at: float = float("-inf")
+    attempted_at: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _JwksCache:
+    """Per-tenant signing keys: kept a day, refetched on an unknown kid at most every 5 min."""
+
+    def __init__(self, host: str, fetch: Callable[[str], bytes], clock: Callable[[], float]):
+        self._host = host
+        self._fetch = fetch
+        self._clock = clock
+        self._tenants: dict[str, _TenantKeys] = {}
+        self._lock = threading.Lock()
+
+    def key(self, tenant: str, kid: str) -> Any:
+        with self._lock:
+            entry = self._tenants.setdefault(tenant, _TenantKeys())
+        with entry.lock:
+            now = self._clock()
+            since_attempt = now - entry.attempted_at
+            stale = entry.keys is None or now - entry.fetched_at >= JWKS_TTL_S
+            unknown = entry.keys is not None and kid not in entry.keys
+            if (stale and since_attempt >= JWKS_RETRY_AFTER_FAILURE_S) or (
+                unknown and since_attempt >= JWKS_MIN_REFRESH_S
+            ):
+                self._refresh(tenant, entry, now)
+            if entry.keys is None:
+                raise AuthError(
+                    503, "keys_unavailable",
+                    "The sign-in service's signing keys could not be fetched; try again soon.",
+                )  # fmt: skip
+            key = entry.keys.get(kid)
+        if key is None:
+            raise _invalid("The token was signed with an unknown key.")
+        return key
+
+    def _refresh(self, tenant: str, entry: _TenantKeys, now: float) -> None:
+        """Fetch the tenant's JWKS; on failure keep whatever keys we had."""
+        entry.attempted_at = now
+        url = f"{self._host}/{tenant}/discovery/v2.0/keys"
+        try:
+            keys = parse_jwks(self._fetch(url))
+        except Exception as exc:  # network, TLS, HTTP status, JSON: all mean "no new keys"
+            log.warning("Could not fetch Entra signing keys from %s: %s", url, exc)
+            return
+        log.info("Fetched %d Entra signing keys for tenant %s", len(keys), tenant)
+        entry.keys = keys
+        entry.fetched_at = now
+
+
+def parse_jwks(body: bytes) -> dict[str, Any]:
+    """``{kid: public key}`` of the RSA signing keys in a JWKS document; ValueError if none."""
+    document = json.loads(body)
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document")
+    keys: dict[str, Any] = {}
+    for item in document["keys"]:
+        if not isinstance(item, dict) or item.get("kty") != "RSA":
+            continue
+        if item.get("use", "sig") != "sig" or not isinstance(item.get("kid"), str):
+            continue
+        try:
+            keys[item["kid"]] = jwt.PyJWK(item, algorithm=ALGORITHM).key
+        except jwt.PyJWKError:
+            continue
+    if not keys:
+        raise ValueError("the JWKS document has no usable RSA signing keys")
+    return keys

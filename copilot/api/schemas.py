@@ -1,0 +1,224 @@
+"""The API's request and response bodies: one place for the contract the add-ins and the
+Teams bot are written against (and the OpenAPI document is generated from)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Engine = Literal["auto", "llm", "local"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Me(BaseModel):
+    user_id: str
+    name: str
+    upn: str | None
+    tenant_id: str | None
+    engine: Literal["llm", "local"] = Field(description="What answers skills by default.")
+    model: str | None
+
+
+class InputField(BaseModel):
+    """One input of a skill, for a generated form."""
+
+    name: str
+    type: str
+    description: str | None
+    default: Any = None
+    required: bool
+
+
+class SkillSummary(BaseModel):
+    id: str
+    name: str
+    description: str
+    source: Literal["builtin", "personal"]
+    version: int | None
+    surfaces: list[str]
+    task: str
+    forked_from: str | None = None
+    shadows_builtin: bool = False
+
+
+class SkillDetail(SkillSummary):
+    text: str = Field(description="The `.prompty` file.")
+    inputs: list[InputField]
+    output_format: Literal["text", "json"]
+    retrieval: bool
+
+
+class SkillVersion(BaseModel):
+    version: int
+    created_at: float
+    message: str
+    size: int
+    model: str | None
+
+
+class SaveSkill(_In):
+    text: str = Field(max_length=64 * 1024, description="The whole `.prompty` file.")
+    message: str = Field("", max_length=500)
+
+
+class ImportSkill(_In):
+    text: str = Field(max_length=64 * 1024)
+    id: str | None = Field(None, description="Default: made from the template's name.")
+
+
+class ForkSkill(_In):
+    new_id: str | None = Field(None, description="Default: the same id, replacing the built-in.")
+
+
+class RevertSkill(_In):
+    version: int = Field(ge=1)
+
+
+class SaveSample(_In):
+    inputs: dict[str, Any]
+
+
+class TestSkill(_In):
+    candidate_text: str | None = Field(None, max_length=64 * 1024)
+    engine: Engine = "auto"
+
+
+class RunSkill(_In):
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    query: str | None = Field(None, max_length=2000, description="What to search for instead.")
+    item_id: str | None = Field(
+        None, description="An indexed item (e.g. a mail thread) whose text is the main input."
+    )
+    engine: Engine = "auto"
+    retrieval: bool | None = Field(None, description="Override the skill's retrieval switch.")
+
+
+class SourceOut(BaseModel):
+    n: int
+    item_id: str
+    title: str
+    url: str
+    kind: str
+    locator: dict[str, Any]
+    text: str
+
+
+class CitationOut(BaseModel):
+    n: int
+    item_id: str
+    title: str
+    url: str
+    link: str
+    locator: dict[str, Any]
+    where: str
+    snippet: str
+
+
+class Usage(BaseModel):
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+
+
+class RunOut(BaseModel):
+    run_id: str | None
+    skill_id: str
+    skill_version: str
+    engine: str
+    model: str | None
+    text: str
+    data: Any = None
+    citations: list[CitationOut]
+    invalid_citations: list[int]
+    sources: list[SourceOut]
+    usage: Usage
+    latency_ms: float
+    note: str
+
+
+class MessageOut(BaseModel):
+    role: str
+    content: str
+
+
+class PreviewOut(BaseModel):
+    engine: str
+    model: str | None
+    messages: list[MessageOut] = Field(description="Exactly what would be sent, redacted.")
+    redactions: dict[str, int]
+    sources: list[SourceOut]
+    budget_tokens: int
+
+
+class SearchIn(_In):
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(10, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    kinds: list[Literal["mail", "file"]] = []
+    sources: list[str] = Field([], max_length=20)
+
+
+class SearchHit(BaseModel):
+    item_id: str
+    title: str
+    url: str
+    kind: str
+    locator: dict[str, Any]
+    where: str
+    score: float
+    snippet: str
+
+
+class SyncIn(_In):
+    path: str | None = Field(None, description="local only (development mode): a folder.")
+    folders: list[str] | None = Field(None, description="outlook: mail folders to sync.")
+    drive: str | None = Field(None, description="sharepoint: the document library's drive id.")
+
+
+class JobOut(BaseModel):
+    id: str
+    source: str
+    status: str
+    started_at: float | None
+    finished_at: float | None
+    progress: dict[str, Any]
+    failures: list[dict[str, Any]]
+    error: str | None
+
+
+class SyncStatus(BaseModel):
+    jobs: list[JobOut]
+    items: int
+    chunks: int
+    failures: list[dict[str, Any]]
+
+
+class RunRecordOut(BaseModel):
+    id: str
+    skill_id: str
+    skill_version: str
+    engine: str
+    model: str | None
+    created_at: float
+    status: str
+    output: str
+    citations: list[dict[str, Any]]
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    rating: int | None
+    edited_text: str | None
+    error: str | None = None
+    messages: list[dict[str, Any]] | None = None
+
+
+class FeedbackIn(_In):
+    rating: Literal[-1, 1] | None = None
+    edited_text: str | None = Field(None, max_length=200_000)
+    comment: str | None = Field(None, max_length=2000)

@@ -1,0 +1,137 @@
+"""Skill runs for HTTP clients: as one JSON answer, or as Server-Sent Events.
+
+A run is blocking work (search, embedding, a streamed HTTP call to the model), so it runs
+in a thread of its own pool; events cross back to the event loop through a queue. When
+the client goes away — the SSE stream is cancelled by Starlette, or a JSON caller
+disconnects — the run's cancel event is set and the model call is closed at its next
+chunk, so an abandoned run stops costing tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import Request
+
+from copilot.api import errors
+from copilot.api.problems import Problem
+from copilot.index.search import format_locator
+from copilot.skills.run import RunResult
+
+DISCONNECT_POLL_S = 0.25
+log = logging.getLogger("copilot.api")
+
+Work = Callable[[Callable[[str, dict[str, Any]], None], threading.Event], RunResult]
+
+
+def run_out(result: RunResult) -> dict[str, Any]:
+    """The API's view of a run (schemas.RunOut)."""
+    return {
+        "run_id": result.run_id,
+        "skill_id": result.skill_id,
+        "skill_version": result.skill_version,
+        "engine": result.engine,
+        "model": result.model,
+        "text": result.text,
+        "data": result.data,
+        "citations": [c.as_dict() for c in result.citations],
+        "invalid_citations": result.invalid_citations,
+        "sources": [source_out(s) for s in result.sources],
+        "usage": {
+            "calls": result.calls,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "cost_usd": result.cost_usd,
+        },
+        "latency_ms": result.latency_ms,
+        "note": result.note,
+    }
+
+
+def source_out(source: Any) -> dict[str, Any]:
+    data = source.as_dict() if hasattr(source, "as_dict") else dict(source)
+    data.pop("chunk_id", None)
+    data.pop("score", None)
+    data["where"] = format_locator(data.get("locator") or {})
+    return data
+
+
+def problem_body(exc: Exception) -> dict[str, Any]:
+    try:
+        return errors.to_problem(exc).body()
+    except TypeError:
+        if isinstance(exc, Problem):
+            return exc.body()
+        error_id = secrets.token_hex(6)
+        log.error("error %s in a streamed run", error_id, exc_info=exc)
+        return Problem(
+            500, f"Something went wrong on our side. Quote error id {error_id}.", error_id=error_id
+        ).body()
+
+
+def sse(event: str, data: Any) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, default=str)
+    return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+async def stream(pool: ThreadPoolExecutor, work: Work, timeout_s: float) -> AsyncIterator[bytes]:
+    """SSE bytes for one run: `sources`, `delta`…, then `done` (or `error`)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    cancel = threading.Event()
+
+    def emit(kind: str, data: Any) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (kind, data))
+
+    def job() -> None:
+        try:
+            emit("done", run_out(work(emit, cancel)))
+        except Exception as exc:  # every failure reaches the client as an event
+            emit("error", problem_body(exc))
+        finally:
+            emit("end", None)
+
+    timer = loop.call_later(timeout_s, cancel.set)
+    future = loop.run_in_executor(pool, job)
+    try:
+        yield b": run started\n\n"  # headers and a first byte go out at once
+        while True:
+            kind, data = await queue.get()
+            if kind == "end":
+                break
+            yield sse(kind, data)
+    finally:
+        cancel.set()  # the client left, or the run ended: either way nothing more to send
+        timer.cancel()
+        del future
+
+
+async def run_json(
+    request: Request, pool: ThreadPoolExecutor, work: Work, timeout_s: float
+) -> dict[str, Any]:
+    """The finished run as JSON; cancelled if the client disconnects or time runs out."""
+    loop = asyncio.get_running_loop()
+    cancel = threading.Event()
+    future = loop.run_in_executor(pool, lambda: work(lambda *_: None, cancel))
+    deadline = loop.time() + timeout_s
+    try:
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return run_out(future.result())
+            if await request.is_disconnected():
+                cancel.set()
+                raise Problem(499, "The client closed the connection; the run was cancelled.")
+            if loop.time() > deadline:
+                cancel.set()
+                raise Problem(504, f"The run took longer than {timeout_s:g} s and was stopped.")
+    finally:
+        if not future.done():
+            cancel.set()
