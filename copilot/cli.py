@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from copilot.config import Settings, get_settings
 from copilot.eval.cli import eval_app
 from copilot.skills.cli import skills_app
 from copilot.skills.run_cli import run
+from copilot.sync_cli import sync_imap, sync_local
 
 app = typer.Typer(help="Office Copilot: your documents and mail, indexed and searchable.")
 sync_app = typer.Typer(help="Bring a source into your index.")
@@ -23,6 +23,8 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(eval_app, name="eval")
 app.add_typer(skills_app, name="skills")
 app.command("run")(run)
+sync_app.command("local")(sync_local)
+sync_app.command("imap")(sync_imap)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -36,68 +38,6 @@ def _settings() -> Settings:
     except Exception as exc:  # pydantic's message names the bad variable
         err.print(f"[red]Invalid configuration:[/red] {exc}")
         raise typer.Exit(2) from exc
-
-
-def _progress_line(report: object) -> str:
-    r = report
-    rate = r.seen / r.seconds if r.seconds else 0.0  # type: ignore[attr-defined]
-    return (
-        f"seen {r.seen}  indexed {r.indexed}  unchanged {r.unchanged}  "  # type: ignore[attr-defined]
-        f"failed {r.failed}  chunks {r.chunks}  {rate:,.1f} items/s"  # type: ignore[attr-defined]
-    )
-
-
-@sync_app.command("local")
-def sync_local(
-    path: Annotated[Path, typer.Argument(help="The folder to index, recursively.")],
-    user: UserOpt,
-    include: Annotated[
-        list[str] | None, typer.Option(help="Only files matching this glob.")
-    ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files/folders matching.")] = None,
-    max_mb: Annotated[float | None, typer.Option(help="Skip files larger than this.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Index every supported file under PATH (docx, xlsx, pdf, eml, msg, txt, md, html, csv)."""
-    from connectors.local import DEFAULT_EXCLUDE, LocalFolder
-    from copilot.ingest.pipeline import sync
-    from copilot.workspace import Workspace
-
-    settings = _settings()
-    if not path.is_dir():
-        err.print(f"[red]{path} is not a folder.[/red]")
-        raise typer.Exit(2)
-    connector = LocalFolder(
-        path,
-        owner=user,
-        include=tuple(include or ()),
-        exclude=tuple(DEFAULT_EXCLUDE) + tuple(exclude or ()),
-        max_bytes=int(max_mb * 1024 * 1024) if max_mb else settings.max_file_bytes,
-    )
-    with Workspace(settings) as ws:
-        if as_json:
-            report = sync(connector, settings, ws.state, ws.store, ws.embedder)
-            print(json.dumps(report.as_dict(), indent=2))
-            return
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
-        ) as progress:
-            task = progress.add_task("scanning…")
-            report = sync(
-                connector,
-                settings,
-                ws.state,
-                ws.store,
-                ws.embedder,
-                on_progress=lambda r: progress.update(task, description=_progress_line(r)),
-            )
-    console.print(
-        f"Synced [bold]{connector.root}[/bold] for {user}: {report.indexed} indexed, "
-        f"{report.unchanged} unchanged, {report.deleted} deleted, {report.failed} failed, "
-        f"{report.chunks} chunks in {report.seconds:.1f} s."
-    )
-    for failure in report.failures:
-        console.print(f"  [yellow]failed[/yellow] {failure['item']}: {failure['reason']}")
 
 
 @app.command()
