@@ -15,9 +15,7 @@ which is what Word's own "Insert cross-reference" produces.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -36,6 +34,7 @@ from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Pt, RGBColor
 from docx.text.paragraph import Paragraph
 
+from copilot.skills.files import save_atomically
 from copilot.skills.types import Citation
 
 _ILLEGAL_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -98,7 +97,7 @@ def write_docx(
         document.add_heading("Sources" if notes is None else "Further sources", level=1)
         for c in listed:
             _source_paragraph(document, c)
-    _save_atomically(document, out)
+    save_atomically(document.save, out)
 
 
 # --- body ----------------------------------------------------------------------------------
@@ -358,16 +357,3 @@ def _set_properties(document: DocxDocument, title: str, meta: dict[str, str]) ->
     now = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
     props.created = props.modified = now
     props.revision = 1
-
-
-def _save_atomically(document: DocxDocument, out: Path) -> None:
-    if not out.parent.is_dir():
-        raise ValueError(f"{out.parent}: no such folder to write {out.name} into.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        document.save(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import column_index_from_string, get_column_letter, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from copilot.skills.files import save_atomically
 from copilot.skills.types import Aspect, SentimentResult
 
 HEADER_SCAN_ROWS = 10
@@ -115,7 +115,9 @@ def write_scored_workbook(
     _fill_scored(scored, column, results)
     summary_ws = wb.create_sheet(_unique_title(wb, "Summary"))
     _fill_summary(summary_ws, src, column, results, summary or {})
-    _save_atomically(wb, out)
+    if not out.parent.is_dir():
+        raise WorkbookError(f"{out.parent}: no such folder to write {out.name} into.")
+    save_atomically(wb.save, out)
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -349,17 +351,3 @@ def _unique_title(wb: Any, base: str) -> str:
     while title.casefold() in taken:
         title, n = f"{base} {n}", n + 1
     return title
-
-
-def _save_atomically(wb: Any, out: Path) -> None:
-    """Save next to ``out`` and rename, so a failure never leaves a half-written file."""
-    if not out.parent.is_dir():
-        raise WorkbookError(f"{out.parent}: no such folder to write {out.name} into.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
