@@ -2,11 +2,11 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# Debian packages the test suite needs (none yet for the foundation; the add-in and
-# IMAP suites add chromium and dovecot-imapd here).
-SYSTEM_PACKAGES ?= dovecot-imapd
+# Debian packages the test suite needs: a real IMAP server and the browser that drives
+# the add-in pages (Playwright uses it through executable_path; nothing is downloaded).
+SYSTEM_PACKAGES ?= dovecot-imapd chromium nodejs npm
 
-.PHONY: install system-deps demo test lint format bench clean
+.PHONY: install addins system-deps demo test lint format bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,16 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed addins
+
+# The task pane's npm packages (office-addin-mock for its unit tests; MSAL.js, which the
+# package's postinstall copies into addins/office/vendor so it is served locally).
+addins: addins/node_modules/.installed
+
+addins/node_modules/.installed: addins/package.json addins/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix addins --no-audit --no-fund && touch $@; \
+	else echo "npm is missing: the add-in packages are not installed (make system-deps)"; fi
 
 system-deps:
 ifneq ($(strip $(SYSTEM_PACKAGES)),)
@@ -31,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install system-deps lint
+test: system-deps install lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
 format: install

@@ -13,6 +13,17 @@ from rich.table import Table
 
 from copilot.config import Settings, get_settings
 from copilot.eval.cli import eval_app
+from copilot.finetune.cli import finetune_app
+from copilot.graph_cli import (
+    login,
+    sources_list,
+    sources_remove,
+    sync_onedrive,
+    sync_outlook,
+    sync_sharepoint,
+    watch,
+)
+from copilot.manifest_cli import manifest_build
 from copilot.skills.cli import skills_app
 from copilot.skills.run_cli import run
 from copilot.sync_cli import sync_imap, sync_local
@@ -22,9 +33,22 @@ sync_app = typer.Typer(help="Bring a source into your index.")
 app.add_typer(sync_app, name="sync")
 app.add_typer(eval_app, name="eval")
 app.add_typer(skills_app, name="skills")
+app.add_typer(finetune_app, name="finetune")
 app.command("run")(run)
 sync_app.command("local")(sync_local)
 sync_app.command("imap")(sync_imap)
+sync_app.command("outlook")(sync_outlook)
+sync_app.command("onedrive")(sync_onedrive)
+sync_app.command("sharepoint")(sync_sharepoint)
+sources_app = typer.Typer(help="The sources `copilot watch` keeps in sync.")
+app.add_typer(sources_app, name="sources")
+sources_app.command("list")(sources_list)
+sources_app.command("remove")(sources_remove)
+app.command("login")(login)
+manifest_app = typer.Typer(help="Office add-in manifests and the Teams app package.")
+app.add_typer(manifest_app, name="manifest")
+manifest_app.command("build")(manifest_build)
+app.command("watch")(watch)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

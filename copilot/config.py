@@ -155,7 +155,8 @@ class Settings(BaseSettings):
     )
     run_timeout_s: float = Field(default=300.0, gt=0, description="Longest skill run.")
     addins_dir: Path | None = Field(
-        default=None, description="Folder served under /addins; default the project's addins/."
+        default=None,
+        description="Folder served under /addins/office; default the project's addins/office.",
     )
 
     # Microsoft Graph connectors
@@ -174,6 +175,25 @@ class Settings(BaseSettings):
         default=900.0, gt=0, description="Longest one source may sync in one run."
     )
     sync_interval_s: float = Field(default=900.0, ge=30, description="Watch mode interval.")
+
+    # Fine-tuning
+    finetune_prices: dict[str, float] = Field(
+        default={
+            "gpt-4o-mini": 0.003,
+            "gpt-4o": 0.025,
+            "gpt-4.1": 0.025,
+            "gpt-4.1-mini": 0.005,
+            "gpt-4.1-nano": 0.0015,
+            "gpt-3.5-turbo": 0.008,
+        },
+        description="USD per 1,000 training tokens by base model (dated names match by prefix).",
+    )
+    finetune_max_tokens: int = Field(
+        default=65_536, ge=512, description="Most tokens in one training example."
+    )
+    admins: list[str] = Field(
+        default=[], description="User ids (tid:oid, dev:NAME) allowed the /v1/admin routes."
+    )
 
     @property
     def llm_configured(self) -> bool:

@@ -92,6 +92,12 @@ def sync_local(
         max_bytes=int(max_mb * 1024 * 1024) if max_mb else settings.max_file_bytes,
     )
     run_sync(connector, settings, str(connector.root), as_json)
+    from copilot.sources import Source, SourcesError, remember
+
+    try:  # `copilot watch` keeps the folder in sync from now on
+        remember(settings, Source(user=user, kind="local", path=str(connector.root)))
+    except SourcesError as exc:
+        err.print(f"[yellow]Not added to the watched sources: {exc}[/yellow]")
 
 
 def sync_imap(

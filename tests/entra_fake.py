@@ -7,8 +7,10 @@
         entra.hits("/discovery/v2.0/keys")        # how many JWKS fetches were made
 
 It serves what the copilot (and MSAL) ask of Entra: ``/{tenant}/discovery/v2.0/keys``,
-``/{tenant}/v2.0/.well-known/openid-configuration`` and the on-behalf-of grant at
-``/{tenant}/oauth2/v2.0/token``. The TLS certificate comes from a throwaway CA written to a
+``/{tenant}/v2.0/.well-known/openid-configuration`` and, at ``/{tenant}/oauth2/v2.0/token``,
+the on-behalf-of, device-code, refresh-token and client-credentials grants (the device code
+itself comes from ``/{tenant}/oauth2/v2.0/devicecode``; a test plays the user with
+``entra.approve(user_code)``). The TLS certificate comes from a throwaway CA written to a
 temporary folder (``entra.ca_file``), so clients verify it the normal way instead of turning
 verification off. ``FakeEntra(tls=False)`` serves plain HTTP, to prove that is refused.
 
@@ -60,6 +62,7 @@ CLIENT_SECRET = "fake-secret-for-tests"
 REQUIRED_SCOPE = "access_as_user"
 HANDLER_TIMEOUT_S = 5.0
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 GRAPH_CONSENTED = ("https://graph.microsoft.com/Mail.Read", "https://graph.microsoft.com/User.Read")
 
 
@@ -225,6 +228,9 @@ class FakeEntra:
         self.graph_expires_in = 3599  # lifetime of the Graph tokens the OBO grant issues
         self._obo_errors: deque[dict[str, Any]] = deque()
         self._issued = 0
+        self.device_interval = 1  # seconds MSAL waits between device-code polls
+        self._devices: dict[str, dict[str, Any]] = {}  # device code -> pending sign-in
+        self._refresh: dict[str, dict[str, Any]] = {}  # refresh token -> (tenant, user)
         self._lock = threading.Lock()
         self._dir = Path(tempfile.mkdtemp(prefix="fake-entra-"))
         self.ca_file = self._dir / "ca.pem"
@@ -328,6 +334,21 @@ class FakeEntra:
             suberror="consent_required",
         )
 
+    def approve(self, user_code: str, *, oid: str = ANNA_OID, name: str = "Anna Example",
+                upn: str = "anna@contoso.example") -> None:  # fmt: skip
+        """The user opens the device-login page, enters ``user_code`` and signs in."""
+        with self._lock:
+            for pending in self._devices.values():
+                if pending["user_code"] == user_code:
+                    pending["user"] = {"oid": oid, "name": name, "upn": upn}
+                    return
+        raise KeyError(f"no pending device sign-in with code {user_code}")
+
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token stops working (password reset, admin revocation)."""
+        with self._lock:
+            self._refresh.clear()
+
     # -- request handling (called from the handler threads)
 
     def _count(self, path: str) -> None:
@@ -359,9 +380,20 @@ class FakeEntra:
             self.token_requests.append(form)
             if self._obo_errors:
                 return 400, self._obo_errors.popleft()
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+        grant = form.get("grant_type")
+        if form.get("client_id") != CLIENT_ID or (
+            # Public-client grants (device code, its refresh) carry no secret; others must.
+            form.get("client_secret") != CLIENT_SECRET
+            and (grant not in (DEVICE_CODE_GRANT, "refresh_token") or "client_secret" in form)
+        ):
             return 401, {"error": "invalid_client", "error_codes": [7000215]}
-        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or (
+        if grant == DEVICE_CODE_GRANT:
+            return self._device_token(tenant, form)
+        if grant == "refresh_token":
+            return self._refresh_token(form)
+        if grant == "client_credentials":
+            return self._client_token(tenant, form)
+        if grant != "urn:ietf:params:oauth:grant-type:jwt-bearer" or (
             form.get("requested_token_use") != "on_behalf_of"
         ):
             return 400, {"error": "unsupported_grant_type", "error_codes": [70003]}
@@ -373,11 +405,15 @@ class FakeEntra:
             )  # fmt: skip
         except (jwt.InvalidTokenError, KeyError):
             return 400, {"error": "invalid_grant", "error_codes": [50013]}
+        return self._user_tokens(tenant, user, form.get("scope", ""))
+
+    def _user_tokens(self, tenant: str, user: dict[str, Any], scope: str) -> tuple[int, Any]:
+        """Graph access + refresh token, id token and client info for a signed-in user."""
         with self._lock:
             self._issued += 1
             serial = self._issued
         now = int(time.time())
-        scopes = [s for s in form.get("scope", "").split() if "graph" in s]
+        scopes = [s for s in scope.split() if "graph" in s]
         if scopes == [GRAPH_DEFAULT]:  # like Entra: .default stands for the consented scopes
             scopes = list(GRAPH_CONSENTED)
         id_claims = {
@@ -392,9 +428,75 @@ class FakeEntra:
             "expires_in": self.graph_expires_in,
             "ext_expires_in": self.graph_expires_in,
             "access_token": f"graph-token.{user['oid']}.{serial}",
-            "refresh_token": f"graph-refresh.{user['oid']}.{serial}",
+            "refresh_token": self._remember_refresh(tenant, user, scopes, serial),
             "id_token": make_token(self.signing_key(tenant), **id_claims),
             "client_info": _b64json({"uid": user["oid"], "utid": user["tid"]}),
+        }
+
+    def _remember_refresh(
+        self, tenant: str, user: dict[str, Any], scopes: list[str], serial: int
+    ) -> str:
+        token = f"graph-refresh.{user['oid']}.{serial}"
+        with self._lock:
+            self._refresh[token] = {"tenant": tenant, "user": user, "scope": " ".join(scopes)}
+        return token
+
+    def _device_code(self, tenant: str, form: dict[str, str]) -> tuple[int, Any]:
+        if form.get("client_id") != CLIENT_ID:
+            return 400, {"error": "invalid_client", "error_codes": [700016]}
+        with self._lock:
+            self._issued += 1
+            user_code = f"FAKE{self._issued:04d}"
+            device_code = uuid.uuid4().hex
+            self._devices[device_code] = {
+                "tenant": tenant, "user_code": user_code, "scope": form.get("scope", ""),
+                "user": None,
+            }  # fmt: skip
+        page = f"{self.base_url}/devicelogin"
+        return 200, {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": page,
+            "expires_in": 900,
+            "interval": self.device_interval,
+            "message": f"To sign in, use a web browser to open the page {page} and enter "
+            f"the code {user_code} to authenticate.",
+        }
+
+    def _device_token(self, tenant: str, form: dict[str, str]) -> tuple[int, Any]:
+        with self._lock:
+            pending = self._devices.get(form.get("device_code", ""))
+            if pending is None or pending["tenant"] != tenant:
+                return 400, {"error": "expired_token", "error_codes": [70020]}
+            if pending["user"] is None:
+                return 400, {"error": "authorization_pending", "error_codes": [70016]}
+            del self._devices[form["device_code"]]
+        who = pending["user"]
+        user = {"tid": tenant, "oid": who["oid"], "sub": f"sub-{who['oid'][:8]}",
+                "name": who["name"], "preferred_username": who["upn"]}  # fmt: skip
+        return self._user_tokens(tenant, user, pending["scope"])
+
+    def _refresh_token(self, form: dict[str, str]) -> tuple[int, Any]:
+        with self._lock:
+            known = self._refresh.pop(form.get("refresh_token", ""), None)  # rotated
+        if known is None:
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "AADSTS50173: The provided grant has expired.",
+                "error_codes": [50173],
+            }
+        return self._user_tokens(known["tenant"], known["user"], form.get("scope", ""))
+
+    def _client_token(self, tenant: str, form: dict[str, str]) -> tuple[int, Any]:
+        if form.get("scope") != GRAPH_DEFAULT:
+            return 400, {"error": "invalid_scope", "error_codes": [1002012]}
+        with self._lock:
+            self._issued += 1
+            serial = self._issued
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": self.graph_expires_in,
+            "access_token": f"app-token.{tenant}.{serial}",
         }
 
 
@@ -456,6 +558,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
             self._send(*self.owner._token(parts[0], form))
+        elif len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "devicecode"]:
+            self._send(*self.owner._device_code(parts[0], form))
         else:
             self._send(404, {"error": "not_found"})
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.llm_finetune import FineTuning
+
 MAX_STALL_S = 10.0
 MAX_BODY = 16 * 1024 * 1024
 MODEL = "gpt-4o-mini-2024-07-18"
@@ -132,6 +134,7 @@ class ScriptedLLM:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        self.finetune = FineTuning()  # /v1/files and /v1/fine_tuning/jobs (llm_finetune.py)
         self.responder: Callable[[Any], Reply] = echo_reply
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -208,12 +211,16 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
 
     def do_GET(self) -> None:
+        if self.owner.finetune.handle(self, "GET"):
+            return
         if self.path.split("?")[0].rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
         else:
             self._send_json(404, _error(404, f"no route {self.path}"))
 
     def do_POST(self) -> None:
+        if self.owner.finetune.handle(self, "POST"):
+            return
         path = self.path.split("?")[0]
         if not (
             path == "/v1/chat/completions"

@@ -24,7 +24,9 @@ from connectors.parsers.mail_clean import clean_body, html_to_text
 from connectors.types import Attachment, Element, Parsed, ParseError
 
 MAX_MAIL_BYTES = 200 * 1024 * 1024
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+# A safety ceiling only: the pipeline applies the real, configurable cap (25 MB by default,
+# COPILOT_GRAPH_MAX_ATTACHMENT_MB for Graph mail). The message itself is capped anyway.
+MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
 MAX_DEPTH = 20
 MAX_PARTS = 500
 MAX_HEADER_LINE = 16 * 1024
@@ -151,7 +153,10 @@ def _attach_message(part: Message, found: MailParts) -> None:
 def _add_attachment(found: MailParts, name: str, media_type: str, data: bytes) -> None:
     if len(data) > MAX_ATTACHMENT_BYTES:
         reason = f"larger than {MAX_ATTACHMENT_BYTES >> 20} MiB"
-        found.skipped.append({"name": name, "size": len(data), "reason": reason})
+        found.skipped.append(
+            {"name": name, "size": len(data), "cap": MAX_ATTACHMENT_BYTES, "reason": reason,
+             "media_type": media_type}  # the pipeline reports what it would have indexed
+        )  # fmt: skip
         return
     found.attachments.append(Attachment(name=name, media_type=media_type, data=data))
 

@@ -28,8 +28,10 @@ from copilot.api.deps import Api
 from copilot.api.jobs import JobManager
 from copilot.api.limits import BodySizeLimit, RateLimiter
 from copilot.api.routes_data import router as data_router
+from copilot.api.routes_finetune import router as finetune_router
 from copilot.api.routes_skills import router as skills_router
 from copilot.api.routes_sync import router as sync_router
+from copilot.bot import mount_bot
 from copilot.config import Settings
 from copilot.skills.run import SkillRunner
 from copilot.workspace import Workspace
@@ -41,7 +43,8 @@ log = logging.getLogger("copilot.api")
 
 
 def default_addins_dir(settings: Settings) -> Path | None:
-    folder = settings.addins_dir or ROOT / "addins"
+    """The task-pane pages; only this folder is served (not node_modules or tests)."""
+    folder = settings.addins_dir or ROOT / "addins" / "office"
     return folder if folder.is_dir() else None
 
 
@@ -70,6 +73,10 @@ def create_app(
             limiter=RateLimiter(settings.rate_limit_per_minute),
         )
         api.run_pool = ThreadPoolExecutor(RUN_THREADS, thread_name_prefix="copilot-run")
+        if settings.entra_client_secret and settings.entra_client_id and settings.entra_tenant_id:
+            from copilot.api.obo import OnBehalfOf  # Graph sources, on behalf of the caller
+
+            api.obo = OnBehalfOf(settings)
         app.state.api = api
         try:
             yield
@@ -91,6 +98,7 @@ def create_app(
     app.include_router(data_router)
     app.include_router(skills_router)
     app.include_router(sync_router)
+    app.include_router(finetune_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -121,7 +129,10 @@ def create_app(
 
     addins = default_addins_dir(settings)
     if addins is not None:
-        app.mount("/addins", StaticFiles(directory=addins, html=True), name="addins")
+        app.mount("/addins/office", StaticFiles(directory=addins, html=True), name="addins")
+    icons = ROOT / "manifest" / "icons"
+    if icons.is_dir():  # the ribbon and app icons the manifests point at
+        app.mount("/manifest/icons", StaticFiles(directory=icons), name="manifest-icons")
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -131,4 +142,5 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 1024 * 1024))
+    mount_bot(app, settings, lambda: app.state.api.runner)  # Teams: /api/messages, same runner
     return app

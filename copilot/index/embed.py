@@ -168,6 +168,9 @@ class OnnxMiniLM(_MiniLMBase):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = settings.embed_threads or os.cpu_count() or 1
         opts.inter_op_num_threads = 1
+        # Idle worker threads would spin waiting for work: under API load that burned half a
+        # core and doubled p95 latency (docs/benchmarks.md, "API under load").
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(

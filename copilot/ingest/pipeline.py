@@ -32,6 +32,7 @@ from typing import Any
 from llama_index.core.schema import TextNode
 
 from connectors.base import Connector
+from connectors.local import _human
 from connectors.parsers import MAIL_TYPES, media_type_for
 from connectors.types import Attachment, Checkpoint, Content, Deleted, Failure, Item, Parsed
 from copilot.config import Settings
@@ -44,6 +45,9 @@ from copilot.state import ItemState, StateStore
 
 _POINT_NS = uuid.UUID("6f1c5a52-8d0e-4f4e-9b7a-3c2d1e0f9a8b")
 MAX_DEPTH = 3  # attachments of attached messages of attached messages, no deeper
+# Largest mail attachment indexed. The mail parser only enforces a far higher safety
+# ceiling; the cap that applies is decided here, per source (see ``_attachment_cap``).
+DEFAULT_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
 
 class SyncCancelled(Exception):
@@ -120,6 +124,22 @@ def _payload(work: _Work, title: str, position: int, chunk: Chunk) -> dict[str, 
         "folder": meta.get("folder") or item.meta.get("folder"),
         "thread_id": meta.get("thread_id"),
     }
+
+
+def _attachment_cap(settings: Settings, item: Item) -> int:
+    """Graph items (and their attachments' attachments) follow COPILOT_GRAPH_MAX_ATTACHMENT_MB."""
+    if item.source.startswith("graph-"):
+        return int(settings.graph_max_attachment_mb * 1024 * 1024)
+    return DEFAULT_ATTACHMENT_BYTES
+
+
+def _skip_reason(skipped: dict[str, Any]) -> str:
+    name = str(skipped.get("name") or "")
+    size, cap = skipped.get("size"), skipped.get("cap")
+    if isinstance(size, int) and isinstance(cap, int):
+        return f"attachment {name} is {_human(size)}, over the {_human(cap)} attachment cap"
+    what = f"attachment {name}" if name else "part of the message"
+    return f"{what} not indexed: {skipped.get('reason') or 'skipped by the mail parser'}"
 
 
 def _child_item(parent: Item, index: int, attachment: Attachment) -> Item:
@@ -321,16 +341,45 @@ class Syncer:
             self.settings.chunk_overlap,
         )
         queued = 0
+        # What the parser left out, plus attachments over this source's cap: each becomes
+        # a failure, so `copilot status` and the API say what was not indexed and why.
+        skipped = list(parsed.meta.get("skipped_attachments") or ())
+        cap = _attachment_cap(self.settings, work.item)
         if work.depth < MAX_DEPTH:
             for index, attachment in enumerate(parsed.attachments):
                 child = _child_item(work.item, index, attachment)
                 if media_type_for(child.title) or child.content.media_type in MAIL_TYPES:
+                    if len(attachment.data) > cap:
+                        size = len(attachment.data)
+                        skipped.append({"name": attachment.name, "size": size, "cap": cap})
+                        continue
                     self.children.append((child, work.depth + 1))
                     queued += 1
+        self._report_skipped(work, skipped)
         if queued:
             self.held[work.item.id] = [work, queued]
         else:
             self._enqueue(work)
+
+    def _report_skipped(self, work: _Work, skipped: list[dict[str, Any]]) -> None:
+        """Record each left-out attachment as a failed child of its message: it shows with
+        the failures, and goes when the message goes (a child row, like an indexed one)."""
+        for n, entry in enumerate(skipped):
+            name = str(entry.get("name") or "")
+            media_type = entry.get("media_type")
+            if name and media_type and not (media_type_for(name) or media_type in MAIL_TYPES):
+                continue  # a kind of file we would not index anyway: nothing was lost
+            item_id = f"{work.item.id}#skipped{n}:{name}"
+            reason = _skip_reason(entry)
+            self.seen.add(item_id)
+            self.report.failed += 1
+            self.report.failures.append({"item": item_id, "stage": "parse", "reason": reason})
+            self.state.record_failure(self.owner, self.scope, item_id, "parse", reason)
+            row = {"item_id": item_id, "scope": self.scope, "parent_id": work.item.id}
+            row.update(kind="file", title=name or "(part)", url=work.item.url, status="failed")
+            row.update(version=f"skipped:{entry.get('size', '')}", content_hash="", chunks=0)
+            row.update(modified=work.item.modified.timestamp())
+            self.state.record_items(self.owner, [row])
 
     def _enqueue(self, work: _Work) -> None:
         self.batch.append(work)

@@ -136,8 +136,12 @@ class OpenAIEngine:
         on_delta: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
         redactor: Redactor | None = None,
+        model: str | None = None,
     ) -> Completion:
         """One answer to ``messages``; raises LLMError when there is none.
+
+        ``model`` overrides ``settings.llm_model`` (or the Azure deployment) for this call:
+        a skill whose template names a model, e.g. a fine-tuned one, runs on that model.
 
         With ``json_schema`` the answer must be JSON matching it: a wrong answer gets one
         repair request that quotes the problem (``on_delta`` then sees both attempts' text).
@@ -152,7 +156,7 @@ class OpenAIEngine:
         if redactor is not None:
             messages = [Message(m.role, redactor.redact(m.content)) for m in messages]
         sent = list(messages)
-        request: dict[str, Any] = {"model": self.model}
+        request: dict[str, Any] = {"model": model or self.model}
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         if temperature is not None:
@@ -233,7 +237,7 @@ class OpenAIEngine:
                     wait = retry.backoff(attempt)
                 self._wait(wait, cancel)
                 continue
-            used = usage_of(self.settings, self.model, messages, text, model, usage)
+            used = usage_of(self.settings, payload["model"], messages, text, model, usage)
             return _Answer(text, used, model, finish, attempt)
 
     def _once(self, payload: dict[str, Any]) -> tuple[str, str, str | None, Any]:

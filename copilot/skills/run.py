@@ -27,7 +27,7 @@ from copilot.skills.local_engine import LocalEngineError, describe_sentiment, ru
 from copilot.skills.mapreduce import Cancelled, summarise_long
 from copilot.skills.prepare import Prepared, SkillInputError, choose_engine, prepare
 from copilot.skills.runs import RunRecord, RunStore, inputs_hash
-from copilot.skills.store import SkillStore, StoredSkill
+from copilot.skills.store import SkillStore, StoredSkill, model_name
 from copilot.skills.types import Citation, SentimentResult, Source
 from copilot.workspace import Workspace
 
@@ -157,7 +157,7 @@ class SkillRunner:
             skill_id=prep.skill.id,
             skill_version=_version(prep),
             engine=prep.engine,
-            model=self.llm.model if prep.engine == "llm" else None,
+            model=(self._model_for(prep) or self.llm.model) if prep.engine == "llm" else None,
             text="",
             data=None,
             citations=[],
@@ -218,6 +218,7 @@ class SkillRunner:
         if meta.output.format == "json":
             schema = meta.output.json_schema or {"type": "object"}
         tally = _Tally()
+        model = result.model  # the skill's own model when it names one, else the default
 
         def call(
             messages: list[Message],
@@ -239,6 +240,7 @@ class SkillRunner:
                 on_delta=sink,
                 cancel=cancel,
                 redactor=redactor,  # one set of placeholders for every call of the run
+                model=model,
             )
             tally.add(completion)
             return completion
@@ -331,6 +333,16 @@ class SkillRunner:
             result.sources = given
         else:
             result.text = text
+
+    def _model_for(self, prep: Prepared) -> str | None:
+        """The model the skill asks for: its template's own (a fine-tuned model set by
+        ``copilot finetune use``), else an admin's per-skill override; None: the default."""
+        named = model_name(prep.template)
+        if named is not None:
+            return named
+        from copilot.finetune.overrides import skill_model  # a leaf module: no cycle
+
+        return skill_model(self.workspace.state.engine, prep.skill.id)
 
     def _redactor(self, engine: str) -> Redactor | None:
         policy = RedactionPolicy.from_settings(self.settings)

@@ -1,0 +1,216 @@
+// The task pane: starts Office (or preview mode), signs in, and wires quick actions, the
+// skill picker with its generated form, the preview, the editor and the result panel.
+// Nothing is sent to the API or written into the document without a click.
+
+import { actionsFor, readScoped, runBody } from "./actions.js";
+import { createApi } from "./api.js";
+import { createAuth, loadConfig, loadMsalScript } from "./auth.js";
+import { createEditor } from "./editor.js";
+import { fieldsFor, readForm, renderForm } from "./form.js";
+import { detectHost } from "./host.js";
+import { createResult } from "./result.js";
+import { announce, clearError, el, renderPreview, show, showError } from "./ui.js";
+
+const byId = (id) => document.getElementById(id);
+const OFFICE_READY_MS = 5000;
+
+/** What Office.onReady resolves to; {host: null} without Office (a plain browser). */
+async function officeReady(Office) {
+  if (typeof Office?.onReady !== "function") return { host: null };
+  const timeout = new Promise((resolve) => setTimeout(() => resolve({ host: null }), OFFICE_READY_MS));
+  return Promise.race([Office.onReady(), timeout]);
+}
+
+/** Office's theme (light or dark, and its colours) when the host has one. */
+function applyTheme(Office) {
+  const theme = Office?.context?.officeTheme;
+  if (!theme?.bodyBackgroundColor) return;
+  const root = document.documentElement;
+  root.style.setProperty("--bg", theme.bodyBackgroundColor);
+  root.style.setProperty("--fg", theme.bodyForegroundColor);
+  root.style.setProperty("--control-bg", theme.controlBackgroundColor || theme.bodyBackgroundColor);
+  root.style.setProperty("--control-fg", theme.controlForegroundColor || theme.bodyForegroundColor);
+  const hex = theme.bodyBackgroundColor.replace("#", "");
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) || 0);
+  root.dataset.theme = 0.299 * r + 0.587 * g + 0.114 * b < 128 ? "dark" : "light";
+}
+
+async function boot() {
+  const params = new URLSearchParams(location.search);
+  const Office = globalThis.Office;
+  const info = await officeReady(Office);
+  applyTheme(Office);
+  const host = detectHost(info, { Office, Word: globalThis.Word, previewDoc: byId("preview-doc") });
+  document.body.dataset.host = host.kind;
+  document.body.dataset.mode = host.mode;
+  show(byId("preview-box"), host.kind === "preview");
+  show(byId("scope-row"), host.kind !== "outlook");
+
+  const notice = byId("notice");
+  const config = await loadConfig();
+  let auth;
+  try {
+    auth = await createAuth({
+      config, params, Office, OfficeRuntime: globalThis.OfficeRuntime, loadMsal: loadMsalScript,
+    });
+  } catch (error) {
+    showError(notice, error);
+    return;
+  }
+  const api = createApi({ base: config.apiBase || "", getToken: auth.getToken });
+  if (auth.mode === "none") showError(notice, new Error(auth.explain));
+  else {
+    api.me().then(
+      (me) => {
+        const engine = me.engine === "local" ? "local engine (no LLM)" : me.model || "LLM";
+        byId("who").textContent = `${me.name} · ${engine}`;
+      },
+      (error) => showError(notice, error),
+    );
+  }
+
+  const result = createResult({ api, host, byId });
+  setUpActions(host, result);
+  const skills = setUpSkills(host, api, result);
+  skills.load().catch((error) => showError(notice, error));
+  document.body.dataset.ready = "true";
+}
+
+function setUpActions(host, result) {
+  const buttons = byId("action-buttons");
+  const form = byId("action-form");
+  const fields = byId("action-fields");
+  let chosen = null;
+
+  async function go(action, values) {
+    try {
+      const made = await action.inputs(host, { ...values, scope: byId("scope").value });
+      await result.start(action.skill, runBody(made), { label: action.label, reply: action.reply });
+    } catch (error) {
+      result.fail(error);
+    }
+  }
+
+  for (const action of actionsFor(host)) {
+    const button = el("button", { type: "button", id: `action-${action.id}`, textContent: action.label });
+    if (action.fields) button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", () => {
+      if (!action.fields) {
+        form.hidden = true;
+        go(action, {});
+        return;
+      }
+      chosen = action;
+      for (const other of buttons.querySelectorAll("[aria-expanded]")) {
+        other.setAttribute("aria-expanded", String(other === button));
+      }
+      byId("action-form-title").textContent = action.label;
+      renderForm(fields, action.fields, `act-${action.id}`);
+      form.hidden = false;
+      fields.querySelector("input, select, textarea")?.focus();
+    });
+    buttons.append(button);
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (chosen) go(chosen, readForm(fields, chosen.fields));
+  });
+  byId("action-cancel").addEventListener("click", () => {
+    form.hidden = true;
+    byId(`action-${chosen?.id}`)?.focus();
+  });
+}
+
+function setUpSkills(host, api, result) {
+  const select = byId("skill");
+  const fieldsBox = byId("skill-fields");
+  const status = byId("skill-status");
+  const errorBox = byId("skill-error");
+  const previewBox = byId("preview");
+  let skill = null;
+  let fields = [];
+  const editor = createEditor({ api, byId, onSaved: (saved) => load(saved.id) });
+
+  async function load(selectId) {
+    const list = await api.skills(host.surface);
+    select.replaceChildren();
+    for (const [source, label] of [["builtin", "Built-in"], ["personal", "My skills"]]) {
+      const group = el("optgroup", { label });
+      for (const s of list.filter((x) => x.source === source)) {
+        group.append(el("option", { value: s.id, textContent: s.name === s.id ? s.id : `${s.name} (${s.id})` }));
+      }
+      if (group.children.length) select.append(group);
+    }
+    if (selectId && list.some((s) => s.id === selectId)) select.value = selectId;
+    await choose(select.value);
+  }
+
+  async function choose(id) {
+    clearError(errorBox);
+    previewBox.hidden = true;
+    if (!id) return;
+    skill = await api.skill(id);
+    byId("skill-description").textContent = skill.description;
+    fields = fieldsFor(skill.inputs);
+    renderForm(fieldsBox, fields, "skill");
+    byId("skill-edit").textContent = skill.source === "personal" ? "Edit" : "Make my copy";
+  }
+
+  /** The run body: the form's values, with an empty document input filled from the host. */
+  async function body() {
+    const inputs = readForm(fieldsBox, fields);
+    for (const field of fields) {
+      if (!field.fromDocument || String(inputs[field.name] ?? "").trim()) continue;
+      inputs[field.name] =
+        host.kind === "outlook" && host.mode === "read"
+          ? (await host.readItem()).text
+          : await readScoped(host, byId("scope").value);
+    }
+    const missing = fields.find((f) => f.required && !String(inputs[f.name] ?? "").trim());
+    if (missing) throw new Error(`${missing.label} is required: fill it in, then run again.`);
+    return { inputs };
+  }
+
+  select.addEventListener("change", () => choose(select.value).catch((e) => showError(errorBox, e)));
+  byId("skill-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(errorBox);
+    try {
+      await result.start(skill.id, await body(), { label: skill.name });
+    } catch (error) {
+      showError(errorBox, error);
+    }
+  });
+  byId("skill-preview").addEventListener("click", async () => {
+    clearError(errorBox);
+    announce(status, "Preparing the preview…");
+    try {
+      renderPreview(previewBox, await api.preview(skill.id, await body()));
+      announce(status, "Preview ready: this is exactly what Run sends to the model.");
+    } catch (error) {
+      showError(errorBox, error);
+      announce(status, "");
+    }
+  });
+  byId("skill-edit").addEventListener("click", async () => {
+    clearError(errorBox);
+    try {
+      if (skill.source === "personal") return editor.open(skill);
+      const newId = `my-${skill.id}`;
+      let copy;
+      try {
+        copy = await api.fork(skill.id, newId);
+      } catch (error) {
+        if (error?.status !== 409) throw error;
+        copy = await api.skill(newId); // already made: edit that one
+      }
+      await load(copy.id);
+      editor.open(copy);
+    } catch (error) {
+      showError(errorBox, error);
+    }
+  });
+  return { load };
+}
+
+boot().catch((error) => showError(byId("notice"), error));

@@ -1,0 +1,192 @@
+"""The two servers of ``bench/api_load.py``, each in a process of its own.
+
+    python bench/api_load_servers.py llm --tokens 40 --chunk-delay 0.02
+    python bench/api_load_servers.py api --llm-root http://127.0.0.1:PORT --home DIR [--trace]
+
+Each prints one JSON line ``{"url": …}`` once it accepts connections and stops when its
+stdin closes, so a bench that dies for any reason leaves no server behind. ``spawn`` starts
+one and stops it (stdin closed, then SIGKILL after 10 s).
+
+Runs are matched across processes by a tag in the question (``[bench TAG]``) and timed on
+the system-wide monotonic clock (``time.monotonic``, CLOCK_MONOTONIC on Linux), which every
+process reads alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("COPILOT_MODELS_DIR", str(Path(sys.prefix) / "share" / "copilot-models"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import select  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+TAG = re.compile(r"\[bench ([0-9a-z-]+)\]")
+
+
+def tag_of(text: Any) -> str | None:
+    found = TAG.search(str(text)[-200:])
+    return found[1] if found else None
+
+
+def serve_llm(tokens: int, chunk_delay: float) -> None:
+    """The scripted LLM of the tests, answering every request with ``tokens`` words, one per
+    chunk, ``chunk_delay`` apart (the first at once), plus GET /bench/timings: ``{tag:
+    [received, written]}`` (request read, first content chunk written) since last asked."""
+    from tests.llm_server import Reply, ScriptedLLM
+
+    answer = " ".join(f"word{i}" for i in range(tokens - 1)) + " [1]."
+    timings: dict[str, list[float]] = {}
+    lock = threading.Lock()
+
+    with ScriptedLLM() as llm:
+        base = llm._server.RequestHandlerClass  # the test server's handler, extended here
+
+        class Timed(base):  # type: ignore[misc, valid-type]
+            def _event(self, data: dict) -> None:
+                super()._event(data)
+                if getattr(self, "first_written", False):
+                    return
+                if any((c.get("delta") or {}).get("content") for c in data.get("choices", [])):
+                    self.first_written = True
+                    messages = (self.record.json or {}).get("messages") or [{}]
+                    tag = tag_of(messages[-1].get("content", ""))
+                    if tag:
+                        with lock:
+                            timings[tag] = [self.record.received_at, time.monotonic()]
+
+            def do_GET(self) -> None:
+                if self.path != "/bench/timings":
+                    return super().do_GET()
+                with lock:
+                    out = dict(timings)
+                    timings.clear()
+                self._send_json(200, out)
+
+        def respond(body: Any) -> Reply:
+            with llm._lock:  # keep the recorded requests from growing for the whole bench
+                del llm.requests[:-100]
+            return Reply.text(answer, chunks=tokens, chunk_delay=chunk_delay)
+
+        llm._server.RequestHandlerClass = Timed
+        llm._server.socket.listen(1024)  # socketserver's backlog of 5 drops bursts of connects
+        llm.responder = respond
+        print(json.dumps({"url": llm.root}), flush=True)
+        sys.stdin.read()  # until the bench closes our stdin (or dies)
+
+
+def install_trace(app: Any) -> None:
+    """Record, per tagged run, when the route began (``route``), when the run thread began
+    preparing (``job``) and finished (``prepared``), with ``Prepared.timings_ms``; served by
+    GET /bench/trace. Only with --trace: the bench's default measures the untouched API."""
+    from copilot.api import routes_skills
+    from copilot.skills.run import SkillRunner
+
+    trace: dict[str, dict[str, float]] = {}
+    run_args, prepare = routes_skills._run_args, SkillRunner.prepare
+
+    def traced_run_args(api: Any, user_id: str, skill_id: str, body: Any) -> Any:
+        tag = tag_of(body.inputs.get("question", ""))
+        if tag:
+            trace[tag] = {"route": time.monotonic()}
+        return run_args(api, user_id, skill_id, body)
+
+    def traced_prepare(self: Any, user: str, skill_id: Any, inputs: dict, **kw: Any) -> Any:
+        start = time.monotonic()
+        prep = prepare(self, user, skill_id, inputs, **kw)
+        got = trace.get(tag_of(inputs.get("question", "")) or "")
+        if got is not None:
+            got.update(job=start, prepared=time.monotonic(), **prep.timings_ms)
+        return prep
+
+    routes_skills._run_args = traced_run_args
+    SkillRunner.prepare = traced_prepare
+
+    @app.get("/bench/trace", include_in_schema=False)
+    def get_trace() -> dict[str, dict[str, float]]:
+        out = dict(trace)
+        trace.clear()
+        return out
+
+
+def serve_api(llm_root: str, home: str, *, trace: bool = False) -> None:
+    """The API as `copilot serve` runs it (uvicorn's defaults), on a free loopback port."""
+    import uvicorn
+
+    from copilot.api.app import create_app
+    from copilot.config import Settings
+
+    settings = Settings(
+        home=Path(home), auth="dev", llm_base_url=f"{llm_root}/v1", llm_max_retries=0,
+        llm_timeout_s=30, run_timeout_s=60, rate_limit_per_minute=10**6,
+    )  # fmt: skip
+    app = create_app(settings)
+    if trace:
+        install_trace(app)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+
+    def announce_then_watch_stdin() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        print(json.dumps({"url": f"http://127.0.0.1:{sock.getsockname()[1]}"}), flush=True)
+        sys.stdin.read()
+        server.should_exit = True
+
+    threading.Thread(target=announce_then_watch_stdin, daemon=True).start()
+    server.run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def spawn(role: str, *argv: str, start_timeout: float = 90.0) -> Iterator[tuple[int, str]]:
+    """Start a server process; yield (pid, url); stop it however the bench ends."""
+    cmd = [sys.executable, __file__, role, *argv]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], start_timeout)
+        line = proc.stdout.readline() if ready else b""
+        if not line:
+            raise RuntimeError(f"the {role} server did not start in {start_timeout:g} s")
+        yield proc.pid, json.loads(line)["url"]
+    finally:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # both servers stop when their stdin closes
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("role", choices=["llm", "api"])
+    parser.add_argument("--tokens", type=int, default=40)
+    parser.add_argument("--chunk-delay", type=float, default=0.02)
+    parser.add_argument("--llm-root")
+    parser.add_argument("--home")
+    parser.add_argument("--trace", action="store_true")
+    args = parser.parse_args()
+    if args.role == "llm":
+        serve_llm(args.tokens, args.chunk_delay)
+    else:
+        serve_api(args.llm_root, args.home, trace=args.trace)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""Fine-tuning: approved skill runs → a scrubbed, validated training set → a job → a model.
+
+Modules, one job each: ``consent`` (who opted in), ``privacy`` (redaction, residual scan,
+pseudonyms), ``dataset`` (runs to examples: dedupe, diversity, split), ``validate`` (the
+OpenAI chat fine-tuning format, tokens, cost), ``jobs`` (files and fine_tuning.jobs through
+the openai SDK), ``switch`` (point a skill at a model; compare two models), ``overrides``
+(the admin's per-skill model, read by the skill runner), ``cli`` (``copilot finetune``).
+
+This ``__init__`` imports nothing, so the skill runner can read ``overrides`` without
+pulling in the rest.
+"""
