@@ -4,7 +4,10 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 # Debian packages the test suite needs: a real IMAP server and the browser that drives
 # the add-in pages (Playwright uses it through executable_path; nothing is downloaded).
-SYSTEM_PACKAGES ?= dovecot-imapd chromium nodejs npm
+# Node and npm are installed only when the commands are missing: a machine may have them
+# from elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's npm).
+SYSTEM_PACKAGES ?= dovecot-imapd chromium
+NODE_PACKAGES ?= nodejs npm
 
 .PHONY: install addins system-deps demo test lint format bench clean
 
@@ -30,6 +33,7 @@ addins/node_modules/.installed: addins/package.json addins/package-lock.json
 system-deps:
 ifneq ($(strip $(SYSTEM_PACKAGES)),)
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing $(NODE_PACKAGES)"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endif
 

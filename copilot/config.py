@@ -50,7 +50,9 @@ class Settings(BaseSettings):
         "onnx-int8 (quantised: about 1.9x faster again, its own index), torch.",
     )
     embed_batch: int = Field(default=64, ge=1, le=2048)
-    embed_threads: int = Field(default=0, ge=0, description="0 means one per core.")
+    embed_threads: int = Field(
+        default=0, ge=0, description="0: one per core (the API server: one, see app.py)."
+    )
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     azure_endpoint: str | None = None

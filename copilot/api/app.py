@@ -56,6 +56,10 @@ def create_app(
 ) -> FastAPI:
     """The app for ``settings``; tests pass their own authenticator or LLM engine."""
     auth = authenticator or Authenticator(settings)  # refuses a half-configured Entra setup
+    if settings.embed_threads == 0:
+        # Requests already run in parallel threads: one ONNX thread per embedding call keeps
+        # the second core for them (p95 first byte 199 → 86 ms at 20 streams; benchmarks.md).
+        settings = settings.model_copy(update={"embed_threads": 1})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
