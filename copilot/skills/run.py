@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -26,60 +25,16 @@ from copilot.skills.citations import cite
 from copilot.skills.local_engine import LocalEngineError, describe_sentiment, run_local
 from copilot.skills.mapreduce import Cancelled, summarise_long
 from copilot.skills.prepare import Prepared, SkillInputError, choose_engine, prepare
+from copilot.skills.privacy import redacted, restore, restoring_sink
+from copilot.skills.result import RunResult, Tally
 from copilot.skills.runs import RunRecord, RunStore, inputs_hash
 from copilot.skills.store import SkillStore, StoredSkill, model_name
-from copilot.skills.types import Citation, SentimentResult, Source
+from copilot.skills.types import Source
 from copilot.workspace import Workspace
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
 __all__ = ["RunResult", "SkillInputError", "SkillRunner", "predict_llm"]
-
-
-@dataclass
-class RunResult:
-    skill_id: str
-    skill_version: str
-    engine: str
-    model: str | None
-    text: str  # what the user sees (the final answer only)
-    data: Any  # structured output (JSON skills)
-    citations: list[Citation]
-    invalid_citations: list[int]  # numbers the model cited that it was never given
-    sources: list[Source]
-    messages: list[Message]  # exactly what was (or, in a dry run, would be) sent
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    latency_ms: float = 0.0
-    prep_ms: float = 0.0
-    redactions: dict[str, int] = field(default_factory=dict)
-    note: str = ""
-    dropped: list[tuple[str, str]] = field(default_factory=list)
-    run_id: str | None = None
-    dry_run: bool = False
-    budget_tokens: int = 0  # tokens the sources could fill in this model's window
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Tally:
-    calls: int = 0
-    prompt: int = 0
-    completion: int = 0
-    cost: float | None = None
-    model: str | None = None
-
-    def add(self, c: Completion) -> None:
-        self.calls += 1
-        self.prompt += c.usage.prompt_tokens
-        self.completion += c.usage.completion_tokens
-        if c.usage.cost_usd is not None:
-            self.cost = (self.cost or 0.0) + c.usage.cost_usd
-        self.model = c.model or self.model
 
 
 class SkillRunner:
@@ -152,7 +107,7 @@ class SkillRunner:
             documents=documents,
         )
         redactor = self._redactor(prep.engine)
-        sent = [_redacted(m, redactor) for m in prep.messages]
+        sent = [redacted(m, redactor) for m in prep.messages]
         result = RunResult(
             skill_id=prep.skill.id,
             skill_version=_version(prep),
@@ -217,7 +172,7 @@ class SkillRunner:
         schema = None
         if meta.output.format == "json":
             schema = meta.output.json_schema or {"type": "object"}
-        tally = _Tally()
+        tally = Tally()
         model = result.model  # the skill's own model when it names one, else the default
 
         def call(
@@ -229,11 +184,11 @@ class SkillRunner:
         ) -> Completion:
             sink = None
             if stream and on_event is not None:
-                sink = _unredacting(lambda t: on_event("delta", {"text": t}), redactor)
+                sink = restoring_sink(lambda t: on_event("delta", {"text": t}), redactor)
                 if meta.techniques.chain_of_thought and schema is None:
                     sink = tq.FinalAnswerStream(sink).feed
             completion = self.llm.complete(
-                [_redacted(m, redactor) for m in messages],
+                [redacted(m, redactor) for m in messages],
                 max_tokens=max_tokens,
                 temperature=temperature,
                 json_schema=json_schema,
@@ -253,7 +208,7 @@ class SkillRunner:
         messages = prep.messages
         if meta.techniques.chain_of_thought and schema is None:
             messages = tq.with_instruction(messages, tq.REASONING_INSTRUCTION)
-        result.messages = [_redacted(m, redactor) for m in messages]
+        result.messages = [redacted(m, redactor) for m in messages]
         if prep.long_document:
             text, _ = summarise_long(
                 template,
@@ -269,16 +224,14 @@ class SkillRunner:
             completion = self._tree(messages, call)
             text = completion.text
             if on_event is not None:
-                on_event("delta", {"text": _unredact(tq.final_answer(text), redactor)})
+                on_event("delta", {"text": restore(tq.final_answer(text), redactor)})
         else:
             completion = call(messages, stream=True)
             text = completion.text
         if schema is not None and completion is not None:
             result.data = completion.data
             text = _describe(completion.data, template.metadata.task)
-        text = _unredact(
-            _final(text, meta.techniques.chain_of_thought and schema is None), redactor
-        )
+        text = restore(_final(text, meta.techniques.chain_of_thought and schema is None), redactor)
         result.calls, result.model = tally.calls, tally.model or result.model
         result.prompt_tokens, result.completion_tokens = tally.prompt, tally.completion
         result.cost_usd = tally.cost
@@ -396,35 +349,6 @@ def _describe(data: Any, task: str) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def _redacted(message: Message, redactor: Redactor | None) -> Message:
-    return Message(message.role, redactor.redact(message.content)) if redactor else message
-
-
-def _unredact(text: str, redactor: Redactor | None) -> str:
-    """Put the user's real values back into the answer they see: the placeholders were
-    only for the trip to the model."""
-    return redactor.restore(text) if redactor else text
-
-
-def _unredacting(emit: Callable[[str], None], redactor: Redactor | None) -> Callable[[str], None]:
-    """A delta sink that restores placeholders, holding back a possibly split one."""
-    if not redactor:
-        return emit
-    held = [""]
-
-    def feed(delta: str) -> None:
-        text = held[0] + delta
-        cut = text.rfind("[")
-        if cut != -1 and "]" not in text[cut:] and len(text) - cut < 24:
-            held[0], text = text[cut:], text[:cut]
-        else:
-            held[0] = ""
-        if text:
-            emit(_unredact(text, redactor))
-
-    return feed
-
-
 def predict_llm(settings: Any, texts: Sequence[str]) -> list[int]:
     """1 (positive) or 0 per text from the sentiment skill on the LLM (for `copilot eval`)."""
     with Workspace(settings) as ws:
@@ -438,13 +362,3 @@ def predict_llm(settings: Any, texts: Sequence[str]) -> list[int]:
             positive = label == "positive" or (label != "negative" and (score or 0) >= 0)
             out.append(1 if positive else 0)
         return out
-
-
-def sentiment_of(data: Any) -> SentimentResult | None:
-    """A structured sentiment answer as a SentimentResult, if it is one."""
-    try:
-        from copilot.skills.sentiment_io import result_from_json
-
-        return result_from_json(data)
-    except (ValueError, TypeError, KeyError):
-        return None
