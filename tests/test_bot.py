@@ -417,3 +417,21 @@ def test_requests_without_bot_connector_credentials_are_refused(
         forged = {"Authorization": "Bearer not.a.token"}
         response = httpx.post(f"{url}/api/messages", json=body, headers=forged, timeout=10)
         assert response.status_code == 401
+
+
+def test_the_bot_shares_the_api_rate_limit(tmp_path: Path, connector: BotConnector) -> None:
+    """One allowance per person per minute, whether they use the add-ins or the bot."""
+    connector.clear()
+    settings = Settings(home=tmp_path / "home", auth="dev", parse_workers=1,
+                        rate_limit_per_minute=2)  # fmt: skip
+    with serving(create_app(settings)) as url:
+        search = httpx.post(f"{url}/v1/search", json={"query": "budget"}, timeout=30,
+                            headers={"Authorization": "Bearer dev:anna"})  # fmt: skip
+        assert search.status_code == 200
+        texts = []
+        for _ in range(2):
+            body = activity(connector, "sentiment Great service!", expect_replies=True)
+            response = httpx.post(f"{url}/api/messages", json=body, timeout=30)
+            texts.append(" ".join(card_text(c) for c in cards_in(replies(response))))
+        assert "positive" in texts[0]
+        assert "Slow down" in texts[1] and "wait" in texts[1]

@@ -132,6 +132,7 @@ def mount_bot(app: FastAPI, settings: Settings, runner_getter: Callable[[], Skil
         defaults=Defaults(bot_dir / "defaults.json"),
         adapter=adapter,
         app_id=(settings.entra_client_id or "") if settings.auth != "dev" else "",
+        limit=lambda user_id: app.state.api.limiter.check(user_id),
     )
     agent = build_agent(bot, manager)
     app.state.agent_configuration = config  # read by the SDK's JWT check

@@ -13,6 +13,7 @@ import anyio.to_thread
 from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import CardFactory, MessageFactory, TurnContext
 
+from copilot.api.problems import Problem
 from copilot.bot import cards
 from copilot.bot.files import FileError
 from copilot.llm.errors import LLMError
@@ -75,6 +76,8 @@ def explain(exc: BaseException) -> tuple[str, str]:
         return "The language model didn't answer", str(exc)
     if isinstance(exc, LocalEngineError):
         return "The local engine can't do that", str(exc)
+    if isinstance(exc, Problem) and exc.status == 429:
+        return "Slow down a little", f"{exc.detail} (the limit is per person, per minute)"
     if isinstance(exc, RunTimeout | Cancelled):
         return "That took too long", "I stopped the skill. Try a shorter text or file."
     ref = uuid.uuid4().hex[:8]

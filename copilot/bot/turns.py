@@ -61,6 +61,9 @@ class Bot:
     defaults: Defaults
     adapter: Any  # the CloudAdapter, to open 1:1 chats
     app_id: str
+    # The API's per-user rate limit (one allowance for the add-ins and the bot); raises
+    # copilot.api.problems.Problem(429) when used up. None: no limit (tests, tools).
+    limit: Callable[[str], None] | None = None
 
 
 def is_group(raw: dict[str, Any]) -> bool:
@@ -201,6 +204,8 @@ async def produce(
     quote: str | None,
 ) -> None:
     """Run the skill (or score the workbook) and send the answer to ``context``."""
+    if bot.limit is not None:
+        bot.limit(person.user_id)
     runner, settings = bot.runner(), bot.settings
     template = stored.template
     cancel = threading.Event()
