@@ -208,3 +208,17 @@ def test_cli_use_for_a_user_and_for_all_users_needs_an_admin(configured, llm, mo
     assert refused.exit_code == 2 and "COPILOT_ADMINS" in refused.output
     bad = cli.invoke(finetune_app, ["use", "--skill", "summarise", "--model", "a b", "-u", "x"])
     assert bad.exit_code == 2 and "invalid model name" in bad.output
+
+
+def test_use_by_job_waits_for_success(configured, llm, tmp_path, monkeypatch):
+    """`use --job` takes the model from the job, and only once the job has succeeded."""
+    monkeypatch.setenv("COPILOT_HOME", str(configured.home))
+    monkeypatch.setenv("COPILOT_LLM_BASE_URL", llm.base_url)
+    job = jobs.start_job(configured, training_file(tmp_path), "gpt-4o-mini", suffix="notes")
+    cli = CliRunner()
+    args = ["use", "--skill", "summarise", "--job", job["id"], "-u", "anna"]
+    early = cli.invoke(finetune_app, args)  # the scripted job is running on this read
+    assert early.exit_code == 2 and "running" in early.output
+    done = cli.invoke(finetune_app, args)  # and has succeeded on the next
+    assert done.exit_code == 0, done.output
+    assert "now runs on ft:gpt-4o-mini:org:notes:" in done.output

@@ -312,6 +312,9 @@ def _print_job(job: dict[str, Any], as_json: bool) -> None:
 def use(
     skill: SkillOpt,
     model: Annotated[str | None, typer.Option("--model", help="The model to run on.")] = None,
+    job: Annotated[
+        str | None, typer.Option("--job", help="Or: the fine-tuning job whose model to use.")
+    ] = None,
     user: Annotated[str | None, typer.Option("--user", "-u", help="For this user.")] = None,
     all_users: Annotated[
         bool, typer.Option("--all-users", help="For every user whose skill names no model.")
@@ -330,6 +333,10 @@ def use(
     settings = _settings()
     if (user is None) == (not all_users):
         raise _fail("choose one: --user ID, or --all-users --admin ID")
+    if job is not None:
+        if model is not None:
+            raise _fail("give --model or --job, not both")
+        model = _model_of_job(settings, job)
     if (model is None) != clear or (clear and not all_users):
         raise _fail("give --model NAME (or --all-users --clear)")
     engine = _engine(settings)
@@ -345,6 +352,17 @@ def use(
     _guard(use_for_all, engine, skill, model, admin)
     done = f"runs on {model}" if model else "runs on the default model again"
     console.print(f"{skill} {done} for every user whose skill names no model.", markup=False)
+
+
+def _model_of_job(settings: Settings, job_id: str) -> str:
+    """The fine-tuned model of a job that succeeded; a plain refusal for any other state,
+    so a skill is never pointed at a model that does not exist (yet)."""
+    from copilot.finetune.jobs import job_status
+
+    info = _guard(job_status, settings, job_id)
+    if info["status"] != "succeeded" or not info.get("fine_tuned_model"):
+        raise _fail(f"job {job_id} is {info['status']}: its model can be used once it succeeded")
+    return str(info["fine_tuned_model"])
 
 
 @finetune_app.command()
