@@ -29,7 +29,7 @@ import ipaddress
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -42,6 +42,9 @@ from urllib.parse import quote
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from connectors.imap_state import FolderState, folders_checkpoint, load_folders
+from connectors.imap_state import compact_uids as compact_uids  # re-exported: the UID-set form
+from connectors.imap_state import expand_uids as expand_uids
 from connectors.types import Checkpoint, Content, Deleted, Failure, Item
 
 Security = Literal["tls", "starttls", "plain"]
@@ -49,7 +52,6 @@ DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
 BATCH = 50
 FETCH_BYTES = 16 * 1024 * 1024  # message bodies asked for in one FETCH, at most (but 1)
 HEADER_BYTES = 256 * 1024
-MAX_UIDS = 10_000_000  # per folder; a checkpoint claiming more is damaged
 RETRYABLE = (OSError, imaplib.IMAP4.abort)  # imaplib's abort: the connection is unusable
 Event = Item | Failure | Deleted | Checkpoint
 
@@ -118,33 +120,6 @@ def password_from(env_var: str | None, *, service: str, username: str) -> str:
     return password
 
 
-def compact_uids(uids: Iterable[int]) -> str:
-    """``{1, 2, 3, 5}`` → ``"1:3,5"``: IMAP's own sequence-set form, small for real folders."""
-    parts: list[str] = []
-    ordered = sorted(set(uids))
-    start = prev = None
-    for uid in [*ordered, None]:
-        if prev is not None and uid == prev + 1:
-            prev = uid
-            continue
-        if start is not None:
-            parts.append(str(start) if start == prev else f"{start}:{prev}")
-        start = prev = uid
-    return ",".join(parts)
-
-
-def expand_uids(text: str, limit: int = MAX_UIDS) -> set[int]:
-    """``"1:3,5"`` → ``{1, 2, 3, 5}``; ValueError for a damaged or absurdly large set."""
-    uids: set[int] = set()
-    for part in filter(None, text.split(",")):
-        low, _, high = part.partition(":")
-        first, last = int(low), int(high or low)
-        if not 0 < first <= last < 2**32 or len(uids) + last - first >= limit:
-            raise ValueError(f"bad UID range {part!r}")
-        uids.update(range(first, last + 1))
-    return uids
-
-
 def _human(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
 
@@ -160,31 +135,6 @@ def _header(headers: Any, name: str) -> str:
 
 def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-@dataclass
-class _Folder:
-    uidvalidity: int
-    uidnext: int = 0
-    last_uid: int = 0
-    uids: set[int] = field(default_factory=set)
-
-    def dump(self) -> dict[str, Any]:
-        return {
-            "uidvalidity": self.uidvalidity,
-            "uidnext": self.uidnext,
-            "last_uid": self.last_uid,
-            "uids": compact_uids(self.uids),
-        }
-
-    @classmethod
-    def load(cls, value: dict[str, Any]) -> _Folder:
-        return cls(
-            int(value["uidvalidity"]),
-            int(value.get("uidnext", 0)),
-            int(value["last_uid"]),
-            expand_uids(str(value.get("uids", ""))),
-        )
 
 
 class ImapConnector:
@@ -226,14 +176,11 @@ class ImapConnector:
         return None  # expunged messages are reported as Deleted by load()
 
     def load(self, checkpoint: dict[str, Any] | None = None) -> Iterator[Event]:
-        folders: dict[str, _Folder] = {}
-        for name, value in ((checkpoint or {}).get("folders") or {}).items():
-            # An unreadable entry: that folder is fetched again, and unchanged items skip.
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                folders[name] = _Folder.load(value)
+        # An unreadable entry is left out: that folder is fetched again, unchanged items skip.
+        folders = load_folders(checkpoint)
         for name in [n for n in folders if n not in self.source.folders]:
             yield from self._forget(name, folders.pop(name))  # no longer configured
-            yield self._checkpoint(folders)
+            yield folders_checkpoint(folders)
         client: IMAPClient | None = None
         try:
             for name in self.source.folders:
@@ -265,7 +212,7 @@ class ImapConnector:
 
     # -- one folder ------------------------------------------------------------------
     def _folder(
-        self, client: IMAPClient, name: str, folders: dict[str, _Folder]
+        self, client: IMAPClient, name: str, folders: dict[str, FolderState]
     ) -> Iterator[Event]:
         try:
             info = client.select_folder(name, readonly=True)
@@ -280,9 +227,9 @@ class ImapConnector:
             yield from self._forget(name, state)  # the server renumbered the folder
             state = None
             folders.pop(name)
-            yield self._checkpoint(folders)
+            yield folders_checkpoint(folders)
         if state is None:
-            state = folders[name] = _Folder(uidvalidity)
+            state = folders[name] = FolderState(uidvalidity)
         if uidnext and state.uidnext == uidnext and int(info[b"EXISTS"]) == len(state.uids):
             return  # nothing appended (same UIDNEXT) and nothing expunged (same count)
         on_server = set(client.search("ALL"))
@@ -291,7 +238,7 @@ class ImapConnector:
             yield Deleted(self.item_id(name, uidvalidity, uid))
         state.uids -= gone
         if gone:
-            yield self._checkpoint(folders)
+            yield folders_checkpoint(folders)
         new = sorted(uid for uid in on_server if uid > state.last_uid)
         for start in range(0, len(new), self.batch):
             batch = new[start : start + self.batch]
@@ -299,12 +246,12 @@ class ImapConnector:
             yield from self._fetch(client, name, uidvalidity, batch, handled)
             state.uids |= handled
             state.last_uid = max(batch)
-            yield self._checkpoint(folders)
+            yield folders_checkpoint(folders)
         state.uidnext = uidnext
-        yield self._checkpoint(folders)
+        yield folders_checkpoint(folders)
 
     def _missing(
-        self, client: IMAPClient, name: str, folders: dict[str, _Folder], exc: Exception
+        self, client: IMAPClient, name: str, folders: dict[str, FolderState], exc: Exception
     ) -> Iterator[Event]:
         folder_id = f"{self.scope}/{name}"
         if client.folder_exists(name):  # it exists but cannot be opened: keep what we have
@@ -317,7 +264,7 @@ class ImapConnector:
             )
             return
         yield from self._forget(name, state)
-        yield self._checkpoint(folders)
+        yield folders_checkpoint(folders)
         yield Failure(
             folder_id,
             "fetch",
@@ -325,13 +272,9 @@ class ImapConnector:
             f"{len(state.uids)} messages were removed from the index",
         )
 
-    def _forget(self, name: str, state: _Folder) -> Iterator[Deleted]:
+    def _forget(self, name: str, state: FolderState) -> Iterator[Deleted]:
         for uid in sorted(state.uids):
             yield Deleted(self.item_id(name, state.uidvalidity, uid))
-
-    def _checkpoint(self, folders: dict[str, _Folder]) -> Checkpoint:
-        # A snapshot: the pipeline stores it later, after the items before it are durable.
-        return Checkpoint({"folders": {name: f.dump() for name, f in folders.items()}})
 
     def _fetch(
         self, client: IMAPClient, name: str, uidvalidity: int, uids: list[int], handled: set[int]

@@ -1,4 +1,4 @@
-"""Run the API for a test: real uvicorn on a free loopback port, in a thread."""
+"""Run the API for a test: real uvicorn on a free loopback port, in a thread; wait for jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -30,3 +31,16 @@ def serving(app: Any, *, start_timeout: float = 30.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def wait_for_job(
+    client: httpx.Client, job: dict[str, Any], headers: dict[str, str], timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Poll the sync job ``job`` (as POST /v1/sync/... returned it) until it is neither
+    queued nor running; its last state. Fails the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while job["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"the sync job did not finish: {job}"
+        time.sleep(0.1)
+        job = client.get(f"/v1/sync/{job['id']}", headers=headers).json()
+    return job

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 
 from copilot.api.app import create_app
 from copilot.config import Settings
-from tests.api_server import serving
+from tests.api_server import serving, wait_for_job
 from tests.llm_server import Reply, ScriptedLLM
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -65,10 +64,7 @@ def api_url(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Itera
                         parse_workers=1)  # fmt: skip
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()
-        deadline = time.monotonic() + 60
-        while client.get(f"/v1/sync/{job['id']}", headers=ANNA).json()["status"] != "done":
-            assert time.monotonic() < deadline, "the sync job did not finish"
-            time.sleep(0.2)
+        assert wait_for_job(client, job, ANNA)["status"] == "done"
         yield url
 
 

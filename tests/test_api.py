@@ -14,7 +14,7 @@ import pytest
 
 from copilot.api.app import create_app
 from copilot.config import Settings
-from tests.api_server import serving
+from tests.api_server import serving, wait_for_job
 from tests.llm_server import Reply, ScriptedLLM
 
 ANNA = {"Authorization": "Bearer dev:anna"}
@@ -51,10 +51,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[
     )
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()
-        deadline = time.monotonic() + 60
-        while client.get(f"/v1/sync/{job['id']}", headers=ANNA).json()["status"] != "done":
-            assert time.monotonic() < deadline, "the sync job did not finish"
-            time.sleep(0.2)
+        assert wait_for_job(client, job, ANNA)["status"] == "done"
         yield {"client": client, "url": url, "docs": docs, "settings": settings}
 
 
@@ -284,3 +281,16 @@ def test_rate_limit_per_user(api: dict[str, Any], llm: ScriptedLLM) -> None:
         limited = c.post("/v1/search", json={"query": "budget"}, headers=ANNA)
         assert int(limited.headers["Retry-After"]) >= 1
         assert c.post("/v1/search", json={"query": "budget"}, headers=BOB).status_code == 200
+
+
+def test_asking_about_an_item_fences_it_as_a_source(client: httpx.Client) -> None:
+    """The item's text is data to answer from, never the question itself."""
+    hits = client.post("/v1/search", json={"query": "Atlas risk"}, headers=ANNA).json()
+    body = {"inputs": {"question": "What is the largest risk?"}, "item_id": hits[0]["item_id"],
+            "retrieval": False}  # fmt: skip
+    preview = client.post("/v1/skills/ask/preview", json=body, headers=ANNA).json()
+    user_turn = preview["messages"][-1]["content"]
+    assert user_turn.endswith("Question: What is the largest risk?")
+    fenced = user_turn.split("<source ", 1)[1].split("</source>", 1)[0]
+    assert "legacy invoice export" in fenced
+    assert preview["sources"][0]["item_id"] == hits[0]["item_id"]

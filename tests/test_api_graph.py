@@ -4,7 +4,6 @@ index only (tests/graph_router.py gives each person a mailbox behind one Graph a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from copilot.api.app import create_app
-from tests.api_server import serving
+from tests.api_server import serving, wait_for_job
 from tests.entra_fake import ANNA_OID, BOB_OID, FakeEntra
 from tests.graph_router import GraphRouter
 
@@ -47,15 +46,6 @@ def bearer(entra: FakeEntra, oid: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {entra.token(oid=oid)}"}
 
 
-def finished(client: httpx.Client, job: dict[str, Any], headers: dict[str, str]) -> dict:
-    deadline = time.monotonic() + 60
-    while job["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, f"the sync job did not finish: {job}"
-        time.sleep(0.1)
-        job = client.get(f"/v1/sync/{job['id']}", headers=headers).json()
-    return job
-
-
 def search(client: httpx.Client, query: str, headers: dict[str, str]) -> list[str]:
     hits = client.post("/v1/search", json={"query": query}, headers=headers).json()
     return [h["title"] for h in hits]
@@ -67,13 +57,13 @@ def test_each_user_syncs_their_own_mailbox_with_their_own_token(world: dict[str,
 
     started = client.post("/v1/sync/outlook", json={}, headers=anna)
     assert started.status_code == 202, started.text
-    job = finished(client, started.json(), anna)
+    job = wait_for_job(client, started.json(), anna)
     assert job["status"] == "done" and job["progress"]["indexed"] == 1, job
     assert "Walrus migration" in search(client, "walrus plan", anna)
     assert search(client, "walrus plan", bob) == []
     assert {t.split(".")[1] for t in graph.tokens()} == {ANNA_OID}
 
-    job = finished(client, client.post("/v1/sync/outlook", json={}, headers=bob).json(), bob)
+    job = wait_for_job(client, client.post("/v1/sync/outlook", json={}, headers=bob).json(), bob)
     assert job["status"] == "done", job
     assert "Narwhal budget" in search(client, "narwhal budget", bob)
     assert "Narwhal budget" not in search(client, "narwhal budget", anna)
@@ -84,7 +74,7 @@ def test_each_user_syncs_their_own_mailbox_with_their_own_token(world: dict[str,
     # exchanges her token again and goes on.
     graph.revoked |= {t for t in graph.tokens() if ANNA_OID in t}
     graph.box(ANNA_OID).add_message(subject="Heron sightings", body="Three herons today.")
-    job = finished(client, client.post("/v1/sync/outlook", json={}, headers=anna).json(), anna)
+    job = wait_for_job(client, client.post("/v1/sync/outlook", json={}, headers=anna).json(), anna)
     assert job["status"] == "done" and job["progress"]["indexed"] == 1, job
     assert len(exchanges(entra)) == 3
     assert "Heron sightings" in search(client, "herons today", anna)
@@ -94,7 +84,9 @@ def test_a_refused_exchange_fails_the_job_with_what_to_do(world: dict[str, Any])
     client, entra = world["client"], world["entra"]
     carol = bearer(entra, CAROL_OID)
     entra.require_consent()
-    job = finished(client, client.post("/v1/sync/outlook", json={}, headers=carol).json(), carol)
+    job = wait_for_job(
+        client, client.post("/v1/sync/outlook", json={}, headers=carol).json(), carol
+    )
     assert job["status"] == "failed" and "administrator must grant consent" in job["error"]
 
 

@@ -27,7 +27,7 @@ from copilot.bot.commands import leading_options, parse, replied_text, strip_men
 from copilot.bot.identity import NotSignedIn, person_for
 from copilot.bot.turns import LOCAL_NOTE
 from copilot.config import Settings
-from tests.api_server import serving
+from tests.api_server import serving, wait_for_job
 from tests.bot_connector import BotConnector
 from tests.entra_fake import FakeEntra
 from tests.llm_server import Reply, ScriptedLLM, echo_reply
@@ -87,10 +87,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[
     )  # fmt: skip
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()
-        deadline = time.monotonic() + 60
-        while client.get(f"/v1/sync/{job['id']}", headers=ANNA).json()["status"] != "done":
-            assert time.monotonic() < deadline, "the sync job did not finish"
-            time.sleep(0.2)
+        assert wait_for_job(client, job, ANNA)["status"] == "done"
         yield {"client": client, "url": url}
 
 

@@ -16,9 +16,12 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+from connectors.types import Failure
 
 RETRY_STATUS = frozenset({429, 503, 504})
 RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
@@ -56,6 +59,23 @@ def _retry_after(response: httpx.Response, fallback: float) -> float:
         return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
     except ValueError:
         return fallback  # absent, or an HTTP date (Graph sends seconds)
+
+
+def graph_time(value: Any) -> datetime:
+    """A Graph timestamp (``2024-05-01T09:30:00Z``); now when it is missing or unreadable."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def budget_stop(client: GraphClient, scope: str, notes: list[str], why: str) -> Failure:
+    """What a connector yields when the run budget is spent; the note also goes in ``notes``
+    (``copilot sync`` shows them), and the next run resumes from the last checkpoint."""
+    budget = client.budget_s or 0
+    note = f"run budget of {budget:g} s used up ({why}); the next run resumes here"
+    notes.append(note)
+    return Failure(scope, "fetch", note)
 
 
 @dataclass

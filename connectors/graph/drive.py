@@ -24,11 +24,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from connectors.graph.client import BudgetExceeded, GraphClient, GraphError, ResyncRequired
+from connectors.graph.client import (
+    BudgetExceeded,
+    GraphClient,
+    GraphError,
+    ResyncRequired,
+    budget_stop,
+    graph_time,
+)
 from connectors.local import _human
 from connectors.parsers import MAIL_TYPES, media_type_for
 from connectors.types import Checkpoint, Content, Deleted, Failure, Item
@@ -39,13 +45,6 @@ SELECT = (
 )
 PAGE_SIZE = 200
 MAX_RESYNCS = 2
-
-
-def _when(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)
 
 
 @dataclass
@@ -97,7 +96,7 @@ class GraphDrive:
                 yield Checkpoint(dict(state))
                 continue
             except BudgetExceeded as exc:
-                yield self._stopped(str(exc))
+                yield budget_stop(self.client, self.scope, self.notes, str(exc))
                 return
             except GraphError as exc:
                 yield Failure(self.scope, "fetch", f"drive {self.drive}: {exc}")
@@ -115,7 +114,7 @@ class GraphDrive:
                 url = state["next"] = page["@odata.nextLink"]
                 yield Checkpoint(dict(state))
                 if self.client.over_budget():
-                    yield self._stopped("mid-round")
+                    yield budget_stop(self.client, self.scope, self.notes, "mid-round")
                     return
                 continue
             self._listing = state["resync"]
@@ -123,12 +122,6 @@ class GraphDrive:
             state = {"delta": delta, "next": None, "resync": False, "drive_id": self._drive_id}
             yield Checkpoint(dict(state))
             return
-
-    def _stopped(self, why: str) -> Failure:
-        budget = self.client.budget_s or 0
-        note = f"run budget of {budget:g} s used up ({why}); the next run resumes here"
-        self.notes.append(note)
-        return Failure(self.scope, "fetch", note)
 
     def item_id(self, entry: dict[str, Any]) -> str:
         parent = entry.get("parentReference") or {}
@@ -176,7 +169,7 @@ class GraphDrive:
             kind="mail" if media_type in MAIL_TYPES else "file",
             title=name,
             url=str(entry.get("webUrl") or ""),
-            modified=_when(entry.get("lastModifiedDateTime")),
+            modified=graph_time(entry.get("lastModifiedDateTime")),
             version=str(entry.get("cTag") or entry.get("eTag") or ""),
             content=Content(media_type, size, self._reader(drive_id, str(entry["id"]))),
             acl=self._acl(drive_id, entry),

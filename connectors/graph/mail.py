@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +38,8 @@ from connectors.graph.client import (
     GraphError,
     ResyncRequired,
     TooLarge,
+    budget_stop,
+    graph_time,
 )
 from connectors.parsers import EML
 from connectors.types import Checkpoint, Content, Deleted, Failure, Item
@@ -59,13 +60,6 @@ def _addresses(entries: Any) -> list[str]:
         if address:
             found.append(str(address).lower())
     return found
-
-
-def _when(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)
 
 
 @dataclass
@@ -115,7 +109,7 @@ class GraphMail:
                 yield Checkpoint(dict(state))
                 continue
             except BudgetExceeded as exc:
-                yield self._stopped(str(exc))
+                yield budget_stop(self.client, self.scope, self.notes, str(exc))
                 return
             except _Stop:
                 return  # the note is yielded; the checkpoint of the last page is stored
@@ -163,7 +157,9 @@ class GraphMail:
                 state["next"][folder] = url
                 yield Checkpoint({**state, "next": dict(state["next"])})
                 if self.client.over_budget():
-                    yield self._stopped(f"stopped in folder {name}")
+                    yield budget_stop(
+                        self.client, self.scope, self.notes, f"stopped in folder {name}"
+                    )
                     raise _Stop
                 continue
             state["deltas"][folder] = page.get("@odata.deltaLink") or state["deltas"].get(folder)
@@ -172,12 +168,6 @@ class GraphMail:
                 {**state, "deltas": dict(state["deltas"]), "next": dict(state["next"])}
             )
             return
-
-    def _stopped(self, why: str) -> Failure:
-        budget = self.client.budget_s or 0
-        note = f"run budget of {budget:g} s used up ({why}); the next run resumes here"
-        self.notes.append(note)
-        return Failure(self.scope, "fetch", note)
 
     def _item(self, entry: dict[str, Any], folder_name: str) -> Item:
         message_id = str(entry["id"])
@@ -188,7 +178,7 @@ class GraphMail:
             kind="mail",
             title=str(entry.get("subject") or "(no subject)"),
             url=str(entry.get("webLink") or ""),
-            modified=_when(entry.get("receivedDateTime")),
+            modified=graph_time(entry.get("receivedDateTime")),
             version=str(entry.get("changeKey") or entry.get("@odata.etag") or ""),
             content=Content(EML, 0, lambda: self._mime(message_id, entry)),
             meta={
@@ -226,7 +216,9 @@ class GraphMail:
         msg["Subject"] = str(entry.get("subject") or "")
         msg["From"] = (_addresses([entry.get("from")]) or [""])[0]
         msg["To"] = ", ".join(_addresses(entry.get("toRecipients")))
-        msg["Date"] = _when(entry.get("receivedDateTime")).strftime("%a, %d %b %Y %H:%M:%S +0000")
+        msg["Date"] = graph_time(entry.get("receivedDateTime")).strftime(
+            "%a, %d %b %Y %H:%M:%S +0000"
+        )
         text = str((body.get("body") or {}).get("content") or "")[:2_000_000]
         cap = self.max_mime_bytes >> 20
         msg.set_content(f"{text}\n\n[Attachments not indexed: the message is over {cap} MB.]")

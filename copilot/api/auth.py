@@ -7,24 +7,16 @@ Framework-free on purpose, so the HTTP API and the Teams bot share one validator
 A token is checked in the order that costs an attacker the most and us the least: size and
 shape first, then the header (RS256 only, a key id), then the tenant — a tenant that is not
 allowed is refused before anything is fetched, so a token cannot make us request URLs of its
-choosing — and only then the signature against that tenant's JWKS, followed by issuer,
-audience, lifetime, version, user ids and scope.
-
-The JWKS cache is our own (~80 lines) rather than PyJWT's ``PyJWKClient``: the project allows
-PyJWT 2.8, whose client refetches on every unknown key id; and we also want a back-off after
-failed fetches and to keep serving the last good keys while Entra is unreachable.
+choosing — and only then the signature against that tenant's JWKS (cached by
+:mod:`copilot.api.jwks`), followed by issuer, audience, lifetime, version, user ids and scope.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
-import ssl
-import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,17 +24,14 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from copilot.api.jwks import ALGORITHM, JwksCache, KeysUnavailable, https_fetcher, tls_context
+from copilot.api.jwks import JWKS_MIN_REFRESH_S as JWKS_MIN_REFRESH_S  # re-exported
+from copilot.api.jwks import JWKS_TTL_S as JWKS_TTL_S  # re-exported
 from copilot.config import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_BYTES = 16 * 1024
-JWKS_TTL_S = 24 * 3600.0  # Entra publishes new keys weeks ahead; a day is plenty fresh
-JWKS_MIN_REFRESH_S = 300.0  # an unknown kid refetches at most this often per tenant
-JWKS_RETRY_AFTER_FAILURE_S = 30.0  # with no keys at all, how soon a failed fetch is retried
-JWKS_TIMEOUT_S = 10.0
-JWKS_MAX_BYTES = 1024 * 1024
-ALGORITHM = "RS256"
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -148,7 +137,7 @@ class Authenticator:
             )
         self._leeway = settings.entra_leeway_s
         fetch = http or https_fetcher(tls_context(settings))
-        self._keys = _JwksCache(self._host, fetch, clock)
+        self._keys = JwksCache(self._host, fetch, clock)
 
     def authenticate(self, authorization: str | None) -> Principal:
         token = _bearer_token(authorization)
@@ -170,7 +159,15 @@ class Authenticator:
         tid = _unverified_tenant(token)
         if tid.lower() not in self._tenants:
             raise AuthError(403, "tenant_not_allowed", "Users of this tenant may not use the API.")
-        key = self._keys.key(tid.lower(), kid)
+        try:
+            key = self._keys.key(tid.lower(), kid)
+        except KeysUnavailable:
+            raise AuthError(
+                503, "keys_unavailable",
+                "The sign-in service's signing keys could not be fetched; try again soon.",
+            ) from None  # fmt: skip
+        if key is None:
+            raise _invalid("The token was signed with an unknown key.")
         claims = self._verified_claims(token, key, tid)
         if claims.get("ver") != "2.0":
             raise _invalid("Only Entra ID v2.0 access tokens are accepted.")
@@ -313,118 +310,3 @@ def _checked_dev_users(users: list[str]) -> frozenset[str]:
         if not _DEV_NAME.match(name):
             raise ValueError(f"Dev user names are letters, digits, '.', '_', '-': not {name!r}.")
     return frozenset(users)
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The system CAs plus ``settings.tls_ca_file`` (a proxy's or a test's CA)."""
-    context = ssl.create_default_context()
-    if settings.tls_ca_file is not None:
-        path = settings.tls_ca_file.expanduser()
-        try:
-            context.load_verify_locations(cafile=str(path))
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"COPILOT_TLS_CA_FILE {path} is not a readable CA bundle.") from exc
-    return context
-
-
-# --- signing keys ----------------------------------------------------------------------
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect could lead to plain HTTP or another host: refuse it
-
-
-def https_fetcher(
-    context: ssl.SSLContext, *, timeout: float = JWKS_TIMEOUT_S, max_bytes: int = JWKS_MAX_BYTES
-) -> Callable[[str], bytes]:
-    """A GET that only speaks HTTPS, follows no redirects and reads a bounded body."""
-    opener = urllib.request.build_opener(
-        _NoRedirects(), urllib.request.HTTPSHandler(context=context)
-    )
-
-    def fetch(url: str) -> bytes:
-        if urlsplit(url).scheme != "https":
-            raise ValueError(f"refusing to fetch signing keys over plain HTTP: {url}")
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
-        with opener.open(request, timeout=timeout) as response:
-            body = response.read(max_bytes + 1)
-        if len(body) > max_bytes:
-            raise ValueError(f"the key set at {url} is larger than {max_bytes} bytes")
-        return body
-
-    return fetch
-
-
-@dataclass
-class _TenantKeys:
-    keys: dict[str, Any] | None = None  # kid -> public key, from the last good fetch
-    fetched_at: float = float("-inf")
-    attempted_at: float = float("-inf")
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _JwksCache:
-    """Per-tenant signing keys: kept a day, refetched on an unknown kid at most every 5 min."""
-
-    def __init__(self, host: str, fetch: Callable[[str], bytes], clock: Callable[[], float]):
-        self._host = host
-        self._fetch = fetch
-        self._clock = clock
-        self._tenants: dict[str, _TenantKeys] = {}
-        self._lock = threading.Lock()
-
-    def key(self, tenant: str, kid: str) -> Any:
-        with self._lock:
-            entry = self._tenants.setdefault(tenant, _TenantKeys())
-        with entry.lock:
-            now = self._clock()
-            since_attempt = now - entry.attempted_at
-            stale = entry.keys is None or now - entry.fetched_at >= JWKS_TTL_S
-            unknown = entry.keys is not None and kid not in entry.keys
-            if (stale and since_attempt >= JWKS_RETRY_AFTER_FAILURE_S) or (
-                unknown and since_attempt >= JWKS_MIN_REFRESH_S
-            ):
-                self._refresh(tenant, entry, now)
-            if entry.keys is None:
-                raise AuthError(
-                    503, "keys_unavailable",
-                    "The sign-in service's signing keys could not be fetched; try again soon.",
-                )  # fmt: skip
-            key = entry.keys.get(kid)
-        if key is None:
-            raise _invalid("The token was signed with an unknown key.")
-        return key
-
-    def _refresh(self, tenant: str, entry: _TenantKeys, now: float) -> None:
-        """Fetch the tenant's JWKS; on failure keep whatever keys we had."""
-        entry.attempted_at = now
-        url = f"{self._host}/{tenant}/discovery/v2.0/keys"
-        try:
-            keys = parse_jwks(self._fetch(url))
-        except Exception as exc:  # network, TLS, HTTP status, JSON: all mean "no new keys"
-            log.warning("Could not fetch Entra signing keys from %s: %s", url, exc)
-            return
-        log.info("Fetched %d Entra signing keys for tenant %s", len(keys), tenant)
-        entry.keys = keys
-        entry.fetched_at = now
-
-
-def parse_jwks(body: bytes) -> dict[str, Any]:
-    """``{kid: public key}`` of the RSA signing keys in a JWKS document; ValueError if none."""
-    document = json.loads(body)
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError("not a JWKS document")
-    keys: dict[str, Any] = {}
-    for item in document["keys"]:
-        if not isinstance(item, dict) or item.get("kty") != "RSA":
-            continue
-        if item.get("use", "sig") != "sig" or not isinstance(item.get("kid"), str):
-            continue
-        try:
-            keys[item["kid"]] = jwt.PyJWK(item, algorithm=ALGORITHM).key
-        except jwt.PyJWKError:
-            continue
-    if not keys:
-        raise ValueError("the JWKS document has no usable RSA signing keys")
-    return keys

@@ -12,13 +12,9 @@ tokens, so treat them like passwords; ``forget`` deletes a user's file (sign-out
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +25,7 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
+from connectors.graph.auth import load_cache, write_private
 from copilot.api.auth import Principal
 from copilot.config import Settings
 
@@ -36,7 +33,6 @@ log = logging.getLogger(__name__)
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 HTTP_TIMEOUT_S = 15.0
-MAX_CACHE_BYTES = 4 * 1024 * 1024
 _LOCK_STRIPES = 64
 _EXPIRY_MARGIN_S = 300  # a token this close to expiry is replaced, not handed out
 _OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
@@ -100,7 +96,7 @@ class OnBehalfOf:
             )
         path = self.cache_path(principal.user_id)
         with self._lock_for(principal.user_id):
-            cache = _load_cache(path)
+            cache = load_cache(path)
             try:
                 result = self._acquire(principal, list(scopes), cache)
             except (requests.RequestException, ValueError, OSError) as exc:
@@ -110,7 +106,7 @@ class OnBehalfOf:
                     code="unavailable",
                 ) from None
             if cache.has_state_changed:
-                _write_private(path, cache.serialize())
+                write_private(path, cache.serialize())
         if "access_token" in result:
             return str(result["access_token"])
         raise _graph_error(result)
@@ -200,40 +196,6 @@ def _session(settings: Settings) -> requests.Session:
         options["verify"] = str(settings.tls_ca_file.expanduser())
     session.request = functools.partial(session.request, **options)  # type: ignore[method-assign]
     return session
-
-
-def _load_cache(path: Path) -> msal.SerializableTokenCache:
-    """The user's cache; a missing, oversized or damaged file means starting empty."""
-    cache = msal.SerializableTokenCache()
-    try:
-        if path.stat().st_size > MAX_CACHE_BYTES:
-            raise ValueError("too large")
-        cache.deserialize(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
-        log.warning("Ignoring an unreadable Graph token cache %s: %s", path.name, exc)
-        cache = msal.SerializableTokenCache()
-    return cache
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically, readable by this OS user only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        os.chmod(path.parent, 0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")  # 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _graph_error(result: dict[str, Any]) -> GraphTokenError:

@@ -11,7 +11,7 @@ from copilot.api import schemas, streaming
 from copilot.api.deps import ApiDep, LimitedUserDep, UserDep
 from copilot.api.problems import Problem
 from copilot.skills.builtin import builtin_ids
-from copilot.skills.inputs import InputError, main_input, sources_for_item
+from copilot.skills.inputs import InputError, attach, sources_for_item
 from copilot.skills.store import StoredSkill
 from copilot.skills.testing import compare_samples
 
@@ -154,13 +154,13 @@ def _run_args(api: Any, user_id: str, skill_id: str, body: schemas.RunSkill) -> 
         if item is None or text is None:
             raise Problem(404, f"No indexed item {body.item_id!r}.")
         template = api.runner.skills.get(user_id, skill_id).template
-        try:
-            inputs[main_input(template)] = text
-        except InputError as exc:
-            raise Problem(400, str(exc)) from None
         documents = sources_for_item(
             text, item_id=body.item_id, title=item["title"], url=item["url"], kind=item["kind"]
         )
+        try:
+            documents = attach(template, inputs, text, documents)
+        except InputError as exc:
+            raise Problem(400, str(exc)) from None
     return {
         "inputs": inputs,
         "engine": body.engine,

@@ -35,7 +35,13 @@ from copilot.bot.identity import NotSignedIn, Person, person_for
 from copilot.bot.prefs import Defaults
 from copilot.bot.replies import blocking, explain, notice, say, with_typing
 from copilot.config import Settings
-from copilot.skills.inputs import InputError, coerce, main_input, sources_from_file
+from copilot.skills.inputs import (
+    QUESTION_INPUTS,
+    InputError,
+    coerce,
+    main_input,
+    sources_from_file,
+)
 from copilot.skills.models import SkillTemplate
 from copilot.skills.prepare import SkillInputError
 from copilot.skills.run import RunResult, SkillRunner
@@ -247,9 +253,14 @@ def build_inputs(
             body, documents = sources_from_file(path, max_bytes=settings.max_file_bytes)
         except InputError as exc:
             raise FileError(str(exc).replace(str(path), path.name)) from None
-        if text and "focus" in template.inputs:
-            inputs.setdefault("focus", text)
-        text = body
+        if main in QUESTION_INPUTS:  # ask about the file: the file is the sources, fenced
+            pass
+        else:
+            if text and "focus" in template.inputs:
+                inputs.setdefault("focus", text)
+            text = body
+            if template.metadata.task != "summarise":
+                documents = None  # the text itself is the input (fenced by the template)
     if template.metadata.task == "draft" and {"message", "notes"} <= set(template.inputs):
         if quote:
             inputs.setdefault("message", quote)

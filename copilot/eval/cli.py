@@ -136,3 +136,74 @@ def sentiment(
         f"{engine}: accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f} "
         f"on {scores['n']} sentences"
     )
+
+
+@eval_app.command("injection")
+def injection(
+    bipia: Annotated[
+        Path, typer.Option(help="A BIPIA email folder: emails.jsonl and text_attacks.json.")
+    ],
+    engine: Annotated[
+        str,
+        typer.Option(help="llm (ours vs an unfenced baseline, LLM judge) or local (accuracy)."),
+    ] = "local",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Run only the first N cases (deterministic).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Indirect prompt injection on the BIPIA email task: task accuracy and attack success
+    rate of the ask skill, beside the same model without our fencing (with the LLM)."""
+    from copilot.config import get_settings
+    from copilot.eval.injection import BipiaError, evaluate, load_bipia, rates
+    from copilot.llm.errors import LLMError
+
+    if engine not in ("local", "llm"):
+        err.print(f"[red]Unknown engine {engine!r}: use local or llm.[/red]")
+        raise typer.Exit(2)
+    try:
+        data = load_bipia(bipia)
+
+        def progress(done: int, total: int) -> None:
+            if not as_json and (done % 50 == 0 or done == total):
+                err.print(f"{done}/{total} cases", highlight=False)
+
+        report = evaluate(data, get_settings(), engine=engine, limit=limit, on_case=progress)
+    except (BipiaError, ValueError, RuntimeError, LLMError) as exc:
+        err.print(f"[red]Cannot evaluate:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        for line in report.lines():
+            print(json.dumps(line))
+        return
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    heads = [f"{h} {s}" for s in report.systems for h in ("accuracy", "ASR rule", "ASR judge")]
+    table = Table("category", "cases", *heads)
+    categories = list(dict.fromkeys(c.category for c in report.cases))
+    for category in [*categories, None]:
+        row = [category or "all", str(len(report.answers("ours", category)))]
+        for system in report.systems:
+            r = rates(report.answers(system, category))
+            row += [pct(r["accuracy"]), pct(r["asr_proxy"]), pct(r["asr_judge"])]
+        table.add_row(*row)
+    console.print(table)
+    s = report.summary()
+    console.print(
+        f"{engine}: accuracy {pct(s['accuracy_ours'])} under attack (amount asked "
+        f"{pct(s['accuracy_amount_ours'])}, ideal 'unknown' {pct(s['accuracy_unknown_ours'])}), "
+        f"{pct(s['accuracy_clean_ours'])} on the clean emails; {s['cases']} cases",
+        highlight=False,
+    )
+    if engine == "llm":
+        console.print(
+            f"ASR ours/baseline: rule {pct(s['asr_proxy_ours'])} / {pct(s['asr_proxy_baseline'])}"
+            f" (ratio {s['asr_ratio_proxy']}), judge {pct(s['asr_judge_ours'])} / "
+            f"{pct(s['asr_judge_baseline'])} (ratio {s['asr_ratio_judge']}); baseline accuracy "
+            f"{pct(s['accuracy_baseline'])}",
+            highlight=False,
+        )
+    else:
+        console.print(s["note"], highlight=False)

@@ -1,5 +1,5 @@
 """Reaching a Qdrant server from the copilot: the URL forms, collection names, and the
-translation of our engine filters into qdrant-client's models.
+translation of our engine filters, points and query vectors into qdrant-client's models.
 
 Kept apart from :mod:`copilot.index.server_store` so the store reads as client calls only.
 """
@@ -12,11 +12,21 @@ from typing import Any
 
 import qdrant_client
 import qdrant_edge as qe
+from llama_index.core.schema import BaseNode
 from qdrant_client import models
 
 from copilot.index.filters import scoped
+from copilot.index.points import DENSE, SPARSE, to_point
 
-__all__ = ["client_filter", "collection_name", "open_client", "owner_filter"]
+__all__ = [
+    "client_filter",
+    "client_point",
+    "client_query",
+    "collection_name",
+    "open_client",
+    "owner_filter",
+    "sparse_encoder",
+]
 
 
 def open_client(
@@ -84,3 +94,32 @@ def client_filter(flt: Any) -> Any:
 def owner_filter(owner: str, *conditions: Any, must_not: Sequence[Any] = ()) -> models.Filter:
     """``filters.scoped`` for the client: can only ever match ``owner``'s points."""
     return client_filter(scoped(owner, *conditions, must_not=must_not))
+
+
+def client_point(node: BaseNode, dim: int) -> models.PointStruct:
+    """The node as the embedded store writes it (payload, dense and title-boosted BM25
+    vectors), in the client's model; ``to_point`` checks owner, item id and vector."""
+    point = to_point(node, dim)
+    sparse = point.vector[SPARSE]
+    vector = {
+        DENSE: point.vector[DENSE],
+        SPARSE: models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)),
+    }
+    return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
+
+
+def client_query(query: Any) -> Any:
+    """A dense vector passes as is; a BM25 vector becomes the client's SparseVector."""
+    if isinstance(query, list):
+        return query
+    return models.SparseVector(indices=list(query.indices), values=list(query.values))
+
+
+def sparse_encoder(encode: Any) -> Any:
+    """LlamaIndex's sparse encoder hook (unused by our ``_build_points``, which needs titles)."""
+
+    def encoder(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        vectors = [encode(t) for t in texts]
+        return [list(v.indices) for v in vectors], [list(v.values) for v in vectors]
+
+    return encoder

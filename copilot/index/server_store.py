@@ -5,9 +5,9 @@ LlamaIndex ``QdrantVectorStore`` (batched, retried uploads come from there) whos
 methods, payload, BM25 vectors and search behave like :class:`EdgeVectorStore`'s, so the
 pipeline, search and tests do not care which one they hold:
 
-- one collection per embedding model, created here with a dense (cosine) vector, a BM25
-  sparse vector with ``Modifier.IDF``, per-tenant HNSW (``m=0``, ``payload_m=16``) and
-  payload indexes, ``owner`` being a keyword index with ``is_tenant=True``;
+- one collection per embedding model, with a dense (cosine) vector, a BM25 sparse vector
+  with ``Modifier.IDF``, per-tenant HNSW (``m=0``, ``payload_m=16``) and payload indexes,
+  ``owner`` being a keyword index with ``is_tenant=True`` (see :mod:`.server_schema`);
 - every read and delete filter is built by ``filters.scoped`` (``owner == X`` in ``must``)
   and translated to the client's models by :func:`client_filter`, so the filter semantics
   cannot drift from the embedded store's;
@@ -21,7 +21,6 @@ caller passes; they are replaced here by owner-scoped versions or refused.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,9 +43,18 @@ from copilot.index.filters import (
 )
 from copilot.index.fusion import Fusion, check_request, dbsf, plan_stages
 from copilot.index.llama_query import plan_query, to_result
-from copilot.index.points import DENSE, SPARSE, dense_list, point_id, to_point
-from copilot.index.server_client import client_filter, collection_name, open_client, owner_filter
-from copilot.index.store import FORMAT, KEYWORD_FIELDS, UPSERT_BATCH, Hit, Mode
+from copilot.index.points import DENSE, SPARSE, dense_list, point_id
+from copilot.index.server_client import (
+    client_filter,
+    client_point,
+    client_query,
+    collection_name,
+    open_client,
+    owner_filter,
+    sparse_encoder,
+)
+from copilot.index.server_schema import ensure_collection
+from copilot.index.store import UPSERT_BATCH, Hit, Mode
 
 __all__ = ["ServerVectorStore", "client_filter", "collection_name", "open_client"]
 
@@ -74,8 +82,8 @@ class ServerVectorStore(QdrantVectorStore):
             client=client,
             batch_size=batch_size,
             enable_hybrid=True,
-            sparse_doc_fn=_sparse(bm25.document_vector),
-            sparse_query_fn=_sparse(bm25.query_vector),
+            sparse_doc_fn=sparse_encoder(bm25.document_vector),
+            sparse_query_fn=sparse_encoder(bm25.query_vector),
             index_doc_id=False,
             dense_vector_name=DENSE,
             sparse_vector_name=SPARSE,
@@ -87,61 +95,21 @@ class ServerVectorStore(QdrantVectorStore):
         )
         self.dim = dim
         try:
-            self._ensure_collection()
+            ensure_collection(
+                self.client,
+                collection,
+                dim,
+                dense_config=self._dense_config,
+                sparse_config=self._sparse_config,
+                shard_number=shard_number,
+                replication_factor=replication_factor,
+                write_consistency_factor=write_consistency_factor,
+            )
         except BaseException:
             self.close()  # a local-mode client holds its folder's lock until closed
             raise
         self._collection_initialized = True
         self._legacy_vector_format = False  # ours: named vectors, checked above
-
-    # ---- opening -------------------------------------------------------------------------
-
-    def _ensure_collection(self) -> None:
-        meta = {"format": FORMAT, "dim": self.dim, "bm25": bm25.SIGNATURE}
-        name = self.collection_name
-        if not self.client.collection_exists(name):
-            self.client.create_collection(
-                name,
-                vectors_config={DENSE: self._dense_config},
-                sparse_vectors_config={SPARSE: self._sparse_config},
-                # No global graph, one per owner: every query filters on one owner (as in the
-                # embedded store, where a global graph lost recall under that filter).
-                hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
-                shard_number=self._shard_number,
-                replication_factor=self._replication_factor,
-                write_consistency_factor=self._write_consistency_factor,
-                metadata=meta,
-            )
-        info = self.client.get_collection(name)
-        vectors = info.config.params.vectors
-        sparse = info.config.params.sparse_vectors or {}
-        if not isinstance(vectors, dict) or DENSE not in vectors or SPARSE not in sparse:
-            raise ValueError(
-                f"collection {name!r} was not made by the copilot (no {DENSE}/{SPARSE})"
-            )
-        if vectors[DENSE].size != self.dim:
-            raise ValueError(
-                f"collection {name!r} holds {vectors[DENSE].size}-d vectors, not {self.dim}-d: "
-                "use one collection per embedding model"
-            )
-        found = (info.config.metadata or {}).get("bm25")
-        if found not in (None, bm25.SIGNATURE):
-            raise ValueError(
-                f"collection {name!r} was built with other BM25 settings ({found}); "
-                "delete it and sync again to rebuild"
-            )
-        wanted: dict[str, Any] = {
-            "owner": models.KeywordIndexParams(
-                type=models.KeywordIndexType.KEYWORD, is_tenant=True
-            ),
-            "modified_ts": models.PayloadSchemaType.FLOAT,
-            **{field: models.PayloadSchemaType.KEYWORD for field in KEYWORD_FIELDS},
-        }
-        with warnings.catch_warnings():  # local mode: "payload indexes have no effect"
-            warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
-            for field, schema in wanted.items():
-                if field not in (info.payload_schema or {}):
-                    self.client.create_payload_index(name, field, field_schema=schema, wait=True)
 
     # ---- LlamaIndex interface ------------------------------------------------------------
 
@@ -150,17 +118,7 @@ class ServerVectorStore(QdrantVectorStore):
     ) -> tuple[list[Any], list[str]]:
         """Our payload and BM25 vectors (title boosted), exactly as the embedded store writes
         them; called by ``QdrantVectorStore.add``, which uploads in batches with retries."""
-        points = []
-        for node in nodes:
-            point = to_point(node, self.dim)  # validates: owner, item id, finite vector
-            sparse = point.vector[SPARSE]
-            vector = {
-                DENSE: point.vector[DENSE],
-                SPARSE: models.SparseVector(
-                    indices=list(sparse.indices), values=list(sparse.values)
-                ),
-            }
-            points.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
+        points = [client_point(node, self.dim) for node in nodes]  # validates each node
         return points, [node.node_id for node in nodes]
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -349,7 +307,7 @@ class ServerVectorStore(QdrantVectorStore):
         vector = None if dense is None else dense_list(dense, self.dim)
         params = {DENSE: dense_params, SPARSE: sparse_params}
         stages = [
-            (_client_query(st.query), st.field, params[st.field], st.limit, st.weight)
+            (client_query(st.query), st.field, params[st.field], st.limit, st.weight)
             for st in plan_stages(mode, vector, text, dense_limit, sparse_limit, weights)
         ]
         if not stages:
@@ -405,20 +363,3 @@ class ServerVectorStore(QdrantVectorStore):
             payloads = {str(r.id): dict(r.payload or {}) for r in records}
             hits += [Hit(id=i, score=s, payload=payloads[i]) for i, s in part if i in payloads]
         return hits
-
-
-def _client_query(query: Any) -> Any:
-    """A dense vector passes as is; a BM25 vector becomes the client's SparseVector."""
-    if isinstance(query, list):
-        return query
-    return models.SparseVector(indices=list(query.indices), values=list(query.values))
-
-
-def _sparse(encode: Any) -> Any:
-    """LlamaIndex's sparse encoder hook (unused by our ``_build_points``, which needs titles)."""
-
-    def encoder(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-        vectors = [encode(t) for t in texts]
-        return [list(v.indices) for v in vectors], [list(v.values) for v in vectors]
-
-    return encoder

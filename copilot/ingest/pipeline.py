@@ -22,32 +22,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
-from llama_index.core.schema import TextNode
-
 from connectors.base import Connector
-from connectors.local import _human
-from connectors.parsers import MAIL_TYPES, media_type_for
-from connectors.types import Attachment, Checkpoint, Content, Deleted, Failure, Item, Parsed
+from connectors.types import Checkpoint, Deleted, Failure, Item, Parsed
 from copilot.config import Settings
 from copilot.index.embed import Embedder
-from copilot.index.filters import epoch_seconds
 from copilot.index.store import EdgeVectorStore
-from copilot.ingest.chunk import Chunk, chunk_elements
+from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachments
+from copilot.ingest.chunk import chunk_elements
+from copilot.ingest.items import Work, chunk_nodes, state_row
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 from copilot.state import ItemState, StateStore
-
-_POINT_NS = uuid.UUID("6f1c5a52-8d0e-4f4e-9b7a-3c2d1e0f9a8b")
-MAX_DEPTH = 3  # attachments of attached messages of attached messages, no deeper
-# Largest mail attachment indexed. The mail parser only enforces a far higher safety
-# ceiling; the cap that applies is decided here, per source (see ``_attachment_cap``).
-DEFAULT_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
 
 class SyncCancelled(Exception):
@@ -73,90 +62,6 @@ class SyncReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class _Work:
-    item: Item
-    content_hash: str
-    depth: int
-    chunks: list[Chunk] = field(default_factory=list)
-    parsed: Parsed | None = None
-
-
-def point_id(owner: str, item_id: str, content_hash: str, position: int) -> str:
-    return str(uuid.uuid5(_POINT_NS, f"{owner}\x00{item_id}\x00{content_hash}\x00{position}"))
-
-
-def _date_ts(meta: dict[str, Any], fallback: datetime) -> float:
-    value = meta.get("date")
-    if isinstance(value, str):
-        try:
-            return epoch_seconds(datetime.fromisoformat(value))
-        except ValueError:
-            pass
-    return epoch_seconds(fallback)
-
-
-def _title(item: Item, parsed: Parsed) -> str:
-    if item.kind == "mail":
-        return str(parsed.meta.get("subject") or item.title or "(no subject)")
-    return item.title
-
-
-def _payload(work: _Work, title: str, position: int, chunk: Chunk) -> dict[str, Any]:
-    item, meta = work.item, (work.parsed.meta if work.parsed else {})
-    return {
-        "owner": item.owner,
-        "acl": list(item.acl),
-        "source": item.source,
-        "item_id": item.id,
-        "parent_id": item.parent,
-        "kind": item.kind,
-        "item_hash": work.content_hash,
-        "chunk": position,
-        "locator": chunk.locator,
-        "prefix_chars": chunk.prefix_chars,
-        "title": title,
-        "url": item.url,
-        "modified_ts": _date_ts(meta, item.modified),
-        "sender": str(meta.get("from") or "").lower() or None,
-        "folder": meta.get("folder") or item.meta.get("folder"),
-        "thread_id": meta.get("thread_id"),
-    }
-
-
-def _attachment_cap(settings: Settings, item: Item) -> int:
-    """Graph items (and their attachments' attachments) follow COPILOT_GRAPH_MAX_ATTACHMENT_MB."""
-    if item.source.startswith("graph-"):
-        return int(settings.graph_max_attachment_mb * 1024 * 1024)
-    return DEFAULT_ATTACHMENT_BYTES
-
-
-def _skip_reason(skipped: dict[str, Any]) -> str:
-    name = str(skipped.get("name") or "")
-    size, cap = skipped.get("size"), skipped.get("cap")
-    if isinstance(size, int) and isinstance(cap, int):
-        return f"attachment {name} is {_human(size)}, over the {_human(cap)} attachment cap"
-    what = f"attachment {name}" if name else "part of the message"
-    return f"{what} not indexed: {skipped.get('reason') or 'skipped by the mail parser'}"
-
-
-def _child_item(parent: Item, index: int, attachment: Attachment) -> Item:
-    media_type = media_type_for(attachment.name) or attachment.media_type
-    return Item(
-        id=f"{parent.id}#{index}:{attachment.name}",
-        owner=parent.owner,
-        kind="mail" if media_type in MAIL_TYPES else "file",
-        title=attachment.name,
-        url=parent.url,
-        modified=parent.modified,
-        version=hashlib.sha256(attachment.data).hexdigest(),
-        content=Content.of(attachment.data, media_type),
-        acl=parent.acl,
-        meta={"attachment_of": parent.id, "size": len(attachment.data)},
-        parent=parent.id,
-    )
 
 
 class Syncer:
@@ -185,9 +90,9 @@ class Syncer:
         # A parent is stored only after its attachments, and a checkpoint only after every
         # parent before it: a sync killed in between redoes the parent, and so re-finds its
         # attachments, instead of keeping a message whose attachments were never indexed.
-        self.held: dict[str, list[Any]] = {}  # parent id -> [its _Work, children to go]
+        self.held: dict[str, list[Any]] = {}  # parent id -> [its Work, children to go]
         self.deferred: deque[tuple[Checkpoint, frozenset[str]]] = deque()
-        self.batch: list[_Work] = []
+        self.batch: list[Work] = []
         self.batch_chunks = 0
 
     # -- deciding what needs work ----------------------------------------------------
@@ -230,7 +135,7 @@ class Syncer:
             self._unchanged(item.id)
             self._release(item.parent)
             return
-        yield _Work(item, content_hash, depth), ParseTask(data, item.title, item.content.media_type)
+        yield Work(item, content_hash, depth), ParseTask(data, item.title, item.content.media_type)
 
     def _unchanged(self, item_id: str) -> None:
         self.report.unchanged += 1
@@ -332,7 +237,7 @@ class Syncer:
         else:
             self._parsed(key, outcome.parsed)
 
-    def _parsed(self, work: _Work, parsed: Parsed) -> None:
+    def _parsed(self, work: Work, parsed: Parsed) -> None:
         work.parsed = parsed
         work.chunks = chunk_elements(
             parsed.elements,
@@ -340,48 +245,28 @@ class Syncer:
             self.settings.chunk_tokens,
             self.settings.chunk_overlap,
         )
-        queued = 0
         # What the parser left out, plus attachments over this source's cap: each becomes
         # a failure, so `copilot status` and the API say what was not indexed and why.
-        skipped = list(parsed.meta.get("skipped_attachments") or ())
-        cap = _attachment_cap(self.settings, work.item)
-        if work.depth < MAX_DEPTH:
-            for index, attachment in enumerate(parsed.attachments):
-                child = _child_item(work.item, index, attachment)
-                if media_type_for(child.title) or child.content.media_type in MAIL_TYPES:
-                    if len(attachment.data) > cap:
-                        size = len(attachment.data)
-                        skipped.append({"name": attachment.name, "size": size, "cap": cap})
-                        continue
-                    self.children.append((child, work.depth + 1))
-                    queued += 1
+        children, skipped = split_attachments(self.settings, work.item, parsed, work.depth)
+        self.children.extend((child, work.depth + 1) for child in children)
+        queued = len(children)
         self._report_skipped(work, skipped)
         if queued:
             self.held[work.item.id] = [work, queued]
         else:
             self._enqueue(work)
 
-    def _report_skipped(self, work: _Work, skipped: list[dict[str, Any]]) -> None:
+    def _report_skipped(self, work: Work, skipped: list[dict[str, Any]]) -> None:
         """Record each left-out attachment as a failed child of its message: it shows with
         the failures, and goes when the message goes (a child row, like an indexed one)."""
-        for n, entry in enumerate(skipped):
-            name = str(entry.get("name") or "")
-            media_type = entry.get("media_type")
-            if name and media_type and not (media_type_for(name) or media_type in MAIL_TYPES):
-                continue  # a kind of file we would not index anyway: nothing was lost
-            item_id = f"{work.item.id}#skipped{n}:{name}"
-            reason = _skip_reason(entry)
+        for item_id, reason, row in skipped_rows(work.item, self.scope, skipped):
             self.seen.add(item_id)
             self.report.failed += 1
             self.report.failures.append({"item": item_id, "stage": "parse", "reason": reason})
             self.state.record_failure(self.owner, self.scope, item_id, "parse", reason)
-            row = {"item_id": item_id, "scope": self.scope, "parent_id": work.item.id}
-            row.update(kind="file", title=name or "(part)", url=work.item.url, status="failed")
-            row.update(version=f"skipped:{entry.get('size', '')}", content_hash="", chunks=0)
-            row.update(modified=work.item.modified.timestamp())
             self.state.record_items(self.owner, [row])
 
-    def _enqueue(self, work: _Work) -> None:
+    def _enqueue(self, work: Work) -> None:
         self.batch.append(work)
         self.batch_chunks += len(work.chunks)
         self._release(work.item.parent)
@@ -405,55 +290,23 @@ class Syncer:
         if ready is not None:
             self.state.save_checkpoint(self.owner, self.scope, ready.value)
 
-    def _fail(self, item_id: str, stage: str, reason: str, work: _Work | None = None) -> None:
+    def _fail(self, item_id: str, stage: str, reason: str, work: Work | None = None) -> None:
         self.report.failed += 1
         self.report.failures.append({"item": item_id, "stage": stage, "reason": reason})
         self.store.delete_item(self.owner, item_id)
         self.state.record_failure(self.owner, self.scope, item_id, stage, reason)
         if work is not None:  # remember the bad version so it is not re-parsed until it changes
-            self.state.record_items(self.owner, [self._row(work, "failed", 0)])
+            self.state.record_items(self.owner, [state_row(work, self.scope, "failed", 0)])
             self._release(work.item.parent)
         elif item_id in self.known:
             self.state.mark_failed(self.owner, item_id)
-
-    def _row(self, work: _Work, status: str, chunks: int) -> dict[str, Any]:
-        item = work.item
-        title = _title(item, work.parsed) if work.parsed else item.title
-        row: dict[str, Any] = {
-            "item_id": item.id,
-            "scope": self.scope,
-            "parent_id": item.parent,
-            "kind": item.kind,
-            "title": title,
-            "url": item.url,
-            "version": item.version,
-            "content_hash": work.content_hash,
-            "status": status,
-            "chunks": chunks,
-            "modified": item.modified.timestamp(),
-        }
-        if work.parsed is not None:
-            row["display_text"] = work.parsed.display_text
-        return row
 
     def _flush(self) -> None:
         """Embed and store every chunk of the batch, then record the items as indexed."""
         if not self.batch:
             return
         batch, self.batch, self.batch_chunks = self.batch, [], 0
-        texts, nodes = [], []
-        for work in batch:
-            assert work.parsed is not None
-            title = _title(work.item, work.parsed)
-            for position, chunk in enumerate(work.chunks):
-                texts.append(f"{title}\n{chunk.text}")
-                nodes.append(
-                    TextNode(
-                        id_=point_id(self.owner, work.item.id, work.content_hash, position),
-                        text=chunk.text,
-                        metadata=_payload(work, title, position, chunk),
-                    )
-                )
+        texts, nodes = chunk_nodes(self.owner, batch)
         started = time.perf_counter()
         vectors = self.embedder.embed_documents(texts)
         self.report.embed_seconds += time.perf_counter() - started
@@ -464,7 +317,9 @@ class Syncer:
         for work in batch:
             self.store.delete_item(self.owner, work.item.id, keep_hash=work.content_hash)
         self.store.flush()
-        self.state.record_items(self.owner, [self._row(w, "indexed", len(w.chunks)) for w in batch])
+        self.state.record_items(
+            self.owner, [state_row(w, self.scope, "indexed", len(w.chunks)) for w in batch]
+        )
         self.report.indexed += len(batch)
         self.report.chunks += len(nodes)
         self.report.embedded += len(nodes)

@@ -38,6 +38,29 @@ def main_input(template: SkillTemplate) -> str:
     raise InputError(f"the skill {template.name!r} has no text input")
 
 
+QUESTION_INPUTS = ("question", "query")
+
+
+def attach(
+    template: SkillTemplate,
+    inputs: dict[str, Any],
+    text: str,
+    documents: list[Source] | None,
+) -> list[Source] | None:
+    """Give a document's (or mail's) text to the skill; return the sources to run with.
+
+    A skill that answers a question (``ask``) gets the document as its sources, fenced as
+    data, and the question stays the user's: the document's text must never become the
+    question itself, outside the fence. Any other skill takes the text as its main input
+    (summarise also gets the sources, for citations to the right passages).
+    """
+    main = main_input(template)
+    if main in QUESTION_INPUTS:
+        return documents
+    inputs[main] = text
+    return documents if template.metadata.task == "summarise" else None
+
+
 def coerce(template: SkillTemplate, name: str, raw: str) -> Any:
     """``raw`` as the type the template declares for input ``name``."""
     spec = template.inputs.get(name)

@@ -19,7 +19,7 @@ import numpy as np
 from copilot.config import Settings
 from copilot.index.filters import SearchFilters
 from copilot.index.mmr import diverse_search, mmr
-from copilot.index.search import QueryError, search
+from copilot.index.search import QueryError, SearchResult, search
 from copilot.llm.tokens import count_messages, count_tokens
 from copilot.llm.types import Message
 from copilot.skills.context import budget_for, fence, pack
@@ -149,6 +149,14 @@ def prepare(
         sources = all_sources
         if engine == "llm" and count_tokens(context) > budget:
             long_document, context = True, ""  # map-reduce fences each part itself
+    elif documents:
+        # Sources the caller gives (a file, a mail to answer questions about): packed and
+        # fenced like retrieved passages, in their own order of importance.
+        given = [_as_result(s, rank) for rank, s in enumerate(documents)]
+        packed = pack(given, budget_tokens=budget, count_tokens=count_tokens,
+                      max_sources=max(len(given), 1))  # fmt: skip
+        sources, dropped, context = packed.sources, packed.dropped, packed.text
+        all_sources = sources
     elif use_retrieval and text_query:
         t1 = time.perf_counter()
         filters = SearchFilters(
@@ -225,6 +233,20 @@ def few_shot(
             {"input": texts[approved.index(r)], "output": r.edited_text or r.output} for r in chosen
         ]
     return None
+
+
+def _as_result(source: Source, rank: int) -> SearchResult:
+    return SearchResult(
+        item_id=source.item_id,
+        title=source.title,
+        url=source.url,
+        kind=source.kind,
+        locator=source.locator,
+        score=1.0 / (1 + rank),  # document order is the ranking
+        snippet="",
+        text=source.text,
+        chunk_id=source.chunk_id,
+    )
 
 
 def _ms(start: float) -> float:

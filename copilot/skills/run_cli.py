@@ -88,6 +88,7 @@ def _run(
 ) -> None:  # fmt: skip
     from copilot.skills.inputs import (
         InputError,
+        attach,
         main_input,
         parse_sets,
         sources_for_item,
@@ -119,7 +120,10 @@ def _run(
                 f"the text is {len(text):,} characters; over {MAX_TEXT_CHARS:,} only the "
                 "summarise skill (map-reduce) can take it"
             )
-        inputs[main_input(template)] = text
+        if documents is None:  # typed text: the skill's main input (the question, for ask)
+            inputs[main_input(template)] = text
+        else:
+            documents = attach(template, inputs, text, documents)
     streaming = not (as_json or dry_run or out)
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
