@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from copilot.index.search import SearchResult, format_locator
@@ -223,7 +223,7 @@ def _truncate(source: Source, budget: int, count_tokens: Callable[[str], int]) -
     ends = [m.end() for m in re.finditer(r"\S+", text)]
 
     def fits(end: int) -> bool:
-        return count_tokens(fence([_with_text(source, _mark(text[:end]))])) <= budget
+        return count_tokens(fence([replace(source, text=_mark(text[:end]))])) <= budget
 
     lo, hi = 0, len(ends) - 1  # binary search over word ends: the largest that fits
     best = -1
@@ -240,25 +240,11 @@ def _truncate(source: Source, budget: int, count_tokens: Callable[[str], int]) -
     sentences = [m.end() for m in _SENTENCE_END.finditer(text, 0, end + 1) if m.end() <= end]
     if sentences and sentences[-1] >= end // 2:
         end = sentences[-1]
-    return _with_text(source, _mark(text[:end]))
+    return replace(source, text=_mark(text[:end]))
 
 
 def _mark(prefix: str) -> str:
     return prefix.rstrip() + " …"
-
-
-def _with_text(source: Source, text: str) -> Source:
-    return Source(
-        n=source.n,
-        item_id=source.item_id,
-        chunk_id=source.chunk_id,
-        title=source.title,
-        url=source.url,
-        kind=source.kind,
-        locator=source.locator,
-        text=text,
-        score=source.score,
-    )
 
 
 def _document_order(group: list[Source]) -> list[Source]:
