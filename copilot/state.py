@@ -100,6 +100,8 @@ class ItemState:
     status: str
     chunks: int
     parent_id: str | None
+    title: str = ""  # to notice a rename without a query per unchanged item
+    url: str = ""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -150,7 +152,14 @@ class StateStore:
         with self.engine.connect() as conn:
             return {
                 r.item_id: ItemState(
-                    r.item_id, r.version, r.content_hash, r.status, r.chunks, r.parent_id
+                    r.item_id,
+                    r.version,
+                    r.content_hash,
+                    r.status,
+                    r.chunks,
+                    r.parent_id,
+                    r.title,
+                    r.url,
                 )
                 for r in conn.execute(query)
             }

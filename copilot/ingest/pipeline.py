@@ -157,8 +157,7 @@ class Syncer:
         and url on its chunks and in its state row, without reading or embedding it."""
         if item.kind != "file" or item.parent is not None or previous.status != "indexed":
             return  # a message's title is its parsed subject; attachments follow their parent
-        row = self.state.item(self.owner, item.id)
-        if row is None or (row["title"], row["url"]) == (item.title, item.url):
+        if (previous.title, previous.url) == (item.title, item.url):
             return
         self.store.set_item_payload(self.owner, item.id, {"title": item.title, "url": item.url})
         update = {"item_id": item.id, "scope": self.scope, "parent_id": previous.parent_id}
