@@ -23,101 +23,35 @@ marks mail as read.
 
 from __future__ import annotations
 
-import contextlib
 import imaplib
-import ipaddress
-import os
-import ssl
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from imapclient import IMAPClient
-from imapclient.exceptions import LoginError
 
+from connectors.imap_login import DEFAULT_PORTS, close, connect
+from connectors.imap_login import ImapAuthError as ImapAuthError  # re-exported: the public API
+from connectors.imap_login import ImapError as ImapError
+from connectors.imap_login import ImapSource as ImapSource
+from connectors.imap_login import Security as Security
+from connectors.imap_login import check_security as check_security
+from connectors.imap_login import password_from as password_from
 from connectors.imap_state import FolderState, folders_checkpoint, load_folders
 from connectors.imap_state import compact_uids as compact_uids  # re-exported: the UID-set form
 from connectors.imap_state import expand_uids as expand_uids
 from connectors.types import Checkpoint, Content, Deleted, Failure, Item
 
-Security = Literal["tls", "starttls", "plain"]
-DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
 BATCH = 50
 FETCH_BYTES = 16 * 1024 * 1024  # message bodies asked for in one FETCH, at most (but 1)
 HEADER_BYTES = 256 * 1024
 RETRYABLE = (OSError, imaplib.IMAP4.abort)  # imaplib's abort: the connection is unusable
 Event = Item | Failure | Deleted | Checkpoint
-
-
-class ImapError(Exception):
-    """The sync cannot go on until a person fixes something the message names."""
-
-
-class ImapAuthError(ImapError):
-    """The server refused the login."""
-
-
-@dataclass(frozen=True)
-class ImapSource:
-    """Where a mailbox is and how to log in. ``password`` comes from the environment or
-    the system keyring (``password_from``), never from a command line."""
-
-    host: str
-    port: int | None
-    username: str
-    security: Security = "tls"
-    folders: tuple[str, ...] = ("INBOX",)
-    password: str | None = field(default=None, repr=False)
-    oauth2_token_provider: Callable[[], str] | None = field(default=None, repr=False)
-    ca_file: Path | None = None
-    timeout_s: float = 30
-
-
-def check_security(host: str, security: str) -> None:
-    """Refuse plain IMAP (password in clear text) to anything but this machine."""
-    if security not in DEFAULT_PORTS:
-        raise ValueError(f"unknown IMAP security {security!r}: use tls, starttls or plain")
-    if security != "plain":
-        return
-    name = host.strip("[]").lower()
-    try:
-        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(
-            f"plain IMAP would send the password to {host} unencrypted; it is allowed only "
-            "to a loopback host (127.0.0.1, ::1, localhost): use security tls or starttls"
-        )
-
-
-def password_from(env_var: str | None, *, service: str, username: str) -> str:
-    """The password from ``env_var`` if set, else from the system keyring."""
-    if env_var and os.environ.get(env_var):
-        return os.environ[env_var]
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        password = keyring.get_password(service, username)
-    except KeyringError as exc:
-        password, problem = None, f" (the keyring failed: {exc})"
-    else:
-        problem = ""
-    if not password:
-        where = f"set the environment variable {env_var}, or " if env_var else ""
-        raise ImapError(
-            f"no password for {username}{problem}: {where}store one with "
-            f"`keyring set {service} {username}`"
-        )
-    return password
 
 
 def _human(size: int) -> str:
@@ -187,11 +121,11 @@ class ImapConnector:
                 for attempt in range(self.retries + 1):
                     try:
                         if client is None:
-                            client = self._connect()
+                            client = connect(self.source, self.port)
                         yield from self._folder(client, name, folders)
                         break
                     except RETRYABLE as exc:
-                        _close(client)
+                        close(client)
                         client = None
                         if attempt == self.retries:
                             yield Failure(
@@ -208,7 +142,7 @@ class ImapConnector:
                 try:
                     client.logout()
                 except Exception:  # leaving anyway
-                    _close(client)
+                    close(client)
 
     # -- one folder ------------------------------------------------------------------
     def _folder(
@@ -355,57 +289,3 @@ class ImapConnector:
                 "size": len(raw),
             },
         )
-
-    # -- the connection ----------------------------------------------------------------
-    def _connect(self) -> IMAPClient:
-        s = self.source
-        where = f"{s.host}:{self.port}"
-        context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
-        client = None
-        try:
-            client = IMAPClient(
-                s.host,
-                port=self.port,
-                ssl=s.security == "tls",
-                ssl_context=context,
-                timeout=s.timeout_s,
-            )
-            if s.security == "starttls":
-                try:
-                    client.starttls(context)
-                except imaplib.IMAP4.abort:
-                    raise
-                except imaplib.IMAP4.error as exc:
-                    raise ImapError(f"{where} does not offer STARTTLS ({exc})") from None
-            _login(client, s, where)
-        except ssl.SSLCertVerificationError as exc:
-            _close(client)
-            raise ImapError(
-                f"the TLS certificate of {where} is not trusted ({exc.verify_message}); if "
-                "the server uses a private CA, set ca_file to that CA's certificate"
-            ) from None
-        except BaseException:
-            _close(client)
-            raise
-        client.normalise_times = False  # INTERNALDATE with its zone, not local naive time
-        return client
-
-
-def _login(client: IMAPClient, source: ImapSource, where: str) -> None:
-    """XOAUTH2 with a fresh token when a provider is given, else LOGIN with the password."""
-    try:
-        if source.oauth2_token_provider is not None:
-            client.oauth2_login(source.username, source.oauth2_token_provider())
-        elif source.password:
-            client.login(source.username, source.password)
-        else:
-            raise ImapAuthError(f"no password or OAuth2 token for {source.username} at {where}")
-    except LoginError as exc:
-        # imaplib's message carries the server's answer, never the password we sent.
-        raise ImapAuthError(f"IMAP login refused for {source.username} at {where}: {exc}") from None
-
-
-def _close(client: IMAPClient | None) -> None:
-    if client is not None:
-        with contextlib.suppress(Exception):  # already broken, closing anyway
-            client.shutdown()

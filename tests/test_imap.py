@@ -18,12 +18,12 @@ from connectors.imap import (
     ImapConnector,
     ImapError,
     ImapSource,
-    _login,
     check_security,
     compact_uids,
     expand_uids,
     password_from,
 )
+from connectors.imap_login import login
 from connectors.types import Checkpoint, Deleted, Failure, Item
 from copilot.config import Settings
 from copilot.index.embed import get_embedder
@@ -388,14 +388,14 @@ def test_oauth2_login_asks_the_provider_for_a_fresh_token():
     source = ImapSource(
         "imap.example.com", None, "anna@contoso.com", oauth2_token_provider=lambda: next(tokens)
     )
-    _login(Client(), source, "imap.example.com:993")
-    _login(Client(), source, "imap.example.com:993")
+    login(Client(), source, "imap.example.com:993")
+    login(Client(), source, "imap.example.com:993")
     assert calls == [
         ("oauth2", "anna@contoso.com", "token-1"),
         ("oauth2", "anna@contoso.com", "token-2"),
     ]
     with pytest.raises(ImapAuthError, match="no password or OAuth2 token for bob"):
-        _login(Client(), ImapSource("imap.example.com", None, "bob"), "imap.example.com:993")
+        login(Client(), ImapSource("imap.example.com", None, "bob"), "imap.example.com:993")
 
 
 def test_uid_sets_are_stored_as_ranges():
