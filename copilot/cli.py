@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from copilot.config import Settings, get_settings
+from copilot.cli_common import console, err, settings_or_exit
 from copilot.eval.cli import eval_app
 from copilot.finetune.cli import finetune_app
 from copilot.graph_cli import (
@@ -49,19 +48,9 @@ manifest_app = typer.Typer(help="Office add-in manifests and the Teams app packa
 app.add_typer(manifest_app, name="manifest")
 manifest_app.command("build")(manifest_build)
 app.command("watch")(watch)
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose index (a user id).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic's message names the bad variable
-        err.print(f"[red]Invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -83,7 +72,7 @@ def search(
         err.print(f"[red]Unknown mode {mode!r}: use hybrid, dense or bm25.[/red]")
         raise typer.Exit(2)
     filters = SearchFilters(kinds=(kind,)) if kind else None
-    with Workspace(_settings()) as ws:
+    with Workspace(settings_or_exit()) as ws:
         try:
             results = run_search(ws, user, query, k=k, mode=mode, filters=filters)  # type: ignore[arg-type]
         except QueryError as exc:
@@ -110,7 +99,7 @@ def status(
     """What is indexed, what failed and why, and when each source last synced."""
     from copilot.state import StateStore
 
-    settings = _settings()
+    settings = settings_or_exit()
     state = StateStore(settings.state_url)
     try:
         summary = state.summary(user)
@@ -153,7 +142,7 @@ def serve(
     from copilot.api.app import create_app
     from copilot.api.auth import check_dev_mode_binding
 
-    settings = _settings()
+    settings = settings_or_exit()
     host = host or settings.api_host
     try:
         check_dev_mode_binding(settings, host)
@@ -173,7 +162,7 @@ def demo(
     """Build a sample workspace, index it for user 'demo' and run a few searches."""
     from copilot.demo import run_demo
 
-    sys.exit(run_demo(_settings(), folder, console))
+    sys.exit(run_demo(settings_or_exit(), folder, console))
 
 
 def main() -> None:

@@ -11,24 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from copilot.config import Settings, get_settings
+from copilot.cli_common import console, err, settings_or_exit
+from copilot.config import Settings
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose index (a user id).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run's report as JSON.")]
 KEYRING_SERVICE = "office-copilot-imap"
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic's message names the bad variable
-        err.print(f"[red]Invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def progress_line(report: Any) -> str:

@@ -294,3 +294,20 @@ def test_asking_about_an_item_fences_it_as_a_source(client: httpx.Client) -> Non
     fenced = user_turn.split("<source ", 1)[1].split("</source>", 1)[0]
     assert "legacy invoice export" in fenced
     assert preview["sources"][0]["item_id"] == hits[0]["item_id"]
+
+
+def test_saved_samples_rerun_beside_an_edited_candidate(client: httpx.Client) -> None:
+    forked = client.post("/v1/skills/sentiment/fork", json={"new_id": "mood"}, headers=ANNA)
+    assert forked.status_code == 201
+    sample = {"inputs": {"text": "The hotel was dirty and loud."}}
+    assert client.put("/v1/skills/mood/samples/bad", json=sample, headers=ANNA).status_code == 204
+    candidate = forked.json()["text"].replace("meticulous analyst", "terse analyst")
+    rows = client.post("/v1/skills/mood/test", json={"candidate_text": candidate,
+                       "engine": "local"}, headers=ANNA).json()  # fmt: skip
+    assert [r["sample"] for r in rows] == ["template", "bad"]
+    assert rows[1]["current"]["text"].startswith("negative")
+    assert rows[1]["candidate"]["engine"] == "local"
+    broken = client.post("/v1/skills/mood/test", json={"candidate_text": "no front matter"},
+                         headers=ANNA)  # fmt: skip
+    assert problem(broken, 422)["line"] == 1
+    assert client.delete("/v1/skills/mood", headers=ANNA).status_code == 204

@@ -105,3 +105,39 @@ def test_a_second_process_on_the_same_index_gets_a_plain_error(cli_env, tmp_path
         busy = copilot(cli_env, "search", "okapi", "--user", "ann", check=False)
     assert busy.returncode == 2
     assert "already open" in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_serve_answers_on_loopback_and_dev_mode_refuses_other_addresses(cli_env, tmp_path):
+    import socket
+    import urllib.request
+
+    env = {**cli_env, "COPILOT_AUTH": "dev"}
+    refused = copilot(env, "serve", "--host", "0.0.0.0", check=False, timeout=60)
+    assert refused.returncode == 2 and "loopback" in refused.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "copilot.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "copilot serve did not start"
+                time.sleep(0.2)
+        me = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": "Bearer dev:anna"}
+        )
+        with urllib.request.urlopen(me, timeout=10) as r:
+            assert json.loads(r.read())["user_id"] == "dev:anna"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -11,21 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from connectors.graph.auth import device_code_provider
 from copilot import graph_cli
+from copilot.cli import app
 from copilot.config import get_settings
 from copilot.graph_cli import (
-    login,
-    sources_list,
-    sources_remove,
-    sync_onedrive,
-    sync_outlook,
-    sync_sharepoint,
     token_cache_path,
-    watch,
 )
 from copilot.sources import Source, load_sources, remember
 from copilot.state import StateStore
@@ -39,19 +32,6 @@ from tests.entra_fake import (
 )
 from tests.graph_router import GraphRouter
 from tests.graph_server import mailbox
-
-# How copilot/cli.py registers these commands.
-app = typer.Typer()
-sync_app, sources_app = typer.Typer(), typer.Typer()
-app.add_typer(sync_app, name="sync")
-app.add_typer(sources_app, name="sources")
-app.command("login")(login)
-app.command("watch")(watch)
-sync_app.command("outlook")(sync_outlook)
-sync_app.command("onedrive")(sync_onedrive)
-sync_app.command("sharepoint")(sync_sharepoint)
-sources_app.command("list")(sources_list)
-sources_app.command("remove")(sources_remove)
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import typer
 from typer.testing import CliRunner
 
 from copilot.bot.commands import COMMANDS
-from copilot.manifest_cli import manifest_build
 from copilot.manifest_icons import ICON_FILES, IconError, check_icon, decode_rgba, png_info, render
 from copilot.manifests import (
     TEAMS_MANIFEST_VERSION,
@@ -438,8 +437,8 @@ def test_icon_checks():
 
 
 def _cli() -> typer.Typer:
-    app = typer.Typer()
-    app.command()(manifest_build)
+    from copilot.cli import app
+
     return app
 
 
@@ -448,7 +447,18 @@ def test_command_builds_and_refuses(tmp_path):
     out = tmp_path / "m"
     ok = runner.invoke(
         _cli(),
-        ["--base-url", BASE, "--app-id", APP_ID, "--api-client-id", API_ID, "--out", str(out)],
+        [
+            "manifest",
+            "build",
+            "--base-url",
+            BASE,
+            "--app-id",
+            APP_ID,
+            "--api-client-id",
+            API_ID,
+            "--out",
+            str(out),
+        ],
     )
     assert ok.exit_code == 0, ok.output
     assert sorted(p.name for p in out.iterdir()) == [
@@ -457,7 +467,7 @@ def test_command_builds_and_refuses(tmp_path):
 
     refused = runner.invoke(
         _cli(),
-        ["--base-url", "http://copilot.contoso.example", "--app-id", APP_ID,
+        ["manifest", "build", "--base-url", "http://copilot.contoso.example", "--app-id", APP_ID,
          "--api-client-id", API_ID, "--out", str(tmp_path / "never")],
     )  # fmt: skip
     assert refused.exit_code == 2

@@ -11,7 +11,7 @@ from copilot.api import schemas, streaming
 from copilot.api.deps import ApiDep, LimitedUserDep, UserDep
 from copilot.api.problems import Problem
 from copilot.skills.builtin import builtin_ids
-from copilot.skills.inputs import InputError, attach, sources_for_item
+from copilot.skills.inputs import InputError, attach, indexed_item
 from copilot.skills.store import StoredSkill
 from copilot.skills.testing import compare_samples
 
@@ -137,7 +137,7 @@ def test_skill(
 ) -> list[dict[str, Any]]:
     """Re-run the saved samples on the current version and, if given, an edited text."""
     return compare_samples(
-        api.workspace,
+        api.runner,
         user.user_id,
         skill_id,
         candidate_text=body.candidate_text,
@@ -149,14 +149,11 @@ def _run_args(api: Any, user_id: str, skill_id: str, body: schemas.RunSkill) -> 
     inputs = dict(body.inputs)
     documents = None
     if body.item_id is not None:
-        item = api.workspace.state.item(user_id, body.item_id)
-        text = api.workspace.state.display_text(user_id, body.item_id)
-        if item is None or text is None:
+        found = indexed_item(api.workspace.state, user_id, body.item_id)
+        if found is None:
             raise Problem(404, f"No indexed item {body.item_id!r}.")
+        text, documents = found
         template = api.runner.skills.get(user_id, skill_id).template
-        documents = sources_for_item(
-            text, item_id=body.item_id, title=item["title"], url=item["url"], kind=item["kind"]
-        )
         try:
             documents = attach(template, inputs, text, documents)
         except InputError as exc:

@@ -12,28 +12,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from copilot.config import Settings, get_settings
+from copilot.cli_common import fail, settings_or_exit
+from copilot.config import Settings
 from copilot.finetune.validate import DEFAULT_EPOCHS, FinetuneError
 
 finetune_app = typer.Typer(help="Fine-tune a model on approved skill runs, and switch to it.")
 console = Console(soft_wrap=True, emoji=False)
-err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SkillOpt = Annotated[str, typer.Option("--skill", help="The skill id.")]
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, max=50, help="Training epochs.")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]{escape(message)}[/red]")
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic's message names the bad variable
-        raise _fail(f"Invalid configuration: {exc}") from exc
 
 
 def _engine(settings: Settings) -> Any:
@@ -51,9 +39,9 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except (SkillNotFound, KeyError) as exc:
-        raise _fail(str(exc.args[0] if exc.args else exc)) from exc
+        raise fail(str(exc.args[0] if exc.args else exc)) from exc
     except (FinetuneError, TemplateError, LLMError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @finetune_app.command()
@@ -65,13 +53,13 @@ def consent(
     """Record (or --revoke) a user's opt-in to their approved runs being training data."""
     from copilot.finetune import consent as consents
 
-    engine = _engine(_settings())
+    engine = _engine(settings_or_exit())
     if show:
         for name, at in sorted(consents.consenting(engine).items()):
             console.print(f"{escape(name)}  [dim]since {_when(at)}[/dim]")
         return
     if user is None:
-        raise _fail("give --user ID (or --list)")
+        raise fail("give --user ID (or --list)")
     if revoke:
         gone = _guard(consents.revoke, engine, user)
         console.print(
@@ -116,13 +104,13 @@ def dataset(
     from copilot.skills.runs import RunStore
     from copilot.workspace import Workspace
 
-    settings = _settings()
+    settings = settings_or_exit()
     pseudonyms = None
     if names is not None or settings_names:
         listed = _guard(privacy.load_names, names) if names is not None else []
         listed += list(settings.redact_names) if settings_names else []
         if not listed:
-            raise _fail("no names to pseudonymise: the names file and settings list none")
+            raise fail("no names to pseudonymise: the names file and settings list none")
         pseudonyms = privacy.Pseudonymiser(listed)
     with Workspace(settings) as ws:
         runs = RunStore(ws.state.engine)
@@ -138,7 +126,7 @@ def dataset(
         paths = write_dataset(built, out)
     except FinetuneError as exc:
         _print_report(report, as_json)
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     report["files"] = [str(p) for p in paths]
     report_path = out.with_name(out.name.removesuffix(".jsonl") + ".report.json")
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -197,7 +185,7 @@ def validate(
     from copilot.finetune.privacy import scan_file
     from copilot.finetune.validate import cost_summary, max_tokens_of, validate_file
 
-    settings = _settings()
+    settings = settings_or_exit()
     result = _guard(validate_file, file, max_tokens=max_tokens_of(settings))
     report = result.as_dict()
     report["residual"] = [h.as_dict() for h in _guard(scan_file, file)]
@@ -241,7 +229,7 @@ def start(
     """Validate and upload FILE, then start a fine-tuning job."""
     from copilot.finetune.jobs import start_job
 
-    job = _guard(start_job, _settings(), file, base_model, epochs=epochs, suffix=suffix,
+    job = _guard(start_job, settings_or_exit(), file, base_model, epochs=epochs, suffix=suffix,
                  validation=validation)  # fmt: skip
     _print_job(job, as_json)
 
@@ -251,7 +239,7 @@ def status(job: str, as_json: JsonOpt = False) -> None:
     """A job's state; when it succeeded, the fine-tuned model's name."""
     from copilot.finetune.jobs import job_status
 
-    _print_job(_guard(job_status, _settings(), job), as_json)
+    _print_job(_guard(job_status, settings_or_exit(), job), as_json)
 
 
 @finetune_app.command()
@@ -263,7 +251,7 @@ def events(
     """A job's events, newest first."""
     from copilot.finetune.jobs import job_events
 
-    found = _guard(job_events, _settings(), job, limit=limit)
+    found = _guard(job_events, settings_or_exit(), job, limit=limit)
     if as_json:
         print(json.dumps(found, indent=2))
         return
@@ -276,7 +264,7 @@ def cancel(job: str, as_json: JsonOpt = False) -> None:
     """Cancel a job that has not finished."""
     from copilot.finetune.jobs import cancel_job
 
-    _print_job(_guard(cancel_job, _settings(), job), as_json)
+    _print_job(_guard(cancel_job, settings_or_exit(), job), as_json)
 
 
 @finetune_app.command("list")
@@ -286,7 +274,7 @@ def list_(
     """The newest fine-tuning jobs."""
     from copilot.finetune.jobs import list_jobs
 
-    jobs = _guard(list_jobs, _settings(), limit=limit)
+    jobs = _guard(list_jobs, settings_or_exit(), limit=limit)
     if as_json:
         print(json.dumps(jobs, indent=2))
         return
@@ -330,15 +318,15 @@ def use(
     from copilot.finetune.switch import use_for_all, use_model
     from copilot.skills.store import SkillStore
 
-    settings = _settings()
+    settings = settings_or_exit()
     if (user is None) == (not all_users):
-        raise _fail("choose one: --user ID, or --all-users --admin ID")
+        raise fail("choose one: --user ID, or --all-users --admin ID")
     if job is not None:
         if model is not None:
-            raise _fail("give --model or --job, not both")
+            raise fail("give --model or --job, not both")
         model = _model_of_job(settings, job)
     if (model is None) != clear or (clear and not all_users):
-        raise _fail("give --model NAME (or --all-users --clear)")
+        raise fail("give --model NAME (or --all-users --clear)")
     engine = _engine(settings)
     if user is not None:
         stored = _guard(use_model, SkillStore(engine), user, skill, model)
@@ -348,7 +336,7 @@ def use(
         return
     admins = list(settings.admins)
     if admin is None or admin not in admins:
-        raise _fail("--all-users needs --admin ID, an id listed in COPILOT_ADMINS")
+        raise fail("--all-users needs --admin ID, an id listed in COPILOT_ADMINS")
     _guard(use_for_all, engine, skill, model, admin)
     done = f"runs on {model}" if model else "runs on the default model again"
     console.print(f"{skill} {done} for every user whose skill names no model.", markup=False)
@@ -361,7 +349,7 @@ def _model_of_job(settings: Settings, job_id: str) -> str:
 
     info = _guard(job_status, settings, job_id)
     if info["status"] != "succeeded" or not info.get("fine_tuned_model"):
-        raise _fail(f"job {job_id} is {info['status']}: its model can be used once it succeeded")
+        raise fail(f"job {job_id} is {info['status']}: its model can be used once it succeeded")
     return str(info["fine_tuned_model"])
 
 
@@ -381,7 +369,7 @@ def compare(
     from copilot.workspace import Workspace
 
     samples = _guard(load_inputs, inputs) if inputs is not None else None
-    with Workspace(_settings()) as ws:
+    with Workspace(settings_or_exit()) as ws:
         rows = _guard(compare_models, SkillRunner(ws), user, skill, model, samples)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))

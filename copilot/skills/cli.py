@@ -11,34 +11,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from copilot.cli_common import console, fail, settings_or_exit
 from copilot.config import get_settings
 from copilot.skills.inputs import InputError, parse_sets
 from copilot.skills.template import TemplateError
 
 skills_app = typer.Typer(help="List, fork, edit, version and test skills.")
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose skills (a user id).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]{message}[/red]", highlight=False)
-    return typer.Exit(code)
 
 
 def _store() -> Any:
     from copilot.skills.store import SkillStore
     from copilot.state import open_engine
 
-    try:
-        settings = get_settings()
-    except Exception as exc:
-        raise _fail(f"Invalid configuration: {exc}") from exc
-    return SkillStore(open_engine(settings.state_url))
+    return SkillStore(open_engine(settings_or_exit().state_url))
 
 
 def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -48,9 +37,9 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except (SkillNotFound, KeyError) as exc:
-        raise _fail(str(exc.args[0] if exc.args else exc)) from exc
+        raise fail(str(exc.args[0] if exc.args else exc)) from exc
     except (TemplateError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @skills_app.command("list")
@@ -175,7 +164,7 @@ def samples(
         try:
             inputs = parse_sets(template, set_ or [])
         except InputError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         _guard(store.add_sample, user, skill, add, inputs)
         console.print(f"Saved sample {add!r}.")
     if remove:
@@ -197,12 +186,14 @@ def test(
 ) -> None:
     """Re-run the skill's saved samples (and its template sample): the current version,
     and with --file the edited one beside it, so a change is judged before it is saved."""
+    from copilot.skills.run import SkillRunner
     from copilot.skills.testing import compare_samples
     from copilot.workspace import Workspace
 
     text = _read(candidate) if candidate else None
     with Workspace(get_settings()) as ws:
-        rows = _guard(compare_samples, ws, user, skill, candidate_text=text, engine=engine)
+        rows = _guard(compare_samples, SkillRunner(ws), user, skill, candidate_text=text,
+                      engine=engine)  # fmt: skip
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return
@@ -217,18 +208,18 @@ def test(
 def _read(path: Path) -> str:
     try:
         if path.stat().st_size > 256 * 1024:
-            raise _fail(f"{path}: too large for a skill file")
+            raise fail(f"{path}: too large for a skill file")
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"{path}: {exc.strerror or exc}") from exc
+        raise fail(f"{path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise _fail(f"{path}: not UTF-8 text") from exc
+        raise fail(f"{path}: not UTF-8 text") from exc
 
 
 def _edit_in_editor(text: str) -> str:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
-        raise _fail("set $EDITOR, or pass --file with the new text")
+        raise fail("set $EDITOR, or pass --file with the new text")
     with tempfile.NamedTemporaryFile("w+", suffix=".prompty", delete=False, encoding="utf-8") as f:
         f.write(text)
         name = f.name
@@ -236,7 +227,7 @@ def _edit_in_editor(text: str) -> str:
         subprocess.run([*shlex.split(editor), name], check=True)
         return Path(name).read_text(encoding="utf-8")
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise _fail(f"the editor failed: {exc}") from exc
+        raise fail(f"the editor failed: {exc}") from exc
     finally:
         os.unlink(name)
 

@@ -154,6 +154,19 @@ def sources_from_file(path: Path, *, max_bytes: int) -> tuple[str, list[Source]]
     return parsed.display_text or "\n\n".join(s.text for s in sources), sources
 
 
+def indexed_item(state: Any, owner: str, item_id: str) -> tuple[str, list[Source]] | None:
+    """An indexed item's full text (a mail with its thread) and its sources, linking back
+    to it; None when ``owner`` has no such item."""
+    item = state.item(owner, item_id)
+    text = state.display_text(owner, item_id)
+    if item is None or text is None:
+        return None
+    sources = sources_for_item(
+        text, item_id=item_id, title=item["title"], url=item["url"], kind=item["kind"]
+    )
+    return text, sources
+
+
 def sources_for_item(text: str, *, item_id: str, title: str, url: str, kind: str) -> list[Source]:
     """An indexed item's text (e.g. a mail thread) as sources that link back to it."""
     return [

@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from copilot.config import get_settings
+from copilot.cli_common import console, err, fail, settings_or_exit
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 MAX_TEXT_CHARS = 400_000  # a text input rendered into the prompt as is (non-summarise skills)
 
 
@@ -59,25 +56,22 @@ def run(
     from copilot.workspace import Workspace
 
     if engine not in ("auto", "llm", "local"):
-        raise _fail(f"unknown engine {engine!r}: use auto, llm or local")
+        raise fail(f"unknown engine {engine!r}: use auto, llm or local")
     if sources_as not in ("footnotes", "list"):
-        raise _fail("--sources-as is footnotes or list")
+        raise fail("--sources-as is footnotes or list")
     if sum(x is not None for x in (text, file, mail)) > 1:
-        raise _fail("give one of --text, --file or --mail")
-    try:
-        settings = get_settings()
-    except Exception as exc:
-        raise _fail(f"Invalid configuration: {exc}") from exc
+        raise fail("give one of --text, --file or --mail")
+    settings = settings_or_exit()
     with Workspace(settings) as ws:
         try:
             _run(ws, skill, user, text, file, mail, query, set_ or [], column, sheet, out,
                  sources_as, engine, retrieval, dry_run, as_json)  # fmt: skip
         except (SkillNotFound, KeyError) as exc:
-            raise _fail(f"no skill {skill!r}: see `copilot skills list --user {user}`") from exc
+            raise fail(f"no skill {skill!r}: see `copilot skills list --user {user}`") from exc
         except (InputError, SkillInputError, TemplateError, WorkbookError) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         except (LLMError, LocalEngineError) as exc:
-            raise _fail(str(exc), 1) from exc
+            raise fail(str(exc), 1) from exc
 
 
 def _run(
@@ -89,9 +83,9 @@ def _run(
     from copilot.skills.inputs import (
         InputError,
         attach,
+        indexed_item,
         main_input,
         parse_sets,
-        sources_for_item,
         sources_from_file,
     )
     from copilot.skills.run import SkillRunner
@@ -106,14 +100,10 @@ def _run(
     if file is not None:
         text, documents = sources_from_file(file, max_bytes=ws.settings.max_file_bytes)
     elif mail is not None:
-        item = ws.state.item(user, mail)
-        body = ws.state.display_text(user, mail)
-        if item is None or body is None:
+        found = indexed_item(ws.state, user, mail)
+        if found is None:
             raise InputError(f"no indexed mail {mail!r} for {user}: see `copilot search`")
-        documents = sources_for_item(
-            body, item_id=mail, title=item["title"], url=item["url"], kind=item["kind"]
-        )
-        text = body
+        text, documents = found
     if text is not None:
         if template.metadata.task != "summarise" and len(text) > MAX_TEXT_CHARS:
             raise InputError(
@@ -207,8 +197,3 @@ def _write(out: Path, result: Any, title: str, sources_as: str) -> None:
         lines = [result.text, ""]
         lines += [f"[{c.n}] {c.title} — {c.where} {c.link}" for c in result.citations]
         out.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]{message}[/red]", highlight=False)
-    return typer.Exit(code)

@@ -14,7 +14,6 @@ from copilot.skills.prepare import SkillInputError
 from copilot.skills.run import SkillRunner
 from copilot.skills.store import StoredSkill
 from copilot.skills.template import TemplateError, parse_template
-from copilot.workspace import Workspace
 
 MAX_SAMPLES = 20
 
@@ -34,7 +33,7 @@ def candidate_skill(skill_id: str, text: str) -> StoredSkill:
 
 
 def compare_samples(
-    workspace: Workspace,
+    runner: SkillRunner,
     user: str,
     skill_id: str,
     *,
@@ -42,7 +41,6 @@ def compare_samples(
     engine: str = "auto",
 ) -> list[dict[str, Any]]:
     """One row per sample: its inputs and the output of the current (and candidate) skill."""
-    runner = SkillRunner(workspace)
     current = runner.skills.get(user, skill_id)
     candidate = candidate_skill(current.id, candidate_text) if candidate_text else None
     samples: dict[str, dict[str, Any]] = {}
