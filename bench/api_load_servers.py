@@ -47,7 +47,7 @@ def serve_llm(tokens: int, chunk_delay: float) -> None:
     """The scripted LLM of the tests, answering every request with ``tokens`` words, one per
     chunk, ``chunk_delay`` apart (the first at once), plus GET /bench/timings: ``{tag:
     [received, written]}`` (request read, first content chunk written) since last asked."""
-    from tests.llm_server import Reply, ScriptedLLM
+    from tests.fakes.llm_server import Reply, ScriptedLLM
 
     answer = " ".join(f"word{i}" for i in range(tokens - 1)) + " [1]."
     timings: dict[str, list[float]] = {}
@@ -94,7 +94,7 @@ def install_trace(app: Any) -> None:
     preparing (``job``) and finished (``prepared``), with ``Prepared.timings_ms``; served by
     GET /bench/trace. Only with --trace: the bench's default measures the untouched API."""
     from copilot.api import routes_skills
-    from copilot.skills.run import SkillRunner
+    from copilot.skills.runner import SkillRunner
 
     trace: dict[str, dict[str, float]] = {}
     run_args, prepare = routes_skills._run_args, SkillRunner.prepare

@@ -19,7 +19,7 @@ import numpy as np
 from copilot.config import get_settings
 from copilot.eval.sentiment import evaluate, read_tsv
 from copilot.index.embed import Embedder, get_embedder
-from copilot.skills.sentiment import LocalSentiment, predict_binary
+from copilot.skills.engines.local.sentiment import LocalSentiment, predict_binary
 
 
 def two_prototypes(embedder: Embedder, positive: str, negative: str):

@@ -60,7 +60,7 @@ from copilot.index.embed import Embedder  # noqa: E402
 from copilot.index.store import EdgeVectorStore  # noqa: E402
 from copilot.llm.tokens import count_messages  # noqa: E402
 from copilot.skills.prepare import Prepared  # noqa: E402
-from copilot.skills.run import SkillRunner  # noqa: E402
+from copilot.skills.runner import SkillRunner  # noqa: E402
 from copilot.workspace import Workspace  # noqa: E402
 
 TARGET_P95_MS = 150.0

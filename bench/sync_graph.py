@@ -37,7 +37,7 @@ from connectors.types import Checkpoint, Failure, Item
 from copilot.config import get_settings
 from copilot.ingest.pipeline import sync
 from copilot.workspace import Workspace
-from tests.graph_server import FakeGraph, mailbox
+from tests.fakes.graph_server import FakeGraph, mailbox
 
 FOLDERS = ("inbox", "sentitems", "archive")
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from copilot.config import Settings
 from copilot.index.embed import Embedder, get_embedder
 from copilot.index.store import EdgeVectorStore
-from copilot.state import StateStore
+from copilot.db.state import StateStore
 
 if TYPE_CHECKING:
     from copilot.index.server_store import ServerVectorStore

@@ -33,7 +33,7 @@ from copilot.api.routes_skills import router as skills_router
 from copilot.api.routes_sync import router as sync_router
 from copilot.bot import mount_bot
 from copilot.config import Settings
-from copilot.skills.run import SkillRunner
+from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]

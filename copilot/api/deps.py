@@ -16,7 +16,7 @@ from copilot.api.auth import Authenticator, AuthError, Principal
 from copilot.api.limits import RateLimiter
 from copilot.api.problems import Problem
 from copilot.config import Settings
-from copilot.skills.run import SkillRunner
+from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
 
 bearer = HTTPBearer(auto_error=False, description="Entra ID access token (or dev:NAME).")

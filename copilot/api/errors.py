@@ -8,14 +8,14 @@ from fastapi.responses import JSONResponse
 from copilot.api.problems import Problem
 from copilot.index.search import QueryError
 from copilot.llm.errors import LLMError
-from copilot.skills.inputs import InputError
-from copilot.skills.local_engine import LocalEngineError
+from copilot.skills.request import InputError
+from copilot.skills.engines.local.engine import LocalEngineError
 from copilot.skills.mapreduce import Cancelled
 from copilot.skills.prepare import SkillInputError
-from copilot.skills.runs import RunNotFound
-from copilot.skills.store import SampleNotFound, SkillError, SkillExists, SkillNotFound
-from copilot.skills.template import TemplateError
-from copilot.skills.xlsx_io import WorkbookError
+from copilot.skills.history import RunNotFound
+from copilot.skills.library.store import SampleNotFound, SkillError, SkillExists, SkillNotFound
+from copilot.skills.templates.render import TemplateError
+from copilot.office.xlsx import WorkbookError
 
 # What the caller can do about a failed model call.
 LLM_STATUS = {

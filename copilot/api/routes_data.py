@@ -127,7 +127,7 @@ def sentiment_workbook(
 ) -> FileResponse:
     """Upload a workbook; get it back with label, score and aspects per row, plus a
     summary sheet with counts and a chart."""
-    from copilot.skills.scoring import score_workbook
+    from copilot.office.scoring import score_workbook
 
     if engine not in ("auto", "llm", "local"):
         raise Problem(422, "engine is auto, llm or local.")

@@ -23,7 +23,7 @@ from fastapi import Request
 from copilot.api import errors
 from copilot.api.problems import Problem
 from copilot.index.search import format_locator
-from copilot.skills.run import RunResult
+from copilot.skills.runner import RunResult
 
 DISCONNECT_POLL_S = 0.25
 log = logging.getLogger("copilot.api")

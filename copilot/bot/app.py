@@ -53,7 +53,7 @@ from copilot.bot import turns
 from copilot.bot.files import FileLinks
 from copilot.bot.prefs import Defaults
 from copilot.config import Settings
-from copilot.skills.run import SkillRunner
+from copilot.skills.runner import SkillRunner
 
 log = logging.getLogger("copilot.bot")
 MAX_ACTIVITY_BYTES = 1024 * 1024  # an activity is JSON text; files come by URL

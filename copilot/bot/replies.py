@@ -17,12 +17,12 @@ from copilot.api.problems import Problem
 from copilot.bot import cards
 from copilot.bot.files import FileError
 from copilot.llm.errors import LLMError
-from copilot.skills.inputs import InputError
-from copilot.skills.local_engine import LocalEngineError
+from copilot.skills.request import InputError
+from copilot.skills.engines.local.engine import LocalEngineError
 from copilot.skills.mapreduce import Cancelled
 from copilot.skills.prepare import SkillInputError
-from copilot.skills.store import SkillError, SkillNotFound
-from copilot.skills.xlsx_io import WorkbookError
+from copilot.skills.library.store import SkillError, SkillNotFound
+from copilot.office.xlsx import WorkbookError
 
 log = logging.getLogger("copilot.bot")
 T = TypeVar("T")

@@ -35,20 +35,20 @@ from copilot.bot.identity import NotSignedIn, Person, person_for
 from copilot.bot.prefs import Defaults
 from copilot.bot.replies import blocking, explain, notice, say, with_typing
 from copilot.config import Settings
-from copilot.skills.inputs import (
+from copilot.skills.request import (
     QUESTION_INPUTS,
     InputError,
     coerce,
     main_input,
     sources_from_file,
 )
-from copilot.skills.models import SkillTemplate
+from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.prepare import SkillInputError
-from copilot.skills.run import RunResult, SkillRunner
-from copilot.skills.runs import RunNotFound
-from copilot.skills.scoring import score_workbook
-from copilot.skills.store import StoredSkill
-from copilot.skills.xlsx_io import WorkbookError
+from copilot.skills.runner import RunResult, SkillRunner
+from copilot.skills.history import RunNotFound
+from copilot.office.scoring import score_workbook
+from copilot.skills.library.store import StoredSkill
+from copilot.office.xlsx import WorkbookError
 
 log = logging.getLogger("copilot.bot")
 MAX_TEXT_CHARS = 400_000  # as the CLI: only summarise (map-reduce) takes more

@@ -52,9 +52,9 @@ from copilot.eval.bipia import (
 )
 from copilot.llm.errors import LLMError
 from copilot.llm.types import Message
-from copilot.skills.inputs import sources_for_item
-from copilot.skills.local_engine import LocalEngineError
-from copilot.skills.run import SkillRunner
+from copilot.skills.request import sources_for_item
+from copilot.skills.engines.local.engine import LocalEngineError
+from copilot.skills.runner import SkillRunner
 from copilot.skills.types import Source
 from copilot.workspace import Workspace
 

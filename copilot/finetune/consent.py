@@ -14,7 +14,7 @@ from sqlalchemy import Column, Float, String, Table, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from copilot.state import metadata
+from copilot.db.state import metadata
 
 PURPOSE = "finetune"
 

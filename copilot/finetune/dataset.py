@@ -47,7 +47,7 @@ from copilot.finetune.validate import (
     validate_lines,
 )
 from copilot.llm.redact import RedactionPolicy
-from copilot.skills.runs import RunRecord, RunStore
+from copilot.skills.history import RunRecord, RunStore
 
 MIN_EXAMPLES = 10  # the service refuses fewer
 RECOMMENDED = (50, 100)

@@ -7,7 +7,7 @@ model itself, so the order is: the user's own skill's model (``finetune use --us
 then this override, then ``settings.llm_model``. Clearing the row restores the default
 for everyone; every change is one row with who set it and when.
 
-A leaf module (SQLAlchemy and the state metadata only) because ``copilot.skills.run``
+A leaf module (SQLAlchemy and the state metadata only) because ``copilot.skills.runner``
 imports it: nothing here may import the skills package.
 """
 
@@ -19,7 +19,7 @@ import weakref
 from sqlalchemy import Column, Float, String, Table, delete, select
 from sqlalchemy.engine import Engine
 
-from copilot.state import metadata
+from copilot.db.state import metadata
 
 skill_models = Table(
     "skill_models",

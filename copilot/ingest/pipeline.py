@@ -36,7 +36,7 @@ from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachment
 from copilot.ingest.chunk import chunk_elements
 from copilot.ingest.items import Work, chunk_nodes, state_row
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
-from copilot.state import ItemState, StateStore
+from copilot.db.state import ItemState, StateStore
 
 
 class SyncCancelled(Exception):

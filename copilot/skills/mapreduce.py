@@ -15,8 +15,8 @@ from typing import Any
 
 from copilot.llm.types import Message
 from copilot.skills.context import fence
-from copilot.skills.models import SkillTemplate
-from copilot.skills.template import render
+from copilot.skills.templates.models import SkillTemplate
+from copilot.skills.templates.render import render
 from copilot.skills.types import Source
 
 MAX_ROUNDS = 6  # each round at least halves the parts; 6 rounds cover 64 parts per group

@@ -23,11 +23,11 @@ from copilot.index.search import QueryError, SearchResult, search
 from copilot.llm.tokens import count_messages, count_tokens
 from copilot.llm.types import Message
 from copilot.skills.context import budget_for, fence, pack
-from copilot.skills.local_text import sources_from_text
-from copilot.skills.models import SkillTemplate
-from copilot.skills.runs import RunStore
-from copilot.skills.store import StoredSkill
-from copilot.skills.template import render
+from copilot.skills.engines.local.text import sources_from_text
+from copilot.skills.templates.models import SkillTemplate
+from copilot.skills.history import RunStore
+from copilot.skills.library.store import StoredSkill
+from copilot.skills.templates.render import render
 from copilot.skills.types import Source
 from copilot.workspace import Workspace
 

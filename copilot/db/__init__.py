@@ -1,0 +1,1 @@
+"""The state database: one schema for every table, on SQLite or PostgreSQL."""

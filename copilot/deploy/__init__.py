@@ -1,0 +1,1 @@
+"""Deployment artefacts: add-in and Teams manifests, icons, and the packaged task-pane assets."""

@@ -1,0 +1,1 @@
+"""Office files as skill output: Word documents with citations, scored Excel workbooks."""

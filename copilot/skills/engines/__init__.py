@@ -1,0 +1,1 @@
+"""The engines a skill runs on, behind one ``Engine`` protocol."""

@@ -1,0 +1,1 @@
+"""The ``local`` engine: extractive text and embedding sentiment, no language model."""

@@ -1,0 +1,98 @@
+"""The `local` engine: answers a skill with no language model at all.
+
+It is what a fresh install (or a locked-down site) gets: extractive summaries and answers
+with citations, embedding-based sentiment, and a draft outline. It follows the skill's
+task, not its prompt text, and says in its note that it is not a language model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from copilot.index.embed import Embedder
+from copilot.skills.engines.local import text as local_text
+from copilot.skills.templates.models import SkillTemplate
+from copilot.skills.engines.local.sentiment import LocalSentiment
+from copilot.skills.types import SentimentResult, Source
+
+NOTE = "Answered by the local engine (no language model configured): {what}."
+
+
+class LocalEngineError(ValueError):
+    """A skill the local engine cannot answer."""
+
+
+@dataclass(frozen=True)
+class LocalOutcome:
+    text: str
+    data: Any
+    note: str
+
+
+def sentiment_model(template: SkillTemplate, embedder: Embedder) -> LocalSentiment:
+    """The embedding classifier, steered by the template's own few-shot examples."""
+    examples = [(e.input, e.output.strip().lower()) for e in template.metadata.few_shot.examples]
+    return LocalSentiment(embedder, examples=examples)
+
+
+def describe_sentiment(result: SentimentResult) -> str:
+    lines = [f"{result.label} (score {result.score:+.2f}, confidence {result.confidence:.2f})"]
+    for a in result.aspects:
+        lines.append(f"- {a.aspect}: {a.label} ({a.score:+.2f}) — “{a.evidence}”")
+    return "\n".join(lines)
+
+
+def body_only(source: Source) -> Source:
+    """The source without the heading path that chunking puts on its first line: useful
+    context for a model, but an extractive engine would quote it as if it were a sentence."""
+    section = source.locator.get("section")
+    if isinstance(section, str) and source.text.startswith(section + "\n"):
+        return replace(source, text=source.text[len(section) + 1 :])
+    return source
+
+
+def run_local(
+    template: SkillTemplate,
+    inputs: dict[str, Any],
+    sources: list[Source],
+    embedder: Embedder,
+) -> LocalOutcome:
+    task = template.metadata.task
+    sources = [body_only(s) for s in sources]
+    if task == "summarise":
+        answer = local_text.summarise(
+            sources,
+            embedder,
+            style=_choice(inputs.get("style"), ("bullets", "paragraph", "tldr", "action_items")),
+            length=_choice(inputs.get("length"), ("medium", "short", "long")),
+            focus=str(inputs.get("focus") or "") or None,
+        )
+        return LocalOutcome(answer.text, None, NOTE.format(what="an extractive summary"))
+    if task == "ask":
+        question = str(inputs.get("question") or inputs.get("query") or "")
+        answer = local_text.answer(question, sources, embedder)
+        return LocalOutcome(answer.text, None, NOTE.format(what="passages quoted from sources"))
+    if task == "draft":
+        message = str(inputs.get("message") or inputs.get("notes") or "")
+        answer = local_text.draft_outline(
+            message, sources, embedder, tone=str(inputs.get("tone") or "neutral")
+        )
+        return LocalOutcome(answer.text, None, NOTE.format(what="an outline to write from"))
+    if task == "sentiment":
+        text = str(inputs.get("text") or "")
+        if not text.strip():
+            raise LocalEngineError("there is no text to score")
+        result = sentiment_model(template, embedder).classify([text])[0]
+        return LocalOutcome(
+            describe_sentiment(result), result.as_dict(), NOTE.format(what="embedding sentiment")
+        )
+    raise LocalEngineError(
+        f"the skill {template.name!r} needs a language model: the local engine only answers "
+        "summarise, draft, sentiment and ask skills. Configure COPILOT_LLM_BASE_URL or "
+        "COPILOT_LLM_API_KEY."
+    )
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> Any:
+    return value if value in allowed else allowed[0]

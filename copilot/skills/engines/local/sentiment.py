@@ -1,0 +1,274 @@
+"""Sentiment without an LLM: nearest prototypes in MiniLM's space, plus a word lexicon.
+
+Why this shape:
+- A text is compared with a bank of hand-written example sentences per polarity
+  (``sentiment_prototypes``) and votes with a softmax over the similarities. Two prototype
+  sentences ("I love it" / "I hate it") are pulled by topic as much as by polarity (about 0.81
+  accuracy on review sentences); many short prototypes across domains let the nearest ones
+  share the text's topic and differ only in polarity (about 0.89).
+- MiniLM barely sees negation ("not terrible" sits next to "terrible"). VADER's lexicon and
+  rules (``vaderSentiment``, when installed) handle negation, intensifiers and "but"; its
+  compound score is mixed in with a fixed weight rather than fitted to any test set.
+- A skill template's few-shot examples join the bank with a higher weight, so a user's
+  own examples move the decision for texts like them: that is how a fork adapts the local
+  engine to its domain.
+- Aspects come from clauses (split at sentence ends, ";", commas and "but/although/...")
+  scored the same way, named by their first content words. That is a heuristic, stated as
+  one: it finds "screen" and "battery", not a parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from copilot.index.embed import Embedder
+from copilot.skills.engines.local import prototypes as prototypes
+from copilot.skills.types import Aspect, Label, SentimentResult
+
+TEMPERATURE = 0.1  # softmax over cosine similarities: the nearest ~10 prototypes dominate
+LEXICON_WEIGHT = 0.3  # share of VADER's compound score in the final score
+EXAMPLE_WEIGHT = 4.0  # one of the user's examples counts as this many built-in prototypes
+NEUTRAL_BAND = 0.1  # |score| below this is neutral
+ASPECT_BAND = 0.2  # a clause must be at least this clear to count as an aspect
+MIXED_BAND = 0.3  # "mixed" needs a clause this clear on each side, and a whole text below it
+MAX_CLAUSES = 12  # per text: a long document is summarised by its first clauses
+CHARS_PER_TOKEN = 6  # generous: a text is cut to max_tokens * this before any work
+
+_CLAUSE_BREAK = re.compile(
+    r"[.!?;:\n]+|,|\b(?:but|although|though|however|whereas|yet|except|while)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+# Words that never name an aspect; the lexicon's opinion words are excluded too, and the
+# commonest of them are listed here for when the lexicon is not installed.
+_STOPWORD_TEXT = """a an the this that these those it its it's i i'm i've me my we our you your
+    they them their he she his her is are was were be been being am do does did done have has
+    had having
+    get got gets make made will would can could should shall may might must not no never
+    nothing very really so too quite just also even still only much more most less all any
+    some every each one two three first last after before in on at of for to from with
+    without by about into over under up down out off again than then there here when where
+    what which who how why and or if as because until within day days week weeks month
+    months year years time times hour hours minute minutes lot bit thing things way
+    absolutely totally completely pretty kind sort anything everything something right away
+    back well work works worked working use used using come came comes go went going lasts
+    last lasted looks look looked feels feel felt seems seem seemed sounds tastes smells
+    arrived arrives keeps kept stopped started takes took gives gave says said
+    good great bad best worst fine nice poor perfect excellent terrible awful horrible amazing
+    awesome lovely love loved hate hated died broke broken"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+_vader: Any = None
+
+
+def _lexicon() -> Any:
+    """VADER's analyser, or None when the package is missing (embedding-only scores then)."""
+    global _vader
+    if _vader is None:
+        try:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        except ImportError:
+            _vader = False
+        else:
+            _vader = SentimentIntensityAnalyzer()
+    return _vader or None
+
+
+_bank_cache: dict[str, np.ndarray] = {}
+
+
+def _builtin_bank(embedder: Embedder) -> np.ndarray:
+    """Prototype vectors, once per vector space: re-embedding them per skill run costs ~0.3 s."""
+    vectors = _bank_cache.get(embedder.model_id)
+    if vectors is None:
+        texts = [*prototypes.POSITIVE, *prototypes.NEGATIVE, *prototypes.NEUTRAL]
+        vectors = _bank_cache[embedder.model_id] = embedder.embed_documents(texts)
+    return vectors
+
+
+class LocalSentiment:
+    """Classify texts as positive/negative/neutral/mixed with evidence, no LLM needed."""
+
+    def __init__(self, embedder: Embedder, examples: Sequence[tuple[str, str]] = ()) -> None:
+        self._embedder = embedder
+        self._max_chars = embedder.max_tokens * CHARS_PER_TOKEN
+        classes = (
+            [0] * len(prototypes.POSITIVE)
+            + [1] * len(prototypes.NEGATIVE)
+            + [2] * len(prototypes.NEUTRAL)
+        )
+        weights = [1.0] * len(classes)
+        vectors = _builtin_bank(embedder)
+        kept = [(t, _LABEL_CLASS[lab.strip().lower()]) for t, lab in examples if _usable(t, lab)]
+        if kept:
+            extra = embedder.embed_documents([t[: self._max_chars] for t, _ in kept])
+            vectors = np.concatenate([vectors, extra])
+            classes += [c for _, c in kept]
+            weights += [EXAMPLE_WEIGHT] * len(kept)
+        self._bank = vectors
+        # log-weights added to the logits: a weight of 4 is four identical prototypes.
+        self._log_weights = np.log(np.asarray(weights, dtype=np.float32))
+        self._onehot = np.eye(3, dtype=np.float32)[classes]
+
+    def classify(self, texts: Sequence[str]) -> list[SentimentResult]:
+        """Score every text and its clauses with one embedding call for the whole batch."""
+        if isinstance(texts, str):
+            raise TypeError("classify takes a list of texts, not a single string")
+        cut = [(t if isinstance(t, str) else str(t))[: self._max_chars] for t in texts]
+        clauses = [split_clauses(t)[:MAX_CLAUSES] for t in cut]
+        flat = [*cut]
+        for spans in clauses:
+            if len(spans) > 1:  # a one-clause text is its own clause: no second embedding
+                flat.extend(text for text, _, _ in spans)
+        scores = self._scores(flat) if flat else np.zeros(0)
+        results = []
+        at = len(cut)
+        for text, spans, score in zip(cut, clauses, scores[: len(cut)], strict=True):
+            if len(spans) > 1:
+                clause_scores = scores[at : at + len(spans)]
+                at += len(spans)
+                # The first 256 tokens of a long text embed poorly as one vector: let its
+                # clauses, each read on its own, count for half.
+                score = 0.5 * score + 0.5 * float(np.mean(clause_scores))
+            else:
+                clause_scores = np.full(len(spans), score)
+            results.append(_result(text, spans, float(score), clause_scores))
+        return results
+
+    def _scores(self, texts: list[str]) -> np.ndarray:
+        """P(positive) - P(negative) over the bank, blended with the lexicon's compound."""
+        vectors = self._embedder.embed_documents([t if t.strip() else "." for t in texts])
+        logits = vectors @ self._bank.T / TEMPERATURE + self._log_weights
+        logits -= logits.max(axis=1, keepdims=True)
+        mass = np.exp(logits) @ self._onehot
+        mass /= mass.sum(axis=1, keepdims=True)
+        embedded = mass[:, 0] - mass[:, 1]
+        vader = _lexicon()
+        if vader is None:
+            return embedded
+        compound = np.array([vader.polarity_scores(t)["compound"] for t in texts])
+        return (1 - LEXICON_WEIGHT) * embedded + LEXICON_WEIGHT * compound
+
+
+_LABEL_CLASS = {"positive": 0, "pos": 0, "1": 0, "negative": 1, "neg": 1, "0": 1, "neutral": 2}
+
+
+def _usable(text: object, label: object) -> bool:
+    return (
+        isinstance(text, str)
+        and bool(text.strip())
+        and isinstance(label, str)
+        and label.strip().lower() in _LABEL_CLASS
+    )
+
+
+def split_clauses(text: str) -> list[tuple[str, int, int]]:
+    """Clauses as (verbatim text, start, end), trimmed of spaces and punctuation.
+
+    Splits at sentence ends, ";", ":", commas and contrast words, since each side of "but"
+    is usually about a different thing ("great screen but the battery died").
+    """
+    out = []
+    start = 0
+    for match in [*_CLAUSE_BREAK.finditer(text), None]:
+        end = match.start() if match else len(text)
+        piece = text[start:end]
+        left = len(piece) - len(piece.lstrip(" \t\r\n\"'()-–—,"))
+        right = len(piece.rstrip(" \t\r\n\"'()-–—,"))
+        if right > left and _WORD.search(piece):
+            out.append((piece[left:right], start + left, start + right))
+        if match:
+            start = match.end()
+    return out
+
+
+def _aspect_name(clause: str) -> str:
+    """The first run of content words: neither stopwords nor the lexicon's opinion words."""
+    vader = _lexicon()
+    opinion = vader.lexicon if vader is not None else {}
+    run: list[str] = []
+    for word in _WORD.findall(clause):
+        lower = word.lower().strip("'-")
+        if lower in _STOPWORDS or lower in opinion or len(lower) < 3:
+            if run:
+                break
+            continue
+        run.append(lower)
+        if len(run) == 2:
+            break
+    return " ".join(run) or "overall"
+
+
+def _label(score: float) -> Label:
+    if score >= NEUTRAL_BAND:
+        return "positive"
+    if score <= -NEUTRAL_BAND:
+        return "negative"
+    return "neutral"
+
+
+def _result(
+    text: str, spans: list[tuple[str, int, int]], score: float, clause_scores: np.ndarray
+) -> SentimentResult:
+    if not text.strip():
+        return SentimentResult(label="neutral", score=0.0, confidence=0.0)
+    aspects = [
+        Aspect(
+            aspect=_aspect_name(clause),
+            label=_label(s),
+            score=round(float(np.clip(s, -1, 1)), 3),
+            evidence=clause,
+            start=start,
+            end=end,
+        )
+        for (clause, start, end), s in zip(spans, clause_scores, strict=True)
+        if abs(s) >= ASPECT_BAND
+    ]
+    polarities = {a.label for a in aspects if abs(a.score) >= MIXED_BAND}
+    score = float(np.clip(score, -1.0, 1.0))
+    label: Label = _label(score)
+    confidence = min(1.0, abs(score) / 0.5)
+    if {"positive", "negative"} <= polarities:
+        # Both sides clearly present: "mixed" unless the whole text leans clearly one way.
+        label = label if abs(score) >= MIXED_BAND else "mixed"
+        if label == "mixed":
+            confidence = min(max(abs(a.score) for a in aspects if a.label == p) for p in polarities)
+    elif label == "neutral":
+        confidence = 1.0 - abs(score) / NEUTRAL_BAND
+    return SentimentResult(
+        label=label, score=round(score, 3), confidence=round(confidence, 3), aspects=aspects
+    )
+
+
+def aggregate(results: Sequence[SentimentResult]) -> dict[str, Any]:
+    """Counts per label, mean score, shares, and the most mentioned aspects with their mean."""
+    counts = Counter({"positive": 0, "negative": 0, "neutral": 0, "mixed": 0})
+    counts.update(r.label for r in results)
+    n = len(results)
+    by_aspect: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        for a in r.aspects:
+            if a.aspect != "overall":
+                by_aspect[a.aspect].append(a.score)
+    top = sorted(by_aspect.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
+    return {
+        "n": n,
+        "counts": dict(counts),
+        "mean_score": round(sum(r.score for r in results) / n, 3) if n else 0.0,
+        "share_positive": round(counts["positive"] / n, 3) if n else 0.0,
+        "share_negative": round(counts["negative"] / n, 3) if n else 0.0,
+        "aspects": [
+            {"aspect": name, "mentions": len(s), "mean_score": round(sum(s) / len(s), 3)}
+            for name, s in top
+        ],
+    }
+
+
+def predict_binary(engine: LocalSentiment, texts: Sequence[str]) -> list[int]:
+    """1 for a positive lean, 0 otherwise: how the 0/1 review sets are scored."""
+    return [int(r.score > 0) for r in engine.classify(texts)]

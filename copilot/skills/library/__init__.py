@@ -1,0 +1,1 @@
+"""Each user's personal skills: stored texts, versions, saved samples and their tests."""

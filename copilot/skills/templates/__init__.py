@@ -1,0 +1,1 @@
+"""Skill templates: the `.prompty` format, its sandboxed rendering, techniques, built-ins."""

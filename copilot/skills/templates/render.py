@@ -1,0 +1,353 @@
+"""Skill templates: Prompty-compatible `.prompty` files, validated and rendered in a sandbox.
+
+A template is YAML front matter between `---` lines followed by a Jinja2 body with Prompty
+role markers (`system:`, `user:`, `assistant:` alone on a line). Our own settings live under
+`metadata` so that Prompty tooling still reads the file. Templates come from users, so every
+step is bounded (file size, front-matter length, YAML aliases refused, render output and loop
+iterations capped) and every error names the file line, because a skill author fixing a typo
+needs the line, not a stack trace.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import ValidationError
+
+from copilot.skills.templates.models import (
+    PY_TYPES,
+    Message,
+    SkillTemplate,
+)
+
+MAX_TEMPLATE_BYTES = 64 * 1024
+MAX_FRONT_MATTER_LINES = 200
+MAX_OUTPUT_CHARS = 1_000_000
+MAX_LOOP_ITERATIONS = 100_000  # per render, over all loops together
+MAX_SEQUENCE_PRODUCT = 100_000  # `"x" * n` and `[..] * n` in a template
+RESERVED_NAMES = frozenset({"context", "examples", "persona", "user"})
+
+# Prompty's marker: a line like `system:` or `# user:`, any case.
+_ROLE_LINE = re.compile(r"^[ \t]*#?[ \t]*(system|user|assistant)[ \t]*:[ \t]*$", re.I | re.M)
+_TEMPLATE_NAME = "<skill>"
+_BUDGET_NAME = "__loop_budget__"
+
+
+class TemplateError(ValueError):
+    """A template problem, with the file line when we know it."""
+
+    def __init__(self, message: str, line: int | None = None, source: str = "<string>") -> None:
+        self.message = message
+        self.line = line
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.source} line {self.line}" if self.line else self.source
+        return f"{where}: {self.message}"
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def load_template(path: Path) -> SkillTemplate:
+    """Read and parse a `.prompty` file; the size is checked before the file is read."""
+    source = path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_TEMPLATE_BYTES:
+            raise TemplateError(
+                f"file is {size} bytes, over the {MAX_TEMPLATE_BYTES}-byte limit", None, source
+            )
+        with path.open("rb") as f:
+            data = f.read(MAX_TEMPLATE_BYTES + 1)  # the file may grow between stat and read
+    except OSError as e:
+        raise TemplateError(f"cannot read the file: {e.strerror or e}", None, source) from e
+    if len(data) > MAX_TEMPLATE_BYTES:
+        raise TemplateError(f"file is over the {MAX_TEMPLATE_BYTES}-byte limit", None, source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise TemplateError(
+            f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})", line, source
+        ) from e
+    return parse_template(text, source)
+
+
+def parse_template(text: str, source: str = "<string>") -> SkillTemplate:
+    """Parse and validate a template; any problem raises TemplateError naming the line."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
+        raise TemplateError(f"template is over the {MAX_TEMPLATE_BYTES}-byte limit", None, source)
+    front, body, body_line = _split(text.removeprefix("\ufeff"), source)
+    root = _compose(front, source)
+    try:
+        data = yaml.safe_load(front) or {}
+    except yaml.YAMLError as e:  # compose succeeded, so this is a construction problem
+        raise TemplateError(f"invalid YAML: {e}", None, source) from e
+    if not isinstance(data, dict):
+        raise TemplateError("front matter must be a mapping of keys to values", 2, source)
+    for reserved in ("body", "source", "body_line"):
+        if reserved in data:
+            raise TemplateError(f"unknown key {reserved!r}", _yaml_line(root, (reserved,)), source)
+    try:
+        template = SkillTemplate.model_validate(
+            {**data, "body": body, "source": source, "body_line": body_line}
+        )
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(str(p) for p in err["loc"])
+        field = ".".join(loc) or "front matter"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        raise TemplateError(f"{field}: {msg}", _yaml_line(root, loc), source) from e
+    problems = _check(template)
+    if problems:
+        message, line = problems[0]
+        raise TemplateError(message, line, source)
+    return template
+
+
+def check_template(template: SkillTemplate) -> list[str]:
+    """Static checks of the body: syntax, and every variable it reads is a declared input."""
+    return [
+        str(TemplateError(message, line, template.source or "<string>"))
+        for message, line in _check(template)
+    ]
+
+
+def _split(text: str, source: str) -> tuple[str, str, int]:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise TemplateError("the file must start with a '---' line (YAML front matter)", 1, source)
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            if i - 1 > MAX_FRONT_MATTER_LINES:
+                raise TemplateError(
+                    f"front matter has {i - 1} lines, over the {MAX_FRONT_MATTER_LINES}-line limit",
+                    1,
+                    source,
+                )
+            return "".join(lines[1:i]), "".join(lines[i + 1 :]), i + 2
+    raise TemplateError("the front matter is not closed by a '---' line", 1, source)
+
+
+def _compose(front: str, source: str) -> yaml.Node | None:
+    try:
+        root = yaml.compose(front, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 2 if mark else None
+        raise TemplateError(f"invalid YAML: {e.problem or e}", line, source) from e
+    except yaml.YAMLError as e:
+        raise TemplateError(f"invalid YAML: {e}", None, source) from e
+    # Refuse aliases: a few lines of anchors can expand to billions of values downstream.
+    for event in yaml.parse(front, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 2
+            raise TemplateError("YAML anchors and aliases are not allowed", line, source)
+    return root
+
+
+def _yaml_line(root: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
+    """File line of a pydantic error location, found by walking the YAML node tree."""
+    if root is None:
+        return None
+    node, line = root, root.start_mark.line
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line, match[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line
+        else:
+            break
+    return line + 2  # +1 for 1-based lines, +1 for the opening '---'
+
+
+# --- the body -------------------------------------------------------------------------------
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The Jinja sandbox plus bounds on `*`/`**`, so `'x' * 10**9` fails instead of eating RAM."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(n, int)
+                if sized and len(seq) * n > MAX_SEQUENCE_PRODUCT:
+                    raise SecurityError(f"'*' would build {len(seq) * n} items")
+        ints = isinstance(left, int) and isinstance(right, int)
+        big = ints and abs(left) > 1 and right > 0 and abs(left).bit_length() * right > 4096
+        if operator == "**" and big:
+            raise SecurityError("'**' result too large")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _Environment(
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,  # a `{% if %}` line leaves no blank line behind
+    lstrip_blocks=True,
+)
+del _ENV.globals["lipsum"]  # random filler text, and `lipsum(10**6)` is a cheap CPU burn
+
+
+def _check(template: SkillTemplate) -> list[tuple[str, int | None]]:
+    try:
+        ast = _ENV.parse(template.body)
+    except TemplateSyntaxError as e:
+        return [(f"template syntax error: {e.message}", _body_line(template, e.lineno))]
+    problems: list[tuple[str, int | None]] = [
+        ("a skill cannot include, import or extend other templates", _body_line(template, n.lineno))
+        for n in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
+    ]
+    allowed = set(template.inputs) | RESERVED_NAMES
+    for name in sorted(meta.find_undeclared_variables(ast) - allowed):
+        first = min((n.lineno for n in ast.find_all(nodes.Name) if n.name == name), default=None)
+        problems.append(
+            (
+                f"the body uses {name!r}, which is not a declared input",
+                _body_line(template, first),
+            )
+        )
+    return problems
+
+
+def _body_line(template: SkillTemplate, lineno: int | None) -> int | None:
+    return template.body_line + lineno - 1 if lineno else None
+
+
+def _bounded_loops(ast: nodes.Template) -> nodes.Template:
+    """Wrap every `for` iterable in a counter shared by the whole render.
+
+    The sandbox caps one `range()` at 100000 items, but two nested loops are 10^10
+    iterations and emit nothing the output cap could catch; the counter catches both.
+    """
+    for loop in ast.find_all(nodes.For):
+        loop.iter = nodes.Call(
+            nodes.Name(_BUDGET_NAME, "load"), [loop.iter], [], None, None, lineno=loop.lineno
+        )
+    return ast
+
+
+def _loop_budget() -> Any:
+    left = [MAX_LOOP_ITERATIONS]
+
+    def budget(iterable: Any) -> Any:
+        for item in iterable:
+            left[0] -= 1
+            if left[0] < 0:
+                raise SecurityError(f"loops ran more than {MAX_LOOP_ITERATIONS} iterations")
+            yield item
+
+    return budget
+
+
+def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
+    """Render the body with the given inputs and split it into chat messages.
+
+    Input values are passed as data: Jinja inside a value is never evaluated. The reserved
+    names (`context`, `examples`, `persona`, `user`) may be passed by the skill runner.
+    """
+    source = template.source or "<string>"
+    unknown = sorted(set(inputs) - set(template.inputs) - RESERVED_NAMES)
+    if unknown:
+        raise TemplateError(f"unknown input(s): {', '.join(unknown)}", None, source)
+    values: dict[str, Any] = {
+        "context": "",
+        "examples": [e.model_dump() for e in template.metadata.few_shot.examples],
+        "persona": template.metadata.techniques.persona or "",
+        "user": {},
+    }
+    for name, spec in template.inputs.items():
+        if name in inputs:
+            value = inputs[name]
+            if value is not None and (
+                not isinstance(value, PY_TYPES[spec.type])
+                or (spec.type == "number" and isinstance(value, bool))
+            ):
+                raise TemplateError(
+                    f"input {name!r} should be a {spec.type}, got {type(value).__name__}",
+                    None,
+                    source,
+                )
+            values[name] = value
+        elif spec.is_required:
+            raise TemplateError(f"missing required input {name!r}", None, source)
+        else:
+            values[name] = spec.default
+    values.update((k, v) for k, v in inputs.items() if k in RESERVED_NAMES)
+    values[_BUDGET_NAME] = _loop_budget()
+
+    try:
+        # Role markers become a random token before rendering and messages are split on
+        # that token only, so an input value containing "system:" cannot start a message.
+        nonce = secrets.token_hex(8)
+        body = _ROLE_LINE.sub(lambda m: f"<|{nonce}:{m.group(1).lower()}|>", template.body)
+        compiled = _ENV.from_string(_bounded_loops(_ENV.parse(body)))
+        parts, size = [], 0
+        for chunk in compiled.generate(values):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise SecurityError(f"rendered text is over {MAX_OUTPUT_CHARS} characters")
+            parts.append(chunk)
+    except TemplateSyntaxError as e:
+        line = _body_line(template, e.lineno)
+        raise TemplateError(f"template syntax error: {e.message}", line, source) from e
+    except UndefinedError as e:
+        line = _error_line(template, e.__traceback__)
+        raise TemplateError(f"undefined variable: {e.message}", line, source) from e
+    except SecurityError as e:
+        line = _error_line(template, e.__traceback__)
+        raise TemplateError(f"blocked by the sandbox: {e}", line, source) from e
+    except OverflowError as e:  # the sandbox's range() cap
+        line = _error_line(template, e.__traceback__)
+        raise TemplateError(f"blocked by the sandbox: {e}", line, source) from e
+    except RecursionError as e:
+        raise TemplateError("template recursion too deep", None, source) from e
+    except (TypeError, ValueError, ArithmeticError, LookupError) as e:
+        line = _error_line(template, e.__traceback__)
+        raise TemplateError(f"render failed: {type(e).__name__}: {e}", line, source) from e
+    return _split_messages("".join(parts), nonce)
+
+
+def _error_line(template: SkillTemplate, tb: TracebackType | None) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry template line numbers."""
+    lineno = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            lineno = tb.tb_lineno
+        tb = tb.tb_next
+    return _body_line(template, lineno)
+
+
+def _split_messages(text: str, nonce: str) -> list[Message]:
+    """Split rendered text on this render's role tokens; text before the first one is a
+    system message, as in Prompty. Empty messages are dropped."""
+    messages = []
+    role, start = "system", 0
+    for match in re.finditer(rf"<\|{nonce}:(system|user|assistant)\|>", text):
+        content = text[start : match.start()].strip()
+        if content:
+            messages.append(Message(role, content))  # type: ignore[arg-type]
+        role, start = match.group(1), match.end()
+    content = text[start:].strip()
+    if content:
+        messages.append(Message(role, content))  # type: ignore[arg-type]
+    return messages

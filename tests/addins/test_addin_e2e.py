@@ -1,0 +1,372 @@
+"""The Word and Outlook task pane in a real browser against the real API (dev-mode users,
+the scripted LLM), with a local stand-in for Office.js.
+
+How Office is faked: index.html loads Office.js from Microsoft's CDN like every add-in;
+here Playwright's route() answers that URL with addins/tests/office-standin.js, which fakes
+Word.run and Office.context.mailbox and records each call into window.__calls. Every other
+request that is not to the loopback API is aborted (and listed), so nothing reaches the
+network. Screenshots of the panes are written to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from copilot.api.app import create_app
+from copilot.config import Settings
+from tests.fakes.api_server import serving, wait_for_job
+from tests.fakes.llm_server import Reply, ScriptedLLM
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+STANDIN = ROOT / "addins" / "tests" / "office-standin.js"
+SHOTS = ROOT / "docs" / "screenshots"
+OFFICE_JS = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run",
+               "--disable-quic"]  # fmt: skip
+ANNA = {"Authorization": "Bearer dev:anna"}
+WAIT_MS = 15_000
+DOCS = {
+    "budget.md": "# Travel budget\n\nThe Q3 travel budget is 12,000 EUR, approved on 3 July.\n",
+    "atlas.md": "# Atlas risks\n\nThe largest risk of the Atlas migration is the legacy "
+    "invoice export, a nightly batch job nobody has changed in six years.\n",
+}
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("chromium is not installed (make system-deps installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ScriptedLLM]:
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api_url(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("pane")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text)
+    settings = Settings(home=root / "home", auth="dev", llm_base_url=llm.base_url,
+                        llm_timeout_s=5, llm_max_retries=0, rate_limit_per_minute=1000,
+                        parse_workers=1)  # fmt: skip
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()
+        assert wait_for_job(client, job, ANNA)["status"] == "done"
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS, timeout=30_000
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def pane(browser: Any, api_url: str, llm: ScriptedLLM) -> Iterator[Callable[..., Any]]:
+    """open(office_config or None, dark=False) -> a page showing the pane, signed in as anna.
+
+    None: no Office.js at all (a plain browser), so the pane runs in preview mode."""
+    contexts = []
+    blocked: list[str] = []
+    llm.responder = lambda request: Reply.text("Nothing scripted.")
+
+    def open_pane(office: dict[str, Any] | None, *, dark: bool = False) -> Any:
+        context = browser.new_context(
+            viewport={"width": 320, "height": 860}, color_scheme="dark" if dark else "light"
+        )
+        contexts.append(context)
+        context.set_default_timeout(WAIT_MS)
+
+        def route(r: Any) -> None:
+            url = r.request.url
+            if url == OFFICE_JS and office is None:
+                r.abort()  # a plain browser with no Office.js: preview mode
+            elif url == OFFICE_JS:
+                r.fulfill(body=STANDIN.read_text(), content_type="text/javascript")
+            elif url.startswith(api_url + "/"):
+                r.continue_()
+            else:
+                blocked.append(url)
+                r.abort()
+
+        context.route("**/*", route)
+        if office is not None:
+            office = {"theme": "dark" if dark else "light", **office}
+            context.add_init_script(f"window.__officeConfig = {json.dumps(office)};")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.errors = errors
+        page.goto(f"{api_url}/addins/office/index.html?dev=anna")
+        page.wait_for_selector("body[data-ready=true]")
+        page.wait_for_selector("#skill-fields .field")
+        return page
+
+    yield open_pane
+    for context in contexts:
+        context.close()
+    assert blocked == [], f"the pane tried to reach the network: {blocked}"
+
+
+def calls(page: Any, name: str | None = None) -> list[dict[str, Any]]:
+    recorded = page.evaluate("window.__calls")
+    return [c for c in recorded if name is None or c["api"] == name]
+
+
+def wait_done(page: Any) -> str:
+    page.wait_for_selector("#output-row:not([hidden])")
+    return page.input_value("#output")
+
+
+def shoot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+# -- Word -----------------------------------------------------------------------------------
+
+
+def test_word_summarise_streams_then_insert_writes_at_the_cursor(pane: Any, llm: ScriptedLLM):
+    selection = "Revenue rose 12% on the year. Costs rose 4%. The board wants a hiring plan."
+    page = pane({"host": "Word", "selection": selection, "body": "whole document"})
+    llm.script(Reply.text("Revenue rose 12% [1]. A hiring plan is due [1].", chunks=6,
+                          chunk_delay=0.15))  # fmt: skip
+    assert calls(page, "selection.insertText") == []
+    page.click("#action-summarise")
+    # Text arrives in the live region while the run is still going.
+    page.wait_for_function(
+        "document.getElementById('stream').textContent.includes('Revenue')"
+        " && document.getElementById('output-row').hidden"
+    )
+    assert page.get_attribute("#stream", "aria-live") == "polite"
+    assert wait_done(page) == "Revenue rose 12% [1]. A hiring plan is due [1]."
+    assert selection in llm.requests[-1].json["messages"][-1]["content"]
+    assert "done, 1 source" in page.inner_text("#status")
+    assert calls(page, "selection.insertText") == []  # nothing is inserted without a click
+
+    page.fill("#output", "Revenue rose 12% [1].")  # the user edits before inserting
+    page.click("#insert")
+    page.wait_for_function("window.__calls.some(c => c.api === 'selection.insertText')")
+    assert calls(page, "selection.insertText")[0]["args"] == ["Revenue rose 12% [1].", "After"]
+    page.select_option("#insert-where", "replace")
+    page.click("#insert")
+    page.wait_for_function(
+        "window.__calls.filter(c => c.api === 'selection.insertText').length == 2"
+    )
+    assert calls(page, "selection.insertText")[1]["args"][1] == "Replace"
+    assert page.errors == []
+
+
+def test_word_ask_cites_clickable_sources_inserted_as_footnotes_and_feedback(
+    pane: Any, llm: ScriptedLLM, api_url: str
+):
+    page = pane({"host": "Word", "selection": "", "body": "A report."})
+    llm.script(Reply.text("The Q3 travel budget is 12,000 EUR [1]."))
+    page.click("#action-ask")
+    assert page.get_attribute("#action-ask", "aria-expanded") == "true"
+    page.fill("#act-ask-question", "What is the Q3 travel budget?")
+    page.click("#action-go")
+    assert wait_done(page) == "The Q3 travel budget is 12,000 EUR [1]."
+    link = page.locator("#citations a").first
+    assert link.get_attribute("href").startswith("file://")
+    assert link.get_attribute("href").endswith("budget.md")
+    assert link.get_attribute("target") == "_blank"
+    assert "noopener" in link.get_attribute("rel")
+    assert "[1] budget.md" in link.inner_text()
+    shoot(page, "word-pane.png")
+
+    page.select_option("#insert-sources", "footnotes")
+    page.click("#insert")
+    page.wait_for_function("window.__calls.some(c => c.api === 'marker.insertFootnote')")
+    footnote = calls(page, "marker.insertFootnote")[0]["args"][0]
+    assert footnote.startswith("budget.md") and "file://" in footnote
+    assert "footnotes" in page.inner_text("#status")
+
+    page.fill("#output", "The Q3 travel budget is 12,000 EUR.")
+    page.click("#thumb-up")
+    page.wait_for_selector("#thumb-up[aria-pressed=true]")
+    with httpx.Client(base_url=api_url, headers=ANNA) as client:
+        run = client.get("/v1/runs").json()[0]
+        assert run["rating"] == 1 and run["edited_text"] == "The Q3 travel budget is 12,000 EUR."
+
+
+def test_preview_mode_in_a_plain_browser(pane: Any, llm: ScriptedLLM):
+    page = pane(None)
+    assert page.evaluate("document.body.dataset.host") == "preview"
+    page.fill("#preview-doc", "Costs rose 4% in Q3.")
+    llm.script(Reply.text("Costs rose 4% [1]."))
+    page.click("#action-summarise")
+    assert wait_done(page) == "Costs rose 4% [1]."
+    page.select_option("#insert-sources", "none")
+    page.click("#insert")
+    page.wait_for_function("document.getElementById('preview-doc').value.endsWith('[1].')")
+    assert "Preview mode" in page.inner_text("#status")
+
+
+def test_hostile_document_text_stays_text(pane: Any, llm: ScriptedLLM):
+    hostile = '<img src=x onerror="window.__pwned=1">Hi<script>window.__pwned=2</script>'
+    page = pane({"host": "Word", "selection": hostile})
+    llm.script(Reply.text(f"It says {hostile} [1]."))
+    page.click("#action-summarise")
+    assert hostile in wait_done(page)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main img, main script").count() == 0
+    assert hostile in page.inner_text("#citations")  # the snippet, shown as text
+
+
+def test_model_failure_is_shown_in_plain_words(pane: Any, llm: ScriptedLLM):
+    page = pane({"host": "Word", "selection": "Some text to summarise."})
+    llm.script(Reply.status(500))
+    page.click("#action-summarise")
+    page.wait_for_selector("#error:not([hidden])")
+    message = page.inner_text("#error")
+    assert "try again" in message.lower() and "Traceback" not in message
+    assert page.is_hidden("#apply")
+
+
+def test_keyboard_only_preview_then_run_of_a_skill(pane: Any, llm: ScriptedLLM):
+    page = pane({"host": "Word", "selection": ""})
+    order = []
+    for _ in range(40):  # Tab through the pane until the skill picker
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id")
+        order.append(focused)
+        if focused == "skill":
+            break
+    assert order.index("scope") < order.index("action-summarise") < order.index("skill")
+    assert page.input_value("#skill") == "ask"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skill-question"
+    page.keyboard.type("Largest Atlas risk?")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skill-run"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Preview: exactly what would be sent, nothing sent yet
+    asked = len(llm.requests)
+    page.wait_for_selector("#preview:not([hidden]) pre")
+    assert "Largest Atlas risk?" in page.inner_text("#preview")
+    assert "atlas" in page.inner_text("#preview").lower()
+    assert len(llm.requests) == asked
+    llm.script(Reply.text("The legacy invoice export [1]."))
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # Run
+    assert wait_done(page) == "The legacy invoice export [1]."
+
+
+def test_personal_skill_edit_error_at_line_save_history_revert_test(pane: Any, llm: ScriptedLLM):
+    page = pane({"host": "Word", "selection": "x"})
+    page.select_option("#skill", "summarise")
+    page.wait_for_selector("#skill-edit:text('Make my copy')")
+    page.click("#skill-edit")  # a built-in: fork it to my-summarise, then edit
+    page.wait_for_selector("#editor:not([hidden])")
+    assert page.input_value("#skill") == "my-summarise"
+    text = page.input_value("#editor-text")
+    assert "task: summarise" in text
+    page.fill("#editor-text", text.replace("  task: summarise", "  tsak: summarise"))
+    page.click("#editor-save")
+    page.wait_for_selector("#editor-error:not([hidden])")
+    error = page.inner_text("#editor-error")
+    bad_line = text.split("\n").index("  task: summarise") + 1
+    assert f"Line {bad_line}" in error and "tsak" in error
+    selected = page.evaluate(
+        "(() => { const t = document.getElementById('editor-text');"
+        " return t.value.slice(t.selectionStart, t.selectionEnd); })()"
+    )
+    assert selected == "  tsak: summarise"
+    assert page.get_attribute("#editor-text", "aria-invalid") == "true"
+
+    page.fill("#editor-text", text.replace("precise assistant", "terse assistant"))
+    page.fill("#editor-message", "terse")
+    page.click("#editor-save")
+    page.wait_for_selector("#editor-status:text('Saved as version 2')")
+    page.click("#editor-history")
+    page.wait_for_selector("#editor-versions li >> nth=1")
+    assert "terse" in page.inner_text("#editor-versions")
+    page.click("button[aria-label='Revert to version 1']")
+    page.wait_for_selector("#editor-status:text('now version 3')")
+    assert "precise assistant" in page.input_value("#editor-text")
+
+    llm.responder = lambda request: Reply.text("A sample summary [1].")
+    page.click("#editor-test")
+    page.wait_for_selector("#editor-tests li")
+    assert "A sample summary" in page.inner_text("#editor-tests")
+
+
+# -- Outlook --------------------------------------------------------------------------------
+
+MAIL = "Hi, could you send me the final budget figures and confirm the launch date? Anna"
+
+
+def test_outlook_read_draft_reply_opens_the_reply_form(pane: Any, llm: ScriptedLLM):
+    page = pane({"host": "Outlook", "mode": "read", "subject": "Budget", "from": "Anna Berg",
+                 "body": MAIL})  # fmt: skip
+    assert page.is_hidden("#scope-row") and page.locator("#action-buttons button").count() == 3
+    page.click("#action-reply")
+    page.fill("#act-reply-notes", "budget is 12,000 EUR, launch 3 March")
+    page.select_option("#act-reply-tone", "friendly")
+    page.click("#action-go")
+    reply = "Hi Anna,\nthe travel budget is 12,000 EUR [1] and we launch on 3 March."
+    llm.script(Reply.text(reply))
+    assert wait_done(page) == reply
+    sent = llm.requests[-1].json["messages"][-1]["content"]
+    assert MAIL in sent and "Subject: Budget" in sent
+    assert page.is_hidden("#insert") and page.is_visible("#reply")
+    shoot(page, "outlook-pane.png")
+    assert calls(page, "item.displayReplyForm") == []
+    page.click("#reply")
+    page.wait_for_function("window.__calls.some(c => c.api === 'item.displayReplyForm')")
+    form = calls(page, "item.displayReplyForm")[0]["args"][0]
+    assert form["htmlBody"].startswith("Hi Anna,<br>the travel budget is 12,000 EUR [1]")
+    assert "send it yourself" in page.inner_text("#status")
+
+
+def test_outlook_compose_improve_draft_applies_only_on_click(pane: Any, llm: ScriptedLLM):
+    page = pane({"host": "Outlook", "mode": "compose", "body": "hi pls send numbers asap"})
+    assert page.locator("#action-buttons button").all_inner_texts() == ["Improve draft"]
+    llm.script(Reply.text("Hello, could you please send the figures today? Thank you."))
+    page.click("#action-improve")
+    page.select_option("#act-improve-tone", "formal")
+    page.click("#action-go")
+    assert wait_done(page).startswith("Hello, could you please")
+    assert "hi pls send numbers asap" in llm.requests[-1].json["messages"][-1]["content"]
+    assert [c["api"] for c in calls(page) if "set" in c["api"]] == []
+    page.click("#apply-body")
+    page.wait_for_function("window.__calls.some(c => c.api === 'body.setAsync')")
+    assert calls(page, "body.setAsync")[0]["args"][0].startswith("Hello, could you please")
+    page.click("#apply-cursor")
+    page.wait_for_function("window.__calls.some(c => c.api === 'body.setSelectedDataAsync')")
+
+
+def test_dark_theme_screenshots(pane: Any, llm: ScriptedLLM):
+    page = pane({"host": "Word", "selection": "The Atlas migration is late."}, dark=True)
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(41, 41, 41)"  # Office's dark theme colour, from officeTheme
+    aspect = {"aspect": "schedule", "label": "negative", "evidence": "migration is late"}
+    llm.script(Reply.json({"label": "negative", "score": -0.6, "aspects": [aspect]}))
+    page.click("#action-sentiment")
+    assert wait_done(page).startswith("Sentiment: negative (score -0.60)")
+    assert "schedule" in page.inner_text("#sentiment")
+    shoot(page, "word-pane-dark.png")
+    page = pane({"host": "Outlook", "mode": "read", "subject": "Launch", "body": MAIL}, dark=True)
+    llm.script(Reply.text("- Anna asks for the budget figures [1].\n- And the launch date [1]."))
+    page.click("#action-summarise")
+    wait_done(page)
+    shoot(page, "outlook-pane-dark.png")

@@ -1,0 +1,143 @@
+"""The ``copilot`` command as a person runs it: a real process, real files, real index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from copilot.cli.demo import build_workspace
+from tests.fakes.hostile import BROKEN_MAIL, write_hostile_set
+
+
+def copilot(env, *args, check=True, timeout=300):
+    result = subprocess.run(
+        [sys.executable, "-m", "copilot.cli.app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"copilot {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_sync_search_and_status_from_the_command_line(cli_env, tmp_path):
+    folder = build_workspace(tmp_path / "docs")
+    out = copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    assert "7 indexed" in out.stdout
+
+    hits = json.loads(
+        copilot(
+            cli_env, "search", "when is the go-live date", "--user", "ann", "--json", "--k", "5"
+        ).stdout
+    )
+    assert len(hits) == 5
+    assert {"title", "locator", "score", "snippet", "item_id", "url"} <= set(hits[0])
+    assert any("Atlas" in h["title"] or "go-live" in h["title"].lower() for h in hits)
+
+    plain = copilot(cli_env, "search", "Q3 travel budget", "--user", "ann").stdout
+    assert "Budget 2025" in plain
+
+    status = json.loads(copilot(cli_env, "status", "--json").stdout)
+    assert status["items"] == 7 and status["chunks"] > 8 and status["failures"] == []
+
+
+def test_bad_files_fail_alone_with_reasons_in_status(cli_env, tmp_path):
+    folder = tmp_path / "mixed"
+    expected = write_hostile_set(folder)
+    for name, data in BROKEN_MAIL.items():
+        (folder / name).write_bytes(data)
+    (folder / "good.txt").write_text("The capybara procurement plan is ready.")
+
+    started = time.monotonic()
+    out = copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    assert time.monotonic() - started < 240
+    assert f"{len(expected)} failed" in out.stdout
+
+    status = json.loads(copilot(cli_env, "status", "--json", "--user", "ann").stdout)
+    failures = {f["item"].rsplit("/", 1)[-1]: f for f in status["failures"]}
+    assert set(failures) == set(expected)
+    for name, words in expected.items():
+        assert name in failures[name]["reason"] or words in failures[name]["reason"], failures[name]
+        assert words.lower() in failures[name]["reason"].lower(), failures[name]
+    # The good file and the broken-but-readable mail were indexed despite their neighbours.
+    assert status["items"] == 1 + len(BROKEN_MAIL)
+    for word in ("capybara", "pelican", "walrus", "flamingo"):
+        hits = json.loads(
+            copilot(cli_env, "search", word, "--user", "ann", "--json", "--mode", "bm25").stdout
+        )
+        assert hits and word in hits[0]["text"].lower(), word
+
+    # Nothing failed is retried until it changes; nothing half-indexed is left.
+    again = copilot(cli_env, "sync", "local", str(folder), "--user", "ann", "--json")
+    report = json.loads(again.stdout)
+    assert report["embedded"] == 0
+
+
+def test_empty_query_and_missing_folder_get_clear_errors(cli_env, tmp_path):
+    bad = copilot(cli_env, "search", "   ", "--user", "ann", check=False)
+    assert bad.returncode == 2 and "query is empty" in bad.stderr
+    missing = copilot(
+        cli_env, "sync", "local", str(tmp_path / "nope"), "--user", "ann", check=False
+    )
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+def test_demo_runs_with_no_server_and_no_key(cli_env):
+    out = copilot(cli_env, "demo")
+    assert "Indexed 7 items" in out.stdout
+    assert "search:" in out.stdout and "Atlas status report.docx" in out.stdout
+
+
+def test_a_second_process_on_the_same_index_gets_a_plain_error(cli_env, tmp_path):
+    from copilot.config import Settings
+    from copilot.workspace import Workspace
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The okapi memo.")
+    copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    with Workspace(Settings(home=cli_env["COPILOT_HOME"])) as ws:
+        assert ws.store.count("ann") == 1  # a sync (or the server) holds the index open
+        busy = copilot(cli_env, "search", "okapi", "--user", "ann", check=False)
+    assert busy.returncode == 2
+    assert "already open" in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_serve_answers_on_loopback_and_dev_mode_refuses_other_addresses(cli_env, tmp_path):
+    import socket
+    import urllib.request
+
+    env = {**cli_env, "COPILOT_AUTH": "dev"}
+    refused = copilot(env, "serve", "--host", "0.0.0.0", check=False, timeout=60)
+    assert refused.returncode == 2 and "loopback" in refused.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "copilot.cli.app", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "copilot serve did not start"
+                time.sleep(0.2)
+        me = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": "Bearer dev:anna"}
+        )
+        with urllib.request.urlopen(me, timeout=10) as r:
+            assert json.loads(r.read())["user_id"] == "dev:anna"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

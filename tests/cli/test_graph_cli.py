@@ -1,0 +1,200 @@
+"""`copilot login`, `copilot sync outlook`, `copilot watch` as a user types them, against the
+fake Entra (HTTPS) and fake Graph mailboxes (tests/graph_router.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.graph.auth import device_code_provider
+from copilot.cli import sources as graph_cli
+from copilot.cli.app import app
+from copilot.config import get_settings
+from copilot.cli.sources import (
+    token_cache_path,
+)
+from copilot.sources import Source, load_sources, remember
+from copilot.db.state import StateStore
+from tests.fakes.entra_fake import (
+    ANNA_OID,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TENANT,
+    FakeEntra,
+    entra_fixture,  # noqa: F401  (the ``entra`` fixture)
+)
+from tests.fakes.graph_router import GraphRouter
+from tests.fakes.graph_server import mailbox
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphRouter]:
+    router = GraphRouter().serve()
+    yield router
+    router.close()
+
+
+@pytest.fixture
+def env(home: Path, entra: FakeEntra, graph: GraphRouter, monkeypatch: pytest.MonkeyPatch):
+    """The environment of a copilot configured for the fake tenant and Graph."""
+    for name, value in {
+        "COPILOT_ENTRA_TENANT_ID": TENANT,
+        "COPILOT_ENTRA_CLIENT_ID": CLIENT_ID,
+        "COPILOT_ENTRA_CLIENT_SECRET": CLIENT_SECRET,
+        "COPILOT_ENTRA_AUTHORITY_HOST": entra.base_url,
+        "COPILOT_TLS_CA_FILE": str(entra.ca_file),
+        "COPILOT_GRAPH_BASE_URL": graph.url,
+        "COPILOT_PARSE_WORKERS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return get_settings()
+
+
+def approving(entra: FakeEntra, seen: list[str]):
+    def prompt(message: str) -> None:  # the person reads the code and signs in
+        seen.append(message)
+        entra.approve(re.search(r"enter the code (\S+)", message).group(1), oid=ANNA_OID)
+
+    return prompt
+
+
+def test_login_then_sync_outlook(env, entra, graph, monkeypatch) -> None:
+    made = mailbox(graph.box(ANNA_OID), 6)
+    seen: list[str] = []
+    monkeypatch.setattr(graph_cli, "_prompt", approving(entra, seen))
+    cli = CliRunner()
+
+    signed_in = cli.invoke(app, ["login", "--user", "anna"])
+    assert signed_in.exit_code == 0, signed_in.output
+    assert "Signed in as anna@contoso.example" in signed_in.output and len(seen) == 1
+    cache = token_cache_path(env, "anna")
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert "graph-refresh" not in signed_in.output and "graph-token" not in signed_in.output
+
+    synced = cli.invoke(app, ["sync", "outlook", "--user", "anna", "--json"])
+    assert synced.exit_code == 0, synced.output
+    report = json.loads(synced.output[synced.output.index("{") :])
+    assert report["failed"] == 0 and report["indexed"] == 6 + 2 * 3  # two with 3 attachments
+    assert all(t.startswith(f"graph-token.{ANNA_OID}.") for t in graph.tokens())
+    state = StateStore(env.state_url)
+    try:
+        ids = set(state.item_states("anna", "graph-mail:me"))
+    finally:
+        state.close()
+    assert {f"graph-mail:{m.id}" for m in made} <= ids
+    assert [s.id for s in load_sources(env)] == ["anna:outlook:me"]
+    assert len(seen) == 1, "the sync reused the sign-in"
+
+    # The token expires (or is revoked) before the next sync: Graph answers 401, the
+    # provider refreshes with the cached refresh token, and the sync goes on.
+    graph.revoked |= graph.tokens()
+    graph.box(ANNA_OID).add_message(subject="After the refresh", body="Heron news.")
+    refreshed = cli.invoke(app, ["sync", "outlook", "--user", "anna", "--json"])
+    assert refreshed.exit_code == 0, refreshed.output
+    assert json.loads(refreshed.output[refreshed.output.index("{") :])["indexed"] == 1
+    assert entra.token_requests[-1]["grant_type"] == "refresh_token"
+
+    nobody = cli.invoke(app, ["sync", "outlook", "--user", "bob"])
+    assert nobody.exit_code == 2
+    assert "copilot login --user bob" in nobody.output
+
+
+def test_onedrive_and_sharepoint_use_the_same_sign_in(env, entra, graph) -> None:
+    box = graph.box(ANNA_OID)
+    box.add_file("plan.md", b"# Plan\n\nThe heron project starts in May.\n")
+    box.add_file("budget.csv", b"item,amount\nherons,12\n")
+    device_code_provider(env, token_cache_path(env, "anna"), prompt=approving(entra, []))()
+    cli = CliRunner()
+    onedrive = cli.invoke(app, ["sync", "onedrive", "--user", "anna", "--json"])
+    assert onedrive.exit_code == 0, onedrive.output
+    assert json.loads(onedrive.output[onedrive.output.index("{") :])["indexed"] == 2
+    no_library = cli.invoke(app, ["sync", "sharepoint", "--user", "anna"])
+    assert no_library.exit_code == 2 and "COPILOT_GRAPH_SITE_DRIVES" in no_library.output
+    library = cli.invoke(app, ["sync", "sharepoint", "--user", "anna", "--drive", "b!lib"])
+    assert library.exit_code == 0, library.output
+    assert [s.id for s in load_sources(env)] == ["anna:onedrive:me", "anna:sharepoint:b!lib"]
+
+
+def test_app_only_sync_of_another_mailbox(env, graph) -> None:
+    upn = "bob@contoso.example"
+    made = mailbox(graph.box(upn), 3)
+    result = CliRunner().invoke(app, ["sync", "outlook", "--user", upn, "--app-only", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[result.output.index("{") :])["indexed"] == 3 + 3
+    assert all(t.startswith(f"app-token.{TENANT}.") for t in graph.tokens())
+    assert all("/users/bob%40contoso.example/" in p for p, _ in graph.requests)
+    state = StateStore(env.state_url)
+    try:  # owned by the mailbox's user, under a scope naming the mailbox
+        ids = set(state.item_states(upn, f"graph-mail:{upn}"))
+    finally:
+        state.close()
+    assert {f"graph-mail:{m.id}" for m in made} <= ids
+    assert load_sources(env)[0].app_only
+
+
+def test_watch_once_syncs_every_source_and_one_failure_stops_none(
+    env, entra, graph, tmp_path
+) -> None:
+    mailbox(graph.box(ANNA_OID), 3)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plan.md").write_text("# Plan\n\nThe heron project starts in May.\n")
+    device_code_provider(env, token_cache_path(env, "anna"), prompt=approving(entra, []))()
+    remember(env, Source(user="bob", kind="outlook"))  # never signed in: fails
+    remember(env, Source(user="anna", kind="outlook", folders=("inbox",)))
+    remember(env, Source(user="anna", kind="local", path=str(docs)))
+    cli = CliRunner()
+    listed = cli.invoke(app, ["sources", "list"])
+    assert listed.output.split() == ["bob:outlook:me", "anna:outlook:me", "folders:", "inbox",
+                                     f"anna:local:{docs}"]  # fmt: skip
+
+    result = cli.invoke(app, ["watch", "--once"])
+    assert result.exit_code == 1, result.output  # one source failed...
+    assert "bob:outlook:me" in result.output and "copilot login --user bob" in result.output
+    state = StateStore(env.state_url)
+    try:  # ...and the two after it still ran
+        assert len(state.item_states("anna", "graph-mail:me")) == 3 + 3
+        assert state.checkpoint("anna", "graph-mail:me")["deltas"].keys() == {"inbox"}
+        assert len([s for s in state.summary("anna")["syncs"] if s["status"] == "done"]) == 2
+    finally:
+        state.close()
+
+    assert cli.invoke(app, ["sources", "remove", "bob:outlook:me"]).exit_code == 0
+    again = cli.invoke(app, ["watch", "--once", "--user", "anna"])
+    assert again.exit_code == 0, again.output
+    assert cli.invoke(app, ["sources", "remove", "bob:outlook:me"]).exit_code == 2
+
+
+def test_watch_stops_cleanly_on_ctrl_c(env, tmp_path, monkeypatch) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("Some words about herons.")
+    remember(env, Source(user="anna", kind="local", path=str(docs)))
+
+    real_sleep = time.sleep
+
+    def interrupted(seconds: float) -> None:
+        if seconds > 10:  # the wait between rounds (the sync itself sleeps briefly)
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", interrupted)
+    result = CliRunner().invoke(app, ["watch", "--interval", "30"])
+    assert result.exit_code == 0, result.output
+    assert "Synced" in result.output and "Stopped" in result.output
+
+
+def test_watch_refuses_a_too_short_interval_and_a_damaged_sources_file(env) -> None:
+    cli = CliRunner()
+    assert cli.invoke(app, ["watch", "--interval", "1"]).exit_code == 2
+    (env.home_dir).mkdir(parents=True, exist_ok=True)
+    (env.home_dir / "sources.json").write_text('[{"user": "anna", "kind": "fax"}]')
+    result = cli.invoke(app, ["watch", "--once"])
+    assert result.exit_code == 1 and "kind must be one of" in result.output

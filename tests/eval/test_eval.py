@@ -1,0 +1,194 @@
+"""``copilot eval retrieval``: metrics, BEIR loading, the runner, the mail set generator."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from copilot.eval.beir import CollectionError, load_beir
+from copilot.eval.mailgen import generate
+from copilot.eval.metrics import mrr_at, ndcg_at, percentile, recall_at
+from copilot.eval.retrieval import evaluate_beir, evaluate_mail_known_item, load_known_item
+
+DOCS = [
+    ("d1", "Wind tunnel tests", "Lift and drag of a swept wing were measured in a wind tunnel."),
+    ("d2", "Heat transfer", "Heat conduction in composite slabs with a contact resistance."),
+    ("d3", "Boundary layers", "Laminar boundary layer separation on a flat plate at Mach 2."),
+    ("d4", "Panel flutter", "Flutter of thin panels in supersonic flow, with experiments."),
+    ("d5", "Rocket nozzles", "Thrust losses in conical rocket nozzles due to divergence."),
+    ("d6", "", "Hypersonic flow over blunt bodies: shock standoff distance measured."),
+]
+QUERIES = [
+    ("q1", "heat conduction through composite slabs", {"d2": 2}),
+    ("q2", "flutter of panels at supersonic speed", {"d4": 2, "d3": 1}),
+    ("q3", "shock standoff of blunt bodies in hypersonic flow", {"d6": 1}),
+]
+
+
+def write_beir(folder, queries=QUERIES, docs=DOCS):
+    (folder / "qrels").mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for doc_id, title, text in docs:
+            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as f:
+        for query_id, text, _ in queries:
+            f.write(json.dumps({"_id": query_id, "text": text}) + "\n")
+    rows = ["query-id\tcorpus-id\tscore"]
+    rows += [f"{q}\t{d}\t{g}" for q, _, rels in queries for d, g in rels.items()]
+    (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def copilot(env, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "copilot.cli.app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+# ---- metrics -------------------------------------------------------------------------------
+
+
+def test_metrics_on_hand_computed_rankings():
+    relevant = {"a": 2, "b": 1}
+    assert ndcg_at(["a", "b", "x"], relevant) == pytest.approx(1.0)
+    # b first, a second: (1/1 + 2/log2 3) / (2/1 + 1/log2 3)
+    expected = (1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3))
+    assert ndcg_at(["b", "a"], relevant) == pytest.approx(expected)
+    assert ndcg_at(["x", "y"], relevant) == 0.0
+    assert mrr_at(["x", "y", "b"], relevant) == pytest.approx(1 / 3)
+    assert mrr_at(["x"] * 10 + ["a"], relevant, 10) == 0.0  # found at rank 11: outside @10
+    assert recall_at(["a", "x"], relevant) == 0.5
+    assert recall_at(["a"], {}) == 0.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([], 95) == 0.0
+
+
+# ---- loading and validation ----------------------------------------------------------------
+
+
+def test_load_beir_keeps_only_judged_queries(tmp_path):
+    folder = write_beir(tmp_path / "c", [*QUERIES, ("q4", "unjudged", {"d1": 0})])
+    collection = load_beir(folder)
+    assert len(collection.corpus) == 6
+    assert set(collection.queries) == {"q1", "q2", "q3"}
+    assert collection.qrels["q2"] == {"d4": 2, "d3": 1}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "corpus.jsonl").unlink(), r"corpus\.jsonl is missing"),
+        (lambda f: (f / "qrels" / "test.tsv").unlink(), r"test\.tsv is missing"),
+        (lambda f: _append(f / "corpus.jsonl", "{not json\n"), r"corpus\.jsonl:7: not valid JSON"),
+        (lambda f: _append(f / "corpus.jsonl", '{"title": "x"}\n'), r"corpus\.jsonl:7: .*'_id'"),
+        (lambda f: _append(f / "corpus.jsonl", '["a"]\n'), r"corpus\.jsonl:7: expected a JSON"),
+        (lambda f: _append(f / "corpus.jsonl", '{"_id": "d1"}\n'), "duplicate document id"),
+        (lambda f: (f / "corpus.jsonl").write_bytes(b"\xff\xfe\n"), r"corpus\.jsonl:1: not UTF-8"),
+        (lambda f: (f / "corpus.jsonl").write_text(""), "holds no documents"),
+        (lambda f: _append(f / "qrels" / "test.tsv", "q1\td1\n"), r"test\.tsv:6: expected 3"),
+        (lambda f: _append(f / "qrels" / "test.tsv", "q1\td1\thigh\n"), "is not a number"),
+        (lambda f: _append(f / "qrels" / "test.tsv", "q9\td1\t1\n"), "not in queries.jsonl"),
+    ],
+)
+def test_bad_beir_folders_name_the_file_and_line(tmp_path, damage, message):
+    folder = write_beir(tmp_path / "c")
+    damage(folder)
+    with pytest.raises(CollectionError, match=message):
+        load_beir(folder)
+
+
+def _append(path, text):
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(CollectionError, match="not a folder"):
+        load_beir(tmp_path / "nope")
+
+
+# ---- the runner, through the command line and the library ----------------------------------
+
+
+def test_eval_command_scores_a_tiny_beir_folder(cli_env, tmp_path):
+    folder = write_beir(tmp_path / "tiny")
+    result = copilot(cli_env, "eval", "retrieval", "--beir", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert set(scores) == {"bm25", "dense", "hybrid"}
+    for mode in scores.values():
+        assert {"ndcg@10", "mrr@10", "recall@100", "p50_ms", "p95_ms"} <= set(mode)
+        assert 0 < mode["p50_ms"] <= mode["p95_ms"]
+    # six documents: dense ranks them all; BM25 only those sharing a word with the query
+    assert scores["dense"]["recall@100"] == scores["hybrid"]["recall@100"] == 1.0
+    assert scores["bm25"]["mrr@10"] == 1.0  # each query shares rare words with its document
+    assert scores["hybrid"]["mrr@10"] == 1.0
+    # the user's own home is untouched: the collection went to a throwaway one
+    assert not (tmp_path / "home" / "index").exists()
+
+
+def test_eval_command_refuses_a_broken_folder_with_a_clear_message(cli_env, tmp_path):
+    folder = write_beir(tmp_path / "tiny")
+    _append(folder / "queries.jsonl", "{oops\n")
+    result = copilot(cli_env, "eval", "retrieval", "--beir", str(folder), "--mode", "bm25")
+    assert result.returncode == 2
+    assert "queries.jsonl:4: not valid JSON" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    result = copilot(cli_env, "eval", "retrieval", "--beir", str(folder), "--mode", "fuzzy")
+    assert result.returncode == 2 and "Unknown mode" in result.stderr
+
+
+def test_hostile_queries_are_scored_not_crashed_on(settings, tmp_path):
+    hostile = [
+        ("e1", "   ", {"d1": 1}),  # whitespace only: unsearchable, scores 0
+        ("e2", "?!…", {"d1": 1}),  # punctuation only
+        ("e3", "flutter " * 1250, {"d4": 1}),  # 10,000 characters
+        ("e4", "風洞試験 の 揚力", {"d1": 1}),  # non-Latin script
+        ("e5", "heat\x00\x07 conduction\x1b[31m slabs", {"d2": 1}),  # control characters
+    ]
+    folder = write_beir(tmp_path / "c", QUERIES + hostile)
+    scores = evaluate_beir(folder, ("bm25", "hybrid"), settings)
+    assert scores["hybrid"].queries == 8
+    assert scores["hybrid"].unsearchable == 2
+    assert scores["bm25"].mrr10 >= 5 / 8  # q1-q3, e3 and e5 still find their document
+
+
+# ---- mail known-item -----------------------------------------------------------------------
+
+
+def test_mail_generator_is_deterministic_and_its_queries_point_at_real_messages(tmp_path):
+    first = generate(tmp_path / "a", threads=6, seed=3)
+    second = generate(tmp_path / "b", threads=6, seed=3)
+    assert first == second and first[1] > 0
+    for path in (tmp_path / "a").iterdir():
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
+    queries, _ = load_known_item(tmp_path / "a")
+    assert len(queries) == first[1]
+    replies = [p for p in (tmp_path / "a").glob("*.eml") if b"In-Reply-To" in p.read_bytes()]
+    assert replies and all(b"wrote:" in p.read_bytes() or b"Original" in p.read_bytes()
+                           for p in replies)  # fmt: skip
+
+
+def test_mail_known_item_through_the_mail_parser(settings, tmp_path):
+    generate(tmp_path / "mail", threads=8, seed=1)
+    scores = evaluate_mail_known_item(tmp_path / "mail", ("bm25", "hybrid"), settings)
+    assert scores["bm25"].mrr10 > 0.5
+    assert scores["hybrid"].mrr10 > 0.5
+
+
+def test_known_item_queries_must_name_existing_messages(tmp_path):
+    generate(tmp_path / "mail", threads=2, seed=0)
+    _append(tmp_path / "mail" / "queries.tsv", "lost query\t<nobody@nowhere>\n")
+    with pytest.raises(CollectionError, match=r"queries\.tsv:\d+: no \.eml file has"):
+        load_known_item(tmp_path / "mail")
+    (tmp_path / "mail" / "queries.tsv").unlink()
+    with pytest.raises(CollectionError, match=r"queries\.tsv is missing"):
+        load_known_item(tmp_path / "mail")

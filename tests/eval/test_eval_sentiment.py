@@ -1,0 +1,116 @@
+"""Scoring a sentiment engine on a labelled file, as `copilot eval sentiment` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from copilot.cli.eval import eval_app
+from copilot.eval.sentiment import TsvError, evaluate, read_tsv
+
+REVIEWS = [
+    ("The waiter was lovely and the pasta was perfect.", 1),
+    ("Cold food, rude staff, never again.", 0),
+    ("This charger stopped working after a week.", 0),
+    ("A wonderful film with a brilliant cast.", 1),
+    ("The app crashes every time I open it.", 0),
+    ("Check-in was quick and the room was spotless.", 1),
+]
+
+
+def write_tsv(path: Path, rows: list[tuple[str, int]], extra: str = "") -> Path:
+    path.write_text("".join(f"{t}\t{g}\n" for t, g in rows) + extra, encoding="utf-8")
+    return path
+
+
+def test_read_tsv_keeps_sentences_and_labels(tmp_path):
+    path = write_tsv(tmp_path / "r.tsv", REVIEWS, extra="\n   \n")  # blank lines are fine
+    assert read_tsv(path) == REVIEWS
+
+
+def test_bad_lines_are_named_by_number(tmp_path):
+    path = write_tsv(tmp_path / "r.tsv", REVIEWS, extra="no tab here\nGood phone\tyes\n\t1\n")
+    with pytest.raises(TsvError) as e:
+        read_tsv(path)
+    message = str(e.value)
+    assert "3 bad line(s)" in message
+    assert "line 7: expected 'sentence<TAB>0 or 1'" in message
+    assert "line 8: label 'yes' is not 0 or 1" in message
+    assert "line 9" in message
+
+
+@pytest.mark.parametrize("content", [None, "", "\n\n"])
+def test_missing_or_empty_files_are_clear_errors(tmp_path, content):
+    path = tmp_path / "r.tsv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(TsvError, match="no such file" if content is None else "no labelled"):
+        read_tsv(path)
+
+
+def test_evaluate_counts_accuracy_macro_f1_and_confusion():
+    pairs = [("a", 1), ("b", 1), ("c", 0), ("d", 0)]
+    scores = evaluate(pairs, lambda texts: [1, 0, 0, 0])
+    assert scores["accuracy"] == 0.75 and scores["n"] == 4
+    assert scores["confusion"] == [[2, 0], [1, 1]]  # confusion[gold][predicted]
+    # F1(positive) = 2/3, F1(negative) = 4/5
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    with pytest.raises(ValueError, match="returned 1 labels for 4"):
+        evaluate(pairs, lambda texts: [1])
+
+
+def test_the_command_scores_the_local_engine(home, tmp_path):
+    path = write_tsv(tmp_path / "r.tsv", REVIEWS)
+    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert scores["n"] == 6 and scores["accuracy"] == 1.0 and scores["macro_f1"] == 1.0
+    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path)])
+    assert "accuracy 1.000, macro-F1 1.000 on 6 sentences" in result.output
+
+
+def test_the_command_names_a_broken_file(home, tmp_path):
+    path = write_tsv(tmp_path / "r.tsv", REVIEWS, extra="oops\t2\n")
+    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path)])
+    assert result.exit_code == 2
+    assert "line 7: label '2' is not 0 or 1" in " ".join(result.output.split())
+
+
+def test_the_llm_engine_is_called_through_predict_llm(home, tmp_path, monkeypatch):
+    path = write_tsv(tmp_path / "r.tsv", REVIEWS)
+    seen = []
+
+    def predict_llm(settings, texts):
+        seen.append(texts)
+        return [1] * len(texts)
+
+    fake = types.ModuleType("copilot.skills.runner")
+    fake.predict_llm = predict_llm  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "copilot.skills.runner", fake)
+    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path), "--engine", "llm"])
+    assert result.exit_code == 0, result.output
+    assert seen == [[t for t, _ in REVIEWS]]
+    assert "accuracy 0.500" in result.output
+
+    monkeypatch.setitem(sys.modules, "copilot.skills.runner", None)  # as if not written yet
+    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path), "--engine", "llm"])
+    assert result.exit_code == 2
+    assert "the llm engine is not available yet" in result.output.lower()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("COPILOT_SENTIMENT_TSV"),
+    reason="set COPILOT_SENTIMENT_TSV to a labelled review file (e.g. amazon_cells_labelled.txt)",
+)
+def test_local_engine_accuracy_on_a_real_review_set(home):
+    path = os.environ["COPILOT_SENTIMENT_TSV"]
+    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", path, "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert scores["accuracy"] >= 0.88, scores
