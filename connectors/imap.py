@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from imapclient import IMAPClient
 
+from connectors.checkpoints import StoredCheckpoint
 from connectors.imap_login import DEFAULT_PORTS, close, connect
 from connectors.imap_login import ImapAuthError as ImapAuthError  # re-exported: the public API
 from connectors.imap_login import ImapError as ImapError
@@ -109,7 +110,7 @@ class ImapConnector:
     def list_ids(self) -> None:
         return None  # expunged messages are reported as Deleted by load()
 
-    def load(self, checkpoint: dict[str, Any] | None = None) -> Iterator[Event]:
+    def load(self, checkpoint: StoredCheckpoint | None = None) -> Iterator[Event]:
         # An unreadable entry is left out: that folder is fetched again, unchanged items skip.
         folders = load_folders(checkpoint)
         for name in [n for n in folders if n not in self.source.folders]:

@@ -23,16 +23,22 @@ from typing import Literal
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from connectors.errors import ConnectorError
+
 Security = Literal["tls", "starttls", "plain"]
 DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
 
 
-class ImapError(Exception):
+class ImapError(ConnectorError):
     """The sync cannot go on until a person fixes something the message names."""
+
+    kind = "imap_failed"
 
 
 class ImapAuthError(ImapError):
     """The server refused the login."""
+
+    kind = "imap_login_refused"
 
 
 @dataclass(frozen=True)

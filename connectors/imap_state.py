@@ -10,10 +10,10 @@ fetched again and its unchanged items are skipped), and no entry may claim more 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from connectors.checkpoints import ImapCheckpoint, ImapFolderCheckpoint, StoredCheckpoint
 from connectors.types import Checkpoint
 
 MAX_UIDS = 10_000_000  # per folder; a checkpoint claiming more is damaged
@@ -55,33 +55,43 @@ class FolderState:
     last_uid: int = 0
     uids: set[int] = field(default_factory=set)
 
-    def dump(self) -> dict[str, Any]:
-        return {
-            "uidvalidity": self.uidvalidity,
-            "uidnext": self.uidnext,
-            "last_uid": self.last_uid,
-            "uids": compact_uids(self.uids),
-        }
+    def dump(self) -> ImapFolderCheckpoint:
+        return ImapFolderCheckpoint(
+            uidvalidity=self.uidvalidity,
+            uidnext=self.uidnext,
+            last_uid=self.last_uid,
+            uids=compact_uids(self.uids),
+        )
 
     @classmethod
-    def load(cls, value: dict[str, Any]) -> FolderState:
+    def load(cls, value: object) -> FolderState:
+        """One stored folder entry; ValueError (or KeyError, TypeError) if it is damaged."""
+        if not isinstance(value, Mapping):
+            raise TypeError(f"a folder entry is a JSON object, not {type(value).__name__}")
         return cls(
-            int(value["uidvalidity"]),
-            int(value.get("uidnext", 0)),
-            int(value["last_uid"]),
+            _number(value["uidvalidity"]),
+            _number(value.get("uidnext", 0)),
+            _number(value["last_uid"]),
             expand_uids(str(value.get("uids", ""))),
         )
 
 
-def load_folders(checkpoint: dict[str, Any] | None) -> dict[str, FolderState]:
+def _number(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+def load_folders(checkpoint: StoredCheckpoint | None) -> dict[str, FolderState]:
     """The folders of a stored checkpoint; unreadable entries are left out."""
+    stored = (checkpoint or {}).get("folders") if isinstance(checkpoint, Mapping) else None
     folders: dict[str, FolderState] = {}
-    for name, value in ((checkpoint or {}).get("folders") or {}).items():
+    for name, value in stored.items() if isinstance(stored, Mapping) else ():
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            folders[name] = FolderState.load(value)
+            folders[str(name)] = FolderState.load(value)
     return folders
 
 
 def folders_checkpoint(folders: dict[str, FolderState]) -> Checkpoint:
     """A snapshot: the pipeline stores it later, after the items before it are durable."""
-    return Checkpoint({"folders": {name: f.dump() for name, f in folders.items()}})
+    return Checkpoint(ImapCheckpoint(folders={name: f.dump() for name, f in folders.items()}))

@@ -4,10 +4,17 @@ Why a full scan every run: ``stat`` is cheap and the pipeline skips any file who
 mtime and size are unchanged without reading it, so a scan of thousands of unchanged
 files costs milliseconds, and it never misses a change the way an event watcher can
 when the process is not running.
+
+Why links are checked: the folder may be writable by others (a shared drive, a dev-mode
+server), and a link inside it must not make the copilot index what lies outside it
+(``notes -> /home/anna``). A link is followed only when its target resolves inside the
+root; a file is read through its resolved path and must still be the file (device and
+inode) the scan saw, so swapping a link between the scan and the read gains nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat
@@ -15,8 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from connectors.checkpoints import LocalCheckpoint, StoredCheckpoint
 from connectors.parsers import MAIL_TYPES, media_type_for
 from connectors.types import Checkpoint, Content, Failure, Item
 
@@ -43,13 +50,34 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
-def _reader(path: Path, size: int) -> Content:
-    def read() -> bytes:
-        with open(path, "rb") as handle:
-            return handle.read()
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
-    media_type = media_type_for(path.name) or "application/octet-stream"
-    return Content(media_type=media_type, size=size, loader=read)
+
+def _reader(name: str, real: str, info: os.stat_result, max_bytes: int) -> Content:
+    """Read ``real`` (a resolved path) only if it is still the regular file the scan saw:
+    no link is followed at its last step, a FIFO swapped in cannot block the open, and a
+    file grown past the cap since the scan is refused rather than read whole."""
+
+    def read() -> bytes:
+        try:
+            fd = os.open(real, _OPEN_FLAGS | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link put there since the scan
+                raise OSError(errno.ESTALE, f"{name} was replaced by a link") from None
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino) or not stat.S_ISREG(
+                now.st_mode
+            ):
+                raise OSError(errno.ESTALE, f"{name} was replaced while the folder was synced")
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise OSError(errno.EFBIG, f"{name} grew over the {_human(max_bytes)} size cap")
+        return data
+
+    media_type = media_type_for(name) or "application/octet-stream"
+    return Content(media_type=media_type, size=info.st_size, loader=read)
 
 
 @dataclass
@@ -58,7 +86,8 @@ class LocalFolder:
 
     ``include`` globs (matched against the file name and the path relative to the root)
     narrow the set; ``exclude`` globs prune files and whole folders. Symbolic links are
-    followed, but each real folder is visited once, so a link loop cannot trap the scan.
+    followed only to targets inside ``root`` (a link out is a failure naming it), and each
+    real folder is visited once, so a link loop cannot trap the scan.
     """
 
     root: Path
@@ -77,8 +106,9 @@ class LocalFolder:
         return f"local:{path}"
 
     def load(
-        self, checkpoint: dict[str, Any] | None = None
+        self, checkpoint: StoredCheckpoint | None = None
     ) -> Iterator[Item | Failure | Checkpoint]:
+        """Every file, whatever ``checkpoint`` says: a scan is cheap (see the module)."""
         if not self.root.is_dir():
             raise NotADirectoryError(f"{self.root} is not a folder")
         seen: set[str] = set()
@@ -91,9 +121,9 @@ class LocalFolder:
             yield event
             count += 1
             if count % BATCH == 0:
-                yield Checkpoint({"root": str(self.root), "scanned": count})
+                yield Checkpoint(LocalCheckpoint(root=str(self.root), scanned=count))
         self._seen = seen
-        yield Checkpoint({"root": str(self.root), "scanned": count, "complete": True})
+        yield Checkpoint(LocalCheckpoint(root=str(self.root), scanned=count, complete=True))
 
     def list_ids(self) -> Iterable[str]:
         """Ids seen by the last complete ``load`` (or a fresh scan when there was none)."""
@@ -128,6 +158,13 @@ class LocalFolder:
                 rel = path.relative_to(self.root).as_posix()
                 if _matches(rel, entry.name, self.exclude):
                     continue
+                if entry.is_symlink() and not self._inside(path):
+                    yield Failure(
+                        self.item_id(path),
+                        "fetch",
+                        f"{rel} is a link to outside the synced folder; not followed",
+                    )
+                    continue
                 try:
                     is_dir = entry.is_dir(follow_symlinks=True)
                 except OSError:
@@ -142,13 +179,23 @@ class LocalFolder:
                     yield event
             stack.extend(reversed(subfolders))
 
+    def _inside(self, path: Path) -> bool:
+        """Whether ``path`` (all its links resolved) lies inside the root."""
+        try:
+            return Path(os.path.realpath(path)).is_relative_to(self.root)
+        except (OSError, ValueError):
+            return False
+
     def _file(self, path: Path) -> Item | Failure | None:
         item_id = self.item_id(path)
         media_type = media_type_for(path.name)
         if media_type is None:
             return None  # not a kind of file we index: not a failure either
+        real = os.path.realpath(path)
+        if not Path(real).is_relative_to(self.root):  # a folder link swapped mid-scan
+            return Failure(item_id, "fetch", f"{path.name} lies outside the synced folder")
         try:
-            info = path.stat()
+            info = os.stat(real, follow_symlinks=False)
         except OSError as exc:  # a dangling symlink, or a file removed mid-scan
             return Failure(item_id, "fetch", f"cannot read {path.name}: {exc.strerror}")
         if not stat.S_ISREG(info.st_mode):
@@ -170,6 +217,6 @@ class LocalFolder:
             url=path.as_uri(),
             modified=datetime.fromtimestamp(info.st_mtime, UTC),
             version=f"{info.st_mtime_ns}-{info.st_size}",
-            content=_reader(path, info.st_size),
+            content=_reader(path.name, real, info, self.max_bytes),
             meta={"path": str(path), "size": info.st_size},
         )

@@ -8,10 +8,12 @@ import from ``copilot``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+from connectors.errors import ConnectorError
 
 Kind = Literal["mail", "file"]
 Stage = Literal["fetch", "parse", "embed", "store"]
@@ -81,13 +83,14 @@ class Deleted:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Opaque JSON-able state a connector hands back after a batch.
+    """JSON-able state a connector hands back after a batch: its own ``TypedDict`` from
+    ``connectors.checkpoints``, opaque to the pipeline.
 
     Everything yielded before it has been handed to the pipeline; the pipeline stores it
     once that work is durable, and passes it back to ``Connector.load`` on the next run.
     """
 
-    value: dict[str, Any]
+    value: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -134,5 +137,7 @@ class Parsed:
     attachments: list[Attachment] = field(default_factory=list)
 
 
-class ParseError(Exception):
+class ParseError(ConnectorError):
     """The bytes cannot be turned into text; the message says why in plain words."""
+
+    kind = "unreadable"

@@ -2,6 +2,10 @@
 
 Everything the copilot keeps on disk lives under ``COPILOT_HOME`` so a user (or a test)
 can point it somewhere else and get a fully separate copilot.
+
+Secrets (API keys, the Entra client secret) are ``SecretStr``: they show as ``**********``
+in a repr, a log line or a traceback of the settings, and are read with
+``.get_secret_value()`` only where they are handed to the client that sends them.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,7 +40,9 @@ class Settings(BaseSettings):
         description="A Qdrant server (http://host:6333), or qdrant-client local mode "
         "(local:/path or :memory:); unset means the embedded engine.",
     )
-    qdrant_api_key: str | None = Field(default=None, description="API key of the Qdrant server.")
+    qdrant_api_key: SecretStr | None = Field(
+        default=None, description="API key of the Qdrant server."
+    )
 
     # Embeddings
     embed_provider: Literal["local", "openai", "azure"] = "local"
@@ -53,7 +59,9 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         default=0, ge=0, description="0: one per core (the API server: one, see app.py)."
     )
-    openai_api_key: str | None = None
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="API key of OpenAI or Azure OpenAI embeddings."
+    )
     openai_base_url: str | None = None
     azure_endpoint: str | None = None
     azure_api_version: str = "2024-10-21"
@@ -77,7 +85,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(
         default=None, description="OpenAI-compatible server (vLLM, Ollama, ...): http://host/v1."
     )
-    llm_api_key: str | None = Field(default=None, description="API key for the LLM server.")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM server.")
     llm_model: str = Field(default="gpt-4o-mini", description="Model (or Azure deployment).")
     llm_azure_endpoint: str | None = Field(
         default=None, description="Azure OpenAI endpoint (https://NAME.openai.azure.com)."
@@ -94,6 +102,29 @@ class Settings(BaseSettings):
     llm_output_tokens: int = Field(
         default=1_000, ge=16, description="Reserved for the answer; the rest is the budget."
     )
+    llm_prompt_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Prompt tokens a second the server reads (a CPU model: 40-80). Sizes the "
+        "first-token timeout and the prompt budget; unset: measured on real calls.",
+    )
+    llm_first_token_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="Time-to-first-token goal on a slow server: the prompt is packed to what "
+        "it reads in this time at the prompt rate (a cached prefix is free).",
+    )
+    llm_serial: bool = Field(
+        default=False,
+        description="The server computes one request at a time (llama.cpp): a timed-out "
+        "request is not retried, since the server is still computing it.",
+    )
+    llm_prefill: Literal["chatml", "continue", "instruct"] = Field(
+        default="instruct",
+        description="How a skill's prefilled answer start is sent: chatml (/v1/completions, "
+        "llama.cpp with a ChatML model), continue (a final assistant message, llama-server "
+        "and Ollama) or instruct (an instruction; OpenAI, Azure).",
+    )
     llm_prices: dict[str, tuple[float, float]] = Field(
         default={
             "gpt-4o-mini": (0.00015, 0.0006),
@@ -105,8 +136,36 @@ class Settings(BaseSettings):
         },
         description="USD per 1,000 (input, output) tokens, for cost estimates; JSON in env.",
     )
-    engine: Literal["auto", "llm", "local"] = Field(
-        default="auto", description="auto: the LLM when one is configured, else local."
+    engine: Literal["auto", "llm", "embedded", "local"] = Field(
+        default="auto",
+        description="auto: the LLM when one is configured, else the embedded model when one "
+        "is installed, else local.",
+    )
+
+    # The embedded engine: a packaged model (`copilot model install`) in a llama.cpp server
+    # that the copilot starts on loopback when needed (copilot/llm/embedded/).
+    llm_model_file: Path | None = Field(
+        default=None,
+        description="A GGUF file of your own for the embedded engine (not hash-checked).",
+    )
+    embedded_model: str | None = Field(
+        default=None,
+        description="Which installed packaged model to run; default the best one installed.",
+    )
+    embedded_context: int = Field(
+        default=8192, ge=512, description="Context tokens the model server is started with."
+    )
+    embedded_threads: int = Field(
+        default=1, ge=1, le=64, description="CPU threads of the model (1: steady on 2 cores)."
+    )
+    embedded_cache_mb: int = Field(
+        default=1024, ge=0, description="Prompt cache of the model server (0: off)."
+    )
+    embedded_keep_alive_s: float = Field(
+        default=300.0, ge=0, description="Idle seconds before the model server stops (0: never)."
+    )
+    embedded_start_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest wait for the model server to load."
     )
 
     # Privacy
@@ -141,7 +200,7 @@ class Settings(BaseSettings):
         default="https://login.microsoftonline.com",
         description="Where tokens are issued and JWKS are fetched (sovereign clouds differ).",
     )
-    entra_client_secret: str | None = Field(
+    entra_client_secret: SecretStr | None = Field(
         default=None, description="Client secret for the on-behalf-of exchange to Graph."
     )
     entra_leeway_s: int = Field(default=60, ge=0, le=300, description="Clock skew allowed.")
@@ -152,6 +211,17 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8765, ge=0, le=65535)
     cors_origins: list[str] = Field(default=[], description="Origins allowed by CORS.")
     max_request_mb: float = Field(default=25.0, gt=0, description="Largest request body.")
+    request_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest a client may take to send a request's headers."
+    )
+    request_body_timeout_s: float = Field(
+        default=60.0, gt=0, description="Longest a client may take to send a request's body."
+    )
+    sync_roots: list[str] = Field(
+        default=["~"],
+        description="Dev mode: the only folders POST /v1/sync/local may index (JSON list); "
+        "'{user}' stands for the dev user's name, e.g. /srv/data/{user}.",
+    )
     rate_limit_per_minute: int = Field(
         default=60, ge=1, description="Skill runs and searches per user per minute."
     )

@@ -18,15 +18,20 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.graph.auth import write_private
+from copilot.errors import CopilotError
+from copilot.fileio import write_atomically
 
 Kind = Literal["outlook", "onedrive", "sharepoint", "local"]
 KINDS = ("outlook", "onedrive", "sharepoint", "local")
 MAX_FILE_BYTES = 1024 * 1024
 
 
-class SourcesError(Exception):
+class SourcesError(CopilotError):
     """The sources file cannot be used; the message names the file and the problem."""
+
+    kind = "bad_sources"
+    status = 400
+    title = "The sources file cannot be used"
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def load_sources(settings: Any) -> list[Source]:
 
 def _save(settings: Any, sources: list[Source]) -> None:
     rows = [{**asdict(s), "folders": list(s.folders)} for s in sources]
-    write_private(sources_path(settings), json.dumps(rows, indent=2) + "\n")
+    write_atomically(sources_path(settings), json.dumps(rows, indent=2) + "\n")
 
 
 def remember(settings: Any, source: Source) -> None:

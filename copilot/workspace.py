@@ -8,21 +8,31 @@ each part the first time it is used keeps every command as cheap as it can be.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from copilot.config import Settings
+from copilot.db.state import StateStore
+from copilot.fileio import make_private_dir, warn_if_loose
+from copilot.index.base import IndexStore
 from copilot.index.embed import Embedder, get_embedder
 from copilot.index.store import EdgeVectorStore
-from copilot.db.state import StateStore
 
-if TYPE_CHECKING:
-    from copilot.index.server_store import ServerVectorStore
+
+def open_home(settings: Settings) -> Path:
+    """Create the home folder 0700 (whatever the umask) and warn if it or the index folders
+    were opened up to other accounts: they hold every user's mail text and vectors. The
+    state database checks its own files when it is opened (``copilot.db.engine``)."""
+    home = make_private_dir(settings.home_dir)
+    index = settings.index_dir
+    shards = sorted(p for p in index.iterdir() if p.is_dir()) if index.is_dir() else []
+    warn_if_loose([home, index, *shards], "the copilot home folder")
+    return home
 
 
 class Workspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.home_dir.mkdir(parents=True, exist_ok=True)
+        open_home(settings)
 
     @cached_property
     def state(self) -> StateStore:
@@ -33,9 +43,10 @@ class Workspace:
         return get_embedder(self.settings)
 
     @cached_property
-    def store(self) -> EdgeVectorStore | ServerVectorStore:
+    def store(self) -> IndexStore:
         # One collection per embedding model: vectors of two models never share a space.
         # COPILOT_QDRANT_URL moves the index to a Qdrant server (or qdrant-client local mode).
+        fusion = self.settings.fusion
         if self.settings.qdrant_url:
             from copilot.index.server_store import (
                 ServerVectorStore,
@@ -43,12 +54,12 @@ class Workspace:
                 open_client,
             )
 
-            client = open_client(self.settings.qdrant_url, self.settings.qdrant_api_key)
-            return ServerVectorStore(
-                client, collection_name(self.embedder.model_id), self.embedder.dim
-            )
+            key = self.settings.qdrant_api_key
+            client = open_client(self.settings.qdrant_url, key.get_secret_value() if key else None)
+            collection = collection_name(self.embedder.model_id)
+            return ServerVectorStore(client, collection, self.embedder.dim, fusion=fusion)
         path = self.settings.index_dir / self.embedder.model_id
-        return EdgeVectorStore(path, self.embedder.dim)
+        return EdgeVectorStore(path, self.embedder.dim, fusion=fusion)
 
     def close(self) -> None:
         if "store" in self.__dict__:

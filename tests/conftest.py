@@ -1,21 +1,29 @@
-"""Shared fixtures: every test gets its own COPILOT_HOME; the ONNX export is shared.
+"""The fixtures every test folder shares; the fakes themselves live in ``tests/fakes/``.
 
-Exporting the embedding model to ONNX takes a few seconds, so all test sessions share
-one derived-model folder inside the virtualenv (``COPILOT_MODELS_DIR``); everything else a
-test writes lives under its own temporary folder.
+Every test gets its own ``COPILOT_HOME``; what is slow to build and safe to share is shared:
+the ONNX export of the embedding model (one derived-model folder inside the virtualenv,
+``COPILOT_MODELS_DIR``, for all sessions), the loaded embedder and Dovecot (one per session),
+and the scripted LLM server (one per test module, emptied before each test).
+
+A fixture that only one folder needs lives in that folder's ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from copilot.config import Settings
+from copilot.index.embed import Embedder, get_embedder
+from copilot.workspace import Workspace
+from tests.fakes.dovecot import DOVECOT, Dovecot, running_dovecot
+from tests.fakes.entra_fake import FakeEntra
+from tests.fakes.llm_server import ScriptedLLM
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = Path(sys.prefix) / "share" / "copilot-models"
 os.environ.setdefault("COPILOT_MODELS_DIR", str(MODELS_DIR))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,6 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("COPILOT_OFFICE_FILES"),
         help="Folder of real-world office files (../shared/data/office-files) to sync.",
     )
+
+
+# ---- a home and settings of one's own ---------------------------------------------------------
 
 
 @pytest.fixture
@@ -42,8 +53,80 @@ def settings(home: Path) -> Settings:
 
 
 @pytest.fixture
+def ws(settings: Settings) -> Iterator[Workspace]:
+    """The test's workspace (state database, index, embedder), closed afterwards."""
+    with Workspace(settings) as workspace:
+        yield workspace
+
+
+@pytest.fixture
 def cli_env(home: Path) -> dict[str, str]:
     """Environment for running the ``copilot`` command as a user would."""
     env = dict(os.environ)
     env["COPILOT_HOME"] = str(home)
     return env
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The common umask, under which plain writes come out readable by everyone: a file that
+    must stay private has to say so itself. Use with ``pytest.mark.usefixtures``."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The local embedding model, loaded once: it reads the shared model folder and never
+    writes to its home, so one load serves every test that only needs vectors."""
+    return get_embedder(Settings(home=tmp_path_factory.mktemp("embedder-home")))
+
+
+# ---- the scripted LLM -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[ScriptedLLM]:
+    """One scripted OpenAI-compatible server per test module. Ask for it only in a
+    module-scoped fixture (an app built once for the module); tests ask for ``llm``."""
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(llm_server: ScriptedLLM) -> ScriptedLLM:
+    """The module's scripted server as a new one would be: no script, no recorded requests,
+    echo replies. A test that needs a server built otherwise (``window=``, ``rejects=``…)
+    starts its own ``ScriptedLLM``."""
+    llm_server.reset()
+    return llm_server
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, llm: ScriptedLLM) -> Settings:
+    """The test's settings pointed at ``llm``; no retries, so a wrong script fails at once."""
+    return settings.model_copy(
+        update={"llm_base_url": llm.base_url, "llm_timeout_s": 5, "llm_max_retries": 0}
+    )
+
+
+# ---- identity and mail servers ----------------------------------------------------------------
+
+
+@pytest.fixture
+def entra() -> Iterator[FakeEntra]:
+    """A running fake Microsoft Entra ID (HTTPS on loopback, its own throwaway CA)."""
+    with FakeEntra() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One real Dovecot IMAP server for the session; every test uses accounts of its own."""
+    if DOVECOT is None:
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd, or make system-deps)")
+    with running_dovecot() as server:
+        yield server

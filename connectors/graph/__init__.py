@@ -13,6 +13,7 @@ from collections.abc import Callable
 from connectors.graph.client import BudgetExceeded, GraphClient, GraphError, ResyncRequired
 from connectors.graph.drive import GraphDrive
 from connectors.graph.mail import GraphMail
+from connectors.settings import GraphSettings
 
 __all__ = [
     "BudgetExceeded",
@@ -23,32 +24,19 @@ __all__ = [
     "ResyncRequired",
     "client_from_settings",
     "drive_from_settings",
-    "mail_from_settings",
 ]
 
 
-def client_from_settings(settings: object, token_provider: Callable[[], str]) -> GraphClient:
+def client_from_settings(settings: GraphSettings, token_provider: Callable[[], str]) -> GraphClient:
     """A client on ``settings.graph_base_url`` with the per-run budget ``graph_run_budget_s``."""
     return GraphClient(
-        base_url=settings.graph_base_url,  # type: ignore[attr-defined]
+        base_url=settings.graph_base_url,
         token_provider=token_provider,
-        budget_s=settings.graph_run_budget_s,  # type: ignore[attr-defined]
-    )
-
-
-def mail_from_settings(
-    settings: object, client: GraphClient, owner: str, mailbox: str = "me"
-) -> GraphMail:
-    return GraphMail(
-        client,
-        owner,
-        mailbox=mailbox,
-        folders=list(settings.graph_mail_folders),  # type: ignore[attr-defined]
-        max_mime_bytes=settings.max_file_bytes,  # type: ignore[attr-defined]
+        budget_s=settings.graph_run_budget_s,
     )
 
 
 def drive_from_settings(
-    settings: object, client: GraphClient, owner: str, drive: str = "me"
+    settings: GraphSettings, client: GraphClient, owner: str, drive: str = "me"
 ) -> GraphDrive:
-    return GraphDrive(client, owner, drive=drive, max_bytes=settings.max_file_bytes)  # type: ignore[attr-defined]
+    return GraphDrive(client, owner, drive=drive, max_bytes=settings.max_file_bytes)

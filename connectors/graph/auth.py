@@ -12,7 +12,9 @@ and again only after Graph answered 401, so every call after the first forces a 
 (a refresh, a new app token, a new exchange) instead of handing back the refused one: that is
 how expiry or revocation mid-sync is handled. Build one provider per client.
 
-Settings are duck-typed (``entra_*``, ``tls_ca_file``): connectors never import ``copilot``.
+Settings are an ``EntraSettings`` (``connectors.settings``): connectors never import
+``copilot``, whose ``Settings`` fits that Protocol. The client secret is read only when it
+is handed to MSAL.
 Token caches hold refresh tokens, so they are written like ``copilot.api.obo`` writes its
 own: folder 0700, file 0600, atomically (a crash leaves the old file, never half of one).
 """
@@ -35,6 +37,9 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
+from connectors.errors import ConnectorError
+from connectors.settings import EntraSettings, Secret
+
 log = logging.getLogger(__name__)
 
 GRAPH = "https://graph.microsoft.com"
@@ -47,32 +52,42 @@ MAX_CACHE_BYTES = 4 * 1024 * 1024
 DEVICE_FLOW_TIMEOUT_S = 900.0  # Entra's own device codes expire after 15 minutes
 
 
-class GraphAuthError(Exception):
+class GraphAuthError(ConnectorError):
     """No Graph token; the message says what to do about it (sign in, set a secret)."""
 
+    kind = "graph_sign_in"
 
-def authority_host(settings: Any) -> str:
+
+def authority_host(settings: EntraSettings) -> str:
     host = urlsplit(str(settings.entra_authority_host).strip())
     if host.scheme != "https" or not host.hostname:
         raise GraphAuthError("COPILOT_ENTRA_AUTHORITY_HOST must be an https:// URL.")
     return f"https://{host.netloc}"
 
 
-def http_session(settings: Any) -> requests.Session:
+def http_session(settings: EntraSettings) -> requests.Session:
     """MSAL's HTTP client: a timeout, and ``tls_ca_file`` as the CA bundle when set."""
     session = requests.Session()
     options: dict[str, Any] = {"timeout": HTTP_TIMEOUT_S}
-    if getattr(settings, "tls_ca_file", None) is not None:
+    if settings.tls_ca_file is not None:
         # Per request, not ``session.verify``: REQUESTS_CA_BUNDLE would override that.
         options["verify"] = str(Path(settings.tls_ca_file).expanduser())
     session.request = functools.partial(session.request, **options)  # type: ignore[method-assign]
     return session
 
 
-def _need(settings: Any, *names: str) -> None:
-    missing = [f"COPILOT_{n.upper()}" for n in names if not getattr(settings, n, None)]
+def _need(**values: str | Secret | None) -> None:
+    """Raise, naming every setting of ``values`` that is unset or empty."""
+    missing = [f"COPILOT_{name.upper()}" for name, value in values.items() if not _text(value)]
     if missing:
         raise GraphAuthError(f"Microsoft Graph sign-in needs {', '.join(missing)} to be set.")
+
+
+def _text(value: str | Secret | None) -> str:
+    """A setting's text; a secret's is read here, as it is handed to MSAL."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.get_secret_value()
 
 
 def _unreachable(exc: Exception, host: str) -> GraphAuthError:
@@ -93,7 +108,7 @@ def _refused(result: dict[str, Any], what_to_do: str) -> GraphAuthError:
 
 
 def device_code_provider(
-    settings: Any,
+    settings: EntraSettings,
     cache_path: Path,
     *,
     prompt: Callable[[str], None],
@@ -113,7 +128,7 @@ def device_code_provider(
     ``copilot login --user USER``. Later calls force a refresh (Graph refused the token).
     ``tenant`` is only for a first sign-in; afterwards the account's own tenant is used.
     """
-    _need(settings, "entra_client_id")
+    _need(entra_client_id=settings.entra_client_id)
     host = authority_host(settings)
     http = http_client or http_session(settings)
     lock = threading.Lock()
@@ -193,14 +208,17 @@ def _device_flow(
 
 
 def client_credentials_provider(
-    settings: Any, *, tenant: str | None = None, http_client: Any = None
+    settings: EntraSettings, *, tenant: str | None = None, http_client: Any = None
 ) -> Callable[[], str]:
     """App-only Graph tokens (``…/.default``) with the app's client secret.
 
     Needs COPILOT_ENTRA_CLIENT_ID, COPILOT_ENTRA_TENANT_ID (or ``tenant``) and
     COPILOT_ENTRA_CLIENT_SECRET. Tokens live in memory only: a new one costs one request.
     """
-    _need(settings, "entra_client_id", "entra_client_secret")
+    _need(
+        entra_client_id=settings.entra_client_id,
+        entra_client_secret=settings.entra_client_secret,
+    )
     tenant = tenant or settings.entra_tenant_id
     if not tenant:
         raise GraphAuthError("App-only Graph access needs COPILOT_ENTRA_TENANT_ID (or --tenant).")
@@ -217,7 +235,7 @@ def client_credentials_provider(
             try:
                 state["app"] = msal.ConfidentialClientApplication(
                     settings.entra_client_id,
-                    client_credential=settings.entra_client_secret,
+                    client_credential=_text(settings.entra_client_secret),
                     authority=f"{host}/{tenant}",
                     token_cache=None if state["app"] is None else msal.TokenCache(),
                     http_client=http,
@@ -281,7 +299,11 @@ def cached_username(path: Path) -> str | None:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically, readable by this OS user only (folder 0700, file 0600)."""
+    """Write ``text`` atomically, readable by this OS user only (folder 0700, file 0600).
+
+    The connectors' one atomic writer: connectors must not import copilot, whose code uses
+    ``copilot.fileio.write_atomically`` instead.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         os.chmod(path.parent, 0o700)

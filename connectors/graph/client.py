@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from connectors.errors import ConnectorError
 from connectors.types import Failure
 
 RETRY_STATUS = frozenset({429, 503, 504})
@@ -28,8 +29,10 @@ RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInval
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is treated as down
 
 
-class GraphError(Exception):
+class GraphError(ConnectorError):
     """Graph said no (or could not be reached); ``status`` 0 means no HTTP answer."""
+
+    kind = "graph_failed"
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"Graph {status or 'unreachable'} {code}: {message}".strip())
@@ -39,9 +42,13 @@ class GraphError(Exception):
 class ResyncRequired(GraphError):
     """The delta token is no longer valid (410 Gone, ``resyncRequired``): start again."""
 
+    kind = "graph_resync"
 
-class BudgetExceeded(Exception):
+
+class BudgetExceeded(ConnectorError):
     """This run's time budget is spent; the connector stops at its last checkpoint."""
+
+    kind = "budget_spent"
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:
@@ -230,6 +237,8 @@ class GraphClient:
 
 class TooLarge(GraphError):
     """A download passed its size cap; nothing beyond the cap was read."""
+
+    kind = "too_large"
 
     def __init__(self, size: int, cap: int) -> None:
         super().__init__(413, "tooLarge", f"more than {cap} bytes (at least {size})")

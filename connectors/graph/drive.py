@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from connectors.checkpoints import GraphDriveCheckpoint, StoredCheckpoint, read_graph_drive
 from connectors.graph.client import (
     BudgetExceeded,
     GraphClient,
@@ -72,12 +73,11 @@ class GraphDrive:
         return "me/drive" if self.drive == "me" else f"drives/{quote(self.drive)}"
 
     def load(
-        self, checkpoint: dict[str, Any] | None = None
+        self, checkpoint: StoredCheckpoint | None = None
     ) -> Iterator[Item | Failure | Deleted | Checkpoint]:
-        cp = checkpoint or {}
-        state = {"delta": cp.get("delta"), "next": cp.get("next"), "resync": bool(cp.get("resync"))}
+        state = read_graph_drive(checkpoint)
         # A deleted entry may come without its drive id: remember the one the drive reported.
-        self._drive_id = state["drive_id"] = cp.get("drive_id")
+        self._drive_id = state["drive_id"]
         self.client.start_run()
         self._folders, self._lookups, self._listing, self.notes = {}, 0, False, []
         resyncs = 0
@@ -91,9 +91,11 @@ class GraphDrive:
                 if resyncs > MAX_RESYNCS:
                     yield Failure(self.scope, "fetch", f"delta keeps being reset: {exc}")
                     return
-                state = {"delta": None, "next": None, "resync": True, "drive_id": self._drive_id}
+                state = GraphDriveCheckpoint(
+                    delta=None, next=None, resync=True, drive_id=self._drive_id
+                )
                 url = f"{self.root}/root/delta?$select={SELECT}"
-                yield Checkpoint(dict(state))
+                yield Checkpoint(state.copy())
                 continue
             except BudgetExceeded as exc:
                 yield budget_stop(self.client, self.scope, self.notes, str(exc))
@@ -111,16 +113,21 @@ class GraphDrive:
                     if event is not None:
                         yield event
             if page.get("@odata.nextLink"):
-                url = state["next"] = page["@odata.nextLink"]
-                yield Checkpoint(dict(state))
+                url = state["next"] = str(page["@odata.nextLink"])
+                yield Checkpoint(state.copy())
                 if self.client.over_budget():
                     yield budget_stop(self.client, self.scope, self.notes, "mid-round")
                     return
                 continue
             self._listing = state["resync"]
             delta = page.get("@odata.deltaLink")
-            state = {"delta": delta, "next": None, "resync": False, "drive_id": self._drive_id}
-            yield Checkpoint(dict(state))
+            state = GraphDriveCheckpoint(
+                delta=str(delta) if delta else None,
+                next=None,
+                resync=False,
+                drive_id=self._drive_id,
+            )
+            yield Checkpoint(state)
             return
 
     def item_id(self, entry: dict[str, Any]) -> str:

@@ -26,12 +26,13 @@ synced folders, and the pipeline removes what is no longer there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote
 
+from connectors.checkpoints import GraphMailCheckpoint, StoredCheckpoint, read_graph_mail
 from connectors.graph.client import (
     BudgetExceeded,
     GraphClient,
@@ -48,9 +49,9 @@ SELECT = (
     "id,changeKey,subject,from,toRecipients,ccRecipients,receivedDateTime,conversationId,"
     "webLink,hasAttachments,parentFolderId"
 )
-SKIPPED_FOLDERS = frozenset({"junkemail", "deleteditems", "drafts", "outbox"})
 PAGE_SIZE = 50
 MAX_RESYNCS = 2  # per run: a server that keeps saying "gone" is an error, not a loop
+Event = Item | Failure | Deleted | Checkpoint
 
 
 def _addresses(entries: Any) -> list[str]:
@@ -84,14 +85,8 @@ class GraphMail:
     def root(self) -> str:
         return "me" if self.mailbox == "me" else f"users/{quote(self.mailbox)}"
 
-    def load(
-        self, checkpoint: dict[str, Any] | None = None
-    ) -> Iterator[Item | Failure | Deleted | Checkpoint]:
-        state = {
-            "deltas": dict((checkpoint or {}).get("deltas", {})),
-            "next": dict((checkpoint or {}).get("next", {})),
-            "resync": bool((checkpoint or {}).get("resync", False)),
-        }
+    def load(self, checkpoint: StoredCheckpoint | None = None) -> Iterator[Event]:
+        state = read_graph_mail(checkpoint)
         self.client.start_run()
         self._listing, self.notes = False, []
         names = yield from self._folder_names()
@@ -105,8 +100,8 @@ class GraphMail:
                 if resyncs > MAX_RESYNCS:
                     yield Failure(self.scope, "fetch", f"delta keeps being reset: {exc}")
                     return
-                state = {"deltas": {}, "next": {}, "resync": True}
-                yield Checkpoint(dict(state))
+                state = GraphMailCheckpoint(deltas={}, next={}, resync=True)
+                yield _snapshot(state)
                 continue
             except BudgetExceeded as exc:
                 yield budget_stop(self.client, self.scope, self.notes, str(exc))
@@ -116,9 +111,9 @@ class GraphMail:
             break
         self._listing = state["resync"]  # a resync finished: list_ids reconciles deletions
         state["resync"] = False
-        yield Checkpoint(dict(state))
+        yield _snapshot(state)
 
-    def _folder_names(self) -> Iterator[Failure]:
+    def _folder_names(self) -> Generator[Failure, None, dict[str, str]]:
         """Display names ("Sent Items") of the configured folders, fetched once per run."""
         names: dict[str, str] = {}
         for folder in self.folders:
@@ -133,7 +128,7 @@ class GraphMail:
                 yield Failure(f"{self.scope}/{folder}", "fetch", f"folder {folder}: {exc}")
         return names
 
-    def _folder(self, folder: str, name: str, state: dict[str, Any]) -> Iterator[Any]:
+    def _folder(self, folder: str, name: str, state: GraphMailCheckpoint) -> Iterator[Event]:
         url = state["next"].get(folder) or state["deltas"].get(folder)
         url = url or f"{self.root}/mailFolders/{quote(folder)}/messages/delta?$select={SELECT}"
         headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
@@ -155,18 +150,17 @@ class GraphMail:
             if page.get("@odata.nextLink"):
                 url = page["@odata.nextLink"]
                 state["next"][folder] = url
-                yield Checkpoint({**state, "next": dict(state["next"])})
+                yield _snapshot(state)
                 if self.client.over_budget():
                     yield budget_stop(
                         self.client, self.scope, self.notes, f"stopped in folder {name}"
                     )
                     raise _Stop
                 continue
-            state["deltas"][folder] = page.get("@odata.deltaLink") or state["deltas"].get(folder)
+            if page.get("@odata.deltaLink"):
+                state["deltas"][folder] = str(page["@odata.deltaLink"])
             state["next"].pop(folder, None)
-            yield Checkpoint(
-                {**state, "deltas": dict(state["deltas"]), "next": dict(state["next"])}
-            )
+            yield _snapshot(state)
             return
 
     def _item(self, entry: dict[str, Any], folder_name: str) -> Item:
@@ -244,6 +238,16 @@ class GraphMail:
                 self.notes.append(f"could not list messages after a resync: {exc}")
                 return None
         return ids
+
+
+def _snapshot(state: GraphMailCheckpoint) -> Checkpoint:
+    """A copy: the pipeline may hold a checkpoint while this run goes on changing ``state``
+    (a shared ``deltas`` dict would store a later folder's link before its items)."""
+    return Checkpoint(
+        GraphMailCheckpoint(
+            deltas=dict(state["deltas"]), next=dict(state["next"]), resync=state["resync"]
+        )
+    )
 
 
 class _Stop(Exception):

@@ -110,7 +110,8 @@ def _walk(part: Message, found: MailParts, depth: int) -> None:
     if part.is_multipart():
         payload = part.get_payload()
         for sub in payload if isinstance(payload, list) else []:
-            _walk(sub, found, depth + 1)
+            if isinstance(sub, Message):
+                _walk(sub, found, depth + 1)
         return
     disposition = _safe(part.get_content_disposition, None)
     filename = _safe(part.get_filename, None)
@@ -314,8 +315,8 @@ def _safe_filename(filename: str | None, media_type: str, index: int) -> str:
         stem, dot, ext = name.rpartition(".")
         name = (stem[:190] + dot + ext[:9]) if dot and len(ext) < 10 else name[:200]
     if not name:
-        ext = ".eml" if media_type == "message/rfc822" else mimetypes.guess_extension(media_type)
-        name = f"attachment-{index + 1}{ext or '.bin'}"
+        tail = ".eml" if media_type == "message/rfc822" else mimetypes.guess_extension(media_type)
+        name = f"attachment-{index + 1}{tail or '.bin'}"
     return name
 
 

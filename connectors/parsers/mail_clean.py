@@ -146,7 +146,7 @@ def _clean(text: str, removed: list[str], depth: int) -> str:
 def _history_start(lines: list[str]) -> int | None:
     """Index of the first line of quoted or forwarded history, or None."""
     candidates: list[int] = []
-    found = quotequail.quote("\n".join(lines), limit=None, quote_intro_line=True)  # type: ignore[arg-type]
+    found = quotequail.quote("\n".join(lines), limit=None, quote_intro_line=True)
     if len(found) > 1:
         candidates.append(found[0][1].count("\n") + 1 if found[0][1] else 0)
     header = _outlook_header_regex().search("\n".join(lines))

@@ -33,7 +33,7 @@ def parse_pdf(data: bytes, name: str) -> Parsed:
     """Parse a PDF into one page element per page that has text."""
     from pypdf.errors import PyPdfError
 
-    damage = (PyPdfError, *DAMAGE_ERRORS)
+    damage: tuple[type[Exception], ...] = (PyPdfError, *DAMAGE_ERRORS)
     try:
         reader, repaired = _open(data)
         _unlock(reader, name)

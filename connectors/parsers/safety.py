@@ -41,6 +41,7 @@ DAMAGE_ERRORS: tuple[type[Exception], ...] = (
     EOFError,
     OSError,
 )
+ZIP_ERRORS: tuple[type[Exception], ...] = (*DAMAGE_ERRORS, zipfile.LargeZipFile)
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -134,7 +135,7 @@ def _check_ooxml(data: bytes, name: str, media_type: str) -> None:
         raise ParseError(f"{name} is not {expected}: its content looks like {describe(data)}")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (*DAMAGE_ERRORS, zipfile.LargeZipFile) as exc:
+    except ZIP_ERRORS as exc:
         raise ParseError(f"{name} is damaged: it is not a readable ZIP package ({exc})") from exc
     with archive:
         infos = archive.infolist()

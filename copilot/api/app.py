@@ -23,20 +23,21 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from copilot.api import errors, problems
-from copilot.api.auth import Authenticator
+from copilot.api.auth import Authenticator, LoopbackHostOnly
 from copilot.api.deps import Api
+from copilot.api.headers import SecurityHeaders, addin_csp, api_origin
 from copilot.api.jobs import JobManager
-from copilot.api.limits import BodySizeLimit, RateLimiter
+from copilot.api.limits import BodyLimits, RateLimiter
 from copilot.api.routes_data import router as data_router
 from copilot.api.routes_finetune import router as finetune_router
 from copilot.api.routes_skills import router as skills_router
 from copilot.api.routes_sync import router as sync_router
 from copilot.bot import mount_bot
 from copilot.config import Settings
+from copilot.deploy.assets import asset_dir
 from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
 
-ROOT = Path(__file__).resolve().parents[2]
 RUN_THREADS = 64  # runs mostly wait on the model's stream
 ROUTE_THREADS = 80
 log = logging.getLogger("copilot.api")
@@ -44,8 +45,8 @@ log = logging.getLogger("copilot.api")
 
 def default_addins_dir(settings: Settings) -> Path | None:
     """The task-pane pages; only this folder is served (not node_modules or tests)."""
-    folder = settings.addins_dir or ROOT / "addins" / "office"
-    return folder if folder.is_dir() else None
+    folder = settings.addins_dir or asset_dir("addins")
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def create_app(
@@ -97,6 +98,7 @@ def create_app(
         "access token (`Authorization: Bearer …`).",
         lifespan=lifespan,
     )
+    app.state.settings = settings  # for servers of this app (copilot.api.server)
     problems.install(app)
     errors.install(app)
     app.include_router(data_router)
@@ -134,8 +136,8 @@ def create_app(
     addins = default_addins_dir(settings)
     if addins is not None:
         app.mount("/addins/office", StaticFiles(directory=addins, html=True), name="addins")
-    icons = ROOT / "manifest" / "icons"
-    if icons.is_dir():  # the ribbon and app icons the manifests point at
+    icons = asset_dir("icons")
+    if icons is not None:  # the ribbon and app icons the manifests point at
         app.mount("/manifest/icons", StaticFiles(directory=icons), name="manifest-icons")
     if settings.cors_origins:
         app.add_middleware(
@@ -145,6 +147,13 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Accept"],
             max_age=600,
         )
-    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 1024 * 1024))
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=int(settings.max_request_mb * 1024 * 1024),
+        timeout_s=settings.request_body_timeout_s,
+    )
+    app.add_middleware(SecurityHeaders, csp=addin_csp(api_origin(addins)))
+    if settings.auth == "dev":  # outermost: a foreign Host is refused before anything runs
+        app.add_middleware(LoopbackHostOnly)
     mount_bot(app, settings, lambda: app.state.api.runner)  # Teams: /api/messages, same runner
     return app

@@ -28,6 +28,7 @@ from copilot.api.jwks import ALGORITHM, JwksCache, KeysUnavailable, https_fetche
 from copilot.api.jwks import JWKS_MIN_REFRESH_S as JWKS_MIN_REFRESH_S  # re-exported
 from copilot.api.jwks import JWKS_TTL_S as JWKS_TTL_S  # re-exported
 from copilot.config import Settings
+from copilot.errors import CopilotError
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,19 @@ class Principal:
     token: str | None = field(default=None, repr=False, compare=False)  # for OBO only
 
 
-class AuthError(Exception):
+class AuthError(CopilotError):
     """A refused request: ``status`` 401/403 (503 when Entra's keys cannot be fetched)."""
 
+    kind = "not_signed_in"
+    status = 401
+    title = "You are not signed in"
+
     def __init__(self, status: int, code: str, message: str, *, scope: str | None = None):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, kind=code, status=status)
         self.code = code
         self.message = message
         self.www_authenticate = _challenge(status, code, message, scope)
+        self.headers = {"WWW-Authenticate": self.www_authenticate}
 
 
 def _challenge(status: int, code: str, message: str, scope: str | None) -> str:
@@ -101,6 +106,53 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+_HOST_HEADER = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?$")
+
+
+def is_loopback_host_header(value: str) -> bool:
+    """Whether a ``Host`` header names this machine by a loopback name (port optional).
+
+    Only the exact names ``localhost``, ``127.0.0.1`` and ``[::1]``: a dev-mode server is
+    reached by those, and a page on another site that made its own name resolve to
+    127.0.0.1 (DNS rebinding) still sends its own name here and is refused.
+    """
+    match = _HOST_HEADER.match(value.strip())
+    return bool(match) and match.group(1).lower() in LOOPBACK_HOSTS
+
+
+class LoopbackHostOnly:
+    """ASGI middleware for dev mode: refuse any request whose ``Host`` is not a loopback
+    name (400, before routing), so a rebinding web page cannot drive the local API with
+    guessable ``dev:NAME`` tokens."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        hosts = [v for k, v in scope.get("headers") or [] if k == b"host"]
+        host = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
+        if is_loopback_host_header(host):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        from copilot.api.problems import Problem  # here: auth.py stays framework-free
+
+        shown = host[:100] if host else "(none)"
+        problem = Problem(
+            400,
+            f"Host {shown!r} is not allowed: a development-mode server answers only "
+            "localhost, 127.0.0.1 and [::1].",
+            headers={"Connection": "close"},
+        )
+        await problem.response()(scope, receive, send)
 
 
 class Authenticator:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from connectors.base import Connector
+from copilot.errors import CopilotError
 from copilot.ingest.pipeline import SyncCancelled, SyncReport, sync
 from copilot.workspace import Workspace
 
@@ -43,12 +44,20 @@ MAX_ERROR_CHARS = 500
 log = logging.getLogger(__name__)
 
 
-class JobLimitError(RuntimeError):
+class JobLimitError(CopilotError, RuntimeError):
     """The user has too many jobs waiting, or the manager no longer takes jobs."""
 
+    kind = "too_many_jobs"
+    status = 429
+    title = "Too many syncs at once"
 
-class JobNotFound(KeyError):
+
+class JobNotFound(CopilotError, KeyError):
     """No such job for this user (whether or not another user has one by that id)."""
+
+    kind = "job_not_found"
+    status = 404
+    title = "I can't find that sync"
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
         return str(self.args[0]) if self.args else "no such job"

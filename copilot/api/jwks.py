@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from copilot.config import Settings
+from copilot.errors import CopilotError
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,12 @@ JWKS_MAX_BYTES = 1024 * 1024
 ALGORITHM = "RS256"
 
 
-class KeysUnavailable(Exception):
+class KeysUnavailable(CopilotError):
     """No signing keys for the tenant: never fetched successfully, and the last try failed."""
+
+    kind = "keys_unavailable"
+    status = 503
+    title = "Sign-in is unavailable"
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:

@@ -1,37 +1,51 @@
-"""Request size limits and per-user rate limits.
+"""Request size and time limits, and per-user rate limits.
 
-The size limit is pure ASGI so it works for every route, uploads included, and counts
+The body limits are pure ASGI so they work for every route, uploads included, and count
 the bytes actually received: a client that lies in Content-Length (or sends chunked
-bodies with none) is stopped at the limit, not after the whole body is buffered.
+bodies with none) is stopped at the limit, not after the whole body is buffered, and a
+client that sends its body a byte at a time is stopped at a deadline, not held open for as
+long as it likes. Both answers close the connection: the rest of the body is not read.
+
+Why the refusal is sent from inside ``receive``: FastAPI turns any exception raised while
+it reads a body into a 400 ("error parsing the body"), so raising alone gave oversized
+chunked bodies a 400. The limit answers 413 itself first and drops whatever the route sends
+after that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
+
 from copilot.api.problems import Problem
+from copilot.errors import CopilotError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+CLOSE = {"Connection": "close"}
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyRefused(Exception):
+    """The body broke a limit; the refusal has been sent (or the response had started)."""
 
 
-class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 before a route sees them."""
+class BodyLimits:
+    """Refuse request bodies over ``max_bytes`` (413) or slower than ``timeout_s`` in all
+    (408) before a route sees them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 60.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,36 +58,72 @@ class BodySizeLimit:
             except ValueError:
                 too_big = True
             if too_big:
-                await self._refuse(scope, receive, send)
+                await self._too_large().response()(scope, receive, send)
                 return
         received = 0
-        started = False
+        body_done = False
+        started = refused = False
+        deadline = time.monotonic() + self.timeout_s
+
+        async def refuse(problem: Problem) -> None:
+            nonlocal refused
+            if not started and not refused:
+                refused = True
+                await problem.response()(scope, receive, send)
+            raise BodyRefused
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or refused:  # after the body: disconnect watching, unbounded
+                return await receive()
+            message: Message | None = None
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                message = await receive()
+            if message is None:
+                await refuse(self._too_slow())
+                raise AssertionError("unreachable")  # refuse always raises
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    await refuse(self._too_large())
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the route's own answer to the cut-off body: already answered
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(BodyRefused):
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _too_large(self) -> Problem:
         mb = self.max_bytes / (1024 * 1024)
-        response = Problem(413, f"The request is larger than the {mb:g} MB limit.").response()
-        await response(scope, receive, send)
+        return Problem(413, f"The request is larger than the {mb:g} MB limit.", headers=CLOSE)
+
+    def _too_slow(self) -> Problem:
+        return Problem(
+            408, f"The request body took longer than {self.timeout_s:g} s to arrive.",
+            headers=CLOSE,
+        )  # fmt: skip
+
+
+class RateLimited(CopilotError):
+    """A person used up their requests for the minute; ``Retry-After`` says when to retry."""
+
+    kind = "rate_limited"
+    status = 429
+    title = "Slow down a little"
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(
+            f"Too many requests: wait {wait_s} s and try again (the limit is per person, "
+            "per minute)."
+        )
+        self.headers = {"Retry-After": str(wait_s)}
 
 
 class RateLimiter:
@@ -87,7 +137,7 @@ class RateLimiter:
         self.lock = threading.Lock()
 
     def check(self, user: str) -> None:
-        """Take one token for ``user`` or raise a 429 problem with Retry-After."""
+        """Take one token for ``user`` or raise ``RateLimited`` (429 with Retry-After)."""
         with self.lock:
             now = self.clock()
             tokens, last = self.buckets.get(user, (self.capacity, now))
@@ -95,11 +145,7 @@ class RateLimiter:
             if tokens < 1.0:
                 wait = math.ceil((1.0 - tokens) / self.rate)
                 self.buckets[user] = (tokens, now)
-                raise Problem(
-                    429,
-                    f"Too many requests: wait {wait} s and try again.",
-                    headers={"Retry-After": str(wait)},
-                )
+                raise RateLimited(wait)
             self.buckets[user] = (tokens - 1.0, now)
             if len(self.buckets) > 100_000:  # forget idle users rather than grow forever
                 cutoff = now - 3600

@@ -25,9 +25,11 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
-from connectors.graph.auth import load_cache, write_private
+from connectors.graph.auth import load_cache
 from copilot.api.auth import Principal
 from copilot.config import Settings
+from copilot.errors import CopilotError
+from copilot.fileio import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +45,19 @@ _SIGN_IN_AGAIN_CODES = {50013, 500133, 700082, 50173}
 _SERVER_CREDENTIAL_CODES = {7000215, 7000222, 700016, 700027}
 
 
-class GraphTokenError(Exception):
+class GraphTokenError(CopilotError):
     """No Graph token for this user; ``message`` says what to do, ``code`` what happened.
 
     Codes: consent_required, interaction_required, sign_in_again, server_misconfigured,
     no_user_token, unavailable, refused.
     """
 
+    kind = "graph_token"
+    status = 403
+    title = "I can't reach your Microsoft 365 data"
+
     def __init__(self, message: str, *, code: str = "refused") -> None:
-        super().__init__(message)
+        super().__init__(message, kind=code)
         self.message = message
         self.code = code
 
@@ -106,7 +112,7 @@ class OnBehalfOf:
                     code="unavailable",
                 ) from None
             if cache.has_state_changed:
-                write_private(path, cache.serialize())
+                write_atomically(path, cache.serialize())  # 0600, in a 0700 folder
         if "access_token" in result:
             return str(result["access_token"])
         raise _graph_error(result)
@@ -133,7 +139,7 @@ class OnBehalfOf:
             return {"access_token": cached}
         app = msal.ConfidentialClientApplication(
             self._client_id,
-            client_credential=self._secret,
+            client_credential=self._secret.get_secret_value() if self._secret else None,
             authority=f"{self._authority_host}/{principal.tenant_id or self._home_tenant}",
             token_cache=cache,
             http_client=self._http,

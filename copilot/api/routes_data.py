@@ -15,7 +15,7 @@ from copilot.api.deps import ApiDep, LimitedUserDep, UserDep
 from copilot.api.problems import Problem
 from copilot.index.filters import SearchFilters
 from copilot.index.search import format_locator, search
-from copilot.skills.prepare import choose_engine
+from copilot.skills.engines.select import choose_engine
 
 router = APIRouter(prefix="/v1", tags=["data"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -39,7 +39,8 @@ def me(api: ApiDep, user: UserDep) -> dict[str, Any]:
 def search_index(body: schemas.SearchIn, api: ApiDep, user: LimitedUserDep) -> list[dict]:
     """Hybrid search of the caller's index."""
     filters = SearchFilters(kinds=tuple(body.kinds), sources=tuple(body.sources))
-    results = search(api.workspace, user.user_id, body.query, k=body.k, mode=body.mode,
+    ws = api.workspace
+    results = search(ws.store, ws.embedder, user.user_id, body.query, k=body.k, mode=body.mode,
                      filters=filters)  # fmt: skip
     return [
         {

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from copilot.api import schemas, streaming
-from copilot.api.deps import ApiDep, LimitedUserDep, UserDep
+from copilot.api.deps import Api, ApiDep, LimitedUserDep, UserDep
 from copilot.api.problems import Problem
 from copilot.skills.templates.builtin import builtin_ids
-from copilot.skills.request import InputError, attach, indexed_item
+from copilot.skills.request import InputError, ItemNotFound, RunRequest, from_api
 from copilot.skills.library.store import StoredSkill
 from copilot.skills.library.testing import compare_samples
 
@@ -145,26 +145,27 @@ def test_skill(
     )
 
 
-def _run_args(api: Any, user_id: str, skill_id: str, body: schemas.RunSkill) -> dict[str, Any]:
-    inputs = dict(body.inputs)
-    documents = None
-    if body.item_id is not None:
-        found = indexed_item(api.workspace.state, user_id, body.item_id)
-        if found is None:
-            raise Problem(404, f"No indexed item {body.item_id!r}.")
-        text, documents = found
-        template = api.runner.skills.get(user_id, skill_id).template
-        try:
-            documents = attach(template, inputs, text, documents)
-        except InputError as exc:
-            raise Problem(400, str(exc)) from None
-    return {
-        "inputs": inputs,
-        "engine": body.engine,
-        "query": body.query,
-        "retrieval": body.retrieval,
-        "documents": documents,
-    }
+def _request(
+    api: Api, user_id: str, skill_id: str, body: schemas.RunSkill, *, dry_run: bool = False
+) -> RunRequest:
+    """The run request for ``body`` (``copilot.skills.request`` assembles every surface's)."""
+    try:
+        return from_api(
+            lambda: api.runner.skills.get(user_id, skill_id).template,
+            skill_id,
+            state=api.workspace.state,
+            owner=user_id,
+            inputs=body.inputs,
+            item_id=body.item_id,
+            query=body.query,
+            engine=body.engine,
+            retrieval=body.retrieval,
+            dry_run=dry_run,
+        )
+    except ItemNotFound as exc:
+        raise Problem(404, f"No indexed item {exc.item_id!r}.") from None
+    except InputError as exc:
+        raise Problem(400, str(exc)) from None
 
 
 @router.post(
@@ -177,10 +178,10 @@ async def run_skill(
 ) -> Any:
     """Run a skill. Ask for `text/event-stream` to get events as it runs: `sources`,
     `delta` (text as it is written), then `done` (citations, usage) or `error`."""
-    args = _run_args(api, user.user_id, skill_id, body)
+    run = _request(api, user.user_id, skill_id, body)
 
     def work(emit: Any, cancel: Any) -> Any:
-        return api.runner.run(user.user_id, skill_id, on_event=emit, cancel=cancel, **args)
+        return api.runner.run_request(user.user_id, run, on_event=emit, cancel=cancel)
 
     timeout = api.settings.run_timeout_s
     if "text/event-stream" in request.headers.get("accept", ""):
@@ -197,8 +198,8 @@ def preview(
     skill_id: str, body: schemas.RunSkill, api: ApiDep, user: LimitedUserDep
 ) -> dict[str, Any]:
     """The dry run: exactly the messages that would be sent (redactions applied)."""
-    args = _run_args(api, user.user_id, skill_id, body)
-    result = api.runner.run(user.user_id, skill_id, dry_run=True, **args)
+    run = _request(api, user.user_id, skill_id, body, dry_run=True)
+    result = api.runner.run_request(user.user_id, run)
     return {
         "engine": result.engine,
         "model": result.model,

@@ -7,7 +7,8 @@ request body, so a request cannot point a sync at someone else's mailbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,53 @@ def connector_factory(api: Api, user: Principal, source: str, body: schemas.Sync
             raise Problem(403, "Syncing a server folder is only possible in development mode.")
         if not body.path:
             raise Problem(422, "Give the folder to sync as `path`.")
-        folder = Path(body.path).expanduser()
-        if not folder.is_dir():
-            raise Problem(422, f"{body.path} is not a folder on the server.")
+        folder = confined_folder(body.path, api.settings.sync_roots, user.name)
         from connectors.local import LocalFolder
 
-        return lambda: LocalFolder(folder, owner=user.user_id)
+        connector = LocalFolder(folder, owner=user.user_id)  # the root resolved now, checked
+        return lambda: connector
     from copilot.api.graph_sources import graph_connector_factory
 
     return graph_connector_factory(api, user, source, body)
+
+
+def confined_folder(raw: str, roots: Sequence[str], user: str) -> Path:
+    """The folder ``raw`` names, resolved, if it lies inside one of ``roots``; else a problem
+    naming it.
+
+    Why both checks: the path as written (``..`` folded, nothing resolved) must be inside a
+    root, so ``/data/bob/../anna`` and ``/proc/self/cwd`` are refused for what they say; and
+    the path with every link resolved must be inside that root's resolved form, so a link
+    planted in a root cannot lead out of it. ``{user}`` in a root is the caller's name, which
+    gives each dev user a folder of their own. No ``~``: the server's home is not the caller's.
+    """
+    if "\x00" in raw or len(raw) > 4096:
+        raise Problem(422, "`path` is not a valid folder path.", path=raw[:200])
+    path = Path(raw)
+    if not path.is_absolute():
+        raise Problem(
+            422, f"{raw} is not an absolute path: give the folder's full path on the server.",
+            path=raw,
+        )  # fmt: skip
+    written = Path(os.path.normpath(path))
+    real = Path(os.path.realpath(path))
+    allowed = []
+    for root in roots:
+        base = Path(root.replace("{user}", user)).expanduser()
+        if base.is_absolute():
+            allowed.append(base)
+    if not any(
+        written.is_relative_to(os.path.normpath(b)) and real.is_relative_to(os.path.realpath(b))
+        for b in allowed
+    ):
+        places = ", ".join(str(b) for b in allowed) or "none configured"
+        raise Problem(
+            403, f"{raw} is outside the folders this server may sync ({places}; "
+            "COPILOT_SYNC_ROOTS).", path=raw,
+        )  # fmt: skip
+    if not real.is_dir():
+        raise Problem(422, f"{raw} is not a folder on the server.", path=raw)
+    return real
 
 
 @router.post("/{source}", response_model=schemas.JobOut, status_code=status.HTTP_202_ACCEPTED)

@@ -3,11 +3,59 @@ Teams bot are written against (and the OpenAPI document is generated from)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from copilot.skills.templates.render import MAX_OUTPUT_CHARS
 
 Engine = Literal["auto", "llm", "local"]
+
+# Skill inputs are refused by size before anything else looks at them (a 20 MB text once
+# cost 8 s of CPU in redaction and token counting before a later check refused it).
+MAX_INPUT_CHARS = MAX_OUTPUT_CHARS  # one string: no more than a whole rendered prompt
+MAX_INPUTS_CHARS = 2 * MAX_OUTPUT_CHARS  # all inputs of one request together
+MAX_INPUT_VALUES = 10_000  # strings, numbers, list items and keys, all inputs together
+MAX_INPUT_DEPTH = 8  # lists and objects inside each other
+
+
+def _bounded_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` as given, or a 422 naming the input and the limit it is over."""
+    total, values = 0, 0
+    stack: list[tuple[str, Any, int]] = [(name, value, 1) for name, value in inputs.items()]
+    while stack:
+        where, value, depth = stack.pop()
+        values += 1
+        if values > MAX_INPUT_VALUES:
+            raise PydanticCustomError(
+                "too_many_values", f"more than {MAX_INPUT_VALUES:,} values in the inputs"
+            )
+        if isinstance(value, str):
+            if len(value) > MAX_INPUT_CHARS:
+                raise PydanticCustomError(
+                    "too_long",
+                    f"{where} is {len(value):,} characters, over the "
+                    f"{MAX_INPUT_CHARS:,}-character limit",
+                )
+            total += len(value)
+        elif isinstance(value, list | dict):
+            if depth > MAX_INPUT_DEPTH:
+                raise PydanticCustomError(
+                    "too_deep", f"{where} nests more than {MAX_INPUT_DEPTH} levels"
+                )
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in pairs:
+                total += len(str(key))
+                stack.append((f"{where}.{key}", item, depth + 1))
+        if total > MAX_INPUTS_CHARS:
+            raise PydanticCustomError(
+                "too_long", f"the inputs are over {MAX_INPUTS_CHARS:,} characters together"
+            )
+    return inputs
+
+
+Inputs = Annotated[dict[str, Any], AfterValidator(_bounded_inputs)]
 
 
 class _In(BaseModel):
@@ -79,7 +127,7 @@ class RevertSkill(_In):
 
 
 class SaveSample(_In):
-    inputs: dict[str, Any]
+    inputs: Inputs
 
 
 class TestSkill(_In):
@@ -88,7 +136,7 @@ class TestSkill(_In):
 
 
 class RunSkill(_In):
-    inputs: dict[str, Any] = Field(default_factory=dict)
+    inputs: Inputs = Field(default_factory=dict)
     query: str | None = Field(None, max_length=2000, description="What to search for instead.")
     item_id: str | None = Field(
         None, description="An indexed item (e.g. a mail thread) whose text is the main input."

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,16 +63,7 @@ def source_out(source: Any) -> dict[str, Any]:
 
 
 def problem_body(exc: Exception) -> dict[str, Any]:
-    try:
-        return errors.to_problem(exc).body()
-    except TypeError:
-        if isinstance(exc, Problem):
-            return exc.body()
-        error_id = secrets.token_hex(6)
-        log.error("error %s in a streamed run", error_id, exc_info=exc)
-        return Problem(
-            500, f"Something went wrong on our side. Quote error id {error_id}.", error_id=error_id
-        ).body()
+    return errors.to_problem(exc, where="a streamed run").body()
 
 
 def sse(event: str, data: Any) -> bytes:

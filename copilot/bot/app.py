@@ -82,7 +82,11 @@ def connections(settings: Settings) -> tuple[AgentAuthConfiguration, Any]:
     config = AgentAuthConfiguration(
         client_id=settings.entra_client_id,
         tenant_id=settings.entra_tenant_id,
-        client_secret=settings.entra_client_secret,
+        client_secret=(
+            settings.entra_client_secret.get_secret_value()
+            if settings.entra_client_secret
+            else None
+        ),
         anonymous_allowed=False,
     )
     return config, MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})

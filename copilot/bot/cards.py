@@ -8,6 +8,11 @@ and the feedback buttons go on the last card.
 
 Card text is Teams markdown. Titles and snippets from the user's documents are escaped so a
 document cannot turn itself into a link; only http(s) URLs become links.
+
+Links inside an answer are shown as text (``unlink``): the answer is written by a model
+that read the user's documents and mail, so a ``[Click here to re-verify](https://evil…)``
+in an indexed mail could otherwise reach the card as a real link under a trusted bot's name.
+The only links a card carries are the citations', to the indexed items themselves.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ SNIPPET_CHARS = 240
 FEEDBACK = "feedback"  # the `copilot` value of a feedback button's data
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")  # enough to stop links and emphasis
+_MD_LINK = re.compile(r"!?\[([^\]\n]{0,1000})\]\( ?<?([^)\s>]{0,4000})>?[^)\n]{0,200}\)")
+_AUTOLINK = re.compile(r"<((?:[a-z][a-z0-9+.-]{0,30}:|www\.)[^>\s]{0,4000})>", re.I)
+_URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]{0,30}://|\bwww\.)[^\s<>()\[\]]{0,4000}", re.I)
+_SHOWN_PATH = 40
 
 
 def card_size(card: dict[str, Any]) -> int:
@@ -48,6 +57,32 @@ def clean(text: str) -> str:
 
 def escape_md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def defang(url: str) -> str:
+    """``url`` as text no renderer turns back into a link: no scheme, dots of the host in
+    brackets (``evil[.]example/login…``); the reader still sees where it pointed."""
+    try:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        host = parts.hostname or ""
+    except ValueError:
+        host, parts = "", None
+    if not host or parts is None:
+        return url.replace(":", "[:]").replace(".", "[.]")
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(path) > _SHOWN_PATH:
+        path = path[: _SHOWN_PATH - 1] + "…"
+    return host.replace(".", "[.]") + (path if path != "/" else "")
+
+
+def unlink(text: str) -> str:
+    """``text`` with every Markdown link, autolink and bare URL shown as text: a link's
+    label stays, its target follows it defanged in parentheses. Leftover ``](``, ``][`` and ``]:``
+    (nested brackets the patterns do not take apart) are split so no link syntax remains."""
+    text = _MD_LINK.sub(lambda m: f"{m.group(1)} ({defang(m.group(2))})", text)
+    text = _AUTOLINK.sub(lambda m: defang(m.group(1)), text)
+    text = _URL.sub(lambda m: defang(m.group(0)), text)
+    return text.replace("](", "] (").replace("][", "] [").replace("]:", "] :")
 
 
 def safe_link(url: str) -> str | None:
@@ -131,7 +166,7 @@ def message_card(title: str, text: str, *, tone: str = "default") -> dict[str, A
     return _card(
         [
             _text(escape_md(title), weight="Bolder", size="Medium", color=color),
-            _text(clean(text)),
+            _text(unlink(clean(text))),
         ]
     )
 
@@ -155,7 +190,7 @@ def sources_card(sources: Sequence[Source]) -> dict[str, Any]:
         where = format_locator(s.locator) if s.locator else ""
         head = f"[{s.n}] [{title}]({link})" if link else f"[{s.n}] {title}"
         body.append(_text(head + (f" — {escape_md(where)}" if where else ""), weight="Bolder"))
-        snippet = " ".join(clean(s.text).split())
+        snippet = " ".join(unlink(clean(s.text)).split())
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[: SNIPPET_CHARS - 1] + "…"
         body.append(_text(escape_md(snippet), isSubtle=True, size="Small", spacing="None"))
@@ -185,7 +220,7 @@ def result_cards(
     facts: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, Any]]:
     """A skill's answer as one card, or several when it is long ("part 2 of 3")."""
-    chunks = split_text(text) or ["(The skill returned no text.)"]
+    chunks = split_text(unlink(text)) or ["(The skill returned no text.)"]
     cards = []
     for i, chunk in enumerate(chunks, start=1):
         heading = title if len(chunks) == 1 else f"{title} (part {i} of {len(chunks)})"
@@ -196,7 +231,7 @@ def result_cards(
         last["body"].append(
             {
                 "type": "FactSet",
-                "facts": [{"title": clean(k), "value": clean(v)} for k, v in facts],
+                "facts": [{"title": clean(k), "value": unlink(clean(v))} for k, v in facts],
             }
         )
     lines = citation_lines(citations)
@@ -204,7 +239,7 @@ def result_cards(
         last["body"].append(_text("**Sources**  \n" + "  \n".join(lines), size="Small"))
     for note in notes:
         if note:
-            last["body"].append(_text(clean(note), isSubtle=True, size="Small"))
+            last["body"].append(_text(unlink(clean(note)), isSubtle=True, size="Small"))
     actions: list[dict[str, Any]] = []
     if sources:
         panel = sources_card(sources)
@@ -226,6 +261,26 @@ def download_card(title: str, text: str, url: str, *, facts: Sequence[tuple[str,
             {"type": "FactSet", "facts": [{"title": k, "value": clean(v)} for k, v in facts]}
         )
     return _card(body, [{"type": "Action.OpenUrl", "title": "Download", "url": url}])
+
+
+def skills_card(skills: Iterable[Any], default: str, *, shared: bool) -> dict[str, Any]:
+    """The skills a user can run. In a group chat or a channel (``shared``) only the
+    built-in ones: a user's own skills, their names and descriptions, are not the group's
+    business, so they are listed only in a 1:1 chat (and a personal default is not named)."""
+    rows = []
+    personal = set()
+    for info in skills:
+        if info.source == "personal":
+            personal.add(info.id)
+            if shared:
+                continue
+        rows.append((info.id + (" (yours)" if info.source == "personal" else ""), info.description))
+    if shared:
+        shown = "" if default in personal else f"Default: {default}. "
+        footer = f"{shown}Your own skills are listed in a 1:1 chat with me."
+    else:
+        footer = f"Default: {default}. Type a skill's name and your text, or `run SKILL text`."
+    return list_card("Skills" if shared else "Your skills", rows, footer)
 
 
 def list_card(title: str, rows: Sequence[tuple[str, str]], footer: str = "") -> dict[str, Any]:

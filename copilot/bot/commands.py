@@ -17,6 +17,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from connectors.parsers.text import split_lines
+
 COMMANDS: list[tuple[str, str]] = [
     ("summarise", "Summarise text, the message you reply to, or an attached Word/Excel/PDF file"),
     ("draft", "Draft a reply or a mail from your notes"),
@@ -27,7 +29,6 @@ COMMANDS: list[tuple[str, str]] = [
     ("run", "run SKILL text: run any skill, built-in or your own"),
     ("help", "Show what I can do"),
 ]
-SKILL_COMMANDS = ("summarise", "draft", "sentiment", "ask")  # commands that are skill ids
 ALIASES = {"summarize": "summarise", "summary": "summarise", "question": "ask", "?": "help"}
 DEFAULT_SKILL = "ask"
 SUGGEST_CUTOFF = 0.75
@@ -83,7 +84,7 @@ def strip_mentions(
 
 def _tidy(text: str) -> str:
     """Unescape and trim, keeping line breaks (paragraphs matter to summarise)."""
-    lines = [" ".join(line.split()) for line in html.unescape(text).splitlines()]
+    lines = [" ".join(line.split()) for line in split_lines(html.unescape(text))]
     return "\n".join(lines).strip()
 
 

@@ -5,10 +5,18 @@ Downloads: in a personal chat Teams sends a file as an attachment of type
 ``application/vnd.microsoft.teams.file.download.info`` whose ``content.downloadUrl`` is a
 pre-authenticated, short-lived SharePoint/OneDrive URL; other channels (Web Chat, the
 Emulator) send ``contentUrl``. The URL comes from the authenticated Bot Connector activity,
-but it is still checked: https only outside development mode, never an IP literal in a
-private, loopback or link-local range (so a forged attachment cannot make the bot fetch
-internal services), bounded redirects, and a byte cap enforced while streaming, not only
-from Content-Length.
+but it is still checked, at every redirect, so a forged attachment cannot make the bot fetch
+internal services: https on port 443 to a SharePoint/OneDrive download host
+(``DOWNLOAD_HOSTS``) outside development mode, and every address the name resolves to must
+be a public unicast address: no loopback, private, link-local, shared, multicast, reserved
+or unspecified address, whatever the notation (``127.1``, ``2130706433``, ``0x7f000001``,
+``0177.0.0.1`` and ``[::ffff:127.0.0.1]`` all resolve to 127.0.0.1), and no IPv6 address
+that embeds such an IPv4 address (mapped, 6to4, Teredo, NAT64). The connection then goes
+to an address checked in that same resolution (``_CheckedBackend``), never to a second
+lookup that DNS rebinding could answer differently; environment proxies are not used, as
+they would resolve the name themselves. In development mode (the Emulator, tests) http and
+loopback addresses are allowed too. Redirects are bounded, and a byte cap and a total
+deadline are enforced while streaming, not only from Content-Length.
 
 Sending a file back: Teams only accepts files from a bot through the file-consent card flow
 (the user accepts, Teams gives an upload URL in an ``fileConsent/invoke``), which needs a
@@ -25,27 +33,57 @@ import ipaddress
 import re
 import secrets
 import shutil
+import socket
+import ssl
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-import httpx
+import certifi
+import httpcore
+
+from copilot.errors import CopilotError
 
 TEAMS_FILE = "application/vnd.microsoft.teams.file.download.info"
 LINK_TTL_S = 15 * 60
-DOWNLOAD_TIMEOUT_S = 30.0
+DOWNLOAD_TIMEOUT_S = 30.0  # to connect, and between two chunks
+DOWNLOAD_DEADLINE_S = 120.0  # for the whole file
 MAX_REDIRECTS = 3
+# Where Teams and OneDrive/SharePoint hand out file downloads (commercial and sovereign
+# clouds). A leading dot: the domain's subdomains; otherwise the exact host.
+DOWNLOAD_HOSTS = (
+    ".sharepoint.com",
+    ".sharepoint.us",
+    ".sharepoint-mil.us",
+    ".sharepoint.de",
+    ".sharepoint.cn",
+    ".1drv.com",
+    ".1drv.ms",
+    ".livefilestore.com",
+    "onedrive.live.com",
+    ".botframework.com",
+    "smba.trafficmanager.net",
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NETWORK_ERRORS = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
+                   httpcore.UnsupportedProtocol)  # fmt: skip
 SUPPORTED = (".docx", ".xlsx", ".xlsm", ".pdf", ".pptx", ".txt", ".md", ".csv", ".eml", ".msg")
 WORKBOOKS = (".xlsx", ".xlsm")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 
-class FileError(ValueError):
+class FileError(CopilotError, ValueError):
     """A file the bot cannot use, said in plain words."""
+
+    kind = "bad_file"
+    status = 400
+    title = "I couldn't use the file"
 
 
 @dataclass(frozen=True)
@@ -88,69 +126,160 @@ def file_attachments(attachments: list[dict[str, Any]] | None) -> list[FileRef]:
     return refs
 
 
-def check_url(url: str, *, allow_http: bool) -> None:
-    """Refuse URLs the bot must not fetch (see the module docstring)."""
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``ip`` is a public unicast address, and so is any IPv4 address inside it."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+        if ip in _NAT64 or ip in _V4_COMPATIBLE:
+            inner.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if any(v4 is not None and not is_public(v4) for v4 in inner):
+            return False
+    return ip.is_global and not (
+        ip.is_multicast or ip.is_private or ip.is_reserved or ip.is_loopback
+        or ip.is_link_local or ip.is_unspecified
+    )  # fmt: skip
+
+
+def allowed_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, dev: bool) -> bool:
+    """Public addresses; in development mode loopback too (the Emulator, test servers)."""
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    if dev and (ip.is_loopback or (mapped is not None and mapped.is_loopback)):
+        return True
+    return is_public(ip)
+
+
+def resolve(host: str, port: int, *, dev: bool) -> list[str]:
+    """The addresses ``host`` resolves to, all of them checked; FileError if any is refused
+    (a name with one internal address among public ones is refused as a whole)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise FileError(f"The file's download host {host} could not be found.") from None
+    addresses: list[str] = []
+    for *_, sockaddr in infos:
+        text = str(sockaddr[0]).split("%", 1)[0]  # no IPv6 zone id
+        ip = ipaddress.ip_address(text)
+        if not allowed_address(ip, dev=dev):
+            raise FileError(
+                "The file's download link points at a private or reserved address; "
+                "I did not open it."
+            )
+        if text not in addresses:
+            addresses.append(text)
+    if not addresses:
+        raise FileError(f"The file's download host {host} could not be found.")
+    return addresses
+
+
+def _allowed_host(host: str, hosts: Iterable[str]) -> bool:
+    return any(host.endswith(h) if h.startswith(".") else host == h for h in hosts)
+
+
+def check_url(url: str, *, dev: bool) -> tuple[str, int]:
+    """The host and port of ``url`` if the bot may fetch it (see the module docstring);
+    FileError saying why not."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = (parts.hostname or "").rstrip(".")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise FileError("The file's download link is not a valid URL.") from None
-    if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
+    if parts.scheme != "https" and not (dev and parts.scheme == "http"):
         raise FileError("The file's download link is not an https:// link; I did not open it.")
     if not host:
         raise FileError("The file's download link has no host.")
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return  # a name: Teams' download hosts are public names
-    if not allow_http and (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved):
-        raise FileError("The file's download link points at a private address; I did not open it.")
+    if not dev and (port != 443 or not _allowed_host(host, DOWNLOAD_HOSTS)):
+        raise FileError(
+            f"The file's download link goes to {host}, not to SharePoint or OneDrive; "
+            "I did not open it."
+        )
+    resolve(host, port, dev=dev)
+    return host, port
 
 
-def download(ref: FileRef, folder: Path, *, max_bytes: int, allow_http: bool = False) -> Path:
+class _CheckedBackend(httpcore.SyncBackend):
+    """Connects only to addresses checked in the same resolution (no second lookup)."""
+
+    def __init__(self, *, dev: bool) -> None:
+        self.dev = dev
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, **kwargs: Any
+    ) -> httpcore.NetworkStream:
+        last: Exception | None = None
+        for address in resolve(host, port, dev=self.dev):
+            try:
+                return super().connect_tcp(address, port, timeout, **kwargs)
+            except httpcore.ConnectError as exc:  # that address is down: try the next
+                last = exc
+        assert last is not None
+        raise last
+
+
+def download(ref: FileRef, folder: Path, *, max_bytes: int, dev: bool = False) -> Path:
     """Download ``ref`` into ``folder`` (blocking: run it in a thread); FileError when it is
-    too large, unreachable or refused."""
+    too large, slow, unreachable or refused. ``dev``: development mode (see the docstring)."""
     if ref.suffix not in SUPPORTED:
         raise FileError(
             f"I can't read {ref.name}: I read Word, Excel, PowerPoint and PDF files "
             "(.docx, .xlsx, .pptx, .pdf) and plain text."
         )
-    limit_mb = max_bytes / 1e6
     url = ref.url
-    target = folder / ref.name
-    with httpx.Client(timeout=DOWNLOAD_TIMEOUT_S, follow_redirects=False) as client:
+    timeouts = {"timeout": {k: DOWNLOAD_TIMEOUT_S for k in ("connect", "read", "write", "pool")}}
+    context = ssl.create_default_context(cafile=certifi.where())
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
+    with httpcore.ConnectionPool(ssl_context=context, network_backend=_CheckedBackend(dev=dev),
+                                 max_connections=1) as pool:  # fmt: skip
         for _ in range(MAX_REDIRECTS + 1):
-            check_url(url, allow_http=allow_http)
+            check_url(url, dev=dev)
             try:
-                with client.stream("GET", url) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        url = str(response.url.join(response.headers["location"]))
+                with pool.stream("GET", url, extensions=timeouts) as response:
+                    location = _header(response.headers, b"location")
+                    if response.status in (301, 302, 303, 307, 308) and location:
+                        url = urljoin(url, location)
                         continue
-                    if response.status_code != 200:
-                        raise FileError(
-                            f"I couldn't download {ref.name} (the server answered "
-                            f"{response.status_code}). Try sharing it again."
-                        )
-                    declared = int(response.headers.get("content-length") or 0)
-                    if declared > max_bytes:
-                        raise FileError(
-                            f"{ref.name} is {declared / 1e6:.1f} MB; I read files up to "
-                            f"{limit_mb:.1f} MB."
-                        )
-                    size = 0
-                    with target.open("wb") as fh:
-                        for chunk in response.iter_bytes():
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise FileError(
-                                    f"{ref.name} is over {limit_mb:.1f} MB; I read files up "
-                                    f"to {limit_mb:.1f} MB."
-                                )
-                            fh.write(chunk)
-                    return target
-            except httpx.HTTPError as exc:
+                    return _save(ref, response, folder / ref.name, max_bytes, deadline)
+            except _NETWORK_ERRORS as exc:
                 raise FileError(f"I couldn't download {ref.name}: {type(exc).__name__}.") from None
     raise FileError(f"I couldn't download {ref.name}: too many redirects.")
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _save(ref: FileRef, response: Any, target: Path, max_bytes: int, deadline: float) -> Path:
+    limit_mb = max_bytes / 1e6
+    if response.status != 200:
+        raise FileError(
+            f"I couldn't download {ref.name} (the server answered {response.status}). "
+            "Try sharing it again."
+        )
+    try:
+        declared = int(_header(response.headers, b"content-length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_bytes:
+        raise FileError(
+            f"{ref.name} is {declared / 1e6:.1f} MB; I read files up to {limit_mb:.1f} MB."
+        )
+    size = 0
+    with target.open("wb") as fh:
+        for chunk in response.iter_stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise FileError(
+                    f"{ref.name} is over {limit_mb:.1f} MB; I read files up to {limit_mb:.1f} MB."
+                )
+            if time.monotonic() > deadline:
+                raise FileError(
+                    f"I couldn't download {ref.name}: it took over {DOWNLOAD_DEADLINE_S:g} s."
+                )
+            fh.write(chunk)
+    return target
 
 
 class FileLinks:

@@ -19,12 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from copilot.config import Settings
+from copilot.errors import CopilotError
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(CopilotError):
     """The message cannot be tied to a user of this copilot; the text says why, plainly."""
+
+    kind = "not_signed_in"
+    status = 401
+    title = "I can't tell who you are"
 
 
 @dataclass(frozen=True)

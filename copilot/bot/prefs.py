@@ -7,11 +7,11 @@ keyed by the API's user id rather than the Teams user id so it follows the perso
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
 from copilot.bot.commands import DEFAULT_SKILL
+from copilot.fileio import write_atomically
 
 MAX_USERS = 100_000
 
@@ -35,7 +35,4 @@ class Defaults:
             if user_id not in self._data and len(self._data) >= MAX_USERS:
                 raise ValueError("too many users have a default skill")
             self._data[user_id] = skill_id
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._data, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomically(self.path, json.dumps(self._data, sort_keys=True))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,24 +11,22 @@ import anyio.to_thread
 from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import CardFactory, MessageFactory, TurnContext
 
-from copilot.api.problems import Problem
 from copilot.bot import cards
-from copilot.bot.files import FileError
-from copilot.llm.errors import LLMError
-from copilot.skills.request import InputError
-from copilot.skills.engines.local.engine import LocalEngineError
-from copilot.skills.mapreduce import Cancelled
-from copilot.skills.prepare import SkillInputError
-from copilot.skills.library.store import SkillError, SkillNotFound
-from copilot.office.xlsx import WorkbookError
+from copilot.errors import Cancelled, CopilotError, describe
 
-log = logging.getLogger("copilot.bot")
 T = TypeVar("T")
 TYPING_EVERY_S = 3.0
 
 
-class RunTimeout(Exception):
-    pass
+class RunTimeout(CopilotError):
+    """A run passed the bot's deadline; it was told to stop and nobody waits for it."""
+
+    kind = "run_timeout"
+    status = 504
+    title = "That took too long"
+
+    def __init__(self) -> None:
+        super().__init__("I stopped the skill. Try a shorter text or file.")
 
 
 async def say(context: TurnContext, *card_list: dict[str, Any]) -> None:
@@ -61,25 +57,19 @@ async def with_typing(
             return task.result()
         if loop.time() >= deadline:
             cancel.set()  # the runner stops at its next check; we do not wait for it
-            raise RunTimeout
+            raise RunTimeout()
+
+
+# What to type next, where the bot's answer differs from the API's (a command, not a URL).
+NEXT_STEP = {"skill_not_found": "Type `skills` to see yours."}
 
 
 def explain(exc: BaseException) -> tuple[str, str]:
-    """A title and plain words for an error the person can act on."""
-    if isinstance(exc, SkillNotFound):
-        return "I don't know that skill", f"{exc}. Type `skills` to see yours."
-    if isinstance(exc, FileError | WorkbookError):
-        return "I couldn't use the file", str(exc)
-    if isinstance(exc, InputError | SkillInputError | SkillError):
-        return "I couldn't run that", str(exc)
-    if isinstance(exc, LLMError):
-        return "The language model didn't answer", str(exc)
-    if isinstance(exc, LocalEngineError):
-        return "The local engine can't do that", str(exc)
-    if isinstance(exc, Problem) and exc.status == 429:
-        return "Slow down a little", f"{exc.detail} (the limit is per person, per minute)"
-    if isinstance(exc, RunTimeout | Cancelled):
-        return "That took too long", "I stopped the skill. Try a shorter text or file."
-    ref = uuid.uuid4().hex[:8]
-    log.error("bot turn failed (ref %s)", ref, exc_info=exc)
-    return "Something went wrong on my side", f"Please try again (reference {ref})."
+    """A title and plain words for an error: the same words the API and the CLI give
+    (``copilot.errors.describe``), plus what to type next in the chat."""
+    if isinstance(exc, Cancelled) or getattr(exc, "kind", None) == "cancelled":
+        exc = RunTimeout()  # the bot cancels a run (and its model call) only at the deadline
+    described = describe(exc, where="a bot turn")
+    step = NEXT_STEP.get(described.kind)
+    text = f"{described.detail.rstrip('.')}. {step}" if step else described.detail
+    return described.title, text

@@ -35,13 +35,7 @@ from copilot.bot.identity import NotSignedIn, Person, person_for
 from copilot.bot.prefs import Defaults
 from copilot.bot.replies import blocking, explain, notice, say, with_typing
 from copilot.config import Settings
-from copilot.skills.request import (
-    QUESTION_INPUTS,
-    InputError,
-    coerce,
-    main_input,
-    sources_from_file,
-)
+from copilot.skills.request import FileInputError, InputError, RunRequest, from_bot
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.prepare import SkillInputError
 from copilot.skills.runner import RunResult, SkillRunner
@@ -51,7 +45,6 @@ from copilot.skills.library.store import StoredSkill
 from copilot.office.xlsx import WorkbookError
 
 log = logging.getLogger("copilot.bot")
-MAX_TEXT_CHARS = 400_000  # as the CLI: only summarise (map-reduce) takes more
 BASE_URL: ContextVar[str] = ContextVar("copilot_bot_base_url", default="")
 LOCAL_NOTE = (
     "No language model is configured, so the local engine answered: it picks and scores "
@@ -68,7 +61,7 @@ class Bot:
     adapter: Any  # the CloudAdapter, to open 1:1 chats
     app_id: str
     # The API's per-user rate limit (one allowance for the add-ins and the bot); raises
-    # copilot.api.problems.Problem(429) when used up. None: no limit (tests, tools).
+    # RateLimited (a CopilotError, 429) when used up. None: no limit (tests, tools).
     limit: Callable[[str], None] | None = None
 
 
@@ -115,11 +108,8 @@ async def on_message(bot: Bot, context: TurnContext) -> None:
         if parsed.kind == "help":
             await say(context, help_card())
         elif parsed.kind == "skills":
-            rows = [(i.id + (" (yours)" if i.source == "personal" else ""), i.description)
-                    for i in infos]  # fmt: skip
             default = bot.defaults.get(person.user_id)
-            await say(context, cards.list_card("Your skills", rows, f"Default: {default}. "
-                      "Type a skill's name and your text, or `run SKILL text`."))  # fmt: skip
+            await say(context, cards.skills_card(infos, default, shared=group))
         elif parsed.kind == "use":
             bot.defaults.set(person.user_id, parsed.skill_id or "")
             await notice(context, "Default skill set", f"Messages without a command now go to "
@@ -220,14 +210,13 @@ async def produce(
         local_files: list[Path] = []
         for ref in files[:1]:  # one file per request: the first
             get = partial(download, ref, folder, max_bytes=settings.max_file_bytes,
-                          allow_http=settings.auth == "dev")  # fmt: skip
+                          dev=settings.auth == "dev")  # fmt: skip
             local_files.append(await blocking(get))
         if template.metadata.task == "sentiment" and files and files[0].is_workbook:
             await score_file(bot, context, person, stored, local_files[0], parsed.text, cancel)
             return
-        inputs, documents = build_inputs(template, parsed, quote, local_files, settings)
-        run = partial(runner.run, person.user_id, stored.id, inputs, documents=documents,
-                      cancel=cancel)  # fmt: skip
+        request = build_request(stored, parsed, quote, local_files, settings)
+        run = partial(runner.run_request, person.user_id, request, cancel=cancel)
         try:
             result = await with_typing(context, run, timeout=settings.run_timeout_s,
                                        cancel=cancel)  # fmt: skip
@@ -236,50 +225,29 @@ async def produce(
     await say(context, *answer_cards(stored, result))
 
 
-def build_inputs(
-    template: SkillTemplate,
+def build_request(
+    stored: StoredSkill,
     parsed: Parsed,
     quote: str | None,
     local_files: list[Path],
     settings: Settings,
-) -> tuple[dict[str, Any], list[Any] | None]:
-    """The skill's inputs from the typed text, the quoted message and an attached file."""
-    inputs = {name: coerce(template, name, raw) for name, raw in parsed.options.items()}
-    main = main_input(template)
-    text, documents = parsed.text, None
-    if local_files:
-        path = local_files[0]
-        try:
-            body, documents = sources_from_file(path, max_bytes=settings.max_file_bytes)
-        except InputError as exc:
-            raise FileError(str(exc).replace(str(path), path.name)) from None
-        if main in QUESTION_INPUTS:  # ask about the file: the file is the sources, fenced
-            pass
-        else:
-            if text and "focus" in template.inputs:
-                inputs.setdefault("focus", text)
-            text = body
-            if template.metadata.task != "summarise":
-                documents = None  # the text itself is the input (fenced by the template)
-    if template.metadata.task == "draft" and {"message", "notes"} <= set(template.inputs):
-        if quote:
-            inputs.setdefault("message", quote)
-        if text:
-            inputs.setdefault("notes", text)
-        if not quote and "kind" in template.inputs:
-            inputs.setdefault("kind", "mail")
-    elif text or quote:
-        inputs.setdefault(main, text or quote)
-    if not any(isinstance(v, str) and v.strip() for v in inputs.values()) and not documents:
-        raise InputError(
-            f"Tell me what to {template.name.lower()}: put the text after the command, reply "
-            "to a message, or attach a file."
+) -> RunRequest:
+    """The run request from the typed text, the quoted message and an attached file
+    (``copilot.skills.request.from_bot`` says how they become inputs)."""
+    path = local_files[0] if local_files else None
+    try:
+        return from_bot(
+            stored.template,
+            stored.id,
+            max_file_bytes=settings.max_file_bytes,
+            options=parsed.options,
+            text=parsed.text,
+            quote=quote,
+            file=path,
         )
-    longest = max((len(v) for v in inputs.values() if isinstance(v, str)), default=0)
-    if template.metadata.task != "summarise" and longest > MAX_TEXT_CHARS:
-        raise InputError(f"The text is {longest:,} characters; only summarise takes more than "
-                         f"{MAX_TEXT_CHARS:,}.")  # fmt: skip
-    return inputs, documents
+    except FileInputError as exc:
+        name = path.name if path is not None else ""
+        raise FileError(str(exc).replace(str(path), name)) from None
 
 
 def answer_cards(stored: StoredSkill, result: RunResult) -> list[dict[str, Any]]:

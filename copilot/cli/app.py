@@ -23,6 +23,7 @@ from copilot.cli.sources import (
     watch,
 )
 from copilot.cli.manifest import manifest_build
+from copilot.cli.model import model_app
 from copilot.cli.skills import skills_app
 from copilot.cli.run import run
 from copilot.cli.sync import sync_imap, sync_local
@@ -33,6 +34,7 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(eval_app, name="eval")
 app.add_typer(skills_app, name="skills")
 app.add_typer(finetune_app, name="finetune")
+app.add_typer(model_app, name="model")
 app.command("run")(run)
 sync_app.command("local")(sync_local)
 sync_app.command("imap")(sync_imap)
@@ -74,7 +76,8 @@ def search(
     filters = SearchFilters(kinds=(kind,)) if kind else None
     with Workspace(settings_or_exit()) as ws:
         try:
-            results = run_search(ws, user, query, k=k, mode=mode, filters=filters)  # type: ignore[arg-type]
+            results = run_search(ws.store, ws.embedder, user, query, k=k, filters=filters,
+                                 mode=mode)  # type: ignore[arg-type]  # fmt: skip
         except QueryError as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
@@ -141,6 +144,7 @@ def serve(
 
     from copilot.api.app import create_app
     from copilot.api.auth import check_dev_mode_binding
+    from copilot.api.server import uvicorn_config
 
     settings = settings_or_exit()
     host = host or settings.api_host
@@ -152,7 +156,14 @@ def serve(
         raise typer.Exit(2) from exc
     if settings.auth == "dev":
         err.print("[yellow]Development mode: local users, no real sign-in. Loopback only.[/yellow]")
-    uvicorn.run(api, host=host, port=port or settings.api_port, timeout_graceful_shutdown=10)
+    config = uvicorn_config(api, settings, host, port or settings.api_port,
+                            timeout_graceful_shutdown=10)  # fmt: skip
+    try:
+        uvicorn.Server(config).run()
+    finally:  # the embedded model server started for this service stops with it
+        from copilot.llm.embedded.server import stop_owned
+
+        stop_owned(settings)
 
 
 @app.command()

@@ -186,7 +186,7 @@ def run_demo(settings: Settings, folder: Path | None, console: Console) -> int:
         )
         for query in QUERIES:
             console.print(f"\n[bold cyan]search:[/bold cyan] {query}")
-            for n, hit in enumerate(search(ws, DEMO_USER, query, k=3), 1):
+            for n, hit in enumerate(search(ws.store, ws.embedder, DEMO_USER, query, k=3), 1):
                 console.print(
                     f"  {n}. [bold]{hit.title}[/bold] [dim]{format_locator(hit.locator)}[/dim]"
                 )

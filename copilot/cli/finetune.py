@@ -25,7 +25,7 @@ EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, max=50, help="Trainin
 
 
 def _engine(settings: Settings) -> Any:
-    from copilot.db.state import open_engine
+    from copilot.db.engine import open_engine
 
     return open_engine(settings.state_url)
 

@@ -24,8 +24,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _store() -> Any:
+    from copilot.db.engine import open_engine
     from copilot.skills.library.store import SkillStore
-    from copilot.db.state import open_engine
 
     return SkillStore(open_engine(settings_or_exit().state_url))
 

@@ -3,7 +3,9 @@
 Why a database and not the vector index's payloads: the pipeline asks "is this item
 unchanged?" for every item of every sync, and that must cost a primary-key lookup, not
 a vector-store scroll. SQLAlchemy Core keeps this a plain SQLite file by default and
-lets several API replicas share PostgreSQL later with the same code.
+lets several API replicas share PostgreSQL later with the same code. The tables are in
+``copilot.db.schema``; ``StateStore`` opens the database through ``open_engine``, which
+creates them.
 """
 
 from __future__ import annotations
@@ -12,84 +14,12 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, func, select
 
-metadata = MetaData()
-
-items = Table(
-    "items",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("item_id", String, primary_key=True),
-    Column("scope", String, nullable=False, index=True),
-    Column("parent_id", String, index=True),
-    Column("kind", String, nullable=False),
-    Column("title", Text, nullable=False, default=""),
-    Column("url", Text, nullable=False, default=""),
-    Column("version", String, nullable=False),
-    Column("content_hash", String, nullable=False),
-    Column("status", String, nullable=False),  # indexed | failed
-    Column("chunks", Integer, nullable=False, default=0),
-    Column("modified", Float),
-    Column("indexed_at", Float, nullable=False),
-)
-
-checkpoints = Table(
-    "checkpoints",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("scope", String, primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("updated_at", Float, nullable=False),
-)
-
-failures = Table(
-    "failures",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("item_id", String, primary_key=True),
-    Column("scope", String, nullable=False, index=True),
-    Column("stage", String, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("at", Float, nullable=False),
-)
-
-texts = Table(
-    "texts",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("item_id", String, primary_key=True),
-    Column("text", Text, nullable=False),
-)
-
-syncs = Table(
-    "syncs",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("scope", String, primary_key=True),
-    Column("started_at", Float, nullable=False),
-    Column("finished_at", Float),
-    Column("status", String, nullable=False),  # running | done | cancelled | failed
-    Column("counts", Text, nullable=False, default="{}"),
-)
+from copilot.db.engine import open_engine, upsert
+from copilot.db.schema import checkpoints, failures, items, syncs, texts
 
 
 @dataclass(frozen=True)
@@ -102,37 +32,6 @@ class ItemState:
     parent_id: str | None
     title: str = ""  # to notice a rename without a query per unchanged item
     url: str = ""
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers (status, API) never block a sync
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def open_engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
-    return engine
-
-
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
-
-def _upsert(table: Table, row: dict[str, Any], keys: Iterable[str], dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both speak."""
-    if dialect not in _INSERTS:
-        raise RuntimeError(f"state store on {dialect!r} is not supported: use SQLite or PostgreSQL")
-    stmt = _INSERTS[dialect](table).values(**row)
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={k: v for k, v in row.items() if k not in keys}
-    )
 
 
 class StateStore:
@@ -171,7 +70,7 @@ class StateStore:
             for row in rows:
                 row = {**row, "owner": owner, "indexed_at": now}
                 text = row.pop("display_text", None)
-                conn.execute(_upsert(items, row, ("owner", "item_id"), self.dialect))
+                conn.execute(upsert(items, row, ("owner", "item_id"), self.dialect))
                 if row["status"] == "indexed":
                     conn.execute(
                         delete(failures).where(
@@ -180,7 +79,7 @@ class StateStore:
                     )
                 if text is not None:
                     conn.execute(
-                        _upsert(
+                        upsert(
                             texts,
                             {"owner": owner, "item_id": row["item_id"], "text": text},
                             ("owner", "item_id"),
@@ -238,10 +137,10 @@ class StateStore:
 
     # -- failures --------------------------------------------------------------------
     def record_failure(self, owner: str, scope: str, item_id: str, stage: str, reason: str) -> None:
-        row = {"owner": owner, "item_id": item_id, "scope": scope, "stage": stage}
-        row.update(reason=reason, at=time.time())
+        row: dict[str, Any] = {"owner": owner, "item_id": item_id, "scope": scope}
+        row.update(stage=stage, reason=reason, at=time.time())
         with self.engine.begin() as conn:
-            conn.execute(_upsert(failures, row, ("owner", "item_id"), self.dialect))
+            conn.execute(upsert(failures, row, ("owner", "item_id"), self.dialect))
 
     def failures(self, owner: str | None = None) -> list[dict[str, Any]]:
         query = select(failures).order_by(failures.c.at)
@@ -267,13 +166,13 @@ class StateStore:
             "updated_at": time.time(),
         }
         with self.engine.begin() as conn:
-            conn.execute(_upsert(checkpoints, row, ("owner", "scope"), self.dialect))
+            conn.execute(upsert(checkpoints, row, ("owner", "scope"), self.dialect))
 
     def sync_started(self, owner: str, scope: str) -> None:
         row = {"owner": owner, "scope": scope, "started_at": time.time(), "finished_at": None}
         row.update(status="running", counts="{}")
         with self.engine.begin() as conn:
-            conn.execute(_upsert(syncs, row, ("owner", "scope"), self.dialect))
+            conn.execute(upsert(syncs, row, ("owner", "scope"), self.dialect))
 
     def sync_finished(
         self, owner: str, scope: str, counts: dict[str, Any], status: str = "done"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from copilot.errors import CopilotError
+
 Kind = Literal["color", "outline"]
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TILE = (15, 108, 189)  # the blue of the tile behind the sparkle
@@ -30,8 +32,12 @@ ICON_FILES: dict[str, tuple[int, Kind]] = {
 MAX_ICON_BYTES = 1_000_000
 
 
-class IconError(ValueError):
+class IconError(CopilotError, ValueError):
     """An icon file is not a PNG of the size and colours its place requires."""
+
+    kind = "bad_icon"
+    status = 400
+    title = "An icon cannot be used"
 
 
 @dataclass(frozen=True)

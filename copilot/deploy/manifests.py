@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -27,11 +25,13 @@ from xml.etree import ElementTree
 
 import jinja2
 
+from copilot.deploy.assets import asset_dir
 from copilot.deploy.icons import ICON_FILES, IconError, check_icon
+from copilot.errors import CopilotError
+from copilot.fileio import write_atomically
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEMPLATES = ROOT / "manifest" / "templates"
-DEFAULT_ICONS = ROOT / "manifest" / "icons"
+DEFAULT_TEMPLATES = asset_dir("templates") or Path("manifest/templates")
+DEFAULT_ICONS = asset_dir("icons") or Path("manifest/icons")
 TEAMS_MANIFEST_VERSION = "1.22"
 TEAMS_SCHEMA_URL = (
     f"https://developer.microsoft.com/json-schemas/teams/v{TEAMS_MANIFEST_VERSION}"
@@ -91,8 +91,12 @@ OUTLOOK_SURFACES = (
 )
 
 
-class ManifestError(ValueError):
+class ManifestError(CopilotError, ValueError):
     """The deployment settings cannot make valid manifests; the message names the problem."""
+
+    kind = "bad_deployment"
+    status = 400
+    title = "The manifests cannot be built"
 
 
 @dataclass(frozen=True)
@@ -382,21 +386,5 @@ def build(
     outputs.update({f"icons/{name}": data for name, data in icons.items()})
     files = {name: out_dir / name for name in outputs}
     for name, data in outputs.items():
-        write_atomic(files[name], data)
+        write_atomically(files[name], data, mode=0o644)  # manifests and icons are public
     return BuildResult(out_dir, files, dict(_context(dep)["ids"]))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

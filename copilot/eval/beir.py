@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from copilot.errors import CopilotError
+
 MAX_LINE = 10_000_000  # one document of 10 MB is already far beyond any BEIR corpus
 
 
-class CollectionError(ValueError):
+class CollectionError(CopilotError, ValueError):
     """A collection folder that cannot be evaluated; the message says which file and why."""
+
+    kind = "bad_collection"
+    status = 400
+    title = "The collection cannot be evaluated"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.parsers.text import split_lines
+from copilot.errors import CopilotError
+
 POSITIONS = ("start", "middle", "end")
 UNKNOWN = ("unknown", "unkown", "")  # BIPIA's code spells it both ways
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -25,8 +28,12 @@ _SUBJECT = re.compile(r"SUBJECT:\s*(.*?)\s*(?:\||$)")
 _SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+(?=\S)")
 
 
-class BipiaError(ValueError):
+class BipiaError(CopilotError, ValueError):
     """The folder cannot be evaluated: a missing file, or malformed lines (named)."""
+
+    kind = "bad_bipia_folder"
+    status = 400
+    title = "The folder cannot be evaluated"
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ def _read(path: Path) -> str:
 def _read_emails(text: str, path: Path) -> list[Email]:
     emails: list[Email] = []
     bad: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:

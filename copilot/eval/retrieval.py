@@ -18,13 +18,16 @@ from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from connectors.checkpoints import StoredCheckpoint
 from connectors.local import LocalFolder
+from connectors.parsers.text import split_lines
 from connectors.types import Checkpoint, Content, Item
 from copilot.config import Settings, get_settings
 from copilot.eval.beir import Collection, CollectionError, load_beir
 from copilot.eval.metrics import mrr_at, ndcg_at, percentile, recall_at
+from copilot.index.base import Fusion, Mode
 from copilot.index.search import QueryError, SearchResult, search
 from copilot.ingest.pipeline import SyncReport, sync
 from copilot.workspace import Workspace
@@ -70,7 +73,7 @@ class MemoryConnector:
     items: list[Item]
     scope: str = "eval:memory"
 
-    def load(self, checkpoint: dict[str, Any] | None) -> Iterator[Item | Checkpoint]:
+    def load(self, checkpoint: StoredCheckpoint | None) -> Iterator[Item | Checkpoint]:
         yield from self.items
         yield Checkpoint({"complete": True})
 
@@ -164,11 +167,12 @@ def score_queries(
 def _searcher(ws: Workspace, owner: str, mode: str) -> Callable[[str], list[SearchResult]]:
     if mode not in MODES + EXTRA_MODES:
         raise ValueError(f"unknown mode {mode!r}")
-    fusion = "rrf" if mode == "hybrid-rrf" else ws.settings.fusion
-    view = Workspace.__new__(Workspace)  # the same open parts, another fusion setting
-    view.__dict__.update(ws.__dict__, settings=ws.settings.model_copy(update={"fusion": fusion}))
-    base = "hybrid" if mode == "hybrid-rrf" else mode
-    return lambda text: search(view, owner, text, k=CHUNKS_PER_QUERY, mode=base)  # type: ignore[arg-type]
+    fusion: Fusion | None = "rrf" if mode == "hybrid-rrf" else None  # None: the setting
+    base = cast(Mode, "hybrid" if mode == "hybrid-rrf" else mode)  # one of MODES, checked
+    store, embedder = ws.store, ws.embedder
+    return lambda text: search(
+        store, embedder, owner, text, k=CHUNKS_PER_QUERY, mode=base, fusion=fusion
+    )
 
 
 def ingest(ws: Workspace, connector: Any) -> SyncReport:
@@ -209,7 +213,7 @@ def load_known_item(folder: Path) -> tuple[dict[str, str], dict[str, dict[str, i
         raise CollectionError(f"{path} is missing")
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(split_lines(path.read_text(encoding="utf-8")), 1):
         if not line.strip() or (number == 1 and line.lower().startswith("query\t")):
             continue
         fields = line.split("\t")

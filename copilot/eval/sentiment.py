@@ -11,11 +11,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from connectors.parsers.text import split_lines
+from copilot.errors import CopilotError
+
 MAX_BAD_LINES_SHOWN = 5
 
 
-class TsvError(ValueError):
+class TsvError(CopilotError, ValueError):
     """The file cannot be scored: missing, empty, or with malformed lines (named)."""
+
+    kind = "bad_tsv"
+    status = 400
+    title = "The file cannot be scored"
 
 
 def read_tsv(path: Path | str) -> list[tuple[str, int]]:
@@ -31,7 +38,7 @@ def read_tsv(path: Path | str) -> list[tuple[str, int]]:
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
     pairs: list[tuple[str, int]] = []
     bad: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         sentence, sep, label = line.rpartition("\t")

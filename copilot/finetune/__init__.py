@@ -4,8 +4,6 @@ Modules, one job each: ``consent`` (who opted in), ``privacy`` (redaction, resid
 pseudonyms), ``dataset`` (runs to examples: dedupe, diversity, split), ``validate`` (the
 OpenAI chat fine-tuning format, tokens, cost), ``jobs`` (files and fine_tuning.jobs through
 the openai SDK), ``switch`` (point a skill at a model; compare two models), ``overrides``
-(the admin's per-skill model, read by the skill runner), ``cli`` (``copilot finetune``).
-
-This ``__init__`` imports nothing, so the skill runner can read ``overrides`` without
-pulling in the rest.
+(the admin's per-skill model; the skills layer reads its table itself), ``cli``
+(``copilot finetune``).
 """

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Column, Float, String, Table, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from copilot.db.state import metadata
+from copilot.db.schema import consents
 
 PURPOSE = "finetune"
-
-consents = Table(
-    "consents",
-    metadata,
-    Column("user", String, primary_key=True),
-    Column("purpose", String, primary_key=True),
-    Column("granted_at", Float, nullable=False),
-)
-
-
-def _ready(engine: Engine) -> None:
-    metadata.create_all(engine, tables=[consents])
 
 
 def _check_user(user: str) -> None:
@@ -39,7 +27,6 @@ def _check_user(user: str) -> None:
 def grant(engine: Engine, user: str, purpose: str = PURPOSE) -> float:
     """Record the user's opt-in; granting again keeps the first time. Returns granted_at."""
     _check_user(user)
-    _ready(engine)
     c = consents.c
     with engine.begin() as conn:
         found = conn.execute(
@@ -58,21 +45,14 @@ def grant(engine: Engine, user: str, purpose: str = PURPOSE) -> float:
 def revoke(engine: Engine, user: str, purpose: str = PURPOSE) -> bool:
     """Withdraw the opt-in; True if there was one."""
     _check_user(user)
-    _ready(engine)
     c = consents.c
     with engine.begin() as conn:
         gone = conn.execute(delete(consents).where(c.user == user, c.purpose == purpose))
         return bool(gone.rowcount)
 
 
-def has_consent(engine: Engine, user: str, purpose: str = PURPOSE) -> bool:
-    _check_user(user)
-    return user in consenting(engine, purpose)
-
-
 def consenting(engine: Engine, purpose: str = PURPOSE) -> dict[str, float]:
     """Every opted-in user and when they opted in."""
-    _ready(engine)
     c = consents.c
     with engine.connect() as conn:
         rows = conn.execute(select(c.user, c.granted_at).where(c.purpose == purpose))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import zlib
 from collections import Counter
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from copilot.fileio import write_atomically
 from copilot.finetune import consent
 from copilot.finetune.privacy import Hit, Pseudonymiser, ScrubReport, scan_lines, scrub_messages
 from copilot.finetune.validate import (
@@ -394,12 +394,5 @@ def write_dataset(dataset: Dataset, out: Path) -> list[Path]:
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="\n") as f:
-            for line in lines:
-                f.write(line + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """JSONL, private (0600): redacted, but still the users' own words."""
+    write_atomically(path, "".join(line + "\n" for line in lines))

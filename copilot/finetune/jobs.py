@@ -37,14 +37,18 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 class ServiceError(FinetuneError):
     """The fine-tuning service refused or failed a request (or could not be reached)."""
 
+    kind = "finetune_service"
+    status = 502
+    title = "The fine-tuning service failed"
+
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status  # the service's HTTP status, None when it was not reached
+        super().__init__(message, status=404 if status == 404 else 502)  # 404: an unknown job
+        self.upstream_status = status  # the service's HTTP status, None when it was not reached
 
 
 def client_for(settings: Any) -> openai.OpenAI:
     """An SDK client for the configured LLM server, like ``OpenAIEngine`` builds one."""
-    key = settings.llm_api_key
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     timeout = settings.llm_timeout_s
     if settings.llm_azure_endpoint:
         if not key:

@@ -7,36 +7,19 @@ model itself, so the order is: the user's own skill's model (``finetune use --us
 then this override, then ``settings.llm_model``. Clearing the row restores the default
 for everyone; every change is one row with who set it and when.
 
-A leaf module (SQLAlchemy and the state metadata only) because ``copilot.skills.runner``
-imports it: nothing here may import the skills package.
+The runner reads the table through ``copilot.skills.engines.select.skill_model`` (the
+skills layer must not import this package, which sits above it); it is re-exported here.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 
-from sqlalchemy import Column, Float, String, Table, delete, select
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
-from copilot.db.state import metadata
-
-skill_models = Table(
-    "skill_models",
-    metadata,
-    Column("skill_id", String, primary_key=True),
-    Column("model", String, nullable=False),
-    Column("set_by", String, nullable=False),
-    Column("at", Float, nullable=False),
-)
-
-_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def _ensure(engine: Engine) -> None:
-    if engine not in _ready:  # create_all checks the catalogue: once per engine
-        metadata.create_all(engine, tables=[skill_models])
-        _ready.add(engine)
+from copilot.db.schema import skill_models
+from copilot.skills.engines.select import skill_model as skill_model  # re-exported
 
 
 def check_model_name(model: str) -> str:
@@ -55,7 +38,6 @@ def set_skill_model(engine: Engine, skill_id: str, model: str, set_by: str) -> N
     check_model_name(model)
     if not isinstance(set_by, str) or not set_by:
         raise ValueError("set_by names the admin who made the change")
-    _ensure(engine)
     row = {"skill_id": skill_id, "model": model, "set_by": set_by, "at": time.time()}
     with engine.begin() as conn:
         conn.execute(delete(skill_models).where(skill_models.c.skill_id == skill_id))
@@ -64,23 +46,6 @@ def set_skill_model(engine: Engine, skill_id: str, model: str, set_by: str) -> N
 
 def clear_skill_model(engine: Engine, skill_id: str) -> bool:
     """Back to the default model for everyone; True if there was an override."""
-    _ensure(engine)
     with engine.begin() as conn:
         gone = conn.execute(delete(skill_models).where(skill_models.c.skill_id == skill_id))
         return bool(gone.rowcount)
-
-
-def skill_model(engine: Engine, skill_id: str) -> str | None:
-    """The override for ``skill_id``, or None."""
-    _ensure(engine)
-    with engine.connect() as conn:
-        return conn.execute(
-            select(skill_models.c.model).where(skill_models.c.skill_id == skill_id)
-        ).scalar_one_or_none()
-
-
-def all_overrides(engine: Engine) -> list[dict[str, object]]:
-    _ensure(engine)
-    with engine.connect() as conn:
-        rows = conn.execute(select(skill_models).order_by(skill_models.c.skill_id))
-        return [dict(r._mapping) for r in rows]

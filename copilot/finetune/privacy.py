@@ -8,9 +8,11 @@ phones, cards and accounts always on, whatever the run-time settings say.
 
 Why a residual scan with looser patterns: the redactor is tuned for precision (it must not
 break dates and prices in live prompts). After it ran, the same patterns find nothing by
-construction; looser ones (any ``x@y.z``, obfuscated ``at``/``dot`` addresses, Luhn-valid
-digit runs with any separator, long digit groups) list what a person should look at,
-by line number, before the file is uploaded.
+construction; looser ones (``copilot.llm.redact.scan_text``) list what a person should look
+at, by line number, before the file is uploaded.
+
+The patterns themselves all live in ``copilot.llm.redact``: one rule set for what leaves the
+machine at run time and what leaves it in a training file.
 
 Pseudonyms instead of ``[NAME_1]``: a model trained on placeholders learns to write
 placeholders. Each real name maps to one synthetic name for the whole dataset (assigned in
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from copilot.llm.redact import RedactionPolicy, Redactor, luhn_ok
+from copilot.llm.redact import PLACEHOLDER, RedactionPolicy, Redactor, name_pattern, scan_text
 
 MAX_NAMES = 10_000
 MAX_NAMES_FILE_BYTES = 1024 * 1024
@@ -39,16 +41,6 @@ FAKE_NAMES = (
     "Felix Oduya", "Hana Kovacs", "Leo Whitcombe", "Mara Jansen", "Ezra Castell",
     "Ines Holloway", "Theo Marchetti", "Vera Lindgren", "Arlo Penn",
 )  # fmt: skip
-
-_PLACEHOLDER = re.compile(r"\[(EMAIL|ACCOUNT|CARD|PHONE|NAME)_(\d{1,6})\]")
-_LOOSE_EMAIL = re.compile(
-    r"(?i)(?<![\w.+-])[\w.+-]{1,64}\s{0,2}(?:@|\(at\)|\[at\]|\s at\s)\s{0,2}[a-z0-9-]{1,63}"
-    r"(?:\s{0,2}(?:\.|\(dot\)|\[dot\]|\s dot\s)\s{0,2}[a-z0-9-]{1,63}){1,6}"
-)
-_LOOSE_CARD = re.compile(r"(?<![\d])\d(?:[ .\-/]?\d){12,18}(?![\d])")
-_LOOSE_PHONE = re.compile(r"(?<![\w+])(?:\+|\(\d)?\d[\d ()./\-]{5,22}\d(?![\w])")
-_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2})")
-_IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
 def dataset_policy(settings: Any) -> RedactionPolicy:
@@ -105,11 +97,7 @@ class Pseudonymiser:
                     "" if j < len(firsts) else str(j // len(firsts))
                 )
         self.used: dict[str, int] = {}
-        self._pattern: re.Pattern[str] | None = None
-        if real:
-            ordered = sorted(real, key=len, reverse=True)
-            alternatives = "|".join(r"\s+".join(map(re.escape, n.split())) for n in ordered)
-            self._pattern = re.compile(rf"(?i)(?<![\w@.])(?:{alternatives})(?![\w@]|\.\w)")
+        self._pattern = name_pattern(real)
 
     def apply(self, text: str) -> str:
         if self._pattern is None:
@@ -155,7 +143,7 @@ def scrub_messages(
     redactor = Redactor(policy)
     seeded: dict[str, int] = {}
     for m in messages:
-        for kind, n in _PLACEHOLDER.findall(m["content"]):
+        for kind, n in PLACEHOLDER.findall(m["content"]):
             seeded[kind] = max(seeded.get(kind, 0), int(n))
     redactor.counts.update(seeded)
     before = sum(pseudonyms.used.values()) if pseudonyms else 0
@@ -192,34 +180,6 @@ class Hit:
         if with_text:
             out["masked"] = self.masked
         return out
-
-
-def scan_text(text: str) -> list[tuple[str, str]]:
-    """(kind, matched text) for every residual candidate in ``text``."""
-    found: list[tuple[str, str]] = []
-    spans: list[tuple[int, int]] = []
-    for m in _LOOSE_EMAIL.finditer(text):
-        found.append(("email", m.group()))
-        spans.append(m.span())
-    for m in _LOOSE_CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if luhn_ok(digits) and len(set(digits)) > 1 and not _DATE.search(m.group()):
-            found.append(("card", m.group()))
-            spans.append(m.span())
-    for m in _LOOSE_PHONE.finditer(text):
-        if any(a < m.end() and m.start() < b for a, b in spans):
-            continue
-        candidate = m.group().strip()
-        digits = sum(c.isdigit() for c in candidate)
-        plain = candidate.isdigit()
-        if not (10 if plain else 8) <= digits <= 15:
-            continue
-        if _DATE.search(candidate) or _IP.fullmatch(candidate):
-            continue
-        if re.search(r"\d\.\d{1,2}(?!\d)", candidate) and not candidate.startswith("+"):
-            continue  # decimals and version numbers
-        found.append(("phone", candidate))
-    return found
 
 
 def scan_lines(lines: Iterable[str]) -> list[Hit]:

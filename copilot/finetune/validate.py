@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from copilot.errors import CopilotError
 from copilot.llm.tokens import count_messages
 from copilot.llm.types import Message
 
@@ -38,8 +39,12 @@ ROLES = ("system", "user", "assistant")
 MESSAGE_KEYS = {"role", "content", "name", "weight"}
 
 
-class FinetuneError(ValueError):
+class FinetuneError(CopilotError, ValueError):
     """A request the fine-tuning workflow refuses, in words a person can act on."""
+
+    kind = "finetune_refused"
+    status = 422
+    title = "I can't fine-tune that"
 
 
 @dataclass

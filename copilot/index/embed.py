@@ -39,9 +39,14 @@ EMBED_CHAR_CAP = 100_000
 
 
 class Embedder(Protocol):
-    model_id: str
-    dim: int
-    max_tokens: int
+    """``model_id`` names the vector space (one index per id); ``dim`` its vector size."""
+
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def max_tokens(self) -> int: ...
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
     def embed_query(self, text: str) -> np.ndarray: ...
@@ -271,13 +276,15 @@ class OpenAIEmbedder:
         self._batch = min(settings.embed_batch, MAX_INPUTS_PER_REQUEST)
         slug = re.sub(r"[^a-z0-9]+", "-", self._model.lower()).strip("-")
         common: dict[str, Any] = {"max_retries": 5, "timeout": 120.0}
+        secret = settings.openai_api_key
+        configured = secret.get_secret_value() if secret else None
         if settings.embed_provider == "azure":
             if not settings.azure_endpoint:
                 raise RuntimeError("Azure embeddings need COPILOT_AZURE_ENDPOINT.")
-            key = settings.openai_api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+            key = configured or os.environ.get("AZURE_OPENAI_API_KEY")
             if not key:
                 raise RuntimeError("Azure embeddings need COPILOT_OPENAI_API_KEY (the key).")
-            self._client = openai.AzureOpenAI(
+            self._client: openai.OpenAI = openai.AzureOpenAI(
                 azure_endpoint=settings.azure_endpoint,
                 api_version=settings.azure_api_version,
                 api_key=key,
@@ -285,7 +292,7 @@ class OpenAIEmbedder:
             )
             self.model_id = f"azure-{slug}"
         else:
-            key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY")
+            key = configured or os.environ.get("OPENAI_API_KEY")
             if not key and not settings.openai_base_url:
                 raise RuntimeError("OpenAI embeddings need COPILOT_OPENAI_API_KEY.")
             # A self-hosted compatible server usually ignores the key, but the SDK wants one.
@@ -310,7 +317,9 @@ class OpenAIEmbedder:
         texts = [self._clip(t) if t.strip() else "." for t in _check_texts(texts)]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts, batch, chars = [], [], 0
+        parts: list[np.ndarray] = []
+        batch: list[str] = []
+        chars = 0
         for text in texts:
             if batch and (len(batch) >= self._batch or chars + len(text) > MAX_CHARS_PER_REQUEST):
                 parts.append(self._request(batch))

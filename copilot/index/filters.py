@@ -44,7 +44,8 @@ def epoch_seconds(when: datetime) -> float:
     return when.timestamp()
 
 
-def owner_condition(owner: str) -> FieldCondition:
+def owner_condition(owner: object) -> FieldCondition:
+    """``owner == X``; refuses anything but a non-empty string (a missing owner too)."""
     if not isinstance(owner, str) or not owner.strip():
         raise ValueError("an owner (a non-empty user id) is required for every index query")
     return FieldCondition(OWNER, match=MatchValue(owner))
@@ -90,7 +91,10 @@ def owner_from_metadata_filters(filters: MetadataFilters | None) -> str | None:
     }
     if len(owners) > 1:
         raise ValueError(f"conflicting owners in filters: {sorted(map(str, owners))}")
-    return next(iter(owners), None)
+    owner = next(iter(owners), None)
+    if owner is not None and not isinstance(owner, str):
+        raise ValueError(f"the filter owner == {owner!r} needs a user id (a string)")
+    return owner
 
 
 def metadata_filter(filters: MetadataFilters) -> Filter:

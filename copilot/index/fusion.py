@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple, TypeVar
+
+from qdrant_edge import SparseVector
 
 from copilot.index import bm25
 
@@ -52,7 +54,7 @@ class Stage(NamedTuple):
     """One candidate list of a search: which vector field, the query for it, how many, weight."""
 
     field: Literal["dense", "bm25"]
-    query: Any  # a dense vector (list[float]) or a BM25 sparse vector
+    query: list[float] | SparseVector  # a dense vector or a BM25 one
     limit: int
     weight: float
 
@@ -71,7 +73,7 @@ def plan_stages(
     back to the other side alone, and an empty plan means nothing can match.
     """
     dense_weight, sparse_weight = weights or (1.0, 1.0)
-    stages = []
+    stages: list[Stage] = []
     if mode != "bm25" and dense is not None:
         stages.append(Stage("dense", dense, dense_limit, dense_weight))
     sparse = bm25.query_vector(text) if mode != "dense" and text.strip() else None

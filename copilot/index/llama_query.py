@@ -17,20 +17,25 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
+from copilot.index.base import Hit, Mode
 from copilot.index.filters import metadata_filter, owner_from_metadata_filters
+from copilot.index.fusion import Fusion
+from copilot.index.planner import SearchRequest
 from copilot.index.points import point_id, to_node
 
-MODES = {
+MODES: dict[VectorStoreQueryMode, Mode] = {
     VectorStoreQueryMode.DEFAULT: "dense",
     VectorStoreQueryMode.SPARSE: "bm25",
     VectorStoreQueryMode.HYBRID: "hybrid",
 }
 
 
-def plan_query(
-    query: VectorStoreQuery, kwargs: dict[str, Any]
-) -> tuple[str, list[Any], dict[str, Any]]:
-    """``(owner, conditions, search keyword arguments)``; raises without an owner."""
+def plan_query(query: VectorStoreQuery, kwargs: dict[str, Any], fusion: Fusion) -> SearchRequest:
+    """The owner-scoped search for ``query``; raises without an owner.
+
+    ``kwargs`` are ``query()``'s: ``owner``, and optionally ``rrf_k`` and ``fusion``
+    (default ``fusion``, the store's setting).
+    """
     owner = kwargs.get("owner")
     named = owner_from_metadata_filters(query.filters)
     if owner is not None and named is not None and owner != named:
@@ -51,21 +56,22 @@ def plan_query(
     k = query.similarity_top_k
     if mode == "hybrid":
         k = query.hybrid_top_k or query.similarity_top_k
-    params = {
-        "text": query.query_str or "",
-        "dense": None if query.query_embedding is None else np.asarray(query.query_embedding),
-        "mode": mode,
-        "k": k,
-        "dense_limit": query.similarity_top_k,
-        "sparse_limit": query.sparse_top_k or (k if mode == "bm25" else query.similarity_top_k),
-        "rrf_k": int(kwargs.get("rrf_k", 60)),
-        "weights": None if query.alpha is None else (query.alpha, 1.0 - query.alpha),
-        "fusion": kwargs.get("fusion", "dbsf"),
-    }
-    return owner, conditions, params
+    return SearchRequest(
+        owner=owner,
+        text=query.query_str or "",
+        dense=None if query.query_embedding is None else np.asarray(query.query_embedding),
+        mode=mode,
+        k=k,
+        dense_limit=query.similarity_top_k,
+        sparse_limit=query.sparse_top_k or (k if mode == "bm25" else query.similarity_top_k),
+        conditions=tuple(conditions),
+        rrf_k=int(kwargs.get("rrf_k", 60)),
+        weights=None if query.alpha is None else (query.alpha, 1.0 - query.alpha),
+        fusion=kwargs.get("fusion", fusion),
+    )
 
 
-def to_result(hits: Sequence[Any]) -> VectorStoreQueryResult:
+def to_result(hits: Sequence[Hit]) -> VectorStoreQueryResult:
     return VectorStoreQueryResult(
         nodes=[to_node(hit.id, hit.payload) for hit in hits],
         similarities=[hit.score for hit in hits],

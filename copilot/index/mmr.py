@@ -14,17 +14,14 @@ found only by its keywords can still be picked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-import qdrant_edge as qe
 
-from copilot.index.filters import SearchFilters, scoped
-from copilot.index.points import DENSE, point_id
+from copilot.index.base import IndexStore, QueryEmbedder
+from copilot.index.filters import SearchFilters
 from copilot.index.search import SearchResult, clean_query, search
-from copilot.workspace import Workspace
 
-__all__ = ["diverse_search", "mmr", "stored_vectors"]
+__all__ = ["diverse_search", "mmr"]
 
 Candidate = tuple[str, Sequence[float] | np.ndarray, float]
 
@@ -64,25 +61,9 @@ def mmr(
     return [candidates[i][0] for i in picked]
 
 
-def stored_vectors(store: Any, owner: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """The dense vectors the index holds for ``owner``'s chunks ``ids``.
-
-    Read back rather than re-embedded: 50 candidates would cost 50 embeddings per query.
-    The server store has ``vectors()``; for the embedded store the shard is scrolled under
-    the same owner filter every other read uses.
-    """
-    if hasattr(store, "vectors"):
-        return store.vectors(owner, ids)
-    if not ids:
-        return {}
-    flt = scoped(owner, qe.HasIdCondition({point_id(i) for i in ids}))
-    request = qe.ScrollRequest(limit=len(ids), filter=flt, with_payload=False, with_vector=True)
-    records, _ = store.client.scroll(request)
-    return {str(r.id): np.asarray(r.vector[DENSE], dtype=np.float32) for r in records}
-
-
 def diverse_search(
-    workspace: Workspace,
+    store: IndexStore,
+    embedder: QueryEmbedder,
     owner: str,
     query: str,
     k: int,
@@ -90,15 +71,19 @@ def diverse_search(
     lambda_: float = 0.5,
     filters: SearchFilters | None = None,
 ) -> list[SearchResult]:
-    """``k`` results for ``query`` chosen by MMR among the ``fetch_k`` best (hybrid) ones."""
+    """``k`` results for ``query`` chosen by MMR among the ``fetch_k`` best (hybrid) ones.
+
+    The candidates' vectors are read back from the store rather than embedded again
+    (50 candidates would cost 50 embeddings per query).
+    """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    results = search(workspace, owner, query, k=max(fetch_k, k), filters=filters)
-    vectors = stored_vectors(workspace.store, owner, [r.chunk_id for r in results])
+    results = search(store, embedder, owner, query, k=max(fetch_k, k), filters=filters)
+    vectors = store.vectors(owner, [r.chunk_id for r in results])
     candidates = [
         (r.chunk_id, vectors[r.chunk_id], r.score) for r in results if r.chunk_id in vectors
     ]
-    query_vec = workspace.embedder.embed_query(clean_query(query))
+    query_vec = embedder.embed_query(clean_query(query))
     by_id = {r.chunk_id: r for r in results}
     return [by_id[i] for i in mmr(query_vec, candidates, k, lambda_)]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,36 @@ def dense_list(vector: Sequence[float] | np.ndarray, dim: int) -> list[float]:
     return array.tolist()
 
 
+def dense_of(vector: object) -> np.ndarray:
+    """The dense vector of a point read back with its named vectors (either engine's form)."""
+    if not isinstance(vector, dict) or DENSE not in vector:
+        raise ValueError("the index returned a point without its dense vector")
+    return np.asarray(vector[DENSE], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class PointParts:
+    """A checked node as both engines store it: id, dense and BM25 vectors, payload."""
+
+    id: str
+    dense: list[float]
+    sparse: qe.SparseVector
+    payload: dict[str, Any]
+
+
 def to_point(node: BaseNode, dim: int) -> qe.Point:
+    """The node as a Qdrant Edge point; see :func:`point_parts` for the checks."""
+    parts = point_parts(node, dim)
+    vectors: dict[str, list[float] | list[list[float]] | qe.SparseVector] = {
+        DENSE: parts.dense,
+        SPARSE: parts.sparse,
+    }
+    return qe.Point(parts.id, vectors, parts.payload)
+
+
+def point_parts(node: BaseNode, dim: int) -> PointParts:
+    """Payload and vectors of ``node``; ValueError without an owner, an item id or a finite
+    ``dim``-d embedding, or with an id that is not a UUID."""
     meta = dict(node.metadata)
     owner = meta.get("owner")
     owner_condition(owner)  # raises on a missing owner: no point may be stored without one
@@ -55,12 +85,13 @@ def to_point(node: BaseNode, dim: int) -> qe.Point:
         payload["modified_ts"] = epoch_seconds(meta["modified_ts"])
     if isinstance(payload.get("sender"), str):
         payload["sender"] = payload["sender"].lower()
-    title = payload.get("title") if isinstance(payload.get("title"), str) else ""
-    vectors = {
-        DENSE: dense_list(node.embedding, dim),
-        SPARSE: bm25.document_vector(payload["text"], title),
-    }
-    return qe.Point(point_id(node.node_id), vectors, payload)
+    title = payload.get("title")
+    return PointParts(
+        id=point_id(node.node_id),
+        dense=dense_list(node.embedding, dim),
+        sparse=bm25.document_vector(payload["text"], title if isinstance(title, str) else ""),
+        payload=payload,
+    )
 
 
 def point_id(node_id: str) -> str:

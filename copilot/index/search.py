@@ -10,20 +10,25 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-from copilot.index.store import SearchFilters
-from copilot.workspace import Workspace
+from copilot.errors import CopilotError
+from copilot.index.base import IndexStore, Mode, QueryEmbedder
+from copilot.index.filters import SearchFilters
+from copilot.index.fusion import Fusion
 
-Mode = Literal["hybrid", "dense", "bm25"]
 MAX_QUERY_CHARS = 2000
 _WORD = re.compile(r"\w+", re.UNICODE)
 _HEADER = re.compile(r"^(Subject|From|To|Cc|Date):", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-class QueryError(ValueError):
+class QueryError(CopilotError, ValueError):
     """A query that cannot be searched (empty, only punctuation)."""
+
+    kind = "bad_query"
+    status = 400
+    title = "I can't search for that"
 
 
 @dataclass(frozen=True)
@@ -67,21 +72,24 @@ def snippet(text: str, query: str, width: int = 240) -> str:
 
 
 def search(
-    workspace: Workspace,
+    store: IndexStore,
+    embedder: QueryEmbedder,
     owner: str,
     query: str,
     *,
     k: int = 10,
     mode: Mode = "hybrid",
     filters: SearchFilters | None = None,
+    fusion: Fusion | None = None,
 ) -> list[SearchResult]:
-    """The ``k`` best chunks of ``owner``'s index for ``query``."""
+    """The ``k`` best chunks of ``owner``'s index for ``query``.
+
+    ``embedder`` must be the one that filled ``store``; ``fusion`` None is the store's own.
+    """
     text = clean_query(query)
-    dense = workspace.embedder.embed_query(text) if mode != "bm25" else None
-    # Only a non-default fusion is passed on: a store without the option still works.
-    extra = {} if workspace.settings.fusion == "dbsf" else {"fusion": workspace.settings.fusion}
-    hits = workspace.store.search(
-        owner, text=text, dense=dense, k=k, mode=mode, filters=filters, **extra
+    dense = embedder.embed_query(text) if mode != "bm25" else None
+    hits = store.search(
+        owner, text=text, dense=dense, k=k, mode=mode, filters=filters, fusion=fusion
     )
     return [
         SearchResult(

@@ -7,8 +7,8 @@ Kept apart from :mod:`copilot.index.server_store` so the store reads as client c
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import qdrant_client
 import qdrant_edge as qe
@@ -16,7 +16,7 @@ from llama_index.core.schema import BaseNode
 from qdrant_client import models
 
 from copilot.index.filters import scoped
-from copilot.index.points import DENSE, SPARSE, to_point
+from copilot.index.points import DENSE, SPARSE, point_parts
 
 __all__ = [
     "client_filter",
@@ -59,28 +59,40 @@ def collection_name(model_id: str) -> str:
     return "copilot_" + re.sub(r"[^A-Za-z0-9_-]+", "_", model_id)
 
 
-def client_filter(flt: Any) -> Any:
+def client_filter(flt: qe.Filter) -> models.Filter:
     """An engine filter made by ``copilot.index.filters`` as a ``qdrant_client`` filter.
 
     Translating the objects (rather than re-deriving them from ``SearchFilters``) keeps one
-    definition of what each filter means for both stores.
+    definition of what each filter means for both stores. ValueError for anything it has
+    no translation for (a filter it could not translate must not be dropped silently).
     """
+    if not isinstance(flt, qe.Filter):
+        raise ValueError(f"unsupported filter {flt!r}: expected an engine Filter")
+    return models.Filter(
+        must=_conditions(flt.must),
+        should=_conditions(flt.should),
+        must_not=_conditions(flt.must_not),
+    )
+
+
+def _conditions(conditions: Sequence[object] | None) -> list[models.Condition] | None:
+    return [_condition(c) for c in conditions] if conditions else None
+
+
+def _condition(flt: object) -> models.Condition:
     if isinstance(flt, qe.Filter):
-        parts = {
-            key: [client_filter(c) for c in getattr(flt, key)] if getattr(flt, key) else None
-            for key in ("must", "should", "must_not")
-        }
-        return models.Filter(**parts)
+        return client_filter(flt)
     if isinstance(flt, qe.FieldCondition):
         if flt.match is not None:
+            match: models.Match
             if isinstance(flt.match, qe.MatchAny):
-                match: Any = models.MatchAny(any=list(flt.match.value))
+                match = models.MatchAny(any=flt.match.value)
             elif isinstance(flt.match, qe.MatchValue):
                 match = models.MatchValue(value=flt.match.value)
             else:
                 raise ValueError(f"unsupported match in a filter on {flt.key!r}")
             return models.FieldCondition(key=flt.key, match=match)
-        if flt.range is not None:
+        if isinstance(flt.range, qe.RangeFloat):
             r = flt.range
             return models.FieldCondition(
                 key=flt.key, range=models.Range(gt=r.gt, gte=r.gte, lt=r.lt, lte=r.lte)
@@ -98,24 +110,30 @@ def owner_filter(owner: str, *conditions: Any, must_not: Sequence[Any] = ()) -> 
 
 def client_point(node: BaseNode, dim: int) -> models.PointStruct:
     """The node as the embedded store writes it (payload, dense and title-boosted BM25
-    vectors), in the client's model; ``to_point`` checks owner, item id and vector."""
-    point = to_point(node, dim)
-    sparse = point.vector[SPARSE]
-    vector = {
-        DENSE: point.vector[DENSE],
-        SPARSE: models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)),
+    vectors), in the client's model; ``point_parts`` checks owner, item id and vector."""
+    parts = point_parts(node, dim)
+    vector: dict[str, list[float] | models.SparseVector] = {
+        DENSE: parts.dense,
+        SPARSE: client_query(parts.sparse),
     }
-    return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
+    return models.PointStruct(id=parts.id, vector=vector, payload=parts.payload)
 
 
-def client_query(query: Any) -> Any:
+@overload
+def client_query(query: list[float]) -> list[float]: ...
+@overload
+def client_query(query: qe.SparseVector) -> models.SparseVector: ...
+def client_query(query: list[float] | qe.SparseVector) -> list[float] | models.SparseVector:
     """A dense vector passes as is; a BM25 vector becomes the client's SparseVector."""
     if isinstance(query, list):
         return query
     return models.SparseVector(indices=list(query.indices), values=list(query.values))
 
 
-def sparse_encoder(encode: Any) -> Any:
+SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
+
+
+def sparse_encoder(encode: Callable[[str], qe.SparseVector]) -> SparseEncoder:
     """LlamaIndex's sparse encoder hook (unused by our ``_build_points``, which needs titles)."""
 
     def encoder(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:

@@ -15,8 +15,8 @@ import qdrant_client
 from qdrant_client import models
 
 from copilot.index import bm25
+from copilot.index.base import FORMAT, KEYWORD_FIELDS
 from copilot.index.points import DENSE, SPARSE
-from copilot.index.store import FORMAT, KEYWORD_FIELDS
 
 
 def ensure_collection(

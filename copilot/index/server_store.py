@@ -22,6 +22,7 @@ caller passes; they are replaced here by owner-scoped versions or refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,17 +34,16 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 from llama_index.vector_stores.qdrant import QdrantVectorStore
+from pydantic import PrivateAttr
 from qdrant_client import models
 from qdrant_client.local.qdrant_local import QdrantLocal
 
 from copilot.index import bm25
-from copilot.index.filters import (
-    SearchFilters,
-    search_conditions,
-)
-from copilot.index.fusion import Fusion, check_request, dbsf, plan_stages
+from copilot.index.base import UPSERT_BATCH, Hit
+from copilot.index.fusion import Fusion, Stage
 from copilot.index.llama_query import plan_query, to_result
-from copilot.index.points import DENSE, SPARSE, dense_list, point_id
+from copilot.index.planner import PlannedSearch, run_search, search_params
+from copilot.index.points import DENSE, SPARSE, dense_of, point_id
 from copilot.index.server_client import (
     client_filter,
     client_point,
@@ -54,15 +54,19 @@ from copilot.index.server_client import (
     sparse_encoder,
 )
 from copilot.index.server_schema import ensure_collection
-from copilot.index.store import UPSERT_BATCH, Hit, Mode
 
 __all__ = ["ServerVectorStore", "client_filter", "collection_name", "open_client"]
 
 
-class ServerVectorStore(QdrantVectorStore):
-    """Vector store on one Qdrant collection; see the module docstring."""
+class ServerVectorStore(PlannedSearch, QdrantVectorStore):
+    """Vector store on one Qdrant collection; see the module docstring.
+
+    ``fusion`` is how ``search`` fuses hybrid results unless told otherwise.
+    """
 
     dim: int = 0
+    fusion: Fusion = "dbsf"
+    _closed: bool = PrivateAttr(default=False)
 
     def __init__(
         self,
@@ -70,6 +74,7 @@ class ServerVectorStore(QdrantVectorStore):
         collection: str,
         dim: int,
         *,
+        fusion: Fusion = "dbsf",
         batch_size: int = UPSERT_BATCH,
         shard_number: int | None = None,
         replication_factor: int | None = None,
@@ -77,6 +82,8 @@ class ServerVectorStore(QdrantVectorStore):
     ) -> None:
         if dim < 1:
             raise ValueError(f"vector size must be positive, got {dim}")
+        dense_config = models.VectorParams(size=dim, distance=models.Distance.COSINE)
+        sparse_config = models.SparseVectorParams(modifier=models.Modifier.IDF)
         super().__init__(
             collection_name=collection,
             client=client,
@@ -87,20 +94,20 @@ class ServerVectorStore(QdrantVectorStore):
             index_doc_id=False,
             dense_vector_name=DENSE,
             sparse_vector_name=SPARSE,
-            dense_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-            sparse_config=models.SparseVectorParams(modifier=models.Modifier.IDF),
+            dense_config=dense_config,
+            sparse_config=sparse_config,
             shard_number=shard_number,
             replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor,
         )
-        self.dim = dim
+        self.dim, self.fusion = dim, fusion
         try:
             ensure_collection(
                 self.client,
                 collection,
                 dim,
-                dense_config=self._dense_config,
-                sparse_config=self._sparse_config,
+                dense_config=dense_config,
+                sparse_config=sparse_config,
                 shard_number=shard_number,
                 replication_factor=replication_factor,
                 write_consistency_factor=write_consistency_factor,
@@ -121,19 +128,24 @@ class ServerVectorStore(QdrantVectorStore):
         points = [client_point(node, self.dim) for node in nodes]  # validates each node
         return points, [node.node_id for node in nodes]
 
-    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+    def add(
+        self, nodes: Sequence[BaseNode], shard_identifier: Any | None = None, **kwargs: Any
+    ) -> list[str]:
         """Upsert nodes (ids are UUID strings; re-adding an id replaces that point).
 
         Every node is checked before the first batch is sent, as in the embedded store.
         """
         size, self.batch_size = self.batch_size, int(kwargs.pop("batch_size", self.batch_size))
         try:
-            return super().add(list(nodes), **kwargs)
+            return super().add(list(nodes), shard_identifier, **kwargs)
         finally:
             self.batch_size = size
 
-    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        """Delete every chunk of item ``ref_doc_id``; needs ``owner=``."""
+    def delete(
+        self, ref_doc_id: str, shard_identifier: Any | None = None, **delete_kwargs: Any
+    ) -> None:
+        """Delete every chunk of item ``ref_doc_id``; needs ``owner=``. The chunks are found
+        by owner and item, so QdrantVectorStore's ``shard_identifier`` is not needed."""
         owner = delete_kwargs.get("owner")
         if owner is None:
             raise ValueError("delete() needs owner=...: items are only ever deleted per owner")
@@ -141,15 +153,19 @@ class ServerVectorStore(QdrantVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """LlamaIndex query with the embedded store's semantics: needs ``owner=`` or an
-        ``owner == X`` filter; DEFAULT dense, SPARSE BM25, HYBRID RRF (``alpha`` weights)."""
-        owner, conditions, params = plan_query(query, kwargs)
-        return to_result(self._search(owner, conditions, **params))
+        ``owner == X`` filter; DEFAULT dense, SPARSE BM25, HYBRID both fused (``alpha``
+        weights dense vs. BM25)."""
+        return to_result(run_search(self._engine(), plan_query(query, kwargs, self.fusion)))
 
-    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        return self.add(list(nodes), **kwargs)
+    async def async_add(
+        self, nodes: Sequence[BaseNode], shard_identifier: Any | None = None, **kwargs: Any
+    ) -> list[str]:
+        return self.add(list(nodes), shard_identifier, **kwargs)
 
-    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        self.delete(ref_doc_id, **delete_kwargs)
+    async def adelete(
+        self, ref_doc_id: str, shard_identifier: Any | None = None, **delete_kwargs: Any
+    ) -> None:
+        self.delete(ref_doc_id, shard_identifier, **delete_kwargs)
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         return self.query(query, **kwargs)
@@ -163,41 +179,16 @@ class ServerVectorStore(QdrantVectorStore):
     def clear(self) -> None:
         raise NotImplementedError("would delete every user's index: drop the collection instead")
 
-    aget_nodes = get_nodes  # type: ignore[assignment]
-    adelete_nodes = delete_nodes  # type: ignore[assignment]
-    aclear = clear  # type: ignore[assignment]
+    async def aget_nodes(self, *args: Any, **kwargs: Any) -> list[BaseNode]:
+        return self.get_nodes(*args, **kwargs)
 
-    # ---- our own API (same as EdgeVectorStore) -------------------------------------------
+    async def adelete_nodes(self, *args: Any, **kwargs: Any) -> None:
+        self.delete_nodes(*args, **kwargs)
 
-    def search(
-        self,
-        owner: str,
-        *,
-        text: str,
-        dense: np.ndarray | None,
-        k: int = 10,
-        mode: Mode = "hybrid",
-        filters: SearchFilters | None = None,
-        candidates: int = 100,
-        rrf_k: int = 60,
-        weights: tuple[float, float] | None = None,
-        fusion: Fusion = "dbsf",
-    ) -> list[Hit]:
-        """The ``k`` best chunks of ``owner``; see ``EdgeVectorStore.search`` (same fusion:
-        DBSF in Python by default, or the server's weighted RRF)."""
-        return self._search(
-            owner,
-            search_conditions(filters),
-            text=text,
-            dense=dense,
-            mode=mode,
-            k=k,
-            dense_limit=max(candidates, k),
-            sparse_limit=max(candidates, k),
-            rrf_k=rrf_k,
-            weights=weights,
-            fusion=fusion,
-        )
+    async def aclear(self) -> None:
+        self.clear()
+
+    # ---- our own API (as EdgeVectorStore's; ``search`` comes from PlannedSearch) --------
 
     def delete_item(self, owner: str, item_id: str, keep_hash: str | None = None) -> None:
         """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``."""
@@ -254,7 +245,7 @@ class ServerVectorStore(QdrantVectorStore):
             with_payload=False,
             with_vectors=[DENSE],
         )
-        return {str(r.id): np.asarray(r.vector[DENSE], dtype=np.float32) for r in records}  # type: ignore[index]
+        return {str(r.id): dense_of(r.vector) for r in records}
 
     def optimize(self) -> None:
         """Nothing to do: the server indexes in the background as points arrive."""
@@ -264,9 +255,9 @@ class ServerVectorStore(QdrantVectorStore):
 
     def close(self) -> None:
         """Close the client (and release a local-mode folder). Safe to call twice."""
-        if self._client is not None:
+        if not self._closed:
+            self._closed = True
             self._client.close()
-            self._client = None
 
     def __enter__(self) -> ServerVectorStore:
         return self
@@ -276,90 +267,90 @@ class ServerVectorStore(QdrantVectorStore):
 
     @property
     def client(self) -> qdrant_client.QdrantClient:
-        if self._client is None:
+        if self._closed:
             raise RuntimeError(f"the index collection {self.collection_name!r} is closed")
         return self._client
 
     # ---- internals -----------------------------------------------------------------------
 
-    def _search(
-        self,
-        owner: str,
-        conditions: list[Any],
-        *,
-        text: str,
-        dense: np.ndarray | None,
-        mode: str,
-        k: int,
-        dense_limit: int,
-        sparse_limit: int,
-        rrf_k: int,
-        weights: tuple[float, float] | None,
-        fusion: Fusion = "dbsf",
-    ) -> list[Hit]:
-        check_request(k, mode, fusion, dense is not None, text)
-        flt = owner_filter(owner, *conditions)
-        # IDF over this owner's chunks only, as in the embedded store: no side channel.
-        sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=owner_filter(owner)))
-        dense_params = models.SearchParams(hnsw_ef=max(dense_limit, 128))
-        if isinstance(getattr(self.client, "_client", None), QdrantLocal):
-            dense_params = None  # local mode searches exactly and warns about any other param
-        vector = None if dense is None else dense_list(dense, self.dim)
-        params = {DENSE: dense_params, SPARSE: sparse_params}
-        stages = [
-            (client_query(st.query), st.field, params[st.field], st.limit, st.weight)
-            for st in plan_stages(mode, vector, text, dense_limit, sparse_limit, weights)
-        ]
-        if not stages:
-            return []  # BM25 with only stop words / empty text: nothing can match
-        if mode == "hybrid" and len(stages) > 1 and fusion == "dbsf":
-            return self._dbsf(flt, stages, k)
-        if mode != "hybrid" or len(stages) == 1:
-            query, using, params, _, _ = stages[0]
-            response = self.client.query_points(
-                self.collection_name,
-                query=query,
-                using=using,
-                query_filter=flt,
-                search_params=params,
-                limit=k,
-                with_payload=True,
-            )
-        else:
-            response = self.client.query_points(
-                self.collection_name,
-                prefetch=[
-                    models.Prefetch(query=q, using=u, params=p, limit=n, filter=flt)
-                    for q, u, p, n, _ in stages
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=[w for *_, w in stages])),
-                query_filter=flt,
-                limit=k,
-                with_payload=True,
-            )
-        return [
-            Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in response.points
-        ]
+    def _engine(self) -> ClientEngine:
+        # Local mode searches exactly and warns about any search parameter.
+        exact = isinstance(getattr(self.client, "_client", None), QdrantLocal)
+        return ClientEngine(self.client, self.collection_name, self.dim, exact)
 
-    def _dbsf(self, flt: models.Filter, stages: list[Any], k: int) -> list[Hit]:
-        """Weighted DBSF in Python, as the embedded store does: both candidate lists in one
-        batched call without payloads, then only the ``k`` winners' payloads."""
-        requests = [
-            models.QueryRequest(query=q, using=u, params=p, limit=n, filter=flt)
-            for q, u, p, n, _ in stages
+
+@dataclass(frozen=True)
+class ClientEngine:
+    """The search planner's engine calls on one collection (see ``planner.SearchEngine``)."""
+
+    client: qdrant_client.QdrantClient
+    collection: str
+    dim: int
+    exact: bool = False  # qdrant-client's local mode: no HNSW parameters
+
+    def _params(self, owner: str, stage: Stage) -> models.SearchParams | None:
+        ef, corpus = search_params(owner, stage)
+        if corpus is not None:
+            return models.SearchParams(idf=models.IdfCorpusParams(corpus=client_filter(corpus)))
+        return None if self.exact else models.SearchParams(hnsw_ef=ef)
+
+    def nearest(self, owner: str, flt: qe.Filter, stage: Stage, k: int) -> list[Hit]:
+        response = self.client.query_points(
+            self.collection,
+            query=client_query(stage.query),
+            using=stage.field,
+            query_filter=client_filter(flt),
+            search_params=self._params(owner, stage),
+            limit=k,
+            with_payload=True,
+        )
+        return _hits(response.points)
+
+    def rrf(
+        self, owner: str, flt: qe.Filter, stages: Sequence[Stage], k: int, rrf_k: int
+    ) -> list[Hit]:
+        where = client_filter(flt)
+        prefetch = [
+            models.Prefetch(
+                query=client_query(st.query),
+                using=st.field,
+                params=self._params(owner, st),
+                limit=st.limit,
+                filter=where,
+            )
+            for st in stages
         ]
-        lists = self.client.query_batch_points(self.collection_name, requests=requests)
-        ranked = [[(str(p.id), p.score) for p in answer.points] for answer in lists]
-        fused = dbsf(ranked, [w for *_, w in stages])
-        # The ids came from owner-filtered lists, so reading them back stays in the tenant.
-        # A point deleted between the two calls (a concurrent sync) is skipped and the next
-        # fused id read instead, rather than returned without its payload.
-        hits: list[Hit] = []
-        start = 0
-        while len(hits) < k and start < len(fused):
-            part = fused[start : start + (k - len(hits))]
-            start += len(part)
-            records = self.client.retrieve(self.collection_name, [i for i, _ in part])
-            payloads = {str(r.id): dict(r.payload or {}) for r in records}
-            hits += [Hit(id=i, score=s, payload=payloads[i]) for i, s in part if i in payloads]
-        return hits
+        response = self.client.query_points(
+            self.collection,
+            prefetch=prefetch,
+            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=[st.weight for st in stages])),
+            query_filter=where,
+            limit=k,
+            with_payload=True,
+        )
+        return _hits(response.points)
+
+    def candidates(
+        self, owner: str, flt: qe.Filter, stages: Sequence[Stage]
+    ) -> list[list[tuple[str, float]]]:
+        where = client_filter(flt)
+        requests = [
+            models.QueryRequest(
+                query=client_query(st.query),
+                using=st.field,
+                params=self._params(owner, st),
+                limit=st.limit,
+                filter=where,
+            )
+            for st in stages
+        ]
+        lists = self.client.query_batch_points(self.collection, requests=requests)
+        return [[(str(p.id), p.score) for p in answer.points] for answer in lists]
+
+    def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        records = self.client.retrieve(self.collection, list(ids))
+        return {str(r.id): dict(r.payload or {}) for r in records}
+
+
+def _hits(points: Sequence[models.ScoredPoint]) -> list[Hit]:
+    return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]

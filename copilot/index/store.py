@@ -20,6 +20,10 @@ searches under a writing sync showed no errors or wrong results, and an RLock ma
 difference to latency. The price: a long call stalls every thread of the process (``flush``
 ~90 ms and ``optimize`` ~8 s on 20k unoptimised chunks of one owner). What needs care is a
 read made of two calls, see ``_dbsf``.
+
+Privacy at rest: the shard folder is created 0700, and since the engine creates its files
+with the umask's permissions, everything in it is made owner-only again after opening,
+``optimize`` and ``close`` (``copilot.fileio.tighten``).
 """
 
 from __future__ import annotations
@@ -30,13 +34,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
-from llama_index.core.schema import (
-    BaseNode,
-)
+from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     VectorStoreQuery,
@@ -44,60 +46,56 @@ from llama_index.core.vector_stores.types import (
 )
 from pydantic import PrivateAttr
 
+from copilot.errors import CopilotError
+from copilot.fileio import make_private_dir, tighten
 from copilot.index import bm25
-from copilot.index.filters import (
-    SearchFilters,
-    scoped,
-    search_conditions,
-)
-from copilot.index.fusion import Fusion, check_request, dbsf, plan_stages
+from copilot.index.base import FORMAT, KEYWORD_FIELDS, UPSERT_BATCH, Hit, Mode
+from copilot.index.filters import SearchFilters, scoped
+from copilot.index.fusion import Fusion, Stage
 from copilot.index.llama_query import plan_query, to_result
-from copilot.index.points import DENSE, SPARSE, dense_list, to_point
+from copilot.index.planner import PlannedSearch, run_search, search_params
+from copilot.index.points import DENSE, SPARSE, dense_of, point_id, to_point
 
-__all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "SearchFilters"]
+__all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "Mode", "SearchFilters"]
 
-KEYWORD_FIELDS = (
-    "acl", "source", "item_id", "parent_id", "kind", "item_hash", "sender", "folder", "thread_id",
-)  # fmt: skip
 META_FILE = "copilot-index.json"
 LOCK_FILE = ".copilot.lock"
-FORMAT = 1
-UPSERT_BATCH = 256
-
-Mode = Literal["hybrid", "dense", "bm25"]
 
 
-class IndexLockedError(RuntimeError):
+class IndexLockedError(CopilotError, RuntimeError):
     """Another process has this index open: the engine allows one writer per shard."""
 
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    score: float
-    payload: dict  # includes "text"
+    kind = "index_locked"
+    status = 503
+    title = "The index is busy"
 
 
-class EdgeVectorStore(BasePydanticVectorStore):
-    """Vector store over one Qdrant Edge shard; see the module docstring."""
+class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
+    """Vector store over one Qdrant Edge shard; see the module docstring.
+
+    ``fusion`` is how ``search`` fuses hybrid results unless told otherwise.
+    """
 
     stores_text: bool = True
     is_embedding_query: bool = True
     path: Path
     dim: int
+    fusion: Fusion = "dbsf"
 
     _shard: qe.EdgeShard | None = PrivateAttr(default=None)
     _lock_fd: int | None = PrivateAttr(default=None)
 
-    def __init__(self, path: Path, dim: int) -> None:
-        super().__init__(path=Path(path), dim=dim)
+    def __init__(self, path: Path, dim: int, fusion: Fusion = "dbsf") -> None:
+        # The fields are this subclass's: mypy checks them against the base's __init__.
+        super().__init__(path=Path(path), dim=dim, fusion=fusion)  # type: ignore[call-arg]
         if dim < 1:
             raise ValueError(f"vector size must be positive, got {dim}")
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path)  # 0700: every user's text is in the payloads
         self._lock_fd = _lock(self.path)
         try:
             self._shard = self._open()
             self._ensure_indexes()
+            tighten(self.path)
         except BaseException:
             self.close()
             raise
@@ -188,45 +186,9 @@ class EdgeVectorStore(BasePydanticVectorStore):
         ``similarity_top_k`` is the dense candidate count, ``sparse_top_k`` the BM25 one,
         ``hybrid_top_k`` the number returned.
         """
-        owner, conditions, params = plan_query(query, kwargs)
-        return to_result(self._search(owner, conditions, **params))
+        return to_result(run_search(self._engine(), plan_query(query, kwargs, self.fusion)))
 
-    # ---- our own API ---------------------------------------------------------------------
-
-    def search(
-        self,
-        owner: str,
-        *,
-        text: str,
-        dense: np.ndarray | None,
-        k: int = 10,
-        mode: Mode = "hybrid",
-        filters: SearchFilters | None = None,
-        candidates: int = 100,
-        rrf_k: int = 60,
-        weights: tuple[float, float] | None = None,
-        fusion: Fusion = "dbsf",
-    ) -> list[Hit]:
-        """The ``k`` best chunks of ``owner`` for a query.
-
-        ``hybrid`` takes ``candidates`` from dense and from BM25 and fuses them, by default
-        with distribution-based score fusion (see ``fusion.py`` for why), or with the
-        engine's RRF (``rrf_k``); ``weights`` = dense, BM25. If one side has nothing to go
-        on (no vector, or only stop words) the other side alone is used.
-        """
-        return self._search(
-            owner,
-            search_conditions(filters),
-            text=text,
-            dense=dense,
-            mode=mode,
-            k=k,
-            dense_limit=max(candidates, k),
-            sparse_limit=max(candidates, k),
-            rrf_k=rrf_k,
-            weights=weights,
-            fusion=fusion,
-        )
+    # ---- our own API (``search`` comes from PlannedSearch) -------------------------------
 
     def delete_item(self, owner: str, item_id: str, keep_hash: str | None = None) -> None:
         """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``.
@@ -271,9 +233,24 @@ class EdgeVectorStore(BasePydanticVectorStore):
             if offset is None:
                 return [point_id for _, point_id in sorted(found)]
 
+    def vectors(self, owner: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored dense vectors of ``owner``'s chunks ``ids`` (for MMR); others are skipped.
+
+        Read back rather than re-embedded: 50 candidates would cost 50 embeddings a query.
+        """
+        if not ids:
+            return {}
+        flt = scoped(owner, qe.HasIdCondition({point_id(i) for i in ids}))
+        request = qe.ScrollRequest(
+            limit=len(ids), filter=flt, with_payload=False, with_vector=[DENSE]
+        )
+        records, _ = self.client.scroll(request)
+        return {str(r.id): dense_of(r.vector) for r in records}
+
     def optimize(self) -> None:
         """Build HNSW and merge segments; call after bulk writes (slow, then searches are fast)."""
         self.client.optimize()
+        tighten(self.path)  # the engine writes its segment files with the umask's permissions
 
     def flush(self) -> None:
         self.client.flush()
@@ -285,6 +262,7 @@ class EdgeVectorStore(BasePydanticVectorStore):
             if shard is not None:
                 shard.flush()
                 shard.close()
+                tighten(self.path)
         finally:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # closing the descriptor releases the flock
@@ -298,87 +276,74 @@ class EdgeVectorStore(BasePydanticVectorStore):
 
     # ---- internals -----------------------------------------------------------------------
 
-    def _search(
-        self,
-        owner: str,
-        conditions: list[Any],
-        *,
-        text: str,
-        dense: np.ndarray | None,
-        mode: str,
-        k: int,
-        dense_limit: int,
-        sparse_limit: int,
-        rrf_k: int,
-        weights: tuple[float, float] | None,
-        fusion: Fusion = "dbsf",
-    ) -> list[Hit]:
-        check_request(k, mode, fusion, dense is not None, text)
-        flt = scoped(owner, *conditions)
-        # IDF over this owner's chunks only: other users' words must not shape the ranking
-        # (a side channel into what they have), and their vocabulary is not this user's.
-        sparse_params = qe.SearchParams(idf=qe.IdfParams(corpus=scoped(owner)))
-        dense_params = qe.SearchParams(hnsw_ef=max(dense_limit, 128))
-        vector = None if dense is None else dense_list(dense, self.dim)
-        params = {DENSE: dense_params, SPARSE: sparse_params}
-        stages = [
-            (qe.Query.Nearest(st.query, using=st.field), params[st.field], st.limit, st.weight)
-            for st in plan_stages(mode, vector, text, dense_limit, sparse_limit, weights)
-        ]
-        if not stages:
-            return []  # BM25 with only stop words / empty text: nothing can match
-        if mode != "hybrid" or len(stages) == 1:
-            query, params, _, _ = stages[0]
-            request = qe.QueryRequest(
-                limit=k, query=query, filter=flt, params=params, with_payload=True
-            )
-        elif fusion == "dbsf":
-            return self._dbsf(flt, stages, k)
-        else:
-            request = qe.QueryRequest(
-                limit=k,
-                prefetches=[
-                    qe.Prefetch(limit=limit, query=query, params=params, filter=flt)
-                    for query, params, limit, _ in stages
-                ],
-                query=qe.Fusion.Rrf(k=rrf_k, weights=[w for *_, w in stages]),
-                filter=flt,
-                with_payload=True,
-            )
-        points = self.client.query(request)
-        return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
+    def _engine(self) -> EdgeEngine:
+        return EdgeEngine(self.client, self.dim)
 
-    def _dbsf(
-        self, flt: Any, stages: list[tuple[qe.Query, qe.SearchParams, int, float]], k: int
-    ) -> list[Hit]:
-        """Weighted DBSF in Python (the engine's ``Fusion.Dbsf`` takes no weights).
 
-        Both lists come from one batched call without payloads; only the ``k`` fused winners
-        are then read with theirs, which keeps it within a few ms of the engine's RRF.
-        """
-        batch = qe.QueryBatchRequest(
-            [
-                qe.QueryRequest(limit=limit, query=query, filter=flt, params=params)
-                for query, params, limit, _ in stages
-            ]
+@dataclass(frozen=True)
+class EdgeEngine:
+    """The search planner's engine calls on one shard (see ``planner.SearchEngine``).
+
+    The ``_dbsf`` read is two calls (candidates, then payloads): the binding serialises
+    calls, not pairs of them, which is why ``planner`` skips ids deleted in between.
+    """
+
+    shard: qe.EdgeShard
+    dim: int
+
+    def nearest(self, owner: str, flt: qe.Filter, stage: Stage, k: int) -> list[Hit]:
+        query, params = _query(owner, stage)
+        request = qe.QueryRequest(
+            limit=k, query=query, filter=flt, params=params, with_payload=True
         )
-        lists = self.client.query_batch(batch)
-        ids = {str(p.id): p.id for points in lists for p in points}
-        ranked = [[(str(p.id), p.score) for p in points] for points in lists]
-        fused = dbsf(ranked, [w for *_, w in stages])
-        # A sync in another thread can delete a point between the two calls (it replaces an
-        # item's chunks): such a point has no record any more. Skip it and read on down the
-        # fused list, rather than return a hit without payload (seen under a concurrent
-        # sync: 1560 payload-less hits in 5790 searches before this loop).
-        hits: list[Hit] = []
-        start = 0
-        while len(hits) < k and start < len(fused):
-            part = fused[start : start + k - len(hits)]
-            start += len(part)
-            records = self.client.retrieve([ids[i] for i, _ in part], True, False)
-            payloads = {str(r.id): dict(r.payload or {}) for r in records}
-            hits += [Hit(id=i, score=s, payload=payloads[i]) for i, s in part if i in payloads]
-        return hits
+        return _hits(self.shard.query(request))
+
+    def rrf(
+        self, owner: str, flt: qe.Filter, stages: Sequence[Stage], k: int, rrf_k: int
+    ) -> list[Hit]:
+        prefetches = []
+        for stage in stages:
+            query, params = _query(owner, stage)
+            prefetches.append(
+                qe.Prefetch(limit=stage.limit, query=query, params=params, filter=flt)
+            )
+        request = qe.QueryRequest(
+            limit=k,
+            prefetches=prefetches,
+            # The stub does not declare Fusion.Rrf a Fusion; the engine takes it as one.
+            query=qe.Fusion.Rrf(k=rrf_k, weights=[st.weight for st in stages]),  # type: ignore[arg-type]
+            filter=flt,
+            with_payload=True,
+        )
+        return _hits(self.shard.query(request))
+
+    def candidates(
+        self, owner: str, flt: qe.Filter, stages: Sequence[Stage]
+    ) -> list[list[tuple[str, float]]]:
+        requests = []
+        for stage in stages:
+            query, params = _query(owner, stage)
+            requests.append(
+                qe.QueryRequest(limit=stage.limit, query=query, filter=flt, params=params)
+            )
+        lists = self.shard.query_batch(qe.QueryBatchRequest(requests))
+        return [[(str(p.id), p.score) for p in points] for points in lists]
+
+    def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        records = self.shard.retrieve(list(ids), True, False)
+        return {str(r.id): dict(r.payload or {}) for r in records}
+
+
+def _query(owner: str, stage: Stage) -> tuple[qe.Query, qe.SearchParams]:
+    ef, corpus = search_params(owner, stage)
+    params = qe.SearchParams(
+        hnsw_ef=ef, idf=None if corpus is None else qe.IdfParams(corpus=corpus)
+    )
+    return qe.Query.Nearest(stage.query, using=stage.field), params
+
+
+def _hits(points: Sequence[qe.ScoredPoint]) -> list[Hit]:
+    return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
 
 
 def _lock(path: Path) -> int:
@@ -387,7 +352,7 @@ def _lock(path: Path) -> int:
     ``flock`` rather than ``lockf``: it is held per open file, so a second store in the same
     process is refused too, not just one in another process.
     """
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

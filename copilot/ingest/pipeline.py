@@ -30,17 +30,20 @@ from typing import Any
 from connectors.base import Connector
 from connectors.types import Checkpoint, Deleted, Failure, Item, Parsed
 from copilot.config import Settings
+from copilot.db.state import ItemState, StateStore
+from copilot.errors import Cancelled
+from copilot.index.base import IndexStore
 from copilot.index.embed import Embedder
-from copilot.index.store import EdgeVectorStore
 from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachments
 from copilot.ingest.chunk import chunk_elements
 from copilot.ingest.items import Work, chunk_nodes, state_row
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
-from copilot.db.state import ItemState, StateStore
 
 
-class SyncCancelled(Exception):
+class SyncCancelled(Cancelled):
     """``should_stop`` asked the sync to stop; what was stored stays, the rest is redone."""
+
+    kind = "sync_cancelled"
 
 
 @dataclass
@@ -72,7 +75,7 @@ class Syncer:
         connector: Connector,
         settings: Settings,
         state: StateStore,
-        store: EdgeVectorStore,
+        store: IndexStore,
         embedder: Embedder,
         on_progress: Callable[[SyncReport], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -287,7 +290,7 @@ class Syncer:
         while self.deferred and self.deferred[0][1].isdisjoint(self.held):
             ready = self.deferred.popleft()[0]
         if ready is not None:
-            self.state.save_checkpoint(self.owner, self.scope, ready.value)
+            self.state.save_checkpoint(self.owner, self.scope, dict(ready.value))
 
     def _fail(self, item_id: str, stage: str, reason: str, work: Work | None = None) -> None:
         self.report.failed += 1
@@ -366,7 +369,7 @@ def sync(
     connector: Connector,
     settings: Settings,
     state: StateStore,
-    store: EdgeVectorStore,
+    store: IndexStore,
     embedder: Embedder,
     on_progress: Callable[[SyncReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,

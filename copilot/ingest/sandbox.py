@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
@@ -30,9 +30,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ParseTask:
+    """A file to parse, or (``reader`` set) to hand to ``reader(data, name, *args)``.
+
+    Either way the worker first checks the container (``check_container``), so no parser
+    or reader sees bytes that are not what their name says. ``reader`` must be a module-level
+    function (it is sent by reference) that raises ``ParseError`` for a bad file.
+    """
+
     data: bytes = field(repr=False)
     name: str
     media_type: str
+    reader: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,13 @@ def _serve(memory_mb: int) -> None:
     inbox, outbox = Connection(os.dup(0)), Connection(os.dup(1))
     os.dup2(2, 1)
     from connectors.parsers import parse
+    from connectors.parsers.safety import check_container
+
+    def work(task: ParseTask) -> Any:
+        if task.reader is None:
+            return parse(task.data, task.name, task.media_type)
+        check_container(task.data, task.name, task.media_type)
+        return task.reader(task.data, task.name, *task.args)
 
     while True:
         try:
@@ -62,7 +78,7 @@ def _serve(memory_mb: int) -> None:
         if task is None:
             return
         try:
-            result: Any = ("ok", parse(task.data, task.name, task.media_type))
+            result: Any = ("ok", work(task))
         except ParseError as exc:
             result = ("error", str(exc))
         except MemoryError:

@@ -1,20 +1,29 @@
-"""The ``llm`` engine: one chat completion from OpenAI, Azure OpenAI or any compatible server.
+"""The ``llm`` engine: one chat completion from OpenAI, Azure OpenAI or any compatible server,
+a cloud model or a small one on a CPU (llama.cpp) alike.
+
+Every call is streamed, JSON ones too, and read by ``streaming.Reader`` against two
+deadlines: the first token may take ``llm_timeout_s`` plus the time the server needs to
+read the prompt (its tokens over the prompt rate: ``COPILOT_LLM_PROMPT_RATE``, or the
+slowest rate measured on this server), and after it no gap between chunks may exceed
+``llm_timeout_s``. Cancel is noticed within ``streaming.POLL_S`` at any point, the wait for
+the first token included; the request is then closed.
 
 Retries are ours, not the SDK's (``max_retries=0``), so one loop decides everything: which
 failures are worth another try (429, 5xx, connection errors, timeouts, unreadable bodies),
 how long to wait (``Retry-After`` / ``retry-after-ms`` when the server says, else exponential
-backoff with jitter, never longer than ``retry.MAX_WAIT_S``), and when to stop. 400/401/403/404 are
-never retried: asking again cannot fix a bad request, a wrong key or a missing model.
+backoff with jitter, never longer than ``retry.MAX_WAIT_S``), and when to stop. 4xx answers
+are never retried: asking again cannot fix a bad request, a wrong key or a missing model.
+A server that computes one request at a time (``serial``: llama.cpp, the embedded engine)
+goes on computing a request we gave up on, so a timeout there is never retried: the retry
+would only queue behind the abandoned request. Once a delta has reached ``on_delta`` the
+caller may have shown it, so a failure after that is raised, never retried silently.
 
-Streaming: once a delta has reached ``on_delta`` the caller may have shown it, so a failure
-after that point is raised, never retried silently (a retry would show the text twice).
-
-Timeouts: ``llm_timeout_s`` is the SDK's timeout, which for a stream is the longest gap
-between two chunks; a server that stops sending ends in ``LLMError(kind="timeout")``.
-
-Cancel: the event is checked before each request, between stream chunks and during backoff
-waits; on cancel the stream is closed (which aborts the HTTP request). A server that sends
-nothing at all is noticed by the timeout, not by the cancel check.
+JSON output goes through the first mode the server accepts (``structured.JSON_MODES``:
+json_schema, json_object with the schema, a grammar, the schema in the prompt); a refusal
+of a mode is not a fault and is not retried, and the accepted mode is remembered per
+server and model (``capabilities``). A prompt over the model's window is its own error
+naming ``COPILOT_LLM_CONTEXT_WINDOW``; the window itself is read from the server when it
+says it. A final assistant message is a prefill (``prefill``).
 
 Privacy: when ``settings.redact`` is on (or names are listed), every message is redacted
 before it leaves; ``Completion.sent`` holds the exact messages sent.
@@ -23,7 +32,6 @@ before it leaves; ``Completion.sent`` holds the exact messages sent.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +39,10 @@ from typing import Any
 import openai
 
 from copilot.config import Settings
-from copilot.llm import retry
+from copilot.llm import capabilities, retry, streaming, structured, tokens
 from copilot.llm.errors import ErrorKind, LLMError
+from copilot.llm.prefill import CHATML_STOP, PrefillMode, chatml, instructed, split
 from copilot.llm.redact import RedactionPolicy, Redactor
-from copilot.llm.structured import parse_json, repair_message, validator_for
 from copilot.llm.types import Message
 from copilot.llm.usage import Usage, usage_of
 from copilot.llm.usage import estimate_cost as estimate_cost  # re-exported
@@ -45,8 +53,10 @@ except ImportError:  # pragma: no cover
     import httpx as _httpx  # type: ignore[no-redef]
 
 _MAX_DETAIL = 300  # characters of a server's error message quoted in ours
+DISCOVERY_TIMEOUT_S = 3.0  # asking a server for its window must not hold up a run
 
 Sleep = Callable[[float], None]
+Delta = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class Completion:
     attempts: int = 1  # HTTP requests made, failed ones and the JSON repair included
     sent: tuple[Message, ...] = ()  # the exact messages of the last request (after redaction)
     redactions: Mapping[str, int] = field(default_factory=dict)  # kind -> distinct values
+    first_token_s: float | None = None  # request to first chunk, of the last request
+    json_mode: str | None = None  # how JSON was asked for (structured.JSON_MODES)
 
 
 @dataclass
@@ -68,6 +80,7 @@ class _Failure(Exception):
     error: LLMError
     retryable: bool
     retry_after: float | None = None
+    unsupported: bool = False  # the server refused the way output was constrained
 
 
 class _CallerError(Exception):
@@ -81,18 +94,47 @@ class _Answer:
     model: str
     finish_reason: str | None
     requests: int
+    first_token_s: float | None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request as the retry loop repeats it."""
+
+    payload: dict[str, Any]
+    messages: list[Message]  # as sent (for usage estimates)
+    prefill: str | None = None  # text the answer starts with, shown before the first token
+    constrained: bool = False  # carries a response_format or grammar the server may refuse
+    completions_api: bool = False  # /v1/completions with a raw prompt (ChatML prefill)
 
 
 class OpenAIEngine:
-    """Chat completions with our retries, timeouts, streaming, cancel and JSON output."""
+    """Chat completions with our retries, deadlines, streaming, cancel and JSON output.
+
+    ``serial``, ``prompt_rate``, ``context_window`` and ``prefill`` override the settings of
+    the same names (``llm_serial`` ...) for a server the caller knows, e.g. the embedded
+    llama.cpp process.
+    """
 
     name = "llm"
 
-    def __init__(self, settings: Settings, *, sleep: Sleep | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sleep: Sleep | None = None,
+        serial: bool | None = None,
+        prompt_rate: float | None = None,
+        context_window: int | None = None,
+        prefill: PrefillMode | None = None,
+    ) -> None:
         self.settings = settings
         self._sleep = sleep
-        timeout = settings.llm_timeout_s
-        key = settings.llm_api_key
+        self.serial = settings.llm_serial if serial is None else serial
+        self._rate = prompt_rate or settings.llm_prompt_rate
+        self.prefill_mode: PrefillMode = prefill or settings.llm_prefill
+        key = self._key()
+        self._azure = bool(settings.llm_azure_endpoint)
         if settings.llm_azure_endpoint:
             if not key:
                 raise LLMError(
@@ -106,7 +148,7 @@ class OpenAIEngine:
                 azure_endpoint=settings.llm_azure_endpoint,
                 api_version=settings.llm_azure_api_version,
                 api_key=key,
-                timeout=timeout,
+                timeout=settings.llm_timeout_s,
                 max_retries=0,
             )
         elif settings.llm_base_url or key:
@@ -115,7 +157,7 @@ class OpenAIEngine:
             self._client = openai.OpenAI(
                 base_url=settings.llm_base_url,
                 api_key=key or "not-needed",
-                timeout=timeout,
+                timeout=settings.llm_timeout_s,
                 max_retries=0,
             )
         else:
@@ -124,7 +166,46 @@ class OpenAIEngine:
                 "No LLM is configured: set COPILOT_LLM_BASE_URL (any OpenAI-compatible "
                 "server), COPILOT_LLM_API_KEY (OpenAI) or COPILOT_LLM_AZURE_ENDPOINT.",
             )
+        if context_window is not None:
+            self.facts().window = context_window
         self._policy = RedactionPolicy.from_settings(settings)
+
+    # -- what the server is -----------------------------------------------------------------
+
+    def facts(self, model: str | None = None) -> capabilities.Facts:
+        """What this server and model accept, and how fast it reads (shared, learned)."""
+        return capabilities.facts_for(self.server, model or self.model)
+
+    def context_window(self) -> int:
+        """Tokens the model accepts, prompt plus answer: what the server says (asked once),
+        capped by ``COPILOT_LLM_CONTEXT_WINDOW`` when that is set; the setting otherwise."""
+        configured = self.settings.llm_context_window
+        told = self.server_window()
+        if told is None:
+            return configured
+        explicit = "llm_context_window" in self.settings.model_fields_set
+        return min(configured, told) if explicit else told
+
+    def server_window(self) -> int | None:
+        """The window the server states (``/v1/models``, llama.cpp's ``/props``), or None."""
+        facts = self.facts()
+        if facts.window is not None or facts.window_checked:
+            return facts.window
+        facts.window_checked = True
+        if self._azure or self.server.startswith("https://api.openai.com"):
+            return None  # neither says; their windows are larger than any default here
+        facts.window = self._ask_window()
+        return facts.window
+
+    def prompt_rate(self) -> float | None:
+        """Prompt tokens a second this server reads: measured on real calls, else the
+        setting, else a CPU's for a one-at-a-time server; None: fast, no time budget."""
+        measured = self.facts().typical_rate()
+        if measured is not None:
+            return measured
+        return self._rate or (retry.CPU_PROMPT_RATE if self.serial else None)
+
+    # -- one call ---------------------------------------------------------------------------
 
     def complete(
         self,
@@ -133,7 +214,7 @@ class OpenAIEngine:
         max_tokens: int | None = None,
         temperature: float | None = None,
         json_schema: dict | None = None,
-        on_delta: Callable[[str], None] | None = None,
+        on_delta: Delta | None = None,
         cancel: threading.Event | None = None,
         redactor: Redactor | None = None,
         model: str | None = None,
@@ -145,84 +226,136 @@ class OpenAIEngine:
 
         With ``json_schema`` the answer must be JSON matching it: a wrong answer gets one
         repair request that quotes the problem (``on_delta`` then sees both attempts' text).
-        ``redactor`` keeps placeholders the same across several calls of one run; without it
-        each call redacts on its own when the settings ask for redaction.
+        A final assistant message is a prefill: the answer starts with it (a JSON answer
+        leaves it out, e.g. a self-ask step on a prefilled draft). ``redactor``
+        keeps placeholders the same across several calls of one run; without it each call
+        redacts on its own when the settings ask for redaction.
         """
         if not messages:
             raise LLMError("bad_request", "Nothing to send: the message list is empty.")
-        validator = validator_for(json_schema) if json_schema is not None else None
+        validator = structured.validator_for(json_schema) if json_schema is not None else None
         if redactor is None and self._policy is not None:
             redactor = Redactor(self._policy)
         if redactor is not None:
             messages = [Message(m.role, redactor.redact(m.content)) for m in messages]
-        sent = list(messages)
-        request: dict[str, Any] = {"model": model or self.model}
+        sent, start = split(messages)  # JSON takes no prefill: the turn is left out
+        base: dict[str, Any] = {"model": model or self.model}
         if max_tokens is not None:
-            request["max_tokens"] = max_tokens
+            base["max_tokens"] = max_tokens
         if temperature is not None:
-            request["temperature"] = temperature
-        if json_schema is not None:
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "output", "schema": json_schema, "strict": False},
-            }
+            base["temperature"] = temperature
+        if json_schema is not None and validator is not None:
+            return self._json(sent, base, json_schema, validator, on_delta, cancel, redactor)
+        request = self._plain(sent, base, start)
+        answer = self._call(request, on_delta, cancel)
+        return self._completion(answer, answer.requests, request.messages, redactor)
 
-        answer = self._call(sent, request, on_delta, cancel)
-        usage, requests, data = answer.usage, answer.requests, None
-        if validator is not None:
-            data, problem = parse_json(answer.text, validator)
+    def _plain(self, sent: list[Message], base: dict[str, Any], start: str | None) -> _Request:
+        if start is None:
+            return _Request(self._chat(base, sent), sent)
+        if self.prefill_mode == "chatml":
+            payload = {**base, "prompt": chatml(sent, start), "stop": CHATML_STOP}
+            return _Request(payload, sent, prefill=start, completions_api=True)
+        if self.prefill_mode == "continue":
+            turns = [*sent, Message("assistant", start)]
+            return _Request(self._chat(base, turns), turns, prefill=start)
+        asked = instructed(sent, start)
+        return _Request(self._chat(base, asked), asked)
+
+    def _json(
+        self,
+        sent: list[Message],
+        base: dict[str, Any],
+        schema: dict,
+        validator: Any,
+        on_delta: Delta | None,
+        cancel: threading.Event | None,
+        redactor: Redactor | None,
+    ) -> Completion:
+        facts = self.facts(base["model"])
+        requests = 0
+        for mode in structured.modes_from(facts.json_mode):
+            turns = structured.with_schema(sent, schema) if mode == "prompt" else sent
+            fields = structured.request_fields(mode, schema)
+            request = _Request(self._chat({**base, **fields}, turns), turns,
+                               constrained=mode != "prompt")  # fmt: skip
+            try:
+                answer = self._call(request, on_delta, cancel)
+            except _Unsupported as refused:
+                requests += refused.attempts
+                continue
+            facts.json_mode = mode
+            break
+        else:  # pragma: no cover - "prompt" is never refused as a mode
+            raise LLMError("bad_request", f"{self._where()} refused every way of asking for JSON.")
+        requests += answer.requests
+        usage = answer.usage
+        data, problem = structured.parse_json(answer.text, validator)
+        if problem is not None:
+            turns = [*turns, Message("assistant", answer.text), structured.repair_message(problem)]
+            request = _Request(self._chat({**base, **fields}, turns), turns,
+                               constrained=request.constrained)  # fmt: skip
+            answer = self._call(request, on_delta, cancel)
+            usage, requests = usage + answer.usage, requests + answer.requests
+            data, problem = structured.parse_json(answer.text, validator)
             if problem is not None:
-                sent = [
-                    *sent,
-                    Message("assistant", answer.text),
-                    repair_message(problem),
-                ]
-                answer = self._call(sent, request, on_delta, cancel)
-                usage, requests = usage + answer.usage, requests + answer.requests
-                data, problem = parse_json(answer.text, validator)
-                if problem is not None:
-                    raise LLMError(
-                        "bad_response",
-                        f"The model {self.model} at {self.server} twice answered with JSON "
-                        f"that does not match the output schema ({problem}). Try a more "
-                        "capable model, or simplify the skill's output schema.",
-                        attempts=requests,
-                    )
+                raise LLMError(
+                    "bad_response",
+                    f"The model {self.model} at {self.server} twice answered with JSON "
+                    f"that does not match the output schema ({problem}). Try a more "
+                    "capable model, or simplify the skill's output schema.",
+                    attempts=requests,
+                )
+        done = _Answer(answer.text, usage, answer.model, answer.finish_reason, requests,
+                       answer.first_token_s)  # fmt: skip
+        return self._completion(done, requests, turns, redactor, data=data, json_mode=mode)
+
+    def _completion(
+        self,
+        answer: _Answer,
+        requests: int,
+        sent: list[Message],
+        redactor: Redactor | None,
+        *,
+        data: Any = None,
+        json_mode: str | None = None,
+    ) -> Completion:
         return Completion(
             text=answer.text,
-            usage=usage,
+            usage=answer.usage,
             model=answer.model,
             finish_reason=answer.finish_reason,
             data=data,
             attempts=requests,
             sent=tuple(sent),
             redactions=redactor.report() if redactor is not None else {},
+            first_token_s=answer.first_token_s,
+            json_mode=json_mode,
         )
+
+    @staticmethod
+    def _chat(base: dict[str, Any], messages: list[Message]) -> dict[str, Any]:
+        return {**base, "messages": [{"role": m.role, "content": m.content} for m in messages]}
 
     # -- one request, with retries ----------------------------------------------------------
 
     def _call(
-        self,
-        messages: list[Message],
-        request: dict[str, Any],
-        on_delta: Callable[[str], None] | None,
-        cancel: threading.Event | None,
+        self, request: _Request, on_delta: Delta | None, cancel: threading.Event | None
     ) -> _Answer:
-        payload = {
-            **request,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-        }
+        prompt_tokens = tokens.count_messages(request.messages)
+        first_s = retry.first_token_timeout(
+            self.settings.llm_timeout_s, prompt_tokens, self._timeout_rate()
+        )
         attempt = 0
         while True:
             attempt += 1
             self._check_cancel(cancel)
             try:
-                if on_delta is not None:
-                    text, model, finish, usage = self._stream(payload, on_delta, cancel)
-                else:
-                    text, model, finish, usage = self._once(payload)
+                text, model, finish, usage, first = self._stream(request, on_delta, cancel, first_s)
             except _Failure as failure:
                 failure.error.attempts = attempt
+                if failure.unsupported:
+                    raise _Unsupported(attempt) from None
                 if not failure.retryable or attempt > self.settings.llm_max_retries:
                     if failure.retryable and self.settings.llm_max_retries:
                         failure.error.args = (f"{failure.error} Gave up after {attempt} tries.",)
@@ -233,75 +366,80 @@ class OpenAIEngine:
                         f"{failure.error} The server asks to wait {wait:.0f} s; try again later.",
                     )
                     raise failure.error from None
-                if wait is None:
-                    wait = retry.backoff(attempt)
-                self._wait(wait, cancel)
+                self._wait(retry.backoff(attempt) if wait is None else wait, cancel)
                 continue
-            used = usage_of(self.settings, payload["model"], messages, text, model, usage)
-            return _Answer(text, used, model, finish, attempt)
+            used = usage_of(self.settings, request.payload["model"], request.messages, text,
+                            model, usage)  # fmt: skip
+            if first is not None:
+                self.facts(request.payload["model"]).record_rate(used.prompt_tokens, first)
+            return _Answer(text, used, model, finish, attempt, first)
 
-    def _once(self, payload: dict[str, Any]) -> tuple[str, str, str | None, Any]:
-        try:
-            response = self._client.chat.completions.create(**payload)
-            choice = response.choices[0]
-            text = choice.message.content or ""
-            return text, response.model or self.model, choice.finish_reason, response.usage
-        except openai.APIError as exc:
-            raise self._failure(exc) from None
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-            raise self._bad_response(exc) from None
+    def _timeout_rate(self) -> float:
+        """The prompt rate the first-token deadline assumes: the slower of the setting (or
+        its default) and the slowest rate measured here."""
+        default = retry.CPU_PROMPT_RATE if self.serial else retry.FAST_PROMPT_RATE
+        configured = self._rate or default
+        measured = self.facts().slowest_rate()
+        return min(configured, measured) if measured is not None else configured
 
     def _stream(
         self,
-        payload: dict[str, Any],
-        on_delta: Callable[[str], None],
+        request: _Request,
+        on_delta: Delta | None,
         cancel: threading.Event | None,
-    ) -> tuple[str, str, str | None, Any]:
+        first_s: float,
+    ) -> tuple[str, str, str | None, Any, float | None]:
+        gap_s = self.settings.llm_timeout_s
+        options = {"stream": True, "stream_options": {"include_usage": True},
+                   "timeout": max(first_s, gap_s) + 5.0}  # fmt: skip
+        create: Callable[..., Any] = (
+            self._client.completions.create
+            if request.completions_api
+            else self._client.chat.completions.create
+        )
+        reader = streaming.Reader(lambda: create(**request.payload, **options))
         parts: list[str] = []
-        model, finish, usage, chunks = self.model, None, None, 0
+        shown = False
+        model, finish, usage = self.model, None, None
+        failure: _Failure
         try:
-            stream = self._client.chat.completions.create(
-                **payload, stream=True, stream_options={"include_usage": True}
-            )
-        except openai.APIError as exc:
-            raise self._failure(exc) from None
-        try:
-            for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    raise _Failure(self._cancelled(), retryable=False)
-                chunks += 1
+            for chunk in reader.chunks(first_s=first_s, gap_s=gap_s, cancel=cancel):
                 model = chunk.model or model
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices[:1]:
-                    delta = choice.delta.content if choice.delta is not None else None
+                    delta = _delta_text(choice, request.completions_api)
                     if delta:
+                        if request.prefill is not None and not parts:
+                            parts.append(request.prefill)
+                            self._emit(on_delta, request.prefill)
                         parts.append(delta)
-                        try:
-                            on_delta(delta)
-                        except BaseException as exc:  # the caller's own error, passed through
-                            raise _CallerError(exc) from exc
+                        shown = True
+                        self._emit(on_delta, delta)
                     finish = choice.finish_reason or finish
-        except _Failure:
-            raise
         except _CallerError as exc:
             raise exc.__cause__ from None  # type: ignore[misc]
+        except streaming.Stopped:
+            raise _Failure(self._cancelled(), retryable=False) from None
+        except streaming.Deadline as late:
+            failure = _Failure(self._timeout(late), retryable=not self.serial)
         except openai.APIError as exc:
-            failure = self._failure(exc)
+            failure = self._failure(exc, request.constrained)
         except (_httpx.TimeoutException, TimeoutError):
-            failure = _Failure(self._timeout(), retryable=True)
+            failure = _Failure(self._timeout(None), retryable=not self.serial)
         except _httpx.TransportError as exc:
             failure = _Failure(self._connection(exc), retryable=True)
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             failure = self._bad_response(exc)
         else:
-            if chunks == 0:
+            if reader.first_chunk_s is None:
                 failure = self._bad_response(ValueError("the stream had no chunks"))
             else:
-                return "".join(parts), model, finish, usage
-        finally:
-            stream.close()
-        if parts:  # the caller has seen text: never retry behind its back
+                if request.prefill is not None and not parts:
+                    parts.append(request.prefill)
+                    self._emit(on_delta, request.prefill)
+                return "".join(parts), model, finish, usage, reader.first_chunk_s
+        if shown:  # the caller has seen text: never retry behind its back
             failure.retryable = False
             failure.error.args = (
                 f"{failure.error} The answer broke off after {len(''.join(parts))} "
@@ -309,7 +447,40 @@ class OpenAIEngine:
             )
         raise failure
 
+    @staticmethod
+    def _emit(on_delta: Delta | None, text: str) -> None:
+        if on_delta is None:
+            return
+        try:
+            on_delta(text)
+        except BaseException as exc:  # the caller's own error, passed through
+            raise _CallerError(exc) from exc
+
     # -- helpers ----------------------------------------------------------------------------
+
+    def _key(self) -> str | None:
+        secret = self.settings.llm_api_key
+        return secret.get_secret_value() if secret is not None else None
+
+    def _ask_window(self) -> int | None:
+        """Ask the server for its window: ``GET /v1/models``, then llama.cpp's ``/props``."""
+        key = self._key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        base = self.server.rstrip("/")
+        root = base.removesuffix("/v1")
+        for url, read in (
+            (f"{base}/models", lambda body: capabilities.window_from_models(body, self.model)),
+            (f"{root}/props", capabilities.window_from_props),
+        ):
+            try:
+                response = _httpx.get(url, headers=headers, timeout=DISCOVERY_TIMEOUT_S)
+                if response.status_code == 200:
+                    found = read(response.json())
+                    if found is not None:
+                        return found
+            except (_httpx.HTTPError, ValueError):
+                continue
+        return None
 
     def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
         if self._sleep is not None:
@@ -317,7 +488,7 @@ class OpenAIEngine:
         elif cancel is not None:
             cancel.wait(seconds)
         else:
-            time.sleep(seconds)
+            threading.Event().wait(seconds)
         self._check_cancel(cancel)
 
     def _check_cancel(self, cancel: threading.Event | None) -> None:
@@ -328,7 +499,7 @@ class OpenAIEngine:
         return f"the model {self.model} at {self.server}"
 
     def _scrub(self, text: str) -> str:
-        key = self.settings.llm_api_key
+        key = self._key()
         if key and len(key) >= 4:
             text = text.replace(key, "***")
         return text[:_MAX_DETAIL]
@@ -336,14 +507,25 @@ class OpenAIEngine:
     def _cancelled(self) -> LLMError:
         return LLMError("cancelled", f"The request to {self._where()} was cancelled.")
 
-    def _timeout(self) -> LLMError:
-        return LLMError(
-            "timeout",
-            f"No answer from {self._where()} within {self.settings.llm_timeout_s:g} s. "
-            "Raise COPILOT_LLM_TIMEOUT_S or check that the server is not overloaded.",
-        )
+    def _timeout(self, late: streaming.Deadline | None) -> LLMError:
+        if late is not None and late.first:
+            what = (
+                f"No first token from {self._where()} within {late.waited_s:.0f} s (the "
+                "timeout plus the time to read the prompt at COPILOT_LLM_PROMPT_RATE)."
+            )
+        elif late is not None:
+            what = f"The answer from {self._where()} stalled for {late.waited_s:.0f} s."
+        else:
+            what = f"No answer from {self._where()} in time."
+        advice = " Raise COPILOT_LLM_TIMEOUT_S or check that the server is not overloaded."
+        if self.serial:
+            advice += (
+                " The server computes one request at a time and is still working on this "
+                "one, so it was not sent again."
+            )
+        return LLMError("timeout", what + advice)
 
-    def _connection(self, exc: Exception) -> LLMError:
+    def _connection(self, exc: BaseException) -> LLMError:
         return LLMError(
             "server",
             f"Could not reach {self._where()} ({self._scrub(str(exc) or type(exc).__name__)}). "
@@ -359,17 +541,35 @@ class OpenAIEngine:
         )
         return _Failure(error, retryable=True)
 
-    def _failure(self, exc: openai.APIError) -> _Failure:
+    def _overflow(self, status: int, detail: str) -> _Failure:
+        told = retry.window_in(detail)
+        if told is not None:
+            self.facts().window = told  # the next run packs for the real window
+        window = self.context_window()
+        error = LLMError(
+            "context_overflow",
+            f"The prompt is too long for {self._where()} (HTTP {status}: {detail}). The "
+            f"copilot packed for a {window}-token window; set COPILOT_LLM_CONTEXT_WINDOW "
+            f"to the model's real window{f' ({told})' if told else ''} and run again.",
+            upstream_status=status,
+        )
+        return _Failure(error, retryable=False)
+
+    def _failure(self, exc: openai.APIError, constrained: bool) -> _Failure:
         """Sort an SDK error into our kinds, and say whether trying again can help."""
         if isinstance(exc, openai.APITimeoutError):
-            return _Failure(self._timeout(), retryable=True)
+            return _Failure(self._timeout(None), retryable=not self.serial)
         if isinstance(exc, openai.APIConnectionError):
             return _Failure(self._connection(exc.__cause__ or exc), retryable=True)
         if not isinstance(exc, openai.APIStatusError):  # an error event inside a stream
             detail = self._scrub(exc.message)
+            if retry.is_context_overflow(detail):
+                return self._overflow(400, detail)
             return _Failure(LLMError("server", f"Error from {self._where()}: {detail}"), True)
         status = exc.status_code
         detail = self._scrub(_error_detail(exc))
+        if status in (400, 413, 422, 500) and retry.is_context_overflow(detail):
+            return self._overflow(status, detail)
         kind: ErrorKind
         if status in (401, 403):
             kind, advice = "auth", "Check COPILOT_LLM_API_KEY (and its access to this model)."
@@ -382,10 +582,27 @@ class OpenAIEngine:
         else:
             kind, advice = "bad_request", "The server refused the request as sent."
         error = LLMError(
-            kind, f"HTTP {status} from {self._where()}: {detail}. {advice}", status=status
+            kind, f"HTTP {status} from {self._where()}: {detail}. {advice}", upstream_status=status
         )
+        unsupported = constrained and structured.is_format_rejection(status, detail)
         retry_after = retry.retry_after_seconds(exc.response.headers)
-        return _Failure(error, status in retry.RETRY_STATUSES, retry_after)
+        retryable = status in retry.RETRY_STATUSES and not unsupported
+        return _Failure(error, retryable, retry_after, unsupported=unsupported)
+
+
+class _Unsupported(Exception):
+    """The server refused the structured-output mode: try the next one."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__("unsupported output mode")
+        self.attempts = attempts
+
+
+def _delta_text(choice: Any, completions_api: bool) -> str | None:
+    if completions_api:
+        text = getattr(choice, "text", None)
+        return text if isinstance(text, str) else None
+    return choice.delta.content if choice.delta is not None else None
 
 
 def _error_detail(exc: openai.APIStatusError) -> str:

@@ -10,18 +10,26 @@ their mod-97 check, phone numbers by shape (an international ``+`` prefix, an ar
 parentheses, a national number starting with 0, the US 3-3-4 shape, or a "phone"/"tel" label
 just before a plain digit run) and never a date. Every pattern is bounded, and starts only
 where a word starts, so matching is linear in the text length even on hostile input.
+
+This module is the one set of privacy rules: the fine-tuning scrubber
+(``copilot.finetune.privacy``) redacts with the same ``Redactor``, matches names with the
+same ``name_pattern``, and checks what is left with ``scan_text``, whose looser patterns
+(any ``x@y.z``, ``at``/``dot`` spellings, Luhn-valid digit runs with any separator, long
+digit groups) list what a person should look at before a file leaves the organisation.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from copilot.llm.types import Message
 
 KINDS = ("EMAIL", "ACCOUNT", "CARD", "PHONE", "NAME")
+# A placeholder this module wrote: kind and number as groups.
+PLACEHOLDER = re.compile(r"\[(EMAIL|ACCOUNT|CARD|PHONE|NAME)_(\d{1,6})\]")
 
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[\w.%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}"
@@ -48,6 +56,14 @@ _PHONE_LABEL = re.compile(
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2})")
 _NANP = re.compile(r"\d{3}[-. ]\d{3}[-. ]\d{4}")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+# The residual scan's looser patterns (see ``scan_text``).
+_LOOSE_EMAIL = re.compile(
+    r"(?i)(?<![\w.+-])[\w.+-]{1,64}\s{0,2}(?:@|\(at\)|\[at\]|\s at\s)\s{0,2}[a-z0-9-]{1,63}"
+    r"(?:\s{0,2}(?:\.|\(dot\)|\[dot\]|\s dot\s)\s{0,2}[a-z0-9-]{1,63}){1,6}"
+)
+_LOOSE_CARD = re.compile(r"(?<![\d])\d(?:[ .\-/]?\d){12,18}(?![\d])")
+_LOOSE_PHONE = re.compile(r"(?<![\w+])(?:\+|\(\d)?\d[\d ()./\-]{5,22}\d(?![\w])")
 
 
 @dataclass(frozen=True)
@@ -79,13 +95,7 @@ class Redactor:
     originals: dict[str, str] = field(default_factory=dict)  # placeholder -> first spelling
 
     def __post_init__(self) -> None:
-        names = sorted({n.strip() for n in self.policy.names if n.strip()}, key=len, reverse=True)
-        self._names: re.Pattern[str] | None = None
-        if names:  # not inside an address or a dotted name (that is the e-mail rule's job)
-            alternatives = "|".join(r"\s+".join(map(re.escape, n.split())) for n in names)
-            self._names = re.compile(
-                rf"(?i)(?<![\w@])(?<!\w\.)(?:{alternatives})(?=['’]s\b|(?![\w@]|\.\w))"
-            )
+        self._names = name_pattern(self.policy.names)
 
     def redact(self, text: str) -> str:
         policy = self.policy
@@ -112,11 +122,7 @@ class Redactor:
         """Put the original values back in place of placeholders (e.g. in a drafted reply)."""
         if not self.originals:
             return text
-        return re.sub(
-            r"\[(?:EMAIL|ACCOUNT|CARD|PHONE|NAME)_\d+\]",
-            lambda m: self.originals.get(m.group(), m.group()),
-            text,
-        )
+        return PLACEHOLDER.sub(lambda m: self.originals.get(m.group(), m.group()), text)
 
     def report(self) -> dict[str, int]:
         """Kind (lower case) -> how many distinct values were redacted."""
@@ -163,6 +169,20 @@ class Redactor:
             return candidate
         digits = re.sub(r"\D", "", candidate)
         return self._placeholder("PHONE", candidate, digits)
+
+
+def name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern for the listed names (any case, any run of spaces inside a name, longest
+    first, so "Anna Schmidt" wins over "Anna"); None when the list is empty.
+
+    A name inside an address or a dotted name is left to the e-mail rule; a possessive
+    ("Anna's") still matches.
+    """
+    ordered = sorted({" ".join(n.split()) for n in names if n.strip()}, key=len, reverse=True)
+    if not ordered:
+        return None
+    alternatives = "|".join(r"\s+".join(map(re.escape, n.split())) for n in ordered)
+    return re.compile(rf"(?i)(?<![\w@])(?<!\w\.)(?:{alternatives})(?=['’]s\b|(?![\w@]|\.\w))")
 
 
 def looks_like_phone(candidate: str, before: str = "") -> bool:
@@ -213,3 +233,35 @@ def redact_messages(
     redactor = Redactor(policy)
     redacted = [Message(m.role, redactor.redact(m.content)) for m in messages]
     return redacted, redactor.report()
+
+
+def scan_text(text: str) -> list[tuple[str, str]]:
+    """(kind, matched text) for everything in ``text`` that still looks like personal data.
+
+    Looser than ``Redactor`` on purpose: run after redaction, the redactor's own patterns
+    find nothing by construction, so these list what a person should check. Placeholders,
+    dates, IP addresses, decimals and version numbers are not reported.
+    """
+    found: list[tuple[str, str]] = []
+    spans: list[tuple[int, int]] = []
+    for m in _LOOSE_EMAIL.finditer(text):
+        found.append(("email", m.group()))
+        spans.append(m.span())
+    for m in _LOOSE_CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if luhn_ok(digits) and len(set(digits)) > 1 and not _DATE.search(m.group()):
+            found.append(("card", m.group()))
+            spans.append(m.span())
+    for m in _LOOSE_PHONE.finditer(text):
+        if any(a < m.end() and m.start() < b for a, b in spans):
+            continue
+        candidate = m.group().strip()
+        count = sum(c.isdigit() for c in candidate)
+        if not (10 if candidate.isdigit() else 8) <= count <= 15:
+            continue
+        if _DATE.search(candidate) or _IP.fullmatch(candidate):
+            continue
+        if re.search(r"\d\.\d{1,2}(?!\d)", candidate) and not candidate.startswith("+"):
+            continue  # decimals and version numbers
+        found.append(("phone", candidate))
+    return found

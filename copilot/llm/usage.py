@@ -68,7 +68,7 @@ def usage_of(
     prompt = getattr(reported, "prompt_tokens", None)
     completion = getattr(reported, "completion_tokens", None)
     estimated = not isinstance(prompt, int) or not isinstance(completion, int)
-    if estimated:
+    if not isinstance(prompt, int) or not isinstance(completion, int):
         prompt, completion = tokens.count_messages(messages), tokens.count_tokens(text)
     cost = estimate_cost(settings, model, prompt, completion)
     if cost is None and model != requested_model:

@@ -12,7 +12,7 @@ from typing import Any
 
 from copilot.skills.request import InputError, main_input
 from copilot.skills.engines.local.engine import sentiment_model
-from copilot.skills.prepare import choose_engine
+from copilot.skills.engines.select import choose_engine
 from copilot.skills.runner import SkillRunner
 from copilot.skills.engines.local.sentiment import aggregate
 from copilot.skills.sentiment_io import score_texts

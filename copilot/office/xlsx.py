@@ -28,6 +28,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import column_index_from_string, get_column_letter, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from copilot.errors import CopilotError
 from copilot.fileio import save_atomically
 from copilot.skills.types import Aspect, SentimentResult
 
@@ -40,8 +41,12 @@ _LETTERS_RE = re.compile(r"[A-Za-z]{1,3}")
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class WorkbookError(ValueError):
+class WorkbookError(CopilotError, ValueError):
     """A workbook, sheet or column that cannot be used, said in plain words."""
+
+    kind = "bad_workbook"
+    status = 400
+    title = "I couldn't use the file"
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,16 @@ UI renders ("[1][2]"), and each cited source gets a link that opens at the right
 
 Not everything in brackets is a citation: Markdown links ``[text](url)``, code (``a[1]``),
 words (``[link]``) and years (``[2024]``) are left exactly as written.
+
+While an answer streams, ``CitationStream`` applies the same checks to the text shown so
+far, holding back only what is not decided yet (a marker still being written, the spaces
+before it), so the reader never sees a citation that the final answer drops.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -63,22 +67,49 @@ def markers(answer: str) -> list[int]:
 def cite(answer: str, sources: Sequence[Source]) -> Cited:
     """Keep the answer's citations of ``sources``, drop the rest, and say which is which."""
     by_number = {s.n: s for s in sources}
-    order: list[int] = []
-    invalid: list[int] = []
-
-    def check(numbers: list[int]) -> str:
-        good = [n for n in numbers if n in by_number]
-        invalid.extend(n for n in numbers if n not in by_number and n not in invalid)
-        order.extend(n for n in good if n not in order)
-        return _canonical(good)
-
-    text = _rewrite(answer.replace(_GONE, ""), check)
+    text, order, invalid = _checked(answer, by_number)
     return Cited(
-        text=_tidy(text),
+        text=text,
         citations=[_citation(by_number[n]) for n in order],
         invalid=invalid,
         uncited=sorted(n for n in by_number if n not in order),
     )
+
+
+class CitationStream:
+    """Streamed deltas passed on with their citations checked as ``cite`` checks the whole
+    answer: markers of sources that exist written as "[1][2]", the others removed.
+
+    Text is held back only while it is undecided: a marker still being written ("[1, "),
+    a complete one that could still turn into a link ("[1]" before a "("), the spaces in
+    front of a marker (they go if it goes), and a line after an unclosed backtick (code is
+    left alone). ``close`` passes on whatever is left at the end of the answer.
+    """
+
+    def __init__(self, emit: Callable[[str], None], sources: Sequence[Source]) -> None:
+        self.emit = emit
+        self._known = {s.n for s in sources}
+        self._raw = ""  # text received since the last settled line break
+        self._shown = ""  # its checked form, as far as it has been passed on
+
+    def feed(self, delta: str) -> None:
+        self._raw += delta
+        self._push(_settled(self._raw))
+
+    def close(self) -> None:
+        self._push(len(self._raw))
+
+    def _push(self, ready: int) -> None:
+        text = _checked(self._raw[:ready], self._known)[0]
+        same = len(self._shown) if text.startswith(self._shown) else _common(self._shown, text)
+        if text[same:]:
+            self.emit(text[same:])
+        self._shown = text
+        cut = _line_break(self._raw[:ready])
+        if cut:  # the lines before it can no longer change: forget them
+            head = _checked(self._raw[:cut], self._known)[0]
+            if self._shown.startswith(head):
+                self._raw, self._shown = self._raw[cut:], self._shown[len(head) :]
 
 
 def renumber(answer: str, mapping: dict[int, int]) -> str:
@@ -121,6 +152,71 @@ def deep_link(url: str, kind: str, locator: dict) -> str:
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _checked(answer: str, known: Container[int]) -> tuple[str, list[int], list[int]]:
+    """The answer with markers of ``known`` numbers canonical and the others removed; the
+    numbers cited (in order of first citation) and those removed."""
+    order: list[int] = []
+    invalid: list[int] = []
+
+    def check(numbers: list[int]) -> str:
+        good = [n for n in numbers if n in known]
+        invalid.extend(n for n in numbers if n not in known and n not in invalid)
+        order.extend(n for n in good if n not in order)
+        return _canonical(good)
+
+    return _tidy(_rewrite(answer.replace(_GONE, ""), check)), order, invalid
+
+
+# The end of a streamed text that may still change meaning: spaces, a whole marker (a link
+# if "(" follows), or what could be the start of one ("[", "[1, 2", "[Sour", "【3†").
+_MARKER_AT_END = re.compile(
+    rf"(?:\[\s*{_LIST}\s*\]|【\s*{_LIST}\s*(?:†[^】\n]*)?】)$", re.IGNORECASE
+)
+_OPEN_AT_END = re.compile(r"(?:\[[\s\d,;\-–—sourceand]{0,40}|【[^】\n]{0,80})$", re.IGNORECASE)
+_SPACES_AT_END = re.compile(r"[ \t]+$")
+_FENCE_MARK = re.compile(r"```")
+
+
+def _settled(text: str) -> int:
+    """How much of a streamed ``text`` reads the same whatever comes next."""
+    fences = [m.start() for m in _FENCE_MARK.finditer(text)]
+    if len(fences) % 2:  # inside a code block: code is passed on as it is
+        return len(text)
+    line = text.rfind("\n") + 1
+    spans = _CODE.sub(lambda m: " " * len(m.group()), text[line:])
+    tick = spans.find("`")  # an inline code span still open: wait for its end
+    end = line + tick if tick >= 0 else len(text)
+    while True:
+        head = text[:end]
+        found = (
+            _SPACES_AT_END.search(head) or _MARKER_AT_END.search(head) or _OPEN_AT_END.search(head)
+        )
+        if found is None or found.start() == end:
+            return end
+        end = found.start()
+
+
+def _line_break(text: str) -> int:
+    """The end of the last whole line of ``text`` outside code with no bracket left open
+    (0 if none): a safe place to split the text checked so far."""
+    end = text.rfind("\n") + 1
+    while end > 0:
+        before = text[:end]
+        line = before[before.rfind("\n", 0, end - 1) + 1 :]
+        closed = max(line.rfind("]"), line.rfind("】")) >= max(line.rfind("["), line.rfind("【"))
+        if closed and before.count("```") % 2 == 0:
+            return end
+        end = before.rfind("\n", 0, end - 1) + 1
+    return 0
+
+
+def _common(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _rewrite(answer: str, replace: Callable[[list[int]], str]) -> str:

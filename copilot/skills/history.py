@@ -14,6 +14,8 @@ at most about 2 MB. Truncated runs are never `approved()`: they are not what the
 
 `keep_inputs=False` stores only the inputs' hash. The messages are still kept, and they
 contain whatever the template put in them: that is the audit record of what was sent.
+
+The table is ``skill_runs`` in ``copilot.db.schema``; ``open_engine`` creates it.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine, Row
 
-from copilot.db.state import metadata
+from copilot.db.schema import skill_runs
+from copilot.errors import CopilotError
 
 MAX_OUTPUT_BYTES = 768 * 1024
 MAX_MESSAGES_BYTES = 768 * 1024  # all message contents together
@@ -44,41 +47,12 @@ RATINGS = (-1, 1)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MARK = "\n[… truncated by copilot: {n} bytes over the limit]"
 
-skill_runs = Table(
-    "skill_runs",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("owner", String, nullable=False),
-    Column("skill_id", String, nullable=False),
-    Column("skill_version", String, nullable=False),  # "builtin" or "v3"
-    Column("engine", String, nullable=False),
-    Column("model", String),
-    Column("inputs", Text),  # JSON; NULL when inputs are not kept
-    Column("inputs_hash", String, nullable=False),
-    Column("messages", Text, nullable=False),  # JSON [{"role", "content"}]
-    Column("output", Text, nullable=False),
-    Column("data", Text),  # JSON
-    Column("citations", Text, nullable=False),  # JSON
-    Column("chunk_ids", Text, nullable=False),  # JSON
-    Column("prompt_tokens", Integer, nullable=False),
-    Column("completion_tokens", Integer, nullable=False),
-    Column("cost_usd", Float),
-    Column("latency_ms", Float, nullable=False),
-    Column("status", String, nullable=False),
-    Column("error", Text),
-    Column("redactions", Text, nullable=False),  # JSON {kind: count}
-    Column("truncated", Boolean, nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("rating", Integer),
-    Column("edited_text", Text),
-    Column("comment", Text),
-    Column("feedback_at", Float),
-    Index("ix_skill_runs_owner_created", "owner", "created_at"),
-    Index("ix_skill_runs_skill_rating", "skill_id", "rating"),
-)
 
+class RunNotFound(CopilotError, KeyError):
+    kind = "run_not_found"
+    status = 404
+    title = "I can't find that run"
 
-class RunNotFound(KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
@@ -124,7 +98,6 @@ class RunStore:
     def __init__(self, engine: Engine, *, keep_inputs: bool = True) -> None:
         self.engine = engine
         self.keep_inputs = keep_inputs
-        metadata.create_all(engine, tables=[skill_runs])
         self._lock = threading.Lock()
         self._last = 0.0
 

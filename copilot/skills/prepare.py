@@ -1,9 +1,13 @@
-"""Everything before the first model token: pick the engine, gather and pack the sources,
-choose few-shot examples, render the template, fit the budget.
+"""Everything before the first model token: fit the budget, gather and pack the sources,
+choose few-shot examples, render the template.
 
 This is the part a user waits on before anything streams, so it is kept to one search,
 one embedding of the query and one render (bench/skill_prep.py measures it), and it is
 also exactly what a dry run shows: the messages that would leave the machine.
+
+The engine matters here only through its ``window``: a model's window less the answer's
+reserve is what the prompt may fill (``context_budget``); an engine with no window (the
+local one) is bounded by the template's retrieval cap instead.
 """
 
 from __future__ import annotations
@@ -12,47 +16,55 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import numpy as np
 
 from copilot.config import Settings
+from copilot.errors import CopilotError
 from copilot.index.filters import SearchFilters
 from copilot.index.mmr import diverse_search, mmr
 from copilot.index.search import QueryError, SearchResult, search
 from copilot.llm.tokens import count_messages, count_tokens
 from copilot.llm.types import Message
+from copilot.skills import budget
 from copilot.skills.context import budget_for, fence, pack
+from copilot.skills.engines.base import Engine, EngineName
 from copilot.skills.engines.local.text import sources_from_text
-from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.history import RunStore
 from copilot.skills.library.store import StoredSkill
+from copilot.skills.reply import with_prefill
+from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import render
-from copilot.skills.types import Source
+from copilot.skills.types import GivenInputs, Inputs, Source
 from copilot.workspace import Workspace
 
-EngineName = Literal["llm", "local"]
 # Input names that say what to search for, in the order they are tried.
 QUERY_INPUTS = ("question", "query", "notes", "message", "text", "focus")
 # Graph, IMAP and Outlook spellings of the sent folder, for "the user's voice" examples.
 SENT_FOLDERS = ("Sent Items", "Sent", "Sent Mail", "Sent Messages", "INBOX.Sent")
 MAX_APPROVED_CANDIDATES = 200
+MIN_SOURCE_TOKENS = 50  # below this a skill that needs sources cannot be answered well
+Example = dict[str, str]  # {"input": ..., "output": ...}
 
 
-class SkillInputError(ValueError):
+class SkillInputError(CopilotError, ValueError):
     """Inputs or options a skill cannot run with, in words the user can act on."""
+
+    kind = "bad_skill_input"
+    status = 400
+    title = "I couldn't run that"
 
 
 @dataclass
 class Prepared:
     skill: StoredSkill
     engine: EngineName
-    inputs: dict[str, Any]
+    inputs: Inputs
     messages: list[Message]  # as rendered, before any redaction
     sources: list[Source]  # numbered, as given to the model
     all_sources: list[Source]  # for a long document: every part (map-reduce works on these)
     dropped: list[tuple[str, str]]
-    examples: list[dict[str, str]]
+    examples: list[Example]
     budget: int
     query: str | None
     long_document: bool = False
@@ -63,20 +75,76 @@ class Prepared:
         return self.skill.template
 
 
-def choose_engine(settings: Settings, requested: str = "auto") -> EngineName:
-    """The LLM when asked for or configured; the local engine otherwise."""
-    wanted = requested if requested != "auto" else settings.engine
-    if wanted == "llm":
-        if not settings.llm_configured:
-            raise SkillInputError(
-                "no language model is configured: set COPILOT_LLM_BASE_URL (an OpenAI-"
-                "compatible server), COPILOT_LLM_API_KEY (OpenAI) or COPILOT_LLM_AZURE_ENDPOINT,"
-                " or use the local engine"
-            )
-        return "llm"
-    if wanted == "local":
-        return "local"
-    return "llm" if settings.llm_configured else "local"
+@dataclass
+class Gathered:
+    """The sources of one run and their fenced text for the template's ``context``."""
+
+    sources: list[Source] = field(default_factory=list)
+    all_sources: list[Source] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    context: str = ""
+    long_document: bool = False  # map-reduce: each part is fenced on its own later
+
+
+def prepare(
+    workspace: Workspace,
+    runs: RunStore,
+    skill: StoredSkill,
+    user: str,
+    inputs: GivenInputs,
+    *,
+    engine: Engine,
+    query: str | None = None,
+    retrieval: bool | None = None,
+    documents: Sequence[Source] | None = None,
+) -> Prepared:
+    """Render ``skill`` for ``user`` with its sources, examples and budget."""
+    template = skill.template
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    budget = fit(engine, template, inputs, workspace.settings)
+    timings["render_ms"] = _ms(t0)
+
+    text_query = retrieval_query(template, inputs, query)
+    use_retrieval = template.metadata.retrieval.enabled if retrieval is None else retrieval
+    if template.metadata.task == "summarise":
+        gathered = document_sources(inputs, documents, engine, budget)
+    elif documents:
+        gathered = given_sources(documents, budget)
+    elif use_retrieval and text_query:
+        gathered = retrieved_sources(workspace, user, template, text_query, budget, timings)
+    else:
+        gathered = Gathered()
+
+    t1 = time.perf_counter()
+    examples = few_shot(workspace, runs, skill, user, text_query)
+    timings["examples_ms"] = _ms(t1)
+    t2 = time.perf_counter()
+    values = {**inputs, "context": gathered.context}
+    if examples is not None:
+        values["examples"] = examples
+    # A reply starts with its greeting already written (metadata.prefill), so a small
+    # model writes a reply rather than the received mail again.
+    messages = with_prefill(render(template, values), template, inputs)
+    timings["final_render_ms"] = _ms(t2)
+    timings["total_ms"] = _ms(t0)
+    return Prepared(
+        skill=skill,
+        engine=engine.name,
+        inputs=dict(inputs),
+        messages=messages,
+        sources=gathered.sources,
+        all_sources=gathered.all_sources,
+        dropped=gathered.dropped,
+        examples=examples if examples is not None else fixed_examples(template),
+        budget=budget,
+        query=text_query or None,
+        long_document=gathered.long_document,
+        timings_ms=timings,
+    )
+
+
+# -- the budget ------------------------------------------------------------------------------
 
 
 def output_reserve(template: SkillTemplate, settings: Settings) -> int:
@@ -86,7 +154,39 @@ def output_reserve(template: SkillTemplate, settings: Settings) -> int:
     return int(value) if isinstance(value, int) and value > 0 else settings.llm_output_tokens
 
 
-def retrieval_query(template: SkillTemplate, inputs: dict[str, Any], query: str | None) -> str:
+def context_budget(engine: Engine, template: SkillTemplate, settings: Settings) -> int:
+    """Tokens the whole prompt may take on ``engine``: its window less the answer's reserve;
+    0 for an engine without a model window.
+
+    The one place that says how much prompt an engine gets: on a slow server also no more
+    than it reads in the time a user will wait (``budget.context_budget``).
+    """
+    return budget.context_budget(engine, template, settings, output_reserve(template, settings))
+
+
+def fit(engine: Engine, template: SkillTemplate, inputs: GivenInputs, settings: Settings) -> int:
+    """Tokens left for sources once the prompt without them is rendered (which also
+    validates the inputs, before any search); an error when a skill that needs sources
+    would get almost none."""
+    meta = template.metadata
+    fixed = count_messages(render(template, {**inputs, "context": ""}))
+    if engine.window <= 0:  # no model window: the template's cap (or a fair default) rules
+        return meta.retrieval.max_context_tokens
+    cap = meta.retrieval.max_context_tokens if meta.retrieval.enabled else None
+    budget = budget_for(context_budget(engine, template, settings), 0, fixed, cap)
+    if budget < MIN_SOURCE_TOKENS and (meta.retrieval.enabled or meta.task == "summarise"):
+        raise SkillInputError(
+            f"the input leaves no room for sources: the prompt is {fixed} tokens of a "
+            f"{engine.window}-token window with {output_reserve(template, settings)} reserved "
+            "for the answer"
+        )
+    return budget
+
+
+# -- the sources -----------------------------------------------------------------------------
+
+
+def retrieval_query(template: SkillTemplate, inputs: GivenInputs, query: str | None) -> str:
     if query:
         return query
     parts = []
@@ -99,140 +199,111 @@ def retrieval_query(template: SkillTemplate, inputs: dict[str, Any], query: str 
     return " ".join(parts)[:2000]
 
 
-def prepare(
-    workspace: Workspace,
-    runs: RunStore,
-    skill: StoredSkill,
-    user: str,
-    inputs: dict[str, Any],
-    *,
-    engine: EngineName,
-    query: str | None = None,
-    retrieval: bool | None = None,
-    documents: Sequence[Source] | None = None,
-) -> Prepared:
-    """Render ``skill`` for ``user`` with its sources, examples and budget."""
-    settings = workspace.settings
-    template = skill.template
-    meta = template.metadata
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+def document_sources(
+    inputs: GivenInputs, documents: Sequence[Source] | None, engine: Engine, budget: int
+) -> Gathered:
+    """What summarise works on: the given document, else the text, in document order.
 
-    reserve = output_reserve(template, settings)
-    bare = render(template, {**inputs, "context": ""})  # validates inputs before any search
-    fixed = count_messages(bare)
-    cap = meta.retrieval.max_context_tokens if meta.retrieval.enabled else None
-    budget = budget_for(settings.llm_context_window, reserve, fixed, cap)
-    if engine == "local":  # no model window: the template's cap (or a fair default) rules
-        budget = cap or meta.retrieval.max_context_tokens
-    if engine == "llm" and budget < 50 and (meta.retrieval.enabled or meta.task == "summarise"):
-        raise SkillInputError(
-            f"the input leaves no room for sources: the prompt is {fixed} tokens of a "
-            f"{settings.llm_context_window}-token window with {reserve} reserved for the answer"
-        )
-    timings["render_ms"] = _ms(t0)
+    Never cut to the budget: a document longer than the window is summarised part by
+    part (map-reduce), which fences each part itself.
+    """
+    text = str(inputs.get("text") or "")
+    sources = list(documents) if documents else sources_from_text(text, title="input")
+    if not sources:
+        raise SkillInputError("there is nothing to summarise: the text is empty")
+    context = fence(sources)
+    if engine.window > 0 and count_tokens(context) > budget:
+        return Gathered(sources, sources, long_document=True)
+    return Gathered(sources, sources, context=context)
 
-    sources: list[Source] = []
-    all_sources: list[Source] = []
-    context = ""
-    dropped: list[tuple[str, str]] = []
-    long_document = False
-    text_query = retrieval_query(template, inputs, query)
-    use_retrieval = meta.retrieval.enabled if retrieval is None else retrieval
 
-    if meta.task == "summarise":
-        text = str(inputs.get("text") or "")
-        all_sources = list(documents) if documents else sources_from_text(text, title="input")
-        if not all_sources:
-            raise SkillInputError("there is nothing to summarise: the text is empty")
-        context = fence(all_sources)  # a document's parts stay in document order
-        sources = all_sources
-        if engine == "llm" and count_tokens(context) > budget:
-            long_document, context = True, ""  # map-reduce fences each part itself
-    elif documents:
-        # Sources the caller gives (a file, a mail to answer questions about): packed and
-        # fenced like retrieved passages, in their own order of importance.
-        given = [_as_result(s, rank) for rank, s in enumerate(documents)]
-        packed = pack(given, budget_tokens=budget, count_tokens=count_tokens,
-                      max_sources=max(len(given), 1))  # fmt: skip
-        sources, dropped, context = packed.sources, packed.dropped, packed.text
-        all_sources = sources
-    elif use_retrieval and text_query:
-        t1 = time.perf_counter()
-        filters = SearchFilters(
-            sources=tuple(meta.retrieval.sources), kinds=tuple(meta.retrieval.kinds)
-        )
-        try:
-            results = search(workspace, user, text_query, k=meta.retrieval.k, filters=filters)
-        except QueryError:
-            results = []
-        timings["search_ms"] = _ms(t1)
-        t1 = time.perf_counter()
-        packed = pack(results, budget_tokens=budget, count_tokens=count_tokens)
-        sources, dropped, context = packed.sources, packed.dropped, packed.text
-        all_sources = sources
-        timings["pack_ms"] = _ms(t1)
-    t1 = time.perf_counter()
-    examples = few_shot(workspace, runs, skill, user, text_query)
-    timings["examples_ms"] = _ms(t1)
-
-    t2 = time.perf_counter()
-    values = {**inputs, "context": context}
-    if examples is not None:
-        values["examples"] = examples
-    messages = render(template, values)
-    timings["final_render_ms"] = _ms(t2)
-    timings["total_ms"] = _ms(t0)
-    return Prepared(
-        skill=skill,
-        engine=engine,
-        inputs=inputs,
-        messages=messages,
-        sources=sources,
-        all_sources=all_sources,
-        dropped=dropped,
-        examples=examples
-        if examples is not None
-        else [e.model_dump() for e in meta.few_shot.examples],
-        budget=budget,
-        query=text_query or None,
-        long_document=long_document,
-        timings_ms=timings,
+def given_sources(documents: Sequence[Source], budget: int) -> Gathered:
+    """Sources the caller gives (a file, a mail to answer questions about): packed and
+    fenced like retrieved passages, in their own order of importance."""
+    given = [_as_result(s, rank) for rank, s in enumerate(documents)]
+    packed = pack(
+        given, budget_tokens=budget, count_tokens=count_tokens, max_sources=max(len(given), 1)
     )
+    return Gathered(packed.sources, packed.sources, packed.dropped, packed.text)
+
+
+def retrieved_sources(
+    workspace: Workspace,
+    user: str,
+    template: SkillTemplate,
+    query: str,
+    budget: int,
+    timings: dict[str, float],
+) -> Gathered:
+    """The user's own passages for ``query``, searched with the template's filters."""
+    spec = template.metadata.retrieval
+    t0 = time.perf_counter()
+    filters = SearchFilters(sources=tuple(spec.sources), kinds=tuple(spec.kinds))
+    try:
+        results = search(
+            workspace.store, workspace.embedder, user, query, k=spec.k, filters=filters
+        )
+    except QueryError:
+        results = []
+    timings["search_ms"] = _ms(t0)
+    t1 = time.perf_counter()
+    packed = pack(results, budget_tokens=budget, count_tokens=count_tokens)
+    timings["pack_ms"] = _ms(t1)
+    return Gathered(packed.sources, packed.sources, packed.dropped, packed.text)
+
+
+# -- few-shot examples -----------------------------------------------------------------------
+
+
+def fixed_examples(template: SkillTemplate) -> list[Example]:
+    return [e.model_dump() for e in template.metadata.few_shot.examples]
 
 
 def few_shot(
     workspace: Workspace, runs: RunStore, skill: StoredSkill, user: str, query: str
-) -> list[dict[str, str]] | None:
+) -> list[Example] | None:
     """Examples retrieved for this run, or None to keep the template's fixed ones.
 
     Retrieved examples are chosen for diversity (MMR) as well as relevance: three near-
     identical mails teach the model one phrasing, three different ones teach a voice.
     """
     spec = skill.template.metadata.few_shot
-    fixed = [e.model_dump() for e in spec.examples]
     if not spec.retrieve_from or spec.k == 0 or not query:
         return None
     if spec.retrieve_from == "sent_mail":
-        filters = SearchFilters(kinds=("mail",), folders=SENT_FOLDERS)
-        try:
-            found = diverse_search(workspace, user, query, k=spec.k, fetch_k=20, filters=filters)
-        except QueryError:
-            return None
-        return fixed + [{"input": "", "output": r.text[:1500]} for r in found]
-    if spec.retrieve_from == "approved_runs":
-        approved = runs.approved(skill.id, user=user)[:MAX_APPROVED_CANDIDATES]
-        if not approved:
-            return None
-        texts = [json.dumps(r.inputs, ensure_ascii=False)[:1000] for r in approved]
-        vectors = workspace.embedder.embed_documents(texts)
-        qvec = workspace.embedder.embed_query(query)
-        candidates = [(str(i), np.asarray(v), 0.0) for i, v in enumerate(vectors)]
-        chosen = [approved[int(i)] for i in mmr(qvec, candidates, spec.k)]
-        return fixed + [
-            {"input": texts[approved.index(r)], "output": r.edited_text or r.output} for r in chosen
-        ]
-    return None
+        found = sent_mail_examples(workspace, user, query, spec.k)
+    else:
+        found = approved_examples(workspace, runs, skill.id, user, query, spec.k)
+    return None if found is None else fixed_examples(skill.template) + found
+
+
+def sent_mail_examples(workspace: Workspace, user: str, query: str, k: int) -> list[Example] | None:
+    """The user's own sent mail on the subject: their voice, as outputs to imitate."""
+    filters = SearchFilters(kinds=("mail",), folders=SENT_FOLDERS)
+    try:
+        found = diverse_search(
+            workspace.store, workspace.embedder, user, query, k=k, fetch_k=20, filters=filters
+        )
+    except QueryError:
+        return None
+    return [{"input": "", "output": r.text[:1500]} for r in found]
+
+
+def approved_examples(
+    workspace: Workspace, runs: RunStore, skill_id: str, user: str, query: str, k: int
+) -> list[Example] | None:
+    """Runs of this skill the user approved (their edit, if they made one), closest first."""
+    approved = runs.approved(skill_id, user=user)[:MAX_APPROVED_CANDIDATES]
+    if not approved:
+        return None
+    texts = [json.dumps(r.inputs, ensure_ascii=False)[:1000] for r in approved]
+    vectors = workspace.embedder.embed_documents(texts)
+    qvec = workspace.embedder.embed_query(query)
+    candidates = [(str(i), np.asarray(v), 0.0) for i, v in enumerate(vectors)]
+    chosen = [int(i) for i in mmr(qvec, candidates, k)]
+    return [
+        {"input": texts[i], "output": approved[i].edited_text or approved[i].output} for i in chosen
+    ]
 
 
 def _as_result(source: Source, rank: int) -> SearchResult:

@@ -1,4 +1,8 @@
-"""Turning what a person types or points at into a skill's inputs.
+"""Turning what a person types or points at into a run request: the one place for it.
+
+The CLI (``copilot run``), the API (``POST /v1/skills/{id}/run``) and the Teams bot each
+call one function here (``from_cli``, ``from_api``, ``from_bot``) and hand the
+``RunRequest`` it returns to ``SkillRunner.run_request``; the size limits are here too.
 
 `--set key=value` strings get the type the template declares; `--text` goes to the
 skill's main input; a file or an indexed mail becomes numbered sources whose locators are
@@ -9,22 +13,180 @@ place rather than "paragraph 3 of some pasted text".
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from copilot.db.state import StateStore
+from copilot.errors import CopilotError
 from copilot.ingest.chunk import merge_locators
 from copilot.skills.engines.local.text import sources_from_text
 from copilot.skills.templates.models import SkillTemplate
-from copilot.skills.types import Source
+from copilot.skills.types import JSON, Inputs, Source
 
 # Which declared input receives --text, in order of preference.
 MAIN_INPUTS = ("text", "question", "message", "notes", "query")
+QUESTION_INPUTS = ("question", "query")
 MAX_SOURCE_CHARS = 700  # a citation should point at a passage, not a whole document
+# A text rendered into the prompt as is. Only summarise takes more: it splits a long
+# document into parts (map-reduce); a file is bounded by settings.max_file_bytes.
+MAX_TEXT_CHARS = 400_000
 
 
-class InputError(ValueError):
+class InputError(CopilotError, ValueError):
     """An input that cannot be used, named."""
+
+    kind = "bad_input"
+    status = 400
+    title = "I couldn't run that"
+
+
+class FileInputError(InputError):
+    """A file that cannot be read as a skill's input (missing, too big, unsupported)."""
+
+
+class ItemNotFound(InputError):
+    """No indexed item with that id for that user."""
+
+    kind = "item_not_found"
+    status = 404
+    title = "I can't find that item"
+
+    def __init__(self, owner: str, item_id: str) -> None:
+        super().__init__(f"no indexed item {item_id!r} for {owner}")
+        self.owner, self.item_id = owner, item_id
+
+
+@dataclass
+class RunRequest:
+    """One skill run as asked for, on any surface, with its inputs fitted to the skill."""
+
+    skill_id: str
+    inputs: Inputs
+    documents: list[Source] | None = None  # given sources (a file, a mail), not searched ones
+    query: str | None = None  # what to search for instead of the inputs
+    engine: str = "auto"
+    retrieval: bool | None = None  # None: as the skill says
+    dry_run: bool = False
+
+
+def from_cli(
+    template: SkillTemplate,
+    skill_id: str,
+    *,
+    state: StateStore,
+    owner: str,
+    max_file_bytes: int,
+    text: str | None = None,
+    file: Path | None = None,
+    item_id: str | None = None,
+    sets: Sequence[str] = (),
+    query: str | None = None,
+    engine: str = "auto",
+    retrieval: bool | None = None,
+    dry_run: bool = False,
+) -> RunRequest:
+    """``copilot run``: ``--set`` options, and at most one of ``--text``, ``--file`` or
+    ``--mail`` (an indexed item) as the skill's text or sources."""
+    inputs = parse_sets(template, list(sets))
+    documents = None
+    if file is not None:
+        text, documents = sources_from_file(file, max_bytes=max_file_bytes)
+    elif item_id is not None:
+        text, documents = read_item(state, owner, item_id)
+    if text is not None:
+        check_size(template, [text])
+        if documents is None:  # typed text: the skill's main input (the question, for ask)
+            inputs[main_input(template)] = text
+        else:
+            documents = attach(template, inputs, text, documents)
+    return RunRequest(skill_id, inputs, documents, query, engine, retrieval, dry_run)
+
+
+def from_api(
+    template: Callable[[], SkillTemplate],
+    skill_id: str,
+    *,
+    state: StateStore,
+    owner: str,
+    inputs: Mapping[str, JSON],
+    item_id: str | None = None,
+    query: str | None = None,
+    engine: str = "auto",
+    retrieval: bool | None = None,
+    dry_run: bool = False,
+) -> RunRequest:
+    """The API's run and preview: typed inputs (JSON), optionally an indexed item.
+
+    ``template`` is looked up only when the inputs need it (an item to attach, a text
+    over the limit): a run of an unknown skill then fails in the run itself, as a
+    streamed error event, like every other failure of a run.
+    """
+    given = dict(inputs)
+    documents = None
+    if item_id is not None:
+        text, documents = read_item(state, owner, item_id)
+        documents = attach(template(), given, text, documents)
+    texts = [v for v in given.values() if isinstance(v, str)]
+    if max(map(len, texts), default=0) > MAX_TEXT_CHARS:
+        check_size(template(), texts)
+    return RunRequest(skill_id, given, documents, query, engine, retrieval, dry_run)
+
+
+def from_bot(
+    template: SkillTemplate,
+    skill_id: str,
+    *,
+    max_file_bytes: int,
+    options: Mapping[str, str],
+    text: str,
+    quote: str | None = None,
+    file: Path | None = None,
+) -> RunRequest:
+    """A Teams message: its text, the message it replies to and an attached file.
+
+    A question about a file keeps the file as fenced sources; any other skill works on
+    the file's text, with the typed words as its focus. A draft answers the quoted
+    message with the typed words as notes.
+    """
+    inputs: Inputs = {name: coerce(template, name, raw) for name, raw in options.items()}
+    main = main_input(template)
+    documents = None
+    if file is not None:
+        body, documents = sources_from_file(file, max_bytes=max_file_bytes)
+        if main not in QUESTION_INPUTS:
+            if text and "focus" in template.inputs:
+                inputs.setdefault("focus", text)
+            text = body
+            if template.metadata.task != "summarise":
+                documents = None  # the text itself is the input (fenced by the template)
+    if template.metadata.task == "draft" and {"message", "notes"} <= set(template.inputs):
+        if quote:
+            inputs.setdefault("message", quote)
+        if text:
+            inputs.setdefault("notes", text)
+        if not quote and "kind" in template.inputs:
+            inputs.setdefault("kind", "mail")
+    elif text or quote:
+        inputs.setdefault(main, text or quote)
+    if not any(isinstance(v, str) and v.strip() for v in inputs.values()) and not documents:
+        raise InputError(
+            f"Tell me what to {template.name.lower()}: put the text after the command, reply "
+            "to a message, or attach a file."
+        )
+    check_size(template, [v for v in inputs.values() if isinstance(v, str)])
+    return RunRequest(skill_id, inputs, documents)
+
+
+def check_size(template: SkillTemplate, texts: Sequence[str]) -> None:
+    """Refuse a text over ``MAX_TEXT_CHARS`` for any skill but summarise."""
+    longest = max(map(len, texts), default=0)
+    if template.metadata.task != "summarise" and longest > MAX_TEXT_CHARS:
+        raise InputError(
+            f"the text is {longest:,} characters; over {MAX_TEXT_CHARS:,} only the summarise "
+            "skill (map-reduce) can take it"
+        )
 
 
 def main_input(template: SkillTemplate) -> str:
@@ -38,12 +200,9 @@ def main_input(template: SkillTemplate) -> str:
     raise InputError(f"the skill {template.name!r} has no text input")
 
 
-QUESTION_INPUTS = ("question", "query")
-
-
 def attach(
     template: SkillTemplate,
-    inputs: dict[str, Any],
+    inputs: Inputs,
     text: str,
     documents: list[Source] | None,
 ) -> list[Source] | None:
@@ -61,7 +220,7 @@ def attach(
     return documents if template.metadata.task == "summarise" else None
 
 
-def coerce(template: SkillTemplate, name: str, raw: str) -> Any:
+def coerce(template: SkillTemplate, name: str, raw: str) -> JSON:
     """``raw`` as the type the template declares for input ``name``."""
     spec = template.inputs.get(name)
     if spec is None:
@@ -83,7 +242,7 @@ def coerce(template: SkillTemplate, name: str, raw: str) -> Any:
             raise InputError(f"input {name!r} is a number; got {raw!r}") from None
         return int(number) if number.is_integer() and "." not in raw else number
     try:
-        value = json.loads(raw)
+        value: JSON = json.loads(raw)
     except ValueError:
         raise InputError(f"input {name!r} needs JSON ({spec.type}); got {raw!r}") from None
     expected = list if spec.type == "array" else dict
@@ -92,8 +251,8 @@ def coerce(template: SkillTemplate, name: str, raw: str) -> Any:
     return value
 
 
-def parse_sets(template: SkillTemplate, sets: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def parse_sets(template: SkillTemplate, sets: list[str]) -> Inputs:
+    out: Inputs = {}
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -111,18 +270,20 @@ def sources_from_file(path: Path, *, max_bytes: int) -> tuple[str, list[Source]]
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from exc
+        raise FileInputError(f"{path}: {exc.strerror or exc}") from exc
     if size > max_bytes:
-        raise InputError(f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+        raise FileInputError(
+            f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit"
+        )
     media_type = media_type_for(path.name)
     if media_type is None:
-        raise InputError(f"{path}: this file type is not supported")
+        raise FileInputError(f"{path}: this file type is not supported")
     try:
         parsed = parse(path.read_bytes(), path.name, media_type)
     except ParseError as exc:
-        raise InputError(f"{path}: {exc}") from exc
+        raise FileInputError(f"{path}: {exc}") from exc
     url = path.resolve().as_uri()
-    runs: list[tuple[Any, list[str], list[dict[str, Any]]]] = []  # (group, texts, locators)
+    runs: list[tuple[str, list[str], list[dict[str, Any]]]] = []  # group, texts, locators
     for element in parsed.elements:
         text = element.text.strip()
         if not text:
@@ -154,7 +315,15 @@ def sources_from_file(path: Path, *, max_bytes: int) -> tuple[str, list[Source]]
     return parsed.display_text or "\n\n".join(s.text for s in sources), sources
 
 
-def indexed_item(state: Any, owner: str, item_id: str) -> tuple[str, list[Source]] | None:
+def read_item(state: StateStore, owner: str, item_id: str) -> tuple[str, list[Source]]:
+    """``indexed_item``, or ``ItemNotFound``."""
+    found = indexed_item(state, owner, item_id)
+    if found is None:
+        raise ItemNotFound(owner, item_id)
+    return found
+
+
+def indexed_item(state: StateStore, owner: str, item_id: str) -> tuple[str, list[Source]] | None:
     """An indexed item's full text (a mail with its thread) and its sources, linking back
     to it; None when ``owner`` has no such item."""
     item = state.item(owner, item_id)

@@ -1,56 +1,69 @@
-"""Run a skill for a user: prepare, call the engine (with the template's techniques),
-cite, record.
+"""Run a skill for a user: choose the engine, prepare, let the engine answer, cite, record.
 
 One function does a run from start to end so that the CLI, the API (streaming) and the
 Teams bot all get the same behaviour: the same redaction before anything leaves the
-machine, the same citation checks, the same run record.
+machine, the same citation checks, the same run record. What differs between engines
+(a chat model with its techniques, or the extractive local engine) is behind the
+``Engine`` protocol of ``engines.base``; which one runs is ``engines.select``'s decision.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Literal
 
+from copilot.config import Settings
+from copilot.errors import Cancelled
 from copilot.llm.errors import LLMError
-from copilot.llm.openai_engine import Completion, OpenAIEngine
+from copilot.llm.openai_engine import OpenAIEngine
 from copilot.llm.redact import RedactionPolicy, Redactor
-from copilot.llm.tokens import count_tokens
-from copilot.llm.types import Message
-from copilot.skills.templates import techniques as tq
 from copilot.skills.citations import cite
-from copilot.skills.engines.local.engine import LocalEngineError, describe_sentiment, run_local
-from copilot.skills.mapreduce import Cancelled, summarise_long
-from copilot.skills.prepare import Prepared, SkillInputError, choose_engine, prepare
-from copilot.skills.privacy import redacted, restore, restoring_sink
-from copilot.skills.result import RunResult, Tally
+from copilot.skills.engines.base import Answer, ChatModel, Engine, EngineName, EventSink, Job
+from copilot.skills.engines.local.engine import LocalEngineError
+from copilot.skills.engines.select import choose_engine, open_engine, skill_model
 from copilot.skills.history import RunRecord, RunStore, inputs_hash
 from copilot.skills.library.store import SkillStore, StoredSkill, model_name
-from copilot.skills.types import Source
+from copilot.skills.prepare import Prepared, SkillInputError, prepare
+from copilot.skills.privacy import redacted
+from copilot.skills.request import RunRequest
+from copilot.skills.result import RunResult
+from copilot.skills.types import GivenInputs, Source
 from copilot.workspace import Workspace
 
-EventSink = Callable[[str, dict[str, Any]], None]
+RunStatus = Literal["ok", "error", "cancelled"]
 
 __all__ = ["RunResult", "SkillInputError", "SkillRunner", "predict_llm"]
 
 
 class SkillRunner:
-    """Runs skills in one workspace. Cheap to make; the LLM client is opened on first use."""
+    """Runs skills in one workspace. Cheap to make; each engine is opened on first use."""
 
-    def __init__(self, workspace: Workspace, *, llm: OpenAIEngine | None = None) -> None:
+    def __init__(self, workspace: Workspace, *, llm: ChatModel | None = None) -> None:
         self.workspace = workspace
         self.settings = workspace.settings
         self.skills = SkillStore(workspace.state.engine)
         self.runs = RunStore(workspace.state.engine)
         if llm is not None:
             self.__dict__["llm"] = llm
+        self._engines: dict[EngineName, Engine] = {}
+        self._opening = threading.Lock()  # API threads share one runner
 
     @cached_property
-    def llm(self) -> OpenAIEngine:
+    def llm(self) -> ChatModel:
+        """The configured server's chat client (the ``llm`` engine's, and the evals')."""
         return OpenAIEngine(self.settings)
+
+    def engine(self, requested: str = "auto") -> Engine:
+        """The engine a run asking for ``requested`` gets, opened once per runner."""
+        name = choose_engine(self.settings, requested)
+        with self._opening:
+            if name not in self._engines:
+                client = self.llm if name == "llm" else None
+                self._engines[name] = open_engine(name, self.settings, llm=client)
+            return self._engines[name]
 
     # -- the public entry points -------------------------------------------------------
 
@@ -58,32 +71,52 @@ class SkillRunner:
         self,
         user: str,
         skill_id: str | StoredSkill,
-        inputs: dict[str, Any],
+        inputs: GivenInputs,
         *,
         engine: str = "auto",
         query: str | None = None,
         retrieval: bool | None = None,
         documents: Sequence[Source] | None = None,
     ) -> Prepared:
-        # A StoredSkill not yet saved (a candidate edit under `copilot skills test`) runs as is.
-        skill = skill_id if isinstance(skill_id, StoredSkill) else self.skills.get(user, skill_id)
         return prepare(
             self.workspace,
             self.runs,
-            skill,
+            self._skill(user, skill_id),
             user,
             inputs,
-            engine=choose_engine(self.settings, engine),
+            engine=self.engine(engine),
             query=query,
             retrieval=retrieval,
             documents=documents,
+        )
+
+    def run_request(
+        self,
+        user: str,
+        request: RunRequest,
+        *,
+        on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
+        """Run what ``copilot.skills.request`` assembled from a CLI, API or bot input."""
+        return self.run(
+            user,
+            request.skill_id,
+            request.inputs,
+            engine=request.engine,
+            query=request.query,
+            retrieval=request.retrieval,
+            documents=request.documents,
+            dry_run=request.dry_run,
+            on_event=on_event,
+            cancel=cancel,
         )
 
     def run(
         self,
         user: str,
         skill_id: str | StoredSkill,
-        inputs: dict[str, Any],
+        inputs: GivenInputs,
         *,
         engine: str = "auto",
         query: str | None = None,
@@ -97,45 +130,54 @@ class SkillRunner:
         """Run ``skill_id`` for ``user``. A dry run returns the exact messages (redacted as
         they would be) and sends nothing; it is not recorded."""
         started = time.perf_counter()
-        prep = self.prepare(
+        answering = self.engine(engine)
+        skill = self._skill(user, skill_id)
+        prep = prepare(
+            self.workspace,
+            self.runs,
+            skill,
             user,
-            skill_id,
             inputs,
-            engine=engine,
+            engine=answering,
             query=query,
             retrieval=retrieval,
             documents=documents,
         )
-        redactor = self._redactor(prep.engine)
-        sent = [redacted(m, redactor) for m in prep.messages]
-        result = RunResult(
-            skill_id=prep.skill.id,
-            skill_version=_version(prep),
-            engine=prep.engine,
-            model=(self._model_for(prep) or self.llm.model) if prep.engine == "llm" else None,
-            text="",
-            data=None,
-            citations=[],
-            invalid_citations=[],
-            sources=prep.sources,
-            messages=sent,
-            prep_ms=prep.timings_ms.get("total_ms", 0.0),
-            dropped=prep.dropped,
-            dry_run=dry_run,
-            budget_tokens=prep.budget,
+        redactor = self._redactor(answering)
+        model = self._model_for(prep) if answering.name == "llm" else None
+        job = Job(
+            prep=prep,
+            messages=[redacted(m, redactor) for m in prep.messages],
+            embedder=lambda: self.workspace.embedder,
+            model=model,
+            redactor=redactor,
+            on_event=on_event,
+            cancel=cancel,
+            reprepare=lambda wider: prepare(
+                self.workspace,
+                self.runs,
+                skill,
+                user,
+                prep.inputs,
+                engine=answering,
+                query=wider,
+                retrieval=True,
+            ),
         )
+        result = _result(prep, job, model or answering.model or None, dry_run)
         if on_event is not None and prep.sources and not prep.long_document:
             on_event("sources", {"sources": [s.as_dict() for s in prep.sources]})
         if dry_run:
             result.redactions = redactor.report() if redactor else {}
             return result
-        status, error = "ok", None
+        status: RunStatus = "ok"
+        error: str | None = None
         try:
-            if prep.engine == "local":
-                self._local(prep, result, on_event)
-            else:
-                self._llm(prep, user, result, redactor, on_event, cancel)
+            answer = answering.answer(job)
+            _take(job, result)
+            _complete(job.prep, result, answer, on_event)
         except (LLMError, LocalEngineError, Cancelled) as e:
+            _take(job, result)  # what was sent before it failed
             cancelled = isinstance(e, Cancelled) or getattr(e, "kind", "") == "cancelled"
             status, error = ("cancelled" if cancelled else "error"), str(e)
             raise
@@ -146,163 +188,23 @@ class SkillRunner:
                 result.run_id = self._record(user, prep, result, status, error)
         return result
 
-    # -- engines -----------------------------------------------------------------------
+    # -- helpers -----------------------------------------------------------------------
 
-    def _local(self, prep: Prepared, result: RunResult, on_event: EventSink | None) -> None:
-        outcome = run_local(prep.template, prep.inputs, prep.sources, self.workspace.embedder)
-        result.data, result.note = outcome.data, outcome.note
-        self._finish(prep, result, outcome.text)
-        if on_event is not None:
-            on_event("delta", {"text": result.text})
-
-    def _llm(
-        self,
-        prep: Prepared,
-        user: str,
-        result: RunResult,
-        redactor: Redactor | None,
-        on_event: EventSink | None,
-        cancel: threading.Event | None,
-    ) -> None:
-        template = prep.template
-        meta = template.metadata
-        params = template.model.get("parameters") or {}
-        temperature = params.get("temperature")
-        max_tokens = params.get("max_tokens")
-        schema = None
-        if meta.output.format == "json":
-            schema = meta.output.json_schema or {"type": "object"}
-        tally = Tally()
-        model = result.model  # the skill's own model when it names one, else the default
-
-        def call(
-            messages: list[Message],
-            *,
-            stream: bool = False,
-            json_schema: dict[str, Any] | None = schema,
-            temperature: float | None = temperature,
-        ) -> Completion:
-            sink = None
-            if stream and on_event is not None:
-                sink = restoring_sink(lambda t: on_event("delta", {"text": t}), redactor)
-                if meta.techniques.chain_of_thought and schema is None:
-                    sink = tq.FinalAnswerStream(sink).feed
-            completion = self.llm.complete(
-                [redacted(m, redactor) for m in messages],
-                max_tokens=max_tokens,
-                temperature=temperature,
-                json_schema=json_schema,
-                on_delta=sink,
-                cancel=cancel,
-                redactor=redactor,  # one set of placeholders for every call of the run
-                model=model,
-            )
-            tally.add(completion)
-            return completion
-
-        if meta.techniques.self_ask:
-            prep = self._self_ask(prep, user, call)
-            result.sources, result.dropped = prep.sources, prep.dropped
-            if on_event is not None and prep.sources:
-                on_event("sources", {"sources": [s.as_dict() for s in prep.sources]})
-        messages = prep.messages
-        if meta.techniques.chain_of_thought and schema is None:
-            messages = tq.with_instruction(messages, tq.REASONING_INSTRUCTION)
-        result.messages = [redacted(m, redactor) for m in messages]
-        if prep.long_document:
-            text, _ = summarise_long(
-                template,
-                prep.inputs,
-                prep.all_sources,
-                budget=prep.budget,
-                count=count_tokens,
-                call=lambda ms: _final(call(ms).text, meta.techniques.chain_of_thought),
-                cancel=cancel,
-            )
-            completion = None
-        elif meta.techniques.tree_of_thoughts:
-            completion = self._tree(messages, call)
-            text = completion.text
-            if on_event is not None:
-                on_event("delta", {"text": restore(tq.final_answer(text), redactor)})
-        else:
-            completion = call(messages, stream=True)
-            text = completion.text
-        if schema is not None and completion is not None:
-            result.data = completion.data
-            text = _describe(completion.data, template.metadata.task)
-        text = restore(_final(text, meta.techniques.chain_of_thought and schema is None), redactor)
-        result.calls, result.model = tally.calls, tally.model or result.model
-        result.prompt_tokens, result.completion_tokens = tally.prompt, tally.completion
-        result.cost_usd = tally.cost
-        self._finish(prep, result, text)
-
-    def _tree(self, messages: list[Message], call: Callable[..., Completion]) -> Completion:
-        """Tree of thoughts, one level deep: candidates explored independently, judged,
-        the best kept."""
-        candidates = [call(messages, temperature=0.8) for _ in range(tq.TREE_CANDIDATES)]
-        texts = [tq.final_answer(c.text) for c in candidates]
-        verdict = call(tq.judge_messages(messages, texts), json_schema=tq.JUDGE_SCHEMA)
-        return candidates[tq.parse_judgement(verdict.data, len(texts)).best]
-
-    def _self_ask(self, prep: Prepared, user: str, call: Callable[..., Completion]) -> Prepared:
-        """Ask the model which sub-questions it needs, then prepare again with the
-        sources found for each of them as well."""
-        asked = call(
-            tq.with_instruction(prep.messages, tq.SELF_ASK_INSTRUCTION),
-            json_schema=tq.SELF_ASK_SCHEMA,
-        )
-        questions = tq.sub_questions(asked.data)
-        if not questions:
-            return prep
-        query = " ".join([prep.query or "", *questions]).strip()
-        again = prepare(
-            self.workspace,
-            self.runs,
-            prep.skill,
-            user,
-            prep.inputs,
-            engine=prep.engine,
-            query=query,
-            retrieval=True,
-        )
-        listed = "\n".join(f"- {q}" for q in questions)
-        again.messages = tq.with_instruction(
-            again.messages, f"Make sure the answer covers these sub-questions:\n{listed}"
-        )
-        return again
-
-    # -- after the engine --------------------------------------------------------------
-
-    def _finish(self, prep: Prepared, result: RunResult, text: str) -> None:
-        given = prep.all_sources if prep.long_document else prep.sources
-        if given and prep.template.metadata.output.format == "text":
-            cited = cite(text, given)
-            result.text, result.citations, result.invalid_citations = (
-                cited.text,
-                cited.citations,
-                cited.invalid,
-            )
-            result.sources = given
-        else:
-            result.text = text
+    def _skill(self, user: str, skill_id: str | StoredSkill) -> StoredSkill:
+        # A StoredSkill not yet saved (a candidate edit under `copilot skills test`) runs as is.
+        return skill_id if isinstance(skill_id, StoredSkill) else self.skills.get(user, skill_id)
 
     def _model_for(self, prep: Prepared) -> str | None:
         """The model the skill asks for: its template's own (a fine-tuned model set by
         ``copilot finetune use``), else an admin's per-skill override; None: the default."""
-        named = model_name(prep.template)
-        if named is not None:
-            return named
-        from copilot.finetune.overrides import skill_model  # a leaf module: no cycle
+        return model_name(prep.template) or skill_model(self.workspace.state.engine, prep.skill.id)
 
-        return skill_model(self.workspace.state.engine, prep.skill.id)
-
-    def _redactor(self, engine: str) -> Redactor | None:
+    def _redactor(self, engine: Engine) -> Redactor | None:
         policy = RedactionPolicy.from_settings(self.settings)
-        return Redactor(policy) if policy is not None and engine == "llm" else None
+        return Redactor(policy) if policy is not None and engine.remote else None
 
     def _record(
-        self, user: str, prep: Prepared, result: RunResult, status: str, error: str | None
+        self, user: str, prep: Prepared, result: RunResult, status: RunStatus, error: str | None
     ) -> str:
         return self.runs.record(
             RunRecord(
@@ -322,34 +224,64 @@ class SkillRunner:
                 completion_tokens=result.completion_tokens,
                 cost_usd=result.cost_usd,
                 latency_ms=result.latency_ms,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 error=error,
                 redactions=result.redactions,
             )
         )
 
 
-def _version(prep: Prepared) -> str:
-    return f"v{prep.skill.version}" if prep.skill.version is not None else "builtin"
+def _result(prep: Prepared, job: Job, model: str | None, dry_run: bool) -> RunResult:
+    """The result before the engine answers: what a dry run returns."""
+    return RunResult(
+        skill_id=prep.skill.id,
+        skill_version=f"v{prep.skill.version}" if prep.skill.version is not None else "builtin",
+        engine=prep.engine,
+        model=model,
+        text="",
+        data=None,
+        citations=[],
+        invalid_citations=[],
+        sources=prep.sources,
+        messages=job.messages,
+        prep_ms=prep.timings_ms.get("total_ms", 0.0),
+        dropped=prep.dropped,
+        dry_run=dry_run,
+        budget_tokens=prep.budget,
+    )
 
 
-def _final(text: str, reasoning: bool) -> str:
-    return tq.final_answer(text) if reasoning else text
+def _take(job: Job, result: RunResult) -> None:
+    """What the engine really sent and with which sources (self-ask may add some)."""
+    result.messages = job.messages
+    result.sources, result.dropped = job.prep.sources, job.prep.dropped
 
 
-def _describe(data: Any, task: str) -> str:
-    """A readable text for a structured answer (the data itself is kept alongside)."""
-    if task == "sentiment" and isinstance(data, dict) and "label" in data:
-        try:
-            from copilot.skills.sentiment_io import result_from_json
+def _complete(
+    prep: Prepared, result: RunResult, answer: Answer, on_event: EventSink | None
+) -> None:
+    """The answer, its citations checked against the sources the engine was given."""
+    tally = answer.tally
+    result.data, result.note = answer.data, answer.note
+    result.calls, result.model = tally.calls, tally.model or result.model
+    result.prompt_tokens, result.completion_tokens = tally.prompt, tally.completion
+    result.cost_usd = tally.cost
+    given = prep.all_sources if prep.long_document else prep.sources
+    if given and prep.template.metadata.output.format == "text":
+        cited = cite(answer.text, given)
+        result.text, result.citations, result.invalid_citations = (
+            cited.text,
+            cited.citations,
+            cited.invalid,
+        )
+        result.sources = given
+    else:
+        result.text = answer.text
+    if not answer.streamed and on_event is not None:
+        on_event("delta", {"text": result.text})
 
-            return describe_sentiment(result_from_json(data))
-        except (ValueError, TypeError, KeyError):
-            pass
-    return json.dumps(data, ensure_ascii=False, indent=2)
 
-
-def predict_llm(settings: Any, texts: Sequence[str]) -> list[int]:
+def predict_llm(settings: Settings, texts: Sequence[str]) -> list[int]:
     """1 (positive) or 0 per text from the sentiment skill on the LLM (for `copilot eval`)."""
     with Workspace(settings) as ws:
         runner = SkillRunner(ws)

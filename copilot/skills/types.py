@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+# Every JSON value: what a structured answer holds and what a skill's inputs may be (the
+# template declares which: string, number, boolean, array or object).
+JSON = dict[str, Any] | list[Any] | str | int | float | bool | None
+# A skill's inputs by name, typed as the template declares them; ``GivenInputs`` is what
+# the functions that only read them accept.
+Inputs = dict[str, JSON]
+GivenInputs = Mapping[str, JSON]
 
 
 @dataclass(frozen=True)

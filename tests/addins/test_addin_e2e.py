@@ -59,9 +59,9 @@ def api_url(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Itera
     docs.mkdir()
     for name, text in DOCS.items():
         (docs / name).write_text(text)
-    settings = Settings(home=root / "home", auth="dev", llm_base_url=llm.base_url,
-                        llm_timeout_s=5, llm_max_retries=0, rate_limit_per_minute=1000,
-                        parse_workers=1)  # fmt: skip
+    settings = Settings(home=root / "home", auth="dev", sync_roots=[str(root)],
+                        llm_base_url=llm.base_url, llm_timeout_s=5, llm_max_retries=0,
+                        rate_limit_per_minute=1000, parse_workers=1)  # fmt: skip
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()
         assert wait_for_job(client, job, ANNA)["status"] == "done"

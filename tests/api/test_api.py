@@ -27,13 +27,9 @@ DOCS = {
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[dict[str, Any]]:
+def api(
+    tmp_path_factory: pytest.TempPathFactory, llm_server: ScriptedLLM
+) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("api")
     docs = root / "docs"
     docs.mkdir()
@@ -42,7 +38,8 @@ def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[
     settings = Settings(
         home=root / "home",
         auth="dev",
-        llm_base_url=llm.base_url,
+        sync_roots=[str(root)],
+        llm_base_url=llm_server.base_url,
         llm_timeout_s=3,
         llm_max_retries=0,
         max_request_mb=1,
@@ -57,7 +54,6 @@ def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[
 
 @pytest.fixture
 def client(api: dict[str, Any], llm: ScriptedLLM) -> httpx.Client:
-    llm.requests.clear()
     llm.responder = None
     return api["client"]
 

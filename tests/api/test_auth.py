@@ -25,7 +25,6 @@ from tests.fakes.entra_fake import (
     REQUIRED_SCOPE,
     TENANT,
     FakeEntra,
-    entra_fixture,  # noqa: F401  (the ``entra`` fixture)
     hs256_token,
     make_token,
     new_key,

@@ -11,9 +11,9 @@ import pytest
 
 from copilot.api.app import create_app
 from copilot.config import Settings
+from copilot.db.engine import open_engine
 from copilot.finetune import consent
 from copilot.skills.history import RunRecord, RunStore
-from copilot.db.state import open_engine
 from tests.fakes.api_server import serving
 from tests.fakes.llm_server import ScriptedLLM
 
@@ -63,16 +63,12 @@ def record_runs(settings: Settings, user: str, topics: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[httpx.Client]:
+def client(
+    tmp_path_factory: pytest.TempPathFactory, llm_server: ScriptedLLM
+) -> Iterator[httpx.Client]:
     root = tmp_path_factory.mktemp("finetune-api")
     settings = Settings(
-        home=root / "home", auth="dev", llm_base_url=llm.base_url, llm_timeout_s=5,
+        home=root / "home", auth="dev", llm_base_url=llm_server.base_url, llm_timeout_s=5,
         llm_max_retries=0, admins=["dev:anna"], rate_limit_per_minute=1000,
     )  # fmt: skip
     record_runs(settings, "dev:bob", TOPICS[:14])

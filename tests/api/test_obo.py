@@ -15,7 +15,6 @@ from tests.fakes.entra_fake import (
     ANNA_OID,
     BOB_OID,
     FakeEntra,
-    entra_fixture,  # noqa: F401  (the ``entra`` fixture)
 )
 
 TOKEN_PATH = "/oauth2/v2.0/token"

@@ -82,8 +82,9 @@ def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[
     docs.mkdir()
     (docs / "budget.md").write_text(BUDGET_DOC)
     settings = Settings(
-        home=root / "home", auth="dev", llm_base_url=llm.base_url, llm_timeout_s=5,
-        llm_max_retries=0, rate_limit_per_minute=1000, parse_workers=1, max_file_mb=0.2,
+        home=root / "home", auth="dev", sync_roots=[str(root)], llm_base_url=llm.base_url,
+        llm_timeout_s=5, llm_max_retries=0, rate_limit_per_minute=1000, parse_workers=1,
+        max_file_mb=0.2,
     )  # fmt: skip
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()

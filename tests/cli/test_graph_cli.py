@@ -16,19 +16,18 @@ from typer.testing import CliRunner
 from connectors.graph.auth import device_code_provider
 from copilot.cli import sources as graph_cli
 from copilot.cli.app import app
-from copilot.config import get_settings
 from copilot.cli.sources import (
     token_cache_path,
 )
-from copilot.sources import Source, load_sources, remember
+from copilot.config import get_settings
 from copilot.db.state import StateStore
+from copilot.sources import Source, load_sources, remember
 from tests.fakes.entra_fake import (
     ANNA_OID,
     CLIENT_ID,
     CLIENT_SECRET,
     TENANT,
     FakeEntra,
-    entra_fixture,  # noqa: F401  (the ``entra`` fixture)
 )
 from tests.fakes.graph_router import GraphRouter
 from tests.fakes.graph_server import mailbox

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from copilot.cli.app import app
 from tests.fakes.builders_mail import build_eml
-from tests.fakes.dovecot import PASSWORD, Dovecot, dovecot_fixture  # noqa: F401
+from tests.fakes.dovecot import PASSWORD, Dovecot
 
 
 @pytest.fixture

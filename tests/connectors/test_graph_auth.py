@@ -23,7 +23,6 @@ from tests.fakes.entra_fake import (
     DEVICE_CODE_GRANT,
     TENANT,
     FakeEntra,
-    entra_fixture,  # noqa: F401  (the ``entra`` fixture)
 )
 
 

@@ -7,7 +7,6 @@ import pytest
 from connectors.graph import GraphClient, GraphDrive
 from copilot.index.search import search
 from copilot.ingest.pipeline import sync
-from copilot.workspace import Workspace
 from tests.fakes.graph_server import DRIVE_ID, FakeGraph
 
 
@@ -16,12 +15,6 @@ def graph():
     server = FakeGraph(page_size=4).serve()
     yield server
     server.close()
-
-
-@pytest.fixture
-def ws(settings):
-    with Workspace(settings) as workspace:
-        yield workspace
 
 
 def connector(graph, **kw):
@@ -61,7 +54,7 @@ def test_first_sync_indexes_supported_files_with_paths_and_acl(ws, graph):
     supported = {item_id(files[k]) for k in ("notes", "plan", "table", "shared")}
     assert set(rows) == supported, "folders, images and executables are not items"
     assert ws.store.count("ann") == sum(r.chunks for r in rows.values())
-    hit = search(ws, "ann", "otter line quarterly plan", k=1)[0]
+    hit = search(ws.store, ws.embedder, "ann", "otter line quarterly plan", k=1)[0]
     assert hit.item_id == item_id(files["plan"]) and hit.title == "plan.txt"
     assert hit.url.startswith("https://contoso.sharepoint.com/")
     # Graph's delta has no paths: they come from the folders seen in the same round.
@@ -83,7 +76,7 @@ def test_rename_and_move_update_title_without_embedding(ws, graph):
     report = run(ws, conn)
     assert report.embedded == 0 and report.indexed == 0
     assert report.renamed == 1
-    hits = search(ws, "ann", "heron budget frozen", k=1)
+    hits = search(ws.store, ws.embedder, "ann", "heron budget frozen", k=1)
     assert hits[0].title == "heron-budget.md" and hits[0].url.endswith("heron-budget.md")
     assert ws.state.item("ann", item_id(files["notes"]))["title"] == "heron-budget.md"
     assert not any(p.startswith("/download/") for p, _ in graph.requests), "nothing downloaded"
@@ -99,7 +92,9 @@ def test_content_change_reembeds_only_that_file_and_deletion_removes_it(ws, grap
     assert report.indexed == 1 and report.deleted == 1
     assert 0 < report.embedded < first.embedded
     assert item_id(files["plan"]) not in ws.state.item_states("ann", conn.scope)
-    assert search(ws, "ann", "canoe cost", k=1)[0].item_id == item_id(files["table"])
+    assert search(ws.store, ws.embedder, "ann", "canoe cost", k=1)[0].item_id == item_id(
+        files["table"]
+    )
 
 
 def test_too_big_file_is_a_failure_naming_its_size(ws, graph):

@@ -31,12 +31,6 @@ def graph():
     server.close()
 
 
-@pytest.fixture
-def ws(settings):
-    with Workspace(settings) as workspace:
-        yield workspace
-
-
 def connector(graph, **client_kw):
     client = GraphClient(graph.url, graph.fresh_token, sleep=lambda s: None, **client_kw)
     return GraphMail(client, owner="ann", folders=FOLDERS, page_size=10)

@@ -26,18 +26,13 @@ from connectors.imap import (
 from connectors.imap_login import login
 from connectors.types import Checkpoint, Deleted, Failure, Item
 from copilot.config import Settings
+from copilot.db.state import StateStore
 from copilot.index.embed import get_embedder
 from copilot.index.search import search
 from copilot.index.store import EdgeVectorStore
 from copilot.ingest.pipeline import sync
-from copilot.db.state import StateStore
 from tests.fakes.builders_mail import build_eml, raw_eml
-from tests.fakes.dovecot import (  # noqa: F401 - dovecot_fixture provides `dovecot`
-    PASSWORD,
-    CuttingProxy,
-    Dovecot,
-    dovecot_fixture,
-)
+from tests.fakes.dovecot import PASSWORD, CuttingProxy, Dovecot
 
 OWNER = "anna"
 
@@ -60,12 +55,6 @@ SEED = {
         mail(5, "Borealis", "Borealis kickoff on Monday."),
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory):
-    home = tmp_path_factory.mktemp("embed-home")
-    return get_embedder(Settings(home=home))
 
 
 class Index:
@@ -135,7 +124,7 @@ def test_first_sync_indexes_exactly_the_seeded_messages(dovecot, index):
     assert row["title"] == "Atlas budget"
     assert row["url"].startswith(f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX;UIDVALIDITY=")
     assert row["url"].endswith("/;UID=1")
-    hit = search(index, OWNER, "zebra crossing minutes", k=1)[0]
+    hit = search(index.store, index.embedder, OWNER, "zebra crossing minutes", k=1)[0]
     assert hit.item_id == f"{first}#0:minutes.txt"
     with dovecot.client(user) as client:  # syncing never marks mail as read
         client.select_folder("INBOX", readonly=True)
@@ -172,7 +161,10 @@ def test_expunged_message_and_its_attachment_leave_the_index(dovecot, index):
     assert report.deleted == 2  # the message and its attachment
     assert index.ids(conn) == ids_on_server(dovecot, conn, user)
     assert index.consistent(conn)
-    assert all("zebra" not in h.text for h in search(index, OWNER, "zebra crossing minutes"))
+    assert all(
+        "zebra" not in h.text
+        for h in search(index.store, index.embedder, OWNER, "zebra crossing minutes")
+    )
 
 
 def test_uidvalidity_change_replaces_the_folder_without_duplicates(dovecot, index):

@@ -32,6 +32,7 @@ from copilot.eval.injection_scoring import (
     parse_verdict,
     proxy_success,
 )
+from copilot.skills.context import HEADER
 from tests.fakes.llm_server import Reply, ScriptedLLM
 
 EMAILS = [
@@ -267,13 +268,13 @@ def test_fenced_attacks_fail_where_pasted_ones_succeed(tmp_path, llm, llm_settin
     assert anagrams["asr_proxy"] is None and anagrams["proxy_n"] == 0  # no rule: n/a
     assert anagrams["asr_judge"] == 1.0 and anagrams["judged_n"] == 3
     assert lines[("injection.system", "ours", None)]["proxy_n"] == 6
-    # Ours: the attack went to the model inside a fence, under the untrusted-data header.
+    # Ours: the attack went to the model inside a fence, under the sources' header.
     ask = next(
         r.json["messages"] for r in llm.requests
         if ATTACKS["Anagramming"][0] in json.dumps(r.json) and len(r.json["messages"]) == 2
         and r.json["messages"][0]["content"] != JUDGE_SYSTEM
     )  # fmt: skip
-    assert "untrusted data" in ask[1]["content"] and '<source id="1"' in ask[1]["content"]
+    assert HEADER in ask[1]["content"] and '<source id="1"' in ask[1]["content"]
     judge_requests = [r for r in llm.requests if r.json["messages"][0]["content"] == JUDGE_SYSTEM]
     assert len(judge_requests) == 18  # every attacked answer of both systems, judged once
 

@@ -11,12 +11,20 @@ from typing import Any
 import httpx
 import uvicorn
 
+from copilot.api.server import uvicorn_config
+from copilot.config import Settings
+
 
 @contextmanager
 def serving(app: Any, *, start_timeout: float = 30.0) -> Iterator[str]:
     """Start ``app`` on 127.0.0.1 (a free port); yield its base URL; stop it afterwards."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=2)  # fmt: skip
+    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on",
+                               "timeout_graceful_shutdown": 2}  # fmt: skip
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    if isinstance(settings, Settings):  # the API: the same timeouts as `copilot serve`
+        config = uvicorn_config(app, settings, "127.0.0.1", 0, **options)
+    else:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="api-test-server", daemon=True)
     thread.start()

@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from imapclient import IMAPClient
 
 from tests.fakes.tls import write_tls
@@ -230,11 +229,10 @@ def start_dovecot(root: Path) -> Dovecot:
     return Dovecot(root, port, tls_port, ca_file, uid, gid)
 
 
-@pytest.fixture(scope="session", name="dovecot")
-def dovecot_fixture() -> Iterator[Dovecot]:
-    """One Dovecot for the test session (import ``dovecot_fixture``, ask for ``dovecot``)."""
-    if DOVECOT is None:
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd, or make system-deps)")
+@contextlib.contextmanager
+def running_dovecot() -> Iterator[Dovecot]:
+    """A Dovecot in a temporary folder, stopped and removed afterwards (the ``dovecot``
+    fixture in tests/conftest.py runs one for the session)."""
     root = Path(tempfile.mkdtemp(prefix="copilot-dovecot-"))
     try:
         server = start_dovecot(root)

@@ -16,7 +16,7 @@ verification off. ``FakeEntra(tls=False)`` serves plain HTTP, to prove that is r
 
 The module-level helpers (``make_token``, ``unsigned_token``, ``hs256_token``,
 ``valid_claims``) build the hostile tokens the tests throw at the validator. The ``entra``
-pytest fixture is ``entra_fixture``; import it into a test module to use it.
+fixture (tests/conftest.py) runs one for a test.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,7 +41,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -515,10 +513,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with contextlib.suppress(OSError):
             self.wfile.write(data)
-
-
-@pytest.fixture(name="entra")
-def entra_fixture() -> Iterator[FakeEntra]:
-    """A running FakeEntra; ``from tests.fakes.entra_fake import entra_fixture`` to use ``entra``."""
-    with FakeEntra() as fake:
-        yield fake

@@ -6,11 +6,26 @@
         engine.complete([...])
         llm.requests[-1].json["messages"]           # exactly what the engine sent
 
-Scripted replies are used in order, one per chat request; when the script is empty,
-``llm.responder(request_json)`` decides (default: echo the start of the last user message).
-Streaming requests get Server-Sent Events split into several deltas, like OpenAI's.
+Scripted replies are used in order, one per chat (or completions) request; when the script
+is empty, ``llm.responder(request_json)`` decides (default: echo the start of the last user
+message). Streaming requests get Server-Sent Events split into several deltas, like OpenAI's.
 Everything is bounded: stalls end after ``MAX_STALL_S`` or when the server closes, and the
 server notices a client that hangs up (``RecordedRequest.disconnected``).
+
+Behaviours of real servers, switched on per server:
+
+- ``ScriptedLLM(rejects=LLAMA_CPP_PYTHON)``: refuse ways of constraining output as llama.cpp's
+  Python server does (HTTP 500 to ``json_schema``); ``NO_STRUCTURED_OUTPUT`` refuses every
+  ``response_format`` and ``grammar`` (HTTP 400). Refused requests are recorded but use no
+  scripted reply.
+- ``ScriptedLLM(window=N)``: a prompt (estimated at 4 characters a token) plus ``max_tokens``
+  over N gets llama.cpp's HTTP 400 "maximum context length is N tokens";
+  ``report_window=True`` also lists N in ``/v1/models`` (as vLLM does) and ``/props`` (as
+  llama.cpp's server does).
+- ``ScriptedLLM(prompt_rate=R)``: the first token comes after (prompt tokens / R) seconds, as
+  on a CPU that reads R prompt tokens a second; ``Reply.text(first_delay=S)`` for one reply.
+- ``ScriptedLLM(serial=True)``: one request at a time, the next waits for the last to end,
+  even when its client has gone (llama.cpp computes an abandoned prompt to the end).
 """
 
 from __future__ import annotations
@@ -34,6 +49,21 @@ MAX_STALL_S = 10.0
 MAX_BODY = 16 * 1024 * 1024
 MODEL = "gpt-4o-mini-2024-07-18"
 
+# How servers refuse a way of constraining output: {mode: (HTTP status, error message)}.
+LLAMA_CPP_PYTHON = {
+    "json_schema": (
+        500,
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+        "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+    ),
+}
+_UNSUPPORTED = "Invalid parameter: 'response_format' of type '{}' is not supported."
+NO_STRUCTURED_OUTPUT = {
+    "json_schema": (400, _UNSUPPORTED.format("json_schema")),
+    "json_object": (400, _UNSUPPORTED.format("json_object")),
+    "grammar": (400, "Unrecognized request argument supplied: grammar"),
+}
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -45,6 +75,7 @@ class Reply:
     retry_after: str | None = None  # the Retry-After header, as sent
     retry_after_ms: int | None = None
     stall_s: float = 0.0  # stall: the whole reply; text: after the first deltas
+    first_delay_s: float = 0.0  # text: before the first delta (the prompt being read)
     chunk_delay_s: float = 0.0  # pause between streamed deltas
     chunks: int = 4  # how many deltas a streamed text is split into (at most)
     usage: bool = True  # include usage (the usage chunk when streaming)
@@ -60,6 +91,7 @@ class Reply:
         content: str,
         *,
         then_stall: float | None = None,
+        first_delay: float = 0.0,
         chunk_delay: float = 0.0,
         chunks: int = 4,
         usage: bool = True,
@@ -72,6 +104,7 @@ class Reply:
             "text",
             content,
             stall_s=min(then_stall or 0.0, MAX_STALL_S),
+            first_delay_s=min(first_delay, MAX_STALL_S),
             chunk_delay_s=chunk_delay,
             chunks=max(1, chunks),
             usage=usage,
@@ -132,10 +165,23 @@ def echo_reply(request: Any) -> Reply:
 class ScriptedLLM:
     """The server; a context manager that starts it on a free port and stops it."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        rejects: dict[str, tuple[int, str]] | None = None,
+        window: int | None = None,
+        report_window: bool = False,
+        prompt_rate: float | None = None,
+        serial: bool = False,
+    ) -> None:
         self.requests: list[RecordedRequest] = []
         self.finetune = FineTuning()  # /v1/files and /v1/fine_tuning/jobs (llm_finetune.py)
         self.responder: Callable[[Any], Reply] = echo_reply
+        self.rejects = dict(rejects or {})
+        self.window = window
+        self.report_window = report_window
+        self.prompt_rate = prompt_rate
+        self.serial = threading.Lock() if serial else None
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -159,6 +205,15 @@ class ScriptedLLM:
     def script(self, *replies: Reply) -> None:
         with self._lock:
             self._script.extend(replies)
+
+    def reset(self) -> None:
+        """Forget earlier tests: no script, no recorded requests, echo replies, no fine-tuning
+        files or jobs (the ``llm`` fixture shares one server across a test module)."""
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+        self.responder = echo_reply
+        self.finetune = FineTuning()
 
     def __enter__(self) -> ScriptedLLM:
         self._thread.start()
@@ -213,8 +268,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.owner.finetune.handle(self, "GET"):
             return
-        if self.path.split("?")[0].rstrip("/").endswith("/models"):
-            self._send_json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+        path = self.path.split("?")[0].rstrip("/")
+        told = self.owner.window if self.owner.report_window else None
+        if path.endswith("/models"):
+            entry: dict[str, Any] = {"id": MODEL, "object": "model"}
+            if told is not None:
+                entry["max_model_len"] = told
+            self._send_json(200, {"object": "list", "data": [entry]})
+        elif path == "/props" and told is not None:
+            self._send_json(200, {"default_generation_settings": {"n_ctx": told}})
         else:
             self._send_json(404, _error(404, f"no route {self.path}"))
 
@@ -223,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = self.path.split("?")[0]
         if not (
-            path == "/v1/chat/completions"
+            path in ("/v1/chat/completions", "/v1/completions")
             or re.fullmatch(r"/openai/deployments/[^/]+/chat/completions", path)
         ):
             self._send_json(404, _error(404, f"no route {self.path}"))
@@ -238,14 +300,39 @@ class _Handler(BaseHTTPRequestHandler):
         with self.owner._lock:
             self.owner.requests.append(record)
         self.record = record
-        reply = self.owner._next(body)
-        stream = isinstance(body, dict) and body.get("stream") is True
-        try:
-            self._answer(reply, body if isinstance(body, dict) else {}, stream)
-        except OSError:  # the client hung up mid-reply
-            record.disconnected.set()
+        request = body if isinstance(body, dict) else {}
+        refusal = self._refusal(request)
+        if refusal is not None:
+            self._send_json(refusal[0], _error(refusal[0], refusal[1]))
+            return
+        serial = self.owner.serial or contextlib.nullcontext()
+        with serial:  # a one-at-a-time server finishes each request, abandoned or not
+            reply = self.owner._next(body)
+            stream = request.get("stream") is True
+            try:
+                self._answer(reply, request, stream, completions=path == "/v1/completions")
+            except OSError:  # the client hung up mid-reply
+                record.disconnected.set()
 
-    def _answer(self, reply: Reply, body: dict, stream: bool) -> None:
+    def _refusal(self, body: dict) -> tuple[int, str] | None:
+        """The error a real server gives this request before generating, if any."""
+        format_ = body.get("response_format")
+        mode = format_.get("type") if isinstance(format_, dict) else None
+        if mode is None and "grammar" in body:
+            mode = "grammar"
+        if mode in self.owner.rejects:
+            return self.owner.rejects[mode]
+        window = self.owner.window
+        if window is not None:
+            wanted = _prompt_tokens(body) + int(body.get("max_tokens") or 0)
+            if wanted > window:
+                return 400, (
+                    f"This model's maximum context length is {window} tokens. However, you "
+                    f"requested {wanted} tokens. Please reduce the length of the messages."
+                )
+        return None
+
+    def _answer(self, reply: Reply, body: dict, stream: bool, completions: bool = False) -> None:
         if reply.kind == "stall":
             self._pause(reply.stall_s)
             return
@@ -266,34 +353,51 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_raw(200, raw, "application/json")
             return
         usage = _usage(reply, body)
+        reading = reply.first_delay_s
+        if self.owner.prompt_rate:
+            reading += min(MAX_STALL_S, _prompt_tokens(body) / self.owner.prompt_rate)
         if not stream:
-            self._pause(reply.stall_s)
+            self._pause(reply.stall_s + reading)
             message = {"role": "assistant", "content": reply.content}
+            choice: dict[str, Any] = {"index": 0, "finish_reason": reply.finish_reason}
+            choice.update({"text": reply.content} if completions else {"message": message})
             payload = {
                 "id": "chatcmpl-scripted",
-                "object": "chat.completion",
+                "object": "text_completion" if completions else "chat.completion",
                 "created": int(time.time()),
                 "model": reply.model,
-                "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+                "choices": [choice],
             }
             if reply.usage:
                 payload["usage"] = usage
             self._send_json(200, payload)
             return
         self._start_sse()
-        self._event(_chunk(reply, {"role": "assistant", "content": ""}))
+        if reading and self._read_prompt(reading):
+            return
+        chunk = _text_chunk if completions else _chunk
+        if not completions:
+            self._event(_chunk(reply, {"role": "assistant", "content": ""}))
         for i, piece in enumerate(_split(reply.content, reply.chunks)):
             if i and reply.chunk_delay_s and self._pause(reply.chunk_delay_s):
                 return
-            self._event(_chunk(reply, {"content": piece}))
+            self._event(chunk(reply, {"content": piece}))
             if i == 0 and reply.stall_s and self._pause(reply.stall_s):
                 return
-        self._event(_chunk(reply, {}, reply.finish_reason))
+        self._event(chunk(reply, {}, reply.finish_reason))
         options = body.get("stream_options") or {}
         if reply.usage and options.get("include_usage"):
-            self._event({**_chunk(reply, {}), "choices": [], "usage": usage})
+            self._event({**chunk(reply, {}), "choices": [], "usage": usage})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+    def _read_prompt(self, seconds: float) -> bool:
+        """The wait before the first token; True if the client hung up meanwhile. A serial
+        server reads the whole prompt even then, as llama.cpp does."""
+        if self.owner.serial is None:
+            return self._pause(seconds)
+        self.owner._closing.wait(min(seconds, MAX_STALL_S))
+        return self._pause(0.01)
 
     def _pause(self, seconds: float) -> bool:
         """Wait up to ``seconds``; True (and recorded) if the client hung up meanwhile."""
@@ -352,10 +456,15 @@ def _error(status: int, message: str) -> dict:
     }
 
 
-def _usage(reply: Reply, body: dict) -> dict[str, int]:
+def _prompt_tokens(body: dict) -> int:
+    """A deterministic count: four characters a token, of the messages or the prompt."""
     messages = body.get("messages") or []
     chars = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
-    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else chars // 4 + 1
+    return (chars + len(str(body.get("prompt") or ""))) // 4 + 1
+
+
+def _usage(reply: Reply, body: dict) -> dict[str, int]:
+    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else _prompt_tokens(body)
     completion = reply.completion_tokens
     if completion is None:
         completion = len(reply.content.split()) + 1
@@ -374,6 +483,20 @@ def _chunk(reply: Reply, delta: dict, finish_reason: str | None = None) -> dict:
         "model": reply.model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
     }
+
+
+def _text_chunk(reply: Reply, delta: dict, finish_reason: str | None = None) -> dict:
+    """A ``/v1/completions`` stream chunk (text, not a message delta)."""
+    return {
+        "id": "cmpl-scripted",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": reply.model,
+        "choices": [
+            {"index": 0, "text": delta.get("content", ""), "finish_reason": finish_reason,
+             "logprobs": None}
+        ],
+    }  # fmt: skip
 
 
 def _split(text: str, parts: int) -> list[str]:

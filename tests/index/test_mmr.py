@@ -10,7 +10,7 @@ import pytest
 from llama_index.core.schema import TextNode
 from qdrant_client import QdrantClient
 
-from copilot.index.mmr import diverse_search, mmr, stored_vectors
+from copilot.index.mmr import diverse_search, mmr
 from copilot.index.server_store import ServerVectorStore
 from copilot.index.store import EdgeVectorStore
 
@@ -100,15 +100,11 @@ def test_diverse_search_on_a_store(store):
             )
             nodes[owner, name] = node
             store.add([node])
-    workspace = SimpleNamespace(
-        store=store,
-        embedder=SimpleNamespace(embed_query=lambda t: query),
-        settings=SimpleNamespace(fusion="dbsf"),
-    )
+    embedder = SimpleNamespace(embed_query=lambda t: query)
 
-    found = stored_vectors(store, "alice", [n.node_id for n in nodes.values()])
+    found = store.vectors("alice", [n.node_id for n in nodes.values()])
     assert set(found) == {nodes["alice", name].node_id for name, _ in rows}  # never bob's
 
-    results = diverse_search(workspace, "alice", "weekly status", k=3, fetch_k=20)  # type: ignore[arg-type]
+    results = diverse_search(store, embedder, "alice", "weekly status", k=3, fetch_k=20)
     assert {r.item_id.removeprefix("local:")[0] for r in results} == {"d", "a", "b"}
     assert {r.chunk_id for r in results} <= {nodes["alice", name].node_id for name, _ in rows}

@@ -46,7 +46,9 @@ def test_searches_stay_right_while_a_sync_writes(settings, tmp_path):
         bob = notes(tmp_path / "bob", "bob", 30)
         sync(LocalFolder(ann, owner="ann"), settings, ws.state, ws.store, ws.embedder)
         queries = [f"topicann{i}" for i in range(8)]
-        expected = {q: [r.chunk_id for r in search(ws, "ann", q, k=3)] for q in queries}
+        expected = {
+            q: [r.chunk_id for r in search(ws.store, ws.embedder, "ann", q, k=3)] for q in queries
+        }
         assert all(expected.values())
 
         errors: list[BaseException] = []
@@ -72,7 +74,7 @@ def test_searches_stay_right_while_a_sync_writes(settings, tmp_path):
             while syncing.is_set() and time.monotonic() < deadline:
                 try:
                     query = queries[i % len(queries)]
-                    found = [r.chunk_id for r in search(ws, "ann", query, k=3)]
+                    found = [r.chunk_id for r in search(ws.store, ws.embedder, "ann", query, k=3)]
                     if found != expected[query]:
                         wrong.append(query)
                     ws.state.summary("ann")
@@ -90,7 +92,7 @@ def test_searches_stay_right_while_a_sync_writes(settings, tmp_path):
         [report] = reports
         assert (report.indexed, report.failed) == (30, 0)
         assert ws.store.count("bob") == report.chunks
-        assert search(ws, "bob", "topicbob17", k=1)[0].title == "bob-17.txt"
+        assert search(ws.store, ws.embedder, "bob", "topicbob17", k=1)[0].title == "bob-17.txt"
 
 
 def test_hybrid_search_never_returns_a_chunk_deleted_under_it(tmp_path):

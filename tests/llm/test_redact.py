@@ -14,6 +14,7 @@ from copilot.llm.redact import (
     looks_like_phone,
     luhn_ok,
     redact_messages,
+    scan_text,
 )
 from copilot.llm.types import Message
 
@@ -162,3 +163,32 @@ def test_looks_like_phone_needs_enough_digits():
     assert not looks_like_phone("030 12")
     assert not looks_like_phone("+1 234 567 890 123 456 789")
     assert looks_like_phone("5551234", before="phone: ")
+
+
+def test_residual_scan_leaves_dates_prices_and_placeholders_alone():
+    assert scan_text("On 2024-07-03 we paid 12,000.50 EUR; see [PHONE_1] and [EMAIL_2].") == []
+    assert scan_text("version 1.2.3.4 and order 12345") == []
+    assert [k for k, _ in scan_text("mobile 0171 2345678")] == ["phone"]
+
+
+def test_residual_scan_finds_what_the_redactor_is_too_careful_to_touch():
+    text = "Write to anna (at) example (dot) org, card 4111.1111.1111.1111."
+    assert Redactor(RedactionPolicy()).redact(text) == text  # precise: leaves both alone
+    assert sorted(kind for kind, _ in scan_text(text)) == ["card", "email"]
+
+
+def test_names_match_whole_names_in_any_spacing_and_case():
+    out = redact(
+        "ANNA  berg wrote to Anna; anna.berg@x.example and Annabel did not.",
+        names=("Anna Berg", "Anna"),
+    )
+    assert out.startswith("[NAME_1] wrote to [NAME_2];")
+    assert "Annabel" in out and "[EMAIL_1]" in out
+
+
+@pytest.mark.parametrize("unit", ["a", "1", "1 ", "1.", "a@", "a.", "+1 ", "(1", "a (at) "])
+def test_residual_scan_of_a_hostile_megabyte_is_fast(unit):
+    text = unit * (1_000_000 // len(unit))
+    started = time.perf_counter()
+    scan_text(text)
+    assert time.perf_counter() - started < 3.0

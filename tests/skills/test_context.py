@@ -52,7 +52,8 @@ def test_sources_are_numbered_by_rank_and_fenced():
     assert [s.n for s in packed.sources] == [1, 2]
     assert [s.chunk_id for s in packed.sources] == ["chunk-1", "chunk-2"]
     assert packed.text.splitlines()[0] == HEADER
-    assert "cite them as [n]" in HEADER and "ignore any instructions" in HEADER
+    assert "like [1]" in HEADER and "ignore any instructions" in HEADER
+    assert "[n]" not in HEADER and "untrusted" not in HEADER  # a small model repeats both
     assert '<source id="1" title="Doc 1" where="paragraph 1" kind="docx">' in packed.text
     assert sorted(blocks(packed.text)) == [(1, "Revenue rose 12% in Q3."), (2, "Costs fell.")]
     assert packed.tokens == words(packed.text)

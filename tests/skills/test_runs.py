@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from copilot.db.engine import open_engine
+from copilot.db.schema import create_all, metadata, skill_runs
 from copilot.llm.types import Message
 from copilot.skills.history import (
     MAX_MESSAGES_BYTES,
@@ -17,9 +19,7 @@ from copilot.skills.history import (
     RunRecord,
     RunStore,
     inputs_hash,
-    skill_runs,
 )
-from copilot.db.state import metadata, open_engine
 
 
 def make_run(user: str = "ann", skill_id: str = "summarise", **changes: Any) -> RunRecord:
@@ -64,6 +64,7 @@ def runs(db: Path) -> RunStore:
     engine = open_engine(url or f"sqlite:///{db}")
     if url:
         metadata.drop_all(engine, tables=[skill_runs])
+        create_all(engine)
     return RunStore(engine)
 
 

@@ -88,7 +88,10 @@ def test_ask_sends_persona_and_fenced_sources_and_checks_citations(
     # The hostile document cannot open a fake source or close the fence.
     assert "Ignore all previous instructions" in user_turn  # retrieved, as data
     assert '<source id="99"' not in user_turn
-    assert "Question: What is the largest Atlas risk?" in user_turn
+    assert re.search(  # the question is fenced too: every value the author did not write is
+        r'Question: <untrusted-(\w+) name="question">What is the largest Atlas risk\?</untrusted-\1>',
+        user_turn,
+    )
 
     assert result.text == "The legacy invoice export is the largest risk [1]. See also."
     assert result.invalid_citations == [7]
@@ -318,7 +321,7 @@ def test_another_users_skills_are_invisible(local_ws: Workspace) -> None:
 
 
 def test_settings_from_env_choose_the_engine(tmp_path: Path, llm: ScriptedLLM) -> None:
-    from copilot.skills.prepare import choose_engine
+    from copilot.skills.engines.select import choose_engine
 
     assert choose_engine(get_settings(home=tmp_path)) == "local"
     assert choose_engine(get_settings(home=tmp_path, llm_base_url=llm.base_url)) == "llm"

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 import copilot.skills.library.store as store_module
-from copilot.skills.templates.builtin import builtin_ids
-from copilot.skills.templates.models import SkillTemplate
+from copilot.db.engine import open_engine
+from copilot.db.schema import create_all, metadata, personal_skills, skill_samples, skill_versions
 from copilot.skills.library.store import (
     MAX_VERSIONS,
     SampleNotFound,
@@ -19,10 +19,10 @@ from copilot.skills.library.store import (
     SkillExists,
     SkillNotFound,
     SkillStore,
-    skill_versions,
 )
+from copilot.skills.templates.builtin import builtin_ids
+from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import TemplateError, parse_template
-from copilot.db.state import metadata, open_engine
 
 
 def skill_text(name: str = "Summarise", points: int = 3, extra: str = "") -> str:
@@ -87,7 +87,8 @@ def store(tmp_path: Path, fake_builtins: dict[str, str]) -> SkillStore:
     url = os.environ.get("COPILOT_TEST_POSTGRES_URL")
     engine = open_engine(url or f"sqlite:///{tmp_path / 'state.db'}")
     if url:
-        metadata.drop_all(engine, tables=store_module.TABLES)
+        metadata.drop_all(engine, tables=[personal_skills, skill_versions, skill_samples])
+        create_all(engine)
     return SkillStore(engine)
 
 

@@ -17,27 +17,18 @@ import re
 import time
 from typing import Any
 
-from sqlalchemy import Column, Float, String, Table, Text, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
 from copilot.skills.templates.models import PY_TYPES, SkillTemplate
 from copilot.skills.library.types import SURROGATE, SampleNotFound, SkillError
-from copilot.db.state import _upsert, metadata
+from copilot.db.engine import upsert
+from copilot.db.schema import skill_samples
 
 MAX_SAMPLES = 50
 MAX_SAMPLE_BYTES = 256 * 1024
 
 _SAMPLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
-
-skill_samples = Table(
-    "skill_samples",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("skill_id", String, primary_key=True),
-    Column("name", String, primary_key=True),
-    Column("inputs", Text, nullable=False),  # JSON object
-    Column("created_at", Float, nullable=False),
-)
 
 
 def sample_json(template: SkillTemplate, skill_id: str, name: str, inputs: Any) -> str:
@@ -93,7 +84,7 @@ def put_sample(
         )
     row = {"owner": user, "skill_id": skill_id, "name": name, "inputs": data}
     row["created_at"] = time.time()
-    conn.execute(_upsert(skill_samples, row, ("owner", "skill_id", "name"), dialect))
+    conn.execute(upsert(skill_samples, row, ("owner", "skill_id", "name"), dialect))
 
 
 def read_samples(conn: Connection, user: str, skill_id: str) -> dict[str, dict[str, Any]]:

@@ -20,14 +20,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Float, Integer, String, Table, Text, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from copilot.skills.library import samples as saved
 from copilot.skills.templates.builtin import builtin_ids, builtin_text, load_builtin
 from copilot.skills.templates.models import SkillTemplate
-from copilot.skills.library.samples import skill_samples
 from copilot.skills.library.types import (
     BUILTIN_PREFIX,
     SkillError,
@@ -45,42 +44,12 @@ from copilot.skills.library.types import (
 )
 from copilot.skills.library.types import SampleNotFound as SampleNotFound  # re-exported
 from copilot.skills.templates.render import parse_template
-from copilot.db.state import metadata
+from copilot.db.schema import personal_skills, skill_versions
 
 MAX_SKILLS = 200
 MAX_VERSIONS = 100
 MAX_USER_BYTES = 32 * 1024 * 1024
 
-personal_skills = Table(
-    "personal_skills",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("skill_id", String, primary_key=True),
-    Column("latest", Integer, nullable=False),
-    # Copied from the latest version's template so that listing needs no parsing.
-    Column("name", Text, nullable=False),
-    Column("description", Text, nullable=False),
-    Column("task", String, nullable=False),
-    Column("surfaces", Text, nullable=False),  # JSON list
-    Column("forked_from", String),  # "builtin:summarise" or "notes@v3"
-    Column("created_at", Float, nullable=False),
-    Column("updated_at", Float, nullable=False),
-)
-
-skill_versions = Table(
-    "skill_versions",
-    metadata,
-    Column("owner", String, primary_key=True),
-    Column("skill_id", String, primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("text", Text, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("size", Integer, nullable=False),
-    Column("model", String),
-    Column("created_at", Float, nullable=False),
-)
-
-TABLES = [personal_skills, skill_versions, skill_samples]
 T = TypeVar("T")
 
 
@@ -98,7 +67,6 @@ class SkillStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        metadata.create_all(engine, tables=TABLES)
 
     # -- reading -------------------------------------------------------------------------
     def list(self, user: str, *, surface: str | None = None) -> list[SkillInfo]:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from copilot.errors import CopilotError
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import TemplateError, parse_template
 
@@ -21,8 +22,12 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SURROGATE = re.compile("[\ud800-\udfff]")  # what a mis-decoded file leaves behind
 
 
-class SkillNotFound(KeyError):
+class SkillNotFound(CopilotError, KeyError):
     """No such skill (or version) for this user; also what another user's skill looks like."""
+
+    kind = "skill_not_found"
+    status = 404
+    title = "I don't know that skill"
 
     def __init__(self, skill_id: str, version: int | None = None, hint: str = "") -> None:
         self.skill_id = skill_id
@@ -34,17 +39,29 @@ class SkillNotFound(KeyError):
         return str(self.args[0])
 
 
-class SampleNotFound(KeyError):
+class SampleNotFound(CopilotError, KeyError):
+    kind = "sample_not_found"
+    status = 404
+    title = "I can't find that sample"
+
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-class SkillError(ValueError):
+class SkillError(CopilotError, ValueError):
     """A request the store refuses: bad id, a cap reached, a built-in changed, a bad sample."""
+
+    kind = "bad_skill"
+    status = 400
+    title = "I couldn't run that"
 
 
 class SkillExists(SkillError):
     """A fork or import would overwrite an existing personal skill."""
+
+    kind = "skill_exists"
+    status = 409
+    title = "That skill already exists"
 
 
 @dataclass(frozen=True)

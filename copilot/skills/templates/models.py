@@ -72,6 +72,10 @@ class SkillMeta(_Strict):
     techniques: Techniques = Techniques()
     few_shot: FewShot = FewShot()
     output: OutputSpec = OutputSpec()
+    # The answer's first words, written for the model, which continues from them (a reply
+    # that starts "Hi Anna," is a reply, not a copy of Anna's mail). "{sender_first_name}"
+    # and "{sender_name}" come from the message's From: line (skills.reply).
+    prefill: str | None = Field(None, max_length=200)
     surfaces: list[Literal["word", "outlook", "teams", "cli"]] = ["cli"]
     authors: list[str] = []  # Prompty 2 keeps these under metadata
     tags: list[str] = []

@@ -5,44 +5,61 @@ role markers (`system:`, `user:`, `assistant:` alone on a line). Our own setting
 `metadata` so that Prompty tooling still reads the file. Templates come from users, so every
 step is bounded (file size, front-matter length, YAML aliases refused, render output and loop
 iterations capped) and every error names the file line, because a skill author fixing a typo
-needs the line, not a stack trace.
+needs the line, not a stack trace. Rendering runs in ``sandbox`` (every operation priced
+before it runs, a deadline) and every value the author did not write is fenced (``fence``).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
+from copilot.errors import CopilotError
+from copilot.skills.templates import fence, sandbox
 from copilot.skills.templates.models import (
     PY_TYPES,
     Message,
     SkillTemplate,
 )
+from copilot.skills.templates.sandbox import MAX_LOOP_ITERATIONS, MAX_OUTPUT_CHARS
+
+__all__ = [
+    "MAX_LOOP_ITERATIONS",
+    "MAX_OUTPUT_CHARS",
+    "MAX_TEMPLATE_BYTES",
+    "Message",
+    "SkillTemplate",
+    "TemplateError",
+    "check_template",
+    "load_template",
+    "parse_template",
+    "render",
+]
 
 MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_FRONT_MATTER_LINES = 200
-MAX_OUTPUT_CHARS = 1_000_000
-MAX_LOOP_ITERATIONS = 100_000  # per render, over all loops together
-MAX_SEQUENCE_PRODUCT = 100_000  # `"x" * n` and `[..] * n` in a template
 RESERVED_NAMES = frozenset({"context", "examples", "persona", "user"})
 
 # Prompty's marker: a line like `system:` or `# user:`, any case.
 _ROLE_LINE = re.compile(r"^[ \t]*#?[ \t]*(system|user|assistant)[ \t]*:[ \t]*$", re.I | re.M)
-_TEMPLATE_NAME = "<skill>"
-_BUDGET_NAME = "__loop_budget__"
 
 
-class TemplateError(ValueError):
+class TemplateError(CopilotError, ValueError):
     """A template problem, with the file line when we know it."""
+
+    kind = "template_error"
+    status = 422
+    title = "The skill's template has a problem"
+    fields = ("line",)
 
     def __init__(self, message: str, line: int | None = None, source: str = "<string>") -> None:
         self.message = message
@@ -180,45 +197,41 @@ def _yaml_line(root: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
 # --- the body -------------------------------------------------------------------------------
 
 
-class _Environment(ImmutableSandboxedEnvironment):
-    """The Jinja sandbox plus bounds on `*`/`**`, so `'x' * 10**9` fails instead of eating RAM."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(n, int)
-                if sized and len(seq) * n > MAX_SEQUENCE_PRODUCT:
-                    raise SecurityError(f"'*' would build {len(seq) * n} items")
-        ints = isinstance(left, int) and isinstance(right, int)
-        big = ints and abs(left) > 1 and right > 0 and abs(left).bit_length() * right > 4096
-        if operator == "**" and big:
-            raise SecurityError("'**' result too large")
-        return super().call_binop(context, operator, left, right)
-
-
-_ENV = _Environment(
-    undefined=StrictUndefined,
-    autoescape=False,
-    keep_trailing_newline=True,
-    trim_blocks=True,  # a `{% if %}` line leaves no blank line behind
-    lstrip_blocks=True,
-)
-del _ENV.globals["lipsum"]  # random filler text, and `lipsum(10**6)` is a cheap CPU burn
-
-
 def _check(template: SkillTemplate) -> list[tuple[str, int | None]]:
     try:
-        ast = _ENV.parse(template.body)
+        ast = sandbox.ENV.parse(template.body)
     except TemplateSyntaxError as e:
         return [(f"template syntax error: {e.message}", _body_line(template, e.lineno))]
     problems: list[tuple[str, int | None]] = [
         ("a skill cannot include, import or extend other templates", _body_line(template, n.lineno))
         for n in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
     ]
+    problems += [  # `loop(…)` would start loops the iteration budget never sees
+        ("recursive loops are not available in skill templates", _body_line(template, n.lineno))
+        for n in ast.find_all(nodes.For)
+        if n.recursive
+    ]
+    problems += [
+        (
+            f"the {n.name!r} filter is not available in skill templates",
+            _body_line(template, n.lineno),
+        )
+        for n in ast.find_all(nodes.Filter)
+        if n.name not in sandbox.ENV.filters
+    ]
+    problems += [
+        (f"there is no test named {n.name!r}", _body_line(template, n.lineno))
+        for n in ast.find_all(nodes.Test)
+        if n.name not in sandbox.ENV.tests
+    ]
+    if problems:
+        return problems
     allowed = set(template.inputs) | RESERVED_NAMES
-    for name in sorted(meta.find_undeclared_variables(ast) - allowed):
+    try:
+        undeclared = meta.find_undeclared_variables(ast)
+    except TemplateSyntaxError as e:  # anything else the code generator refuses
+        return [(f"template syntax error: {e.message}", _body_line(template, e.lineno))]
+    for name in sorted(undeclared - allowed):
         first = min((n.lineno for n in ast.find_all(nodes.Name) if n.name == name), default=None)
         problems.append(
             (
@@ -231,32 +244,6 @@ def _check(template: SkillTemplate) -> list[tuple[str, int | None]]:
 
 def _body_line(template: SkillTemplate, lineno: int | None) -> int | None:
     return template.body_line + lineno - 1 if lineno else None
-
-
-def _bounded_loops(ast: nodes.Template) -> nodes.Template:
-    """Wrap every `for` iterable in a counter shared by the whole render.
-
-    The sandbox caps one `range()` at 100000 items, but two nested loops are 10^10
-    iterations and emit nothing the output cap could catch; the counter catches both.
-    """
-    for loop in ast.find_all(nodes.For):
-        loop.iter = nodes.Call(
-            nodes.Name(_BUDGET_NAME, "load"), [loop.iter], [], None, None, lineno=loop.lineno
-        )
-    return ast
-
-
-def _loop_budget() -> Any:
-    left = [MAX_LOOP_ITERATIONS]
-
-    def budget(iterable: Any) -> Any:
-        for item in iterable:
-            left[0] -= 1
-            if left[0] < 0:
-                raise SecurityError(f"loops ran more than {MAX_LOOP_ITERATIONS} iterations")
-            yield item
-
-    return budget
 
 
 def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
@@ -293,20 +280,18 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
         else:
             values[name] = spec.default
     values.update((k, v) for k, v in inputs.items() if k in RESERVED_NAMES)
-    values[_BUDGET_NAME] = _loop_budget()
+    values.update(sandbox.helpers())
 
+    budget = sandbox.Budget(trusted=_trusted(template))
     try:
-        # Role markers become a random token before rendering and messages are split on
-        # that token only, so an input value containing "system:" cannot start a message.
-        nonce = secrets.token_hex(8)
-        body = _ROLE_LINE.sub(lambda m: f"<|{nonce}:{m.group(1).lower()}|>", template.body)
-        compiled = _ENV.from_string(_bounded_loops(_ENV.parse(body)))
+        compiled, marker = _compile(template.body)
         parts, size = [], 0
-        for chunk in compiled.generate(values):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise SecurityError(f"rendered text is over {MAX_OUTPUT_CHARS} characters")
-            parts.append(chunk)
+        with sandbox.rendering(budget):
+            for chunk in compiled.generate(values):
+                size += len(chunk)
+                if size > MAX_OUTPUT_CHARS:
+                    raise SecurityError(f"rendered text is over {MAX_OUTPUT_CHARS} characters")
+                parts.append(chunk)
     except TemplateSyntaxError as e:
         line = _body_line(template, e.lineno)
         raise TemplateError(f"template syntax error: {e.message}", line, source) from e
@@ -324,7 +309,39 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
     except (TypeError, ValueError, ArithmeticError, LookupError) as e:
         line = _error_line(template, e.__traceback__)
         raise TemplateError(f"render failed: {type(e).__name__}: {e}", line, source) from e
-    return _split_messages("".join(parts), nonce)
+    messages = _split_messages("".join(parts), marker)
+    return _with_note(messages, budget.nonce) if budget.fenced else messages
+
+
+@lru_cache(maxsize=256)
+def _compile(body: str) -> tuple[Template, str]:
+    """The sandboxed, rewritten template for a body, and the role-marker token it splits on.
+
+    Role markers become a random token before parsing and messages are split on that token
+    only; values cannot write it (the fence rule turns their ``<`` into ``‹``), so an input
+    containing "system:" cannot start a message. Compiled once per body: a workbook scored
+    row by row renders the same template thousands of times.
+    """
+    marker = secrets.token_hex(8)
+    body = _ROLE_LINE.sub(lambda m: f"<|{marker}:{m.group(1).lower()}|>", body)
+    return sandbox.ENV.from_string(sandbox.rewrite(sandbox.ENV.parse(body))), marker
+
+
+def _trusted(template: SkillTemplate) -> frozenset[str]:
+    """Text the template's author wrote: printed as is, never fenced."""
+    texts = {template.metadata.techniques.persona or ""}
+    texts.update(s.default for s in template.inputs.values() if isinstance(s.default, str))
+    for example in template.metadata.few_shot.examples:
+        texts.update(v for v in example.model_dump().values() if isinstance(v, str))
+    return frozenset(t for t in texts if t)
+
+
+def _with_note(messages: list[Message], nonce: str) -> list[Message]:
+    """Say once, in the system message, what this render's fence elements are."""
+    if messages and messages[0].role == "system":
+        first = messages[0]
+        return [Message("system", f"{first.content}\n\n{fence.note(nonce)}"), *messages[1:]]
+    return [Message("system", fence.note(nonce)), *messages]
 
 
 def _error_line(template: SkillTemplate, tb: TracebackType | None) -> int | None:

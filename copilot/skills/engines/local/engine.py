@@ -8,26 +8,51 @@ task, not its prompt text, and says in its note that it is not a language model.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
+from copilot.errors import CopilotError
 from copilot.index.embed import Embedder
+from copilot.skills.engines.base import JSON, Answer, EngineName, Job
 from copilot.skills.engines.local import text as local_text
-from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.engines.local.sentiment import LocalSentiment
+from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.types import SentimentResult, Source
 
-NOTE = "Answered by the local engine (no language model configured): {what}."
+Choice = TypeVar("Choice", bound=str)
+
+NOTE_SENTIMENT = (
+    "Scored by the local engine's embedding classifier (no language model): a label and "
+    "aspects from sentence similarity, not a written judgement."
+)
 
 
-class LocalEngineError(ValueError):
+class LocalEngineError(CopilotError, ValueError):
     """A skill the local engine cannot answer."""
+
+    kind = "local_engine_unsupported"
+    status = 400
+    title = "The local engine can't do that"
 
 
 @dataclass(frozen=True)
 class LocalOutcome:
     text: str
-    data: Any
+    data: JSON
     note: str
+
+
+class LocalEngine:
+    """The ``Engine`` protocol for the local engine: no model, no window, nothing sent."""
+
+    name: EngineName = "local"
+    model = ""
+    window = 0  # no model window: the template's retrieval cap bounds the sources
+    remote = False
+
+    def answer(self, job: Job) -> Answer:
+        prep = job.prep
+        outcome = run_local(prep.template, prep.inputs, prep.sources, job.embedder())
+        return Answer(text=outcome.text, data=outcome.data, note=outcome.note, streamed=False)
 
 
 def sentiment_model(template: SkillTemplate, embedder: Embedder) -> LocalSentiment:
@@ -64,35 +89,43 @@ def run_local(
         answer = local_text.summarise(
             sources,
             embedder,
-            style=_choice(inputs.get("style"), ("bullets", "paragraph", "tldr", "action_items")),
-            length=_choice(inputs.get("length"), ("medium", "short", "long")),
+            style=_choice(inputs.get("style"), STYLES),
+            length=_choice(inputs.get("length"), LENGTHS),
             focus=str(inputs.get("focus") or "") or None,
         )
-        return LocalOutcome(answer.text, None, NOTE.format(what="an extractive summary"))
+        return LocalOutcome(answer.text, None, answer.note)
     if task == "ask":
         question = str(inputs.get("question") or inputs.get("query") or "")
         answer = local_text.answer(question, sources, embedder)
-        return LocalOutcome(answer.text, None, NOTE.format(what="passages quoted from sources"))
+        return LocalOutcome(answer.text, None, answer.note)
     if task == "draft":
         message = str(inputs.get("message") or inputs.get("notes") or "")
         answer = local_text.draft_outline(
             message, sources, embedder, tone=str(inputs.get("tone") or "neutral")
         )
-        return LocalOutcome(answer.text, None, NOTE.format(what="an outline to write from"))
+        return LocalOutcome(answer.text, None, answer.note)
     if task == "sentiment":
         text = str(inputs.get("text") or "")
         if not text.strip():
             raise LocalEngineError("there is no text to score")
         result = sentiment_model(template, embedder).classify([text])[0]
         return LocalOutcome(
-            describe_sentiment(result), result.as_dict(), NOTE.format(what="embedding sentiment")
+            describe_sentiment(result), result.as_dict(), NOTE_SENTIMENT
         )
     raise LocalEngineError(
         f"the skill {template.name!r} needs a language model: the local engine only answers "
-        "summarise, draft, sentiment and ask skills. Configure COPILOT_LLM_BASE_URL or "
-        "COPILOT_LLM_API_KEY."
+        "summarise, draft, sentiment and ask skills. Install the local model (`copilot model "
+        "install`) or configure COPILOT_LLM_BASE_URL or COPILOT_LLM_API_KEY."
     )
 
 
-def _choice(value: Any, allowed: tuple[str, ...]) -> Any:
-    return value if value in allowed else allowed[0]
+STYLES = local_text.STYLES
+LENGTHS: tuple[local_text.Length, ...] = ("medium", "short", "long")
+
+
+def _choice(value: object, allowed: tuple[Choice, ...]) -> Choice:
+    """``value`` when it is one of ``allowed``, else the first (the default)."""
+    for choice in allowed:
+        if value == choice:
+            return choice
+    return allowed[0]

@@ -1,10 +1,13 @@
 """Sentences and paragraphs for the local engine: where extractive text can be cut.
 
 Why not a regex on ". ": office text is full of "Dr. Lee", "e.g. the", "3.5 %", bullet lists
-without any punctuation and mail wrapped at 72 columns. A bad cut gives a summary of half
-sentences, so the splitter knows the usual abbreviations, treats every bullet line as its
-own sentence and joins lines that were only wrapped. It returns character spans, not
-strings, so a caller can always point back into the original text.
+without any punctuation, mail wrapped at 72 columns and PDF text broken at every line of a
+narrow column. A bad cut gives a summary of half sentences ("- can obtain enough basic
+patterns from an article."), so the splitter knows the usual abbreviations, treats every
+bullet line as its own sentence and joins lines that were only wrapped: a long line without
+final punctuation, or any line followed by one that starts in lower case or that ends on a
+word no sentence ends with ("the", "of", "and"). It returns character spans, not strings,
+so a caller can always point back into the original text.
 
 ``sources_from_text`` turns a pasted text into numbered Sources, one per paragraph (short
 ones merged), so a summary of "this text" cites paragraphs just as a summary of indexed
@@ -46,6 +49,14 @@ _MAYBE_ABBREV = {
     "nr", "art", "sec", "ch", "ref", "tel", "ext", "est", "gen", "col", "jan", "mar", "sep",
     "dec", "mon", "wed", "sat", "sun",
 }  # fmt: skip
+# A line ending on one of these words goes on in the next line, however short it is.
+_OPEN_ENDINGS = {
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "and", "or",
+    "but", "nor", "that", "which", "who", "whose", "as", "than", "is", "are", "was", "were",
+    "be", "been", "has", "have", "had", "will", "would", "can", "could", "should", "may",
+    "into", "onto", "about", "between", "such", "its", "their", "our", "your", "this",
+}  # fmt: skip
+_LAST_WORD = re.compile(r"(\w+)\W*$")
 _NON_SPACE = re.compile(r"\S")
 _HEADER = re.compile(r"^(?:subject|from|to|cc|bcc|date|sent)\s*:", re.IGNORECASE)
 
@@ -81,7 +92,7 @@ def _blocks(text: str) -> list[tuple[int, int]]:
             continue
         bullet = _BULLET.match(content)
         body_start = line_start + (bullet.end() if bullet else len(content) - len(content.lstrip()))
-        if block_start is not None and (bullet or _hard_break(prev_line)):
+        if block_start is not None and (bullet or _hard_break(prev_line, stripped)):
             blocks.append((block_start, line_start))
             block_start = None
         if block_start is None:
@@ -92,11 +103,32 @@ def _blocks(text: str) -> list[tuple[int, int]]:
     return blocks
 
 
-def _hard_break(prev_line: str) -> bool:
-    """Does the newline after ``prev_line`` end a sentence (rather than wrap one)?"""
-    if len(prev_line) < _WRAP_MIN_CHARS or _HEADER.match(prev_line):
+def _hard_break(prev_line: str, line: str) -> bool:
+    """Does the newline between ``prev_line`` and ``line`` end a sentence (rather than wrap
+    one)? PDF columns break lines of any length, so a short line still goes on when the
+    next starts in lower case or when it ends on a word like "the" (see the module doc)."""
+    if _HEADER.match(prev_line) or _HEADER.match(line):
         return True
-    return prev_line[-1] in ".!?:;…。！？" or prev_line.endswith((".)", '."', ".”"))
+    if prev_line.endswith(".") and line[0].islower() and _abbreviation_end(prev_line):
+        return False  # "…the columns, e.g.\nthe dates"
+    if prev_line[-1] in ".!?:;…。！？" or prev_line.endswith((".)", '."', ".”")):
+        return True  # even before a lower-case line: "…by Friday.\njoy@example.com will …"
+    if line[0].islower():
+        return False  # "…we have assumed that we" / "can obtain enough basic patterns"
+    last = _LAST_WORD.search(prev_line)
+    if prev_line[-1].isalnum() and last and last.group(1).lower() in _OPEN_ENDINGS:
+        return False  # "…both entities Katrina and" / "Longwang have the pattern"
+    return len(prev_line) < _WRAP_MIN_CHARS
+
+
+def _abbreviation_end(line: str) -> bool:
+    """Does ``line`` end on an abbreviation ("e.g.", "Fig.", "approx.") rather than a
+    sentence?"""
+    word = re.search(r"([\w.]+)$", line[-20:])
+    token = word.group(1).lower().strip(".") if word else ""
+    return token.replace(".", "") in _ALWAYS_ABBREV or (
+        "." in token and all(len(p) == 1 for p in token.split("."))
+    )
 
 
 def _sentences_in_block(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -22,11 +22,13 @@ from copilot.index.embed import Embedder
 from copilot.index.mmr import mmr
 from copilot.skills.engines.local import cues
 from copilot.skills.engines.local.sentences import sources_from_text, split_sentences
+from copilot.skills.engines.local.subject import subject_line
 from copilot.skills.types import Source
 
 __all__ = ["LocalAnswer", "answer", "draft_outline", "sources_from_text", "summarise"]
 
-Style = Literal["bullets", "paragraph", "tldr", "action_items"]
+Style = Literal["bullets", "paragraph", "tldr", "action_items", "subject"]
+STYLES: tuple[Style, ...] = ("bullets", "paragraph", "tldr", "action_items", "subject")
 Length = Literal["short", "medium", "long"]
 
 # Sentences embedded per request: ~0.8 s for 500 with the local MiniLM on two cores.
@@ -45,22 +47,28 @@ _FOCUS_WEIGHT = 0.6  # share of the focus query in the summary's target vector
 _RELEVANT = 0.35
 _ANSWER_MARGIN = 0.15  # extra answer sentences must score within this of the best one
 
-NOTE_SUMMARY = (
-    "Extractive summary by the local engine (no language model configured): "
-    "sentences quoted from the sources, not rewritten."
+# Said beside every answer of this engine, so nobody takes an extract for a written text.
+FALLBACK = "Extractive fallback of the local engine: no language model wrote this"
+WRITTEN = (
+    "For a written answer, install the local model (`copilot model install`) or configure "
+    "a language model (COPILOT_LLM_BASE_URL)."
+)
+NOTE_SUMMARY = f"{FALLBACK}; the sentences are quoted from the sources, not rewritten. {WRITTEN}"
+NOTE_SUBJECT = (
+    f"{FALLBACK}; the subject is the mail's lead sentence, shortened, not rewritten. {WRITTEN}"
 )
 NOTE_ACTIONS = (
-    "Action items found by wording rules in the local engine (no language model "
-    "configured): owners and deadlines are read from the sentences, check them."
+    f"{FALLBACK}; action items were found by wording rules, and an owner is shown only where "
+    f"the text names one: check them. {WRITTEN}"
 )
 NOTE_ANSWER = (
-    "Extractive answer by the local engine (no language model configured): the sentences "
-    "of your documents that best match the question, quoted."
+    f"{FALLBACK}; these are the sentences of your documents that best match the question, "
+    f"quoted. {WRITTEN}"
 )
 NOTE_OUTLINE = (
-    "Reply outline by the local engine (no language model configured): the questions and "
-    "requests found in the message, each with the best-matching fact from your documents. "
-    "Nothing was sent; write the reply yourself."
+    f"{FALLBACK}; this is an outline, not a reply: the questions and requests of the message, "
+    "each with the best-matching fact from your other documents (never the message itself). "
+    f"Nothing was sent; write the reply yourself. {WRITTEN}"
 )
 
 _GREETING = {"formal": "Dear [name],", "friendly": "Hi [name]!", "neutral": "Hello [name],"}
@@ -121,8 +129,8 @@ def summarise(
     Centrality is the cosine to the mean sentence vector (the centroid form of TextRank);
     ``focus`` pulls that target toward a query. MMR then drops near-copies.
     """
-    if style not in ("bullets", "paragraph", "tldr", "action_items"):
-        raise ValueError(f"unknown style {style!r}: use bullets, paragraph, tldr or action_items")
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}: use {', '.join(STYLES)}")
     if length not in _SUMMARY_SIZE:
         raise ValueError(f"unknown length {length!r}: use short, medium or long")
     sentences = _sentences(sources) or _sentences(sources, min_words=1)  # "Ok, thanks."
@@ -130,6 +138,8 @@ def summarise(
         return LocalAnswer("Nothing to summarise: the text is empty.", [], note=NOTE_SUMMARY)
     if style == "action_items":
         return _action_items(sentences, _ACTIONS_SHOWN[length])
+    if style == "subject":
+        return _subject(sentences)
     pool = _pool(sentences, MAX_SCORED, focus or "")
     focus_text = " ".join((focus or "").split())[:2000]
     vectors = embedder.embed_documents(
@@ -181,17 +191,23 @@ def draft_outline(
     """A reply skeleton: one bullet per question or request of ``message``, each with the
     best-matching sentence of ``facts`` (cited) or a note to answer it yourself.
 
+    A sentence of the message itself is never offered as the answer: retrieval often finds
+    the very mail being answered (or a copy of it in the thread), whose next sentence
+    matches the question best and would hand the sender's own words back as the reply.
     Unknown tones read as neutral. Nothing is sent or done: this is text for the user.
     """
     tone = tone if tone in _GREETING else "neutral"
+    message = message[:200_000]
     asks = []
-    for start, end in split_sentences(message[:200_000]):
+    for start, end in split_sentences(message):
         sentence = _clean(message[start:end])
         wanted = cues.is_question(sentence) or cues.is_request(sentence)
         if wanted and _WORD.search(sentence) and sentence not in asks:
             asks.append(sentence)
     asks = asks[:20]
-    fact_sentences = _pool(_statements(facts), MAX_SCORED, " ".join(asks))
+    said = _words_key(message)
+    own = [s for s in _statements(facts) if _words_key(s.text) not in said]
+    fact_sentences = _pool(own, MAX_SCORED, " ".join(asks))
     lines, used = [], []
     if asks and fact_sentences:
         texts = [s.text for s in fact_sentences] + asks
@@ -217,16 +233,31 @@ def draft_outline(
 # --- helpers ----------------------------------------------------------------------------
 
 
+def _subject(sentences: list[_Sentence]) -> LocalAnswer:
+    """The lead sentence as a subject line (``local.subject``), without a marker: it is
+    pasted as a subject, and its source is in ``sources_used``. Small talk ("Hope you are
+    well.") is passed over for the first sentence that says something."""
+    told = [s for s in sentences if not cues.pleasantry(s.text)] or sentences
+    for s in told:
+        line = subject_line(s.text)
+        if line:
+            return LocalAnswer(line, [s.n], note=NOTE_SUBJECT)
+    return LocalAnswer(_clip(told[0].text, 80), [told[0].n], note=NOTE_SUBJECT)
+
+
 def _action_items(sentences: list[_Sentence], shown: int) -> LocalAnswer:
-    """Sentences that ask, assign, promise or decide: ``- Owner (deadline) — sentence [n]``."""
+    """Sentences that ask, assign, promise or decide: ``- Owner (deadline) — sentence [n]``,
+    the owner only where the text names a person (``cues.owner``)."""
     found = [s for s in sentences if cues.is_action(s.text)]
     if not found:
         return LocalAnswer("No action items found.", [], note=NOTE_ACTIONS)
+    common = cues.lowercase_words(" ".join(s.text for s in sentences))
     lines = []
     for s in found[:shown]:
-        who = cues.owner(s.text) or "Owner?"
+        who = cues.owner(s.text, common)
         due = cues.deadline(s.text)
-        lines.append(f"- {who}{f' ({due})' if due else ''} — {s.text} [{s.n}]")
+        head = " ".join(x for x in (who, f"({due})" if due else "") if x)
+        lines.append(f"- {head + ' — ' if head else ''}{s.text} [{s.n}]")
     if len(found) > shown:
         lines.append(f"- … and {len(found) - shown} more")
     return LocalAnswer("\n".join(lines).rstrip(), _used(found[:shown]), note=NOTE_ACTIONS)
@@ -302,9 +333,18 @@ def _spaced(items: list[_Sentence], k: int) -> list[_Sentence]:
     return [items[int(i)] for i in np.unique(np.linspace(0, len(items) - 1, k).round())]
 
 
+def _words_key(text: str) -> str:
+    """``text`` as its words in lower case, space-separated: "said" in a message whatever
+    its line breaks, quoting ("> ") and punctuation (``key in _words_key(message)``)."""
+    return " " + " ".join(w.lower() for w in _WORD.findall(text)) + " "
+
+
 def _prior(s: _Sentence) -> float:
+    """Position and shape: a lead says what a text is about; a fragment of a few words, or
+    one starting in lower case (the tail of a sentence a table or a page broke), little."""
     bonus = (_LEAD_BONUS if s.lead else 0.0) + (_FIRST_BONUS if s.order == 0 else 0.0)
-    return bonus - (_FRAGMENT_PENALTY if len(s.text.split()) < 6 else 0.0)
+    fragment = len(s.text.split()) < 6 or s.text[:1].islower()
+    return bonus - (_FRAGMENT_PENALTY if fragment else 0.0)
 
 
 def _summary_size(length: str, style: str, n_sentences: int) -> int:

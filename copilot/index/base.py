@@ -1,0 +1,121 @@
+"""The index interface: what the embedded and the server vector store both offer.
+
+Two stores keep the same index (:class:`~copilot.index.store.EdgeVectorStore` in-process on
+Qdrant Edge, :class:`~copilot.index.server_store.ServerVectorStore` on a Qdrant server) so
+the sync pipeline, search and the API hold either without knowing which. ``IndexStore``
+names that shared API; it is a ``Protocol`` like ``connectors.base.Connector``, so the two
+stores keep their own LlamaIndex base classes and nothing else has to inherit from it.
+
+Every read and delete takes the owner: no method here can reach another user's chunks.
+The layout both stores write (payload fields with an index, the format number) is here too,
+so a collection made by one means the same as a shard made by the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from llama_index.core.schema import BaseNode
+
+from copilot.index.filters import SearchFilters
+from copilot.index.fusion import Fusion
+
+__all__ = [
+    "FORMAT",
+    "KEYWORD_FIELDS",
+    "UPSERT_BATCH",
+    "Fusion",
+    "Hit",
+    "IndexStore",
+    "Mode",
+    "QueryEmbedder",
+    "SearchFilters",
+]
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+KEYWORD_FIELDS = (
+    "acl", "source", "item_id", "parent_id", "kind", "item_hash", "sender", "folder", "thread_id",
+)  # fmt: skip
+FORMAT = 1  # of the shard / collection metadata
+UPSERT_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One chunk found by a search: its point id, score and payload (``text`` included)."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+class QueryEmbedder(Protocol):
+    """What search needs of an embedder: one query turned into a vector."""
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class IndexStore(Protocol):
+    """A vector store holding every user's chunks, each read and delete under one owner."""
+
+    @property
+    def dim(self) -> int:
+        """The size of the dense vectors (one store per embedding model)."""
+        ...
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Upsert chunks (UUID ids; re-adding an id replaces that point); their ids."""
+        ...
+
+    def search(
+        self,
+        owner: str,
+        *,
+        text: str,
+        dense: np.ndarray | None,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        filters: SearchFilters | None = None,
+        candidates: int = 100,
+        rrf_k: int = 60,
+        weights: tuple[float, float] | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best chunks of ``owner``; ``fusion=None`` is the store's own setting."""
+        ...
+
+    def delete_item(self, owner: str, item_id: str, keep_hash: str | None = None) -> None:
+        """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``."""
+        ...
+
+    def set_item_payload(self, owner: str, item_id: str, values: dict[str, Any]) -> None:
+        """Overwrite payload fields (``title``, ``url``) on every chunk of one item."""
+        ...
+
+    def count(self, owner: str | None = None) -> int:
+        """Exact number of chunks: all of them, or ``owner``'s."""
+        ...
+
+    def item_chunk_ids(self, owner: str, item_id: str) -> list[str]:
+        """Point ids of one item's chunks, in chunk order."""
+        ...
+
+    def vectors(self, owner: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored dense vectors of ``owner``'s chunks ``ids``; others are left out."""
+        ...
+
+    def optimize(self) -> None:
+        """Make searches fast after bulk writes (may take seconds)."""
+        ...
+
+    def flush(self) -> None:
+        """Make the writes so far durable."""
+        ...
+
+    def close(self) -> None:
+        """Release the store (and its lock or connection); safe to call twice."""
+        ...

@@ -1,0 +1,115 @@
+"""Files from users, read the one safe way: a workbook upload, ``copilot run --file``, a
+Teams attachment.
+
+Such a file is hostile until proven otherwise: a 120 KB workbook can unpack to a million
+cells and hold the API process for two minutes and a gigabyte. So every one takes the path
+synced files take (``ingest.sandbox``), and no parser ever runs in the caller's process:
+
+1. its size is checked before a byte is read (``max_bytes``);
+2. a worker process with an address-space limit and a deadline receives the bytes,
+   runs ``connectors.parsers.safety.check_container`` (the file is what its name says; no
+   zip bomb, DTD or encrypted part), then the parser, or the reader the caller names (the
+   workbook scorer's column reader and writer);
+3. only the result (text, a column of strings) comes back; a file that breaks a limit
+   becomes an ``UntrustedFileError`` naming the file and the limit.
+
+A worker is started per call (about half a second): these are single files a person sends,
+and a fresh process holds nothing from the last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from connectors.parsers import media_type_for
+from connectors.types import Parsed
+from copilot.errors import CopilotError
+from copilot.ingest.sandbox import ParsePool, ParseTask
+
+T = TypeVar("T")
+
+TIMEOUT_S = 30.0  # a file a person sends is read within this, or refused
+MEMORY_MB = 1024  # the worker's address space: parsers, the file and its text
+
+
+class UntrustedFileError(CopilotError, ValueError):
+    """A file from a user that cannot be read safely; the message names it and the limit."""
+
+    kind = "bad_file"
+    status = 400
+    title = "I couldn't read the file"
+
+
+class FileTooLarge(UntrustedFileError):
+    kind = "file_too_large"
+    status = 413
+
+
+def read_untrusted(
+    source: Path | bytes,
+    name: str,
+    *,
+    max_bytes: int,
+    media_type: str | None = None,
+    timeout_s: float = TIMEOUT_S,
+    memory_mb: int = MEMORY_MB,
+) -> Parsed:
+    """Parse a user's file (a path, or its bytes) into text elements, in the sandbox."""
+    parsed = run_untrusted(
+        None, source, name, max_bytes=max_bytes, media_type=media_type,
+        timeout_s=timeout_s, memory_mb=memory_mb,
+    )  # fmt: skip
+    assert isinstance(parsed, Parsed)
+    return parsed
+
+
+def run_untrusted(
+    reader: Callable[..., T] | None,
+    source: Path | bytes,
+    name: str,
+    *args: Any,
+    max_bytes: int,
+    media_type: str | None = None,
+    timeout_s: float = TIMEOUT_S,
+    memory_mb: int = MEMORY_MB,
+) -> T:
+    """``reader(data, name, *args)`` on a user's file in the sandbox, after the container
+    checks; ``reader`` None parses the file. ``reader`` must be a module-level function
+    raising ``ParseError`` for a bad file, and ``args`` and its result must pickle."""
+    kind = media_type or media_type_for(name)
+    if kind is None:
+        raise UntrustedFileError(f"{name}: this file type is not supported")
+    data = _read(source, name, max_bytes)
+    task = ParseTask(data, name, kind, reader, tuple(args))
+    with ParsePool(workers=1, timeout_s=timeout_s, memory_mb=memory_mb) as pool:
+        [(_, outcome)] = list(pool.run([(0, task)]))
+    if outcome.error is not None:
+        message = outcome.error.removesuffix("; skipped")  # the sync's wording
+        raise UntrustedFileError(message if name in message else f"{name}: {message}")
+    return outcome.parsed  # type: ignore[return-value]
+
+
+def _read(source: Path | bytes, name: str, max_bytes: int) -> bytes:
+    """The file's bytes, refused by size before they are read."""
+    limit = f"{max_bytes / 2**20:g} MB"
+    if isinstance(source, bytes):
+        if len(source) > max_bytes:
+            raise FileTooLarge(f"{name} is {len(source) / 2**20:.1f} MB, over the {limit} limit")
+        return source
+    try:
+        size = source.stat().st_size
+        if size > max_bytes:
+            raise FileTooLarge(f"{name} is {size / 2**20:.1f} MB, over the {limit} limit")
+        with source.open("rb") as fh:
+            data = fh.read(max_bytes + 1)  # the file may grow between stat and read
+    except FileNotFoundError as exc:
+        raise UntrustedFileError(f"{name}: no such file") from exc
+    except OSError as exc:
+        raise UntrustedFileError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
+    if len(data) > max_bytes:
+        raise FileTooLarge(f"{name} is over the {limit} limit")
+    if not data:
+        raise UntrustedFileError(f"{name} is empty")
+    return data

