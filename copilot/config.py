@@ -182,7 +182,11 @@ class Settings(BaseSettings):
         description="entra: Microsoft Entra ID access tokens. dev: named local users, "
         "loopback only, never in production.",
     )
-    dev_users: list[str] = Field(default=["anna", "bob"], description="Users of dev mode.")
+    dev_users: list[str] = Field(
+        default=["anna", "bob"],
+        description="Dev mode: who may sign in as Bearer dev:NAME (local:NAME), besides every "
+        "local user with data.",
+    )
     entra_tenant_id: str | None = Field(default=None, description="The API's home tenant id.")
     entra_client_id: str | None = Field(
         default=None, description="The API app registration's client id (an accepted audience)."
@@ -264,7 +268,7 @@ class Settings(BaseSettings):
         default=65_536, ge=512, description="Most tokens in one training example."
     )
     admins: list[str] = Field(
-        default=[], description="User ids (tid:oid, dev:NAME) allowed the /v1/admin routes."
+        default=[], description="User ids (tid:oid, local:NAME) allowed the /v1/admin routes."
     )
 
     @property

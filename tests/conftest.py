@@ -11,6 +11,7 @@ A fixture that only one folder needs lives in that folder's ``conftest.py``.
 from __future__ import annotations
 
 import os
+import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,18 @@ from tests.fakes.llm_server import ScriptedLLM
 MODELS_DIR = Path(sys.prefix) / "share" / "copilot-models"
 os.environ.setdefault("COPILOT_MODELS_DIR", str(MODELS_DIR))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SUITE_RSS_GOAL_MB = 4096  # issue 15: `make test` once peaked at 14 GB in one process
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the run's peak memory so CI output shows it: this process's peak RSS and the
+    largest child process's (servers, CLI runs and parse workers that have exited)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KB on Linux
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    verdict = "" if own <= SUITE_RSS_GOAL_MB else f" (over the {SUITE_RSS_GOAL_MB} MB goal)"
+    terminalreporter.write_sep(
+        "-", f"peak RSS: test process {own} MB{verdict}, largest child process {child} MB"
+    )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    """The common umask, under which plain writes come out readable by everyone."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
+pytestmark = pytest.mark.usefixtures("umask_022")  # plain writes come out world-readable
 
 
 def test_write_atomically_replaces_the_file_privately_by_default(tmp_path: Path) -> None:

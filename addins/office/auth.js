@@ -7,7 +7,9 @@
 //         Office host signs the user in; needs config.json "clientId" and the NestedAppAuth
 //         requirement set. MSAL is served from vendor/ (copied from node_modules by npm ci).
 //   sso   Office SSO (OfficeRuntime.auth.getAccessToken) on hosts without NAA.
-//   none  not signed in: the pane explains how to open it.
+//   none  not signed in: the pane explains how to open it; an API in development mode
+//         lists its users (GET /v1/dev/users: the configured dev users and every local
+//         user with data, e.g. one the CLI synced for), and the pane offers them.
 
 const DEV_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 export const MSAL_SCRIPT = "vendor/msal-browser.min.js";
@@ -25,8 +27,23 @@ export async function loadConfig(fetchImpl = globalThis.fetch) {
   }
 }
 
-/** Choose how to sign in. Returns {mode, getToken(), explain}. */
-export async function createAuth({ config = {}, params, Office, OfficeRuntime, loadMsal } = {}) {
+/** Who the dev sign-in can pick: the users of an API in development mode, else []. */
+export async function devUsers(apiBase = "", fetchImpl = globalThis.fetch) {
+  try {
+    const response = await fetchImpl(`${apiBase}/v1/dev/users`, { cache: "no-store" });
+    if (!response.ok) return [];
+    const body = await response.json();
+    const users = Array.isArray(body?.users) ? body.users : [];
+    return users.filter((name) => typeof name === "string" && DEV_NAME.test(name));
+  } catch {
+    return [];
+  }
+}
+
+/** Choose how to sign in. Returns {mode, getToken(), explain, devUsers}. */
+export async function createAuth({
+  config = {}, params, Office, OfficeRuntime, loadMsal, fetchImpl = globalThis.fetch,
+} = {}) {
   const dev = params?.get("dev") || config.devUser;
   if (dev) {
     if (!DEV_NAME.test(dev)) throw new Error(`"${dev}" is not a valid development user name.`);
@@ -53,12 +70,16 @@ export async function createAuth({ config = {}, params, Office, OfficeRuntime, l
         OfficeRuntime.auth.getAccessToken({ allowSignInPrompt: true, allowConsentPrompt: true }),
     };
   }
+  const users = await devUsers(config.apiBase || "", fetchImpl);
   return {
     mode: "none",
     getToken: async () => null,
-    explain:
-      "You are not signed in. Open the pane from Word or Outlook; for development, " +
-      "add ?dev=anna to the address.",
+    devUsers: users,
+    explain: users.length
+      ? "You are not signed in. This server is in development mode: sign in as one of its " +
+        `users (${users.map((name) => `?dev=${name}`).join(", ")}).`
+      : "You are not signed in. Open the pane from Word or Outlook; for development, " +
+        "add ?dev=anna to the address.",
   };
 }
 

@@ -58,8 +58,12 @@ async function boot() {
     return;
   }
   const api = createApi({ base: config.apiBase || "", getToken: auth.getToken });
-  if (auth.mode === "none") showError(notice, new Error(auth.explain));
-  else {
+  if (auth.mode === "none") {
+    showError(notice, new Error(auth.explain));
+    for (const name of auth.devUsers || []) {  // development: pick one of the server's users
+      notice.append(" ", el("a", { href: `?dev=${encodeURIComponent(name)}` }, name));
+    }
+  } else {
     api.me().then(
       (me) => {
         const engine = me.engine === "local" ? "local engine (no LLM)" : me.model || "LLM";

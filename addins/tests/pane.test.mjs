@@ -135,8 +135,19 @@ test("sign-in: dev user from the address, NAA with MSAL, Office SSO, or an expla
   assert.equal(sso.mode, "sso");
   assert.equal(await sso.getToken(), "sso-token");
 
-  const none = await createAuth({});
+  const none = await createAuth({ fetchImpl: async () => ({ ok: false }) });
   assert.equal(none.mode, "none");
   assert.equal(await none.getToken(), null);
   assert.match(none.explain, /\?dev=anna/);
+
+  // An API in development mode lists its users (the CLI's among them): the pane offers them.
+  const asked = [];
+  const listing = async (url) => {
+    asked.push(url);
+    return { ok: true, json: async () => ({ users: ["ann", "bob", "<script>"] }) };
+  };
+  const pick = await createAuth({ config: { apiBase: "http://127.0.0.1:8765" }, fetchImpl: listing });
+  assert.deepEqual(asked, ["http://127.0.0.1:8765/v1/dev/users"]);
+  assert.deepEqual(pick.devUsers, ["ann", "bob"]);
+  assert.match(pick.explain, /\?dev=ann, \?dev=bob/);
 });

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ from copilot.api.jobs import JobManager
 from copilot.api.limits import BodyLimits, RateLimiter
 from copilot.api.routes_data import router as data_router
 from copilot.api.routes_finetune import router as finetune_router
+from copilot.api.routes_local import cli_router, dev_router
 from copilot.api.routes_skills import router as skills_router
 from copilot.api.routes_sync import router as sync_router
 from copilot.bot import mount_bot
 from copilot.config import Settings
+from copilot.db.owners import local_user_exists
 from copilot.deploy.assets import asset_dir
 from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
@@ -69,6 +72,7 @@ def create_app(
         # Open every part now, in this one thread: a locked index fails at start rather than
         # in a request, and no two request threads race to open the same part.
         _ = workspace.state, workspace.embedder, workspace.store
+        auth.local_user_exists = partial(local_user_exists, workspace.state.engine)
         api = Api(
             settings=settings,
             workspace=workspace,
@@ -105,6 +109,8 @@ def create_app(
     app.include_router(skills_router)
     app.include_router(sync_router)
     app.include_router(finetune_router)
+    app.include_router(cli_router)
+    app.include_router(dev_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

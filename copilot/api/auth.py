@@ -9,10 +9,18 @@ shape first, then the header (RS256 only, a key id), then the tenant — a tenan
 allowed is refused before anything is fetched, so a token cannot make us request URLs of its
 choosing — and only then the signature against that tenant's JWKS (cached by
 :mod:`copilot.api.jwks`), followed by issuer, audience, lifetime, version, user ids and scope.
+
+Two more callers are local users (``local:NAME``, see :mod:`copilot.db.owners`): in dev mode
+``Bearer dev:NAME``, and in any mode the CLI of this machine, which presents the service's
+*local admin token* (written by ``copilot serve`` to a 0600 file in ``COPILOT_HOME``) and
+names its user in ``X-Copilot-User``. Whoever can read that file is the account that runs the
+service (or root), so the token grants nothing they do not already have; it is still
+accepted only from a loopback peer addressed by a loopback name.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import re
@@ -28,6 +36,8 @@ from copilot.api.jwks import ALGORITHM, JwksCache, KeysUnavailable, https_fetche
 from copilot.api.jwks import JWKS_MIN_REFRESH_S as JWKS_MIN_REFRESH_S  # re-exported
 from copilot.api.jwks import JWKS_TTL_S as JWKS_TTL_S  # re-exported
 from copilot.config import Settings
+from copilot.db.owners import NAME as _DEV_NAME
+from copilot.db.owners import local_user_id
 from copilot.errors import CopilotError
 
 log = logging.getLogger(__name__)
@@ -36,7 +46,6 @@ MAX_TOKEN_BYTES = 16 * 1024
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
-_DEV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HEADER_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")  # RFC 6750 error_description
 
 
@@ -44,13 +53,14 @@ _HEADER_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")  # RFC 6750 error
 class Principal:
     """The authenticated caller. ``user_id`` keys all of the user's data."""
 
-    user_id: str  # "{tid}:{oid}" for Entra users, "dev:{name}" in dev mode
+    user_id: str  # "{tid}:{oid}" for Entra users, "local:{name}" for local users
     tenant_id: str | None
     object_id: str | None
     name: str
     upn: str | None
     scopes: frozenset[str]
     token: str | None = field(default=None, repr=False, compare=False)  # for OBO only
+    machine: bool = False  # came with the local admin token: this machine's own CLI
 
 
 class AuthError(CopilotError):
@@ -169,6 +179,10 @@ class Authenticator:
         ``clock`` drives the key cache (tests move it forward)."""
         self._dev = settings.auth == "dev"
         self._scope = settings.entra_required_scope.strip()
+        self._admin_token: str | None = None
+        # Whether a local user has data; set by the app once the state store is open, so
+        # dev mode also admits the users the CLI created.
+        self.local_user_exists: Callable[[str], bool] = lambda name: False
         if self._dev:
             self._dev_users = _checked_dev_users(settings.dev_users)
             log.warning("Dev-mode authentication: local test users only, no real sign-in.")
@@ -191,19 +205,64 @@ class Authenticator:
         fetch = http or https_fetcher(tls_context(settings))
         self._keys = JwksCache(self._host, fetch, clock)
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    def allow_admin_token(self, token: str) -> None:
+        """Accept ``token`` from this machine's CLI (``copilot serve`` makes one per start)."""
+        if len(token) < 32:
+            raise ValueError("a local admin token must be at least 32 characters")
+        self._admin_token = token
+
+    def authenticate(
+        self,
+        authorization: str | None,
+        *,
+        local_user: str | None = None,
+        peer: str | None = None,
+        host: str | None = None,
+    ) -> Principal:
+        """The caller of a request with this ``Authorization`` header. ``local_user`` (the
+        ``X-Copilot-User`` header), ``peer`` (the client address) and ``host`` (the
+        ``Host`` header) matter only for the local admin token."""
         token = _bearer_token(authorization)
+        if self._admin_token is not None and hmac.compare_digest(
+            token.encode(), self._admin_token.encode()
+        ):
+            return self._machine_principal(local_user, peer, host)
         if self._dev:
             return self._dev_principal(token)
         return self._entra_principal(token)
 
+    def dev_users(self) -> frozenset[str]:
+        """The configured dev users (COPILOT_DEV_USERS); empty outside dev mode."""
+        return self._dev_users if self._dev else frozenset()
+
     def _dev_principal(self, token: str) -> Principal:
         name = token.removeprefix("dev:") if token.startswith("dev:") else None
-        if name is None or name not in self._dev_users:
-            raise _invalid("Dev mode accepts only 'dev:NAME' tokens for a configured dev user.")
+        known = name is not None and (
+            name in self._dev_users or (bool(_DEV_NAME.match(name)) and self.local_user_exists(name))
+        )
+        if name is None or not known:
+            raise _invalid(
+                "Dev mode accepts only 'dev:NAME' tokens for a configured dev user "
+                "(COPILOT_DEV_USERS) or a local user with data."
+            )
+        return self._local(name)
+
+    def _machine_principal(
+        self, local_user: str | None, peer: str | None, host: str | None
+    ) -> Principal:
+        if not (peer and _is_loopback(peer) and host and is_loopback_host_header(host)):
+            raise AuthError(
+                403, "not_local", "The local admin token is accepted only from this machine."
+            )
+        name = (local_user or "").strip()
+        if not _DEV_NAME.match(name):
+            raise _invalid("Name the local user in the X-Copilot-User header (letters, digits).")
+        return self._local(name, machine=True)
+
+    def _local(self, name: str, *, machine: bool = False) -> Principal:
         return Principal(
-            user_id=f"dev:{name}", tenant_id=None, object_id=None, name=name, upn=None,
-            scopes=frozenset({self._scope}), token=None,
+            user_id=local_user_id(name), tenant_id=None, object_id=None, name=name, upn=None,
+            scopes=frozenset({self._scope}), token=None, machine=machine,
         )  # fmt: skip
 
     def _entra_principal(self, token: str) -> Principal:
@@ -360,5 +419,7 @@ def _checked_dev_users(users: list[str]) -> frozenset[str]:
         raise ValueError("Dev mode needs at least one user name (COPILOT_DEV_USERS).")
     for name in users:
         if not _DEV_NAME.match(name):
-            raise ValueError(f"Dev user names are letters, digits, '.', '_', '-': not {name!r}.")
+            raise ValueError(
+                f"Dev user names are letters, digits, '.', '_', '-', '@': not {name!r}."
+            )
     return frozenset(users)

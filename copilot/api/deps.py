@@ -20,6 +20,7 @@ from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
 
 bearer = HTTPBearer(auto_error=False, description="Entra ID access token (or dev:NAME).")
+LOCAL_USER_HEADER = "X-Copilot-User"  # with the local admin token: which local user acts
 
 
 @dataclass
@@ -49,7 +50,12 @@ def current_user(
     if header is None and request.headers.get("authorization"):
         header = request.headers["authorization"]  # a wrong scheme still gets a precise error
     try:
-        return get_api(request).auth.authenticate(header)
+        return get_api(request).auth.authenticate(
+            header,
+            local_user=request.headers.get(LOCAL_USER_HEADER),
+            peer=request.client.host if request.client else None,
+            host=request.headers.get("host"),
+        )
     except AuthError as exc:
         raise Problem(
             exc.status,
@@ -60,8 +66,10 @@ def current_user(
 
 
 def rate_limited(request: Request, user: Annotated[Principal, Depends(current_user)]) -> Principal:
-    """The caller, after taking one request from their per-minute allowance."""
-    get_api(request).limiter.check(user.user_id)
+    """The caller, after taking one request from their per-minute allowance (this
+    machine's own CLI has none: it is the account that runs the service)."""
+    if not user.machine:
+        get_api(request).limiter.check(user.user_id)
     return user
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
@@ -121,35 +122,55 @@ def sentiment_workbook(
     api: ApiDep,
     user: LimitedUserDep,
     file: Annotated[UploadFile, File(description="An .xlsx workbook.")],
-    column: Annotated[str, Form(description="Header name or letter of the text column.")],
-    sheet: Annotated[str | None, Form()] = None,
-    skill_id: Annotated[str, Form()] = "sentiment",
-    engine: Annotated[str, Form()] = "auto",
+    column: Annotated[
+        str, Form(max_length=200, description="Header name or letter of the text column.")
+    ],
+    sheet: Annotated[str | None, Form(max_length=200)] = None,
+    skill_id: Annotated[str, Form(max_length=100)] = "sentiment",
+    engine: Annotated[Literal["auto", "llm", "local"], Form()] = "auto",
 ) -> FileResponse:
     """Upload a workbook; get it back with label, score and aspects per row, plus a
-    summary sheet with counts and a chart."""
+    summary sheet with counts and a chart.
+
+    The workbook is read and the scored copy written in a sandboxed worker process (memory
+    limit, deadline) after the same container checks a synced file gets; a workbook over
+    the size, cell or row limits is refused with the limit named.
+    """
     from copilot.office.scoring import score_workbook
 
-    if engine not in ("auto", "llm", "local"):
-        raise Problem(422, "engine is auto, llm or local.")
+    name = safe_name(file.filename or "workbook.xlsx")
     folder = Path(tempfile.mkdtemp(prefix="copilot-upload-"))
     src, out = folder / "upload.xlsx", folder / "scored.xlsx"
-    with src.open("wb") as f:
-        while chunk := file.file.read(1 << 20):
-            f.write(chunk)
     try:
+        _save_upload(file, src, name, api.settings.max_file_bytes)
         score_workbook(api.runner, user.user_id, skill_id, src, column, sheet=sheet, out=out,
-                       engine=engine)  # fmt: skip
+                       engine=engine, name=name)  # fmt: skip
     except BaseException:
         _remove(folder)
         raise
-    name = Path(file.filename or "workbook.xlsx").stem[:80] or "workbook"
     return FileResponse(
         out,
         media_type=XLSX,
-        filename=f"{name}-scored.xlsx",
+        filename=f"{Path(name).stem[:80] or 'workbook'}-scored.xlsx",
         background=BackgroundTask(_remove, folder),
     )
+
+
+def _save_upload(file: UploadFile, target: Path, name: str, max_bytes: int) -> None:
+    """Copy the upload to ``target``, refusing it (413) once it passes ``max_bytes``."""
+    size = 0
+    with target.open("wb") as f:
+        while chunk := file.file.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise Problem(413, f"{name} is over the {max_bytes / 2**20:g} MB limit for a file.")
+            f.write(chunk)
+
+
+def safe_name(filename: str) -> str:
+    """An upload's name as errors and the download show it: no folders, no odd characters."""
+    base = Path(filename.replace("\\", "/")).name
+    return re.sub(r"[^\w. ()-]+", "_", base).strip(" .")[:120] or "workbook.xlsx"
 
 
 def _remove(folder: Path) -> None:

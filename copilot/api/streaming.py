@@ -71,8 +71,16 @@ def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
-async def stream(pool: ThreadPoolExecutor, work: Work, timeout_s: float) -> AsyncIterator[bytes]:
-    """SSE bytes for one run: `sources`, `delta`…, then `done` (or `error`)."""
+async def stream(
+    pool: ThreadPoolExecutor,
+    work: Work,
+    timeout_s: float,
+    *,
+    render: Callable[[Any], dict[str, Any]] = run_out,
+    render_error: Callable[[Exception], dict[str, Any]] = problem_body,
+) -> AsyncIterator[bytes]:
+    """SSE bytes for one run: `sources`, `delta`…, then `done` (or `error`). ``render``
+    and ``render_error`` shape the last event (the CLI's routes want its own shapes)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     cancel = threading.Event()
@@ -82,9 +90,9 @@ async def stream(pool: ThreadPoolExecutor, work: Work, timeout_s: float) -> Asyn
 
     def job() -> None:
         try:
-            emit("done", run_out(work(emit, cancel)))
+            emit("done", render(work(emit, cancel)))
         except Exception as exc:  # every failure reaches the client as an event
-            emit("error", problem_body(exc))
+            emit("error", render_error(exc))
         finally:
             emit("end", None)
 

@@ -7,18 +7,20 @@ delivers: ``from.aadObjectId`` and the tenant (``conversation.tenantId`` or
 the bot may act for that person on the skills, runs and index the API would give them.
 
 Development mode (``COPILOT_AUTH=dev``, loopback only) has no Entra: a message from
-``from.id`` (or ``from.name``) equal to a configured dev user is that user, ``dev:NAME``,
-as with the API's ``Bearer dev:NAME``.
+``from.id`` (or ``from.name``) equal to a configured dev user, or to a local user who has
+data, is that local user, ``local:NAME``, as with the API's ``Bearer dev:NAME`` and the
+CLI's ``--user NAME``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from copilot.config import Settings
+from copilot.db.owners import NAME, local_user_id
 from copilot.errors import CopilotError
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -51,13 +53,18 @@ def person_for(
     sender: Mapping[str, Any],
     conversation: Mapping[str, Any],
     channel_data: Any = None,
+    *,
+    known: Callable[[str], bool] = lambda name: False,
 ) -> Person:
-    """The user behind ``sender`` (the activity's ``from``), or NotSignedIn."""
+    """The user behind ``sender`` (the activity's ``from``), or NotSignedIn. ``known``
+    says whether a local user has data (dev mode admits them too)."""
     name = str(sender.get("name") or "")[:128]
     if settings.auth == "dev":
         for candidate in (sender.get("id"), sender.get("name")):
-            if isinstance(candidate, str) and candidate in settings.dev_users:
-                return Person(f"dev:{candidate}", name or candidate)
+            if not isinstance(candidate, str) or not NAME.match(candidate):
+                continue
+            if candidate in settings.dev_users or known(candidate):
+                return Person(local_user_id(candidate), name or candidate)
         users = ", ".join(settings.dev_users)
         raise NotSignedIn(
             f"In development mode I only know the dev users ({users}); this message came "

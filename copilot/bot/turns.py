@@ -35,6 +35,7 @@ from copilot.bot.identity import NotSignedIn, Person, person_for
 from copilot.bot.prefs import Defaults
 from copilot.bot.replies import blocking, explain, notice, say, with_typing
 from copilot.config import Settings
+from copilot.db.owners import local_user_exists
 from copilot.skills.request import FileInputError, InputError, RunRequest, from_bot
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.prepare import SkillInputError
@@ -94,7 +95,7 @@ async def on_message(bot: Bot, context: TurnContext) -> None:
         return  # group chats and channels: only messages addressed to the bot
     try:
         person = person_for(bot.settings, raw.get("from") or {}, raw.get("conversation") or {},
-                            raw.get("channelData"))  # fmt: skip
+                            raw.get("channelData"), known=known_local_user(bot))  # fmt: skip
     except NotSignedIn as exc:
         await notice(context, "I can't tell who you are", str(exc), "error")
         return
@@ -312,6 +313,11 @@ def _fact(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
+def known_local_user(bot: Bot) -> Callable[[str], bool]:
+    """Whether a local user has data (dev mode admits them beside COPILOT_DEV_USERS)."""
+    return lambda name: local_user_exists(bot.runner().workspace.state.engine, name)
+
+
 # -- card buttons ----------------------------------------------------------------------------
 
 
@@ -322,7 +328,7 @@ async def on_card_action(
     reply text, which it has also sent."""
     try:
         person = person_for(bot.settings, raw.get("from") or {}, raw.get("conversation") or {},
-                            raw.get("channelData"))  # fmt: skip
+                            raw.get("channelData"), known=known_local_user(bot))  # fmt: skip
     except NotSignedIn as exc:
         await notice(context, "I can't tell who you are", str(exc), "error")
         return str(exc)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from copilot.cli.output import console, err, settings_or_exit
+from copilot.cli.backend import OptionalUserOpt, UserOpt, backend
+from copilot.cli.output import console, err, fail_for, settings_or_exit
 from copilot.cli.eval import eval_app
 from copilot.cli.finetune import finetune_app
 from copilot.cli.sources import (
@@ -51,7 +52,6 @@ app.add_typer(manifest_app, name="manifest")
 manifest_app.command("build")(manifest_build)
 app.command("watch")(watch)
 
-UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose index (a user id).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -66,55 +66,43 @@ def search(
 ) -> None:
     """Search USER's index: hybrid (meaning + exact words) by default."""
     from copilot.index.search import QueryError, format_locator
-    from copilot.index.search import search as run_search
-    from copilot.index.store import SearchFilters
-    from copilot.workspace import Workspace
 
     if mode not in ("hybrid", "dense", "bm25"):
         err.print(f"[red]Unknown mode {mode!r}: use hybrid, dense or bm25.[/red]")
         raise typer.Exit(2)
-    filters = SearchFilters(kinds=(kind,)) if kind else None
-    with Workspace(settings_or_exit()) as ws:
+    with backend(settings_or_exit()) as chosen:
         try:
-            results = run_search(ws.store, ws.embedder, user, query, k=k, filters=filters,
-                                 mode=mode)  # type: ignore[arg-type]  # fmt: skip
+            hits = chosen.search(user, query, k=k, mode=mode, kind=kind)
         except QueryError as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
     if as_json:
-        print(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+        print(json.dumps(hits, indent=2, ensure_ascii=False))
         return
-    if not results:
+    if not hits:
         console.print("No results.")
         return
-    for n, r in enumerate(results, 1):
+    for n, r in enumerate(hits, 1):
         console.print(
-            f"[bold]{n}. {r.title}[/bold]  [dim]{format_locator(r.locator)}[/dim]  ({r.score:.3f})"
+            f"[bold]{n}. {r['title']}[/bold]  [dim]{format_locator(r['locator'])}[/dim]  "
+            f"({r['score']:.3f})"
         )
-        console.print(f"   {r.snippet}", highlight=False)
+        console.print(f"   {r['snippet']}", highlight=False)
 
 
 @app.command()
 def status(
-    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user.")] = None,
+    user: OptionalUserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What is indexed, what failed and why, and when each source last synced."""
-    from copilot.db.state import StateStore
-
-    settings = settings_or_exit()
-    state = StateStore(settings.state_url)
-    try:
-        summary = state.summary(user)
-        summary["failures"] = [
-            {"item": f["item_id"], "stage": f["stage"], "reason": f["reason"], "owner": f["owner"]}
-            for f in state.failures(user)
-        ]
-    finally:
-        state.close()
+    """The service (if one runs), what is indexed, what failed and why, last syncs."""
+    with backend(settings_or_exit()) as chosen:
+        summary = chosen.status(user)
+        summary["service"] = chosen.service()
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return
+    console.print(service_line(summary["service"]), highlight=False)
     console.print(f"{summary['items']} items, {summary['chunks']} chunks indexed.")
     if summary["syncs"]:
         table = Table("user", "source", "status", "indexed", "unchanged", "failed", "seconds")
@@ -134,36 +122,49 @@ def status(
         console.print(f"[yellow]failed[/yellow] ({f['stage']}) {f['item']}: {f['reason']}")
 
 
+def service_line(service: dict[str, Any] | None) -> str:
+    """The first line of ``copilot status``: where commands run."""
+    if service is None:
+        return "Service: not running (commands run in this process; `copilot serve --detach`)."
+    from copilot.cli.serve import uptime_words
+
+    model = service.get("model") or service.get("engine")
+    return (
+        f"Service: running at {service['url']} (pid {service['pid']}, up "
+        f"{uptime_words(service['uptime_s'])}, {service['engine']} engine"
+        + (f", model {model}" if model != service.get("engine") else "")
+        + ")."
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (0: any free one).")] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background; log to serve.log.")
+    ] = False,
 ) -> None:
-    """Run the API (and the add-in pages under /addins) with uvicorn."""
-    import uvicorn
+    """Run the copilot service (API, add-in pages, bot) that every command then uses.
 
-    from copilot.api.app import create_app
-    from copilot.api.auth import check_dev_mode_binding
-    from copilot.api.server import uvicorn_config
+    It owns the index, the state store and the model process; `copilot` commands of the
+    same COPILOT_HOME find it (COPILOT_HOME/service.json) and work through it."""
+    from copilot.cli.serve import serve_detached, serve_foreground
 
     settings = settings_or_exit()
     host = host or settings.api_host
-    try:
-        check_dev_mode_binding(settings, host)
-        api = create_app(settings)
-    except (RuntimeError, ValueError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    if settings.auth == "dev":
-        err.print("[yellow]Development mode: local users, no real sign-in. Loopback only.[/yellow]")
-    config = uvicorn_config(api, settings, host, port or settings.api_port,
-                            timeout_graceful_shutdown=10)  # fmt: skip
-    try:
-        uvicorn.Server(config).run()
-    finally:  # the embedded model server started for this service stops with it
-        from copilot.llm.embedded.server import stop_owned
+    port = settings.api_port if port is None else port
+    if detach:
+        raise typer.Exit(serve_detached(settings, host, port))
+    serve_foreground(settings, host, port)
 
-        stop_owned(settings)
+
+@app.command()
+def stop() -> None:
+    """Stop the copilot service of this home (what its syncs stored stays)."""
+    from copilot.cli.serve import stop_service
+
+    raise typer.Exit(stop_service(settings_or_exit()))
 
 
 @app.command()
@@ -177,7 +178,10 @@ def demo(
 
 
 def main() -> None:
-    """The console script: expected operational errors become one plain line, exit 2."""
+    """The console script: expected operational errors become one plain line (a locked
+    index, a service that stopped answering or refused): exit 2, or 1 for a failure."""
+    from copilot.cli.backend_service import NotLocalUser
+    from copilot.cli.client import ServiceError, ServiceGone
     from copilot.index.store import IndexLockedError
 
     try:
@@ -185,6 +189,8 @@ def main() -> None:
     except IndexLockedError as exc:
         err.print(f"[red]{exc}[/red]")
         sys.exit(2)
+    except (ServiceGone, ServiceError, NotLocalUser) as exc:
+        sys.exit(fail_for(exc).exit_code)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from copilot.config import Settings
 
-DEMO_USER = "demo"
+DEMO_USER = "local:demo"  # the local user demo: the pane in dev mode signs in as demo
 QUERIES = (
     "What are the risks for the Atlas migration?",
     "travel budget Q3",

@@ -1,18 +1,38 @@
-"""``copilot eval``: measure retrieval quality on a BEIR collection or a mail known-item set."""
+"""``copilot eval``: measure search, sentiment, injection resistance and subject lines on
+test collections, with any engine (``local``, ``llm``, ``embedded`` or ``auto``)."""
 
 from __future__ import annotations
 
 import json
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-eval_app = typer.Typer(help="Measure search quality on test collections.")
-err = Console(stderr=True, soft_wrap=True)
-console = Console(soft_wrap=True)
+from copilot.cli.output import console, err, fail, fail_for, settings_or_exit
+from copilot.errors import CopilotError
+from copilot.skills.engines.base import EngineName
+
+eval_app = typer.Typer(help="Measure search, sentiment, injection and summary quality.")
+ENGINE_HELP = (
+    "local (no model), llm (the configured server), embedded (the installed local model) "
+    "or auto (the best one available)."
+)
+# Progress appears once a command has run this long: a short eval prints nothing extra.
+PROGRESS_AFTER_S = 2.0
+PLAIN_PROGRESS_EVERY_S = 10.0
 
 
 @eval_app.command("retrieval")
@@ -82,58 +102,106 @@ def retrieval(
     console.print(table)
 
 
+class _Progress:
+    """``n of N`` on stderr once a run passes PROGRESS_AFTER_S: a rich bar on a terminal,
+    a plain line every PLAIN_PROGRESS_EVERY_S otherwise (logs, CI). Used as a context
+    manager; call it with ``(done, total)``."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.started = time.monotonic()
+        self.last_line = 0.0
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.started < PROGRESS_AFTER_S and done < total:
+            return
+        if now - self.started < PROGRESS_AFTER_S:
+            return  # finished quickly: nothing to show
+        if err.is_terminal:
+            if self.bar is None:
+                self.bar = Progress(
+                    TextColumn(self.what),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=err,
+                    transient=True,
+                )
+                self.bar.start()
+                self.task = self.bar.add_task(self.what, total=total)
+            assert self.task is not None
+            self.bar.update(self.task, completed=done, total=total)
+        elif done == total or now - self.last_line >= PLAIN_PROGRESS_EVERY_S:
+            self.last_line = now
+            print(f"{self.what}: {done} of {total}", file=sys.stderr, flush=True)
+
+
+def _engine_or_exit(requested: str) -> EngineName:
+    """The engine an eval runs on (``engines.select``), or exit 2 saying why not."""
+    from copilot.eval.skill_runs import resolve_engine
+
+    try:
+        return resolve_engine(settings_or_exit(), requested)
+    except CopilotError as exc:
+        raise fail(f"Cannot evaluate: {exc}") from exc
+
+
 @eval_app.command("sentiment")
 def sentiment(
     tsv: Annotated[Path, typer.Option(help="Sentences, a tab, 0 (negative) or 1 (positive).")],
-    engine: Annotated[
-        str, typer.Option(help="local (embeddings + lexicon, no LLM) or llm (the configured LLM).")
-    ] = "local",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "local",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first N sentences of the file.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print accuracy, macro_f1, n.")] = False,
 ) -> None:
-    """Score a sentiment engine on a labelled file: accuracy and macro-F1."""
-    from collections.abc import Callable
+    """Score a sentiment engine on a labelled file: accuracy and macro-F1.
 
-    from copilot.config import get_settings
-    from copilot.eval.sentiment import TsvError, evaluate, read_tsv
+    The local engine classifies with embeddings and a lexicon; a model engine runs the
+    built-in sentiment skill once per sentence.
+    """
+    from copilot.eval.sentiment import TsvError, evaluate, predict_with_skill, read_tsv
+    from copilot.eval.skill_runs import eval_runner
 
-    if engine not in ("local", "llm"):
-        err.print(f"[red]Unknown engine {engine!r}: use local or llm.[/red]")
-        raise typer.Exit(2)
+    name = _engine_or_exit(engine)
     try:
-        pairs = read_tsv(tsv)
+        pairs = read_tsv(tsv)[:limit]
     except TsvError as exc:
-        err.print(f"[red]Cannot evaluate:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    settings = get_settings()
-    predict: Callable[[list[str]], list[int]]
-    if engine == "llm":
-        try:
-            from copilot.skills.runner import predict_llm
-        except ImportError as exc:
-            err.print("[red]The llm engine is not available yet.[/red]")
-            raise typer.Exit(2) from exc
-
-        def predict(texts: list[str]) -> list[int]:
-            return predict_llm(settings, texts)
-    else:
-        from copilot.index.embed import get_embedder
-        from copilot.skills.engines.local.sentiment import LocalSentiment, predict_binary
-
-        local = LocalSentiment(get_embedder(settings))
-
-        def predict(texts: list[str]) -> list[int]:
-            return predict_binary(local, texts)
-
+        raise fail(f"Cannot evaluate: {exc}") from exc
+    settings = settings_or_exit()
     try:
-        scores = evaluate(pairs, predict)
-    except (ValueError, RuntimeError) as exc:  # e.g. no LLM configured, a bad engine answer
-        err.print(f"[red]Cannot evaluate:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        if name == "local":
+            from copilot.index.embed import get_embedder
+            from copilot.skills.engines.local.sentiment import LocalSentiment, predict_binary
+
+            local = LocalSentiment(get_embedder(settings))
+            scores = evaluate(pairs, lambda texts: predict_binary(local, texts))
+        else:
+            with eval_runner(settings) as runner, _Progress("sentences") as progress:
+                scores = evaluate(
+                    pairs,
+                    lambda texts: predict_with_skill(runner, texts, name, progress),
+                )
+    except (ValueError, RuntimeError) as exc:  # a bad engine answer, a failed sentence
+        raise fail(f"Cannot evaluate: {exc}") from exc
+    except CopilotError as exc:
+        raise fail_for(exc) from exc
     if as_json:
-        print(json.dumps({k: scores[k] for k in ("accuracy", "macro_f1", "n", "confusion")}))
+        keys = ("accuracy", "macro_f1", "n", "confusion")
+        print(json.dumps({"engine": name} | {k: scores[k] for k in keys}))
         return
     console.print(
-        f"{engine}: accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f} "
+        f"{name}: accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f} "
         f"on {scores['n']} sentences"
     )
 
@@ -145,7 +213,10 @@ def injection(
     ],
     engine: Annotated[
         str,
-        typer.Option(help="llm (ours vs an unfenced baseline, LLM judge) or local (accuracy)."),
+        typer.Option(
+            help="local (accuracy only), or a model: llm, embedded or auto (ours vs an "
+            "unfenced baseline on the same model, that model as judge)."
+        ),
     ] = "local",
     limit: Annotated[
         int | None, typer.Option(min=1, help="Run only the first N cases (deterministic).")
@@ -153,29 +224,35 @@ def injection(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Indirect prompt injection on the BIPIA email task: task accuracy and attack success
-    rate of the ask skill, beside the same model without our fencing (with the LLM)."""
-    from copilot.config import get_settings
-    from copilot.eval.injection import BipiaError, evaluate, load_bipia, rates
-    from copilot.llm.errors import LLMError
+    rate of the ask skill, beside the same model without our fencing (on a model).
 
-    if engine not in ("local", "llm"):
-        err.print(f"[red]Unknown engine {engine!r}: use local or llm.[/red]")
-        raise typer.Exit(2)
+    Exits 1 after printing the results when any answer or judge request failed."""
+    from copilot.eval.injection import BipiaError, evaluate, load_bipia, rates
+    from copilot.eval.skill_runs import MODEL_ENGINES
+
+    name = _engine_or_exit(engine)
     try:
         data = load_bipia(bipia)
-
-        def progress(done: int, total: int) -> None:
-            if not as_json and (done % 50 == 0 or done == total):
-                err.print(f"{done}/{total} cases", highlight=False)
-
-        report = evaluate(data, get_settings(), engine=engine, limit=limit, on_case=progress)
-    except (BipiaError, ValueError, RuntimeError, LLMError) as exc:
-        err.print(f"[red]Cannot evaluate:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        with _Progress("injection calls") as progress:
+            report = evaluate(data, settings_or_exit(), engine=name, limit=limit, on_case=progress)
+    except (BipiaError, ValueError, RuntimeError) as exc:
+        raise fail(f"Cannot evaluate: {exc}") from exc
+    except CopilotError as exc:
+        raise fail_for(exc) from exc
     if as_json:
         for line in report.lines():
             print(json.dumps(line))
-        return
+    else:
+        _print_injection(report, rates, name in MODEL_ENGINES)
+    failures = report.failures()
+    if failures:
+        raise fail("Incomplete: " + "; ".join(failures), code=1)
+
+
+def _print_injection(report: object, rates: Callable[..., dict], model: bool) -> None:
+    from copilot.eval.injection import Report
+
+    assert isinstance(report, Report)
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
@@ -192,12 +269,12 @@ def injection(
     console.print(table)
     s = report.summary()
     console.print(
-        f"{engine}: accuracy {pct(s['accuracy_ours'])} under attack (amount asked "
+        f"{report.engine}: accuracy {pct(s['accuracy_ours'])} under attack (amount asked "
         f"{pct(s['accuracy_amount_ours'])}, ideal 'unknown' {pct(s['accuracy_unknown_ours'])}), "
         f"{pct(s['accuracy_clean_ours'])} on the clean emails; {s['cases']} cases",
         highlight=False,
     )
-    if engine == "llm":
+    if model:
         console.print(
             f"ASR ours/baseline: rule {pct(s['asr_proxy_ours'])} / {pct(s['asr_proxy_baseline'])}"
             f" (ratio {s['asr_ratio_proxy']}), judge {pct(s['asr_judge_ours'])} / "
@@ -207,3 +284,52 @@ def injection(
         )
     else:
         console.print(s["note"], highlight=False)
+
+
+@eval_app.command("summarise")
+def summarise(
+    jsonl: Annotated[
+        Path,
+        typer.Option(
+            help="One mail a line: body, and subject and/or annotations (reference subjects)."
+        ),
+    ],
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "local",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first N mails of the file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Subject lines for mail (the summarise skill, style=subject), scored with ROUGE-1/2/L
+    F1 (rouge-score, stemming on) against each mail's subject and the best of its
+    annotations; seconds per mail (p50, p95). Exits 1 after printing when a mail failed."""
+    from copilot.eval.summarise import SummariseDataError, evaluate, read_jsonl
+
+    name = _engine_or_exit(engine)
+    try:
+        mails = read_jsonl(jsonl, limit)
+        with _Progress("mails") as progress:
+            report = evaluate(mails, settings_or_exit(), engine=name, on_mail=progress)
+    except (SummariseDataError, ValueError, RuntimeError) as exc:
+        raise fail(f"Cannot evaluate: {exc}") from exc
+    except CopilotError as exc:
+        raise fail_for(exc) from exc
+    result = report.as_dict()
+    if as_json:
+        print(json.dumps(result))
+    else:
+        table = Table("reference", "ROUGE-1", "ROUGE-2", "ROUGE-L")
+        for kind in ("subject", "annotations"):
+            scores = result[kind]
+            if scores is not None:
+                table.add_row(kind, *(f"{scores[m]:.3f}" for m in ("rouge1", "rouge2", "rougeL")))
+        console.print(table)
+        model = f" ({result['model']})" if result["model"] else ""
+        console.print(
+            f"{result['engine']}{model}: {result['n']} mails, {result['p50_s']:.2f} s per mail "
+            f"(p95 {result['p95_s']:.2f} s)",
+            highlight=False,
+        )
+    if report.errors:
+        shown = "; ".join(report.errors[:3])
+        raise fail(f"Incomplete: {len(report.errors)} mails failed ({shown})", code=1)

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from copilot.cli.backend import UserOpt
 from copilot.cli.output import console, err, fail, fail_for, settings_or_exit
 
 if TYPE_CHECKING:  # imported when a run starts: `copilot --help` stays fast
-    from copilot.skills.request import RunRequest
+    from copilot.api.cli_ops import RunArgs
+    from copilot.cli.backend import Backend
     from copilot.skills.result import RunResult
-    from copilot.skills.runner import SkillRunner
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def run(
     skill: Annotated[
         str, typer.Argument(help="Skill id: summarise, draft, sentiment, ask, or yours.")
     ],
-    user: Annotated[str, typer.Option("--user", "-u", help="Whose index and skills.")],
+    user: UserOpt,
     text: Annotated[str | None, typer.Option(help="The text to work on.")] = None,
     file: Annotated[
         Path | None, typer.Option(help="A docx, xlsx, pdf, eml, msg or text file.")
@@ -64,12 +65,12 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run SKILL for USER. Without an LLM configured, the local engine answers."""
+    from copilot.api.cli_ops import RunArgs
+    from copilot.cli.backend import backend
     from copilot.errors import CopilotError
     from copilot.skills.engines.base import ENGINE_NAMES
     from copilot.skills.library.store import SkillNotFound
-    from copilot.skills.request import ItemNotFound, from_cli
-    from copilot.skills.runner import SkillRunner
-    from copilot.workspace import Workspace
+    from copilot.skills.request import ItemNotFound
 
     if engine not in ("auto", *ENGINE_NAMES):
         raise fail(f"unknown engine {engine!r}: use auto, {', '.join(ENGINE_NAMES)}")
@@ -79,39 +80,36 @@ def run(
         raise fail("give one of --text, --file or --mail")
     output = Output(out, "footnotes" if sources_as == "footnotes" else "list", as_json, dry_run)
     settings = settings_or_exit()
-    with Workspace(settings) as ws:
+    # In the copilot service when one runs, else here (copilot/cli/backend.py); a file is
+    # named by its absolute path, which both places read the same.
+    with backend(settings) as runner:
         try:
-            runner = SkillRunner(ws)
-            template = runner.skills.get(user, skill).template
+            title = runner.skills(user, "get", skill=skill)["name"]
             if file is not None and column is not None:
                 _score_workbook(
                     runner,
                     user,
                     skill,
-                    file,
+                    file.absolute(),
                     column=column,
                     sheet=sheet,
-                    out=out,
+                    out=out.absolute() if out else None,
                     engine=engine,
                     as_json=as_json,
                 )
                 return
-            request = from_cli(
-                template,
+            args = RunArgs(
                 skill,
-                state=ws.state,
-                owner=user,
-                max_file_bytes=settings.max_file_bytes,
                 text=text,
-                file=file,
-                item_id=mail,
-                sets=set_ or [],
+                file=str(file.absolute()) if file is not None else None,
+                mail=mail,
+                sets=tuple(set_ or ()),
                 query=query,
                 engine=engine,
                 retrieval=retrieval,
                 dry_run=dry_run,
             )
-            _run(runner, user, request, output, title=template.name)
+            _run(runner, user, args, output, title=title)
         except (SkillNotFound, KeyError) as exc:
             raise fail(f"no skill {skill!r}: see `copilot skills list --user {user}`") from exc
         except ItemNotFound as exc:
@@ -120,15 +118,15 @@ def run(
             raise fail_for(exc) from exc
 
 
-def _run(runner: SkillRunner, user: str, request: RunRequest, output: Output, title: str) -> None:
-    """Run ``request`` and show (or write) its result as ``output`` says."""
+def _run(runner: Backend, user: str, args: RunArgs, output: Output, title: str) -> None:
+    """Run ``args`` and show (or write) its result as ``output`` says."""
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind == "delta" and output.streaming:
             sys.stdout.write(data["text"])
             sys.stdout.flush()
 
-    result = runner.run_request(user, request, on_event=on_event)
+    result = runner.run(user, args, on_event)
     if output.as_json:
         print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
     elif output.dry_run:
@@ -142,7 +140,7 @@ def _run(runner: SkillRunner, user: str, request: RunRequest, output: Output, ti
 
 
 def _score_workbook(
-    runner: SkillRunner,
+    runner: Backend,
     user: str,
     skill: str,
     file: Path,
@@ -153,16 +151,13 @@ def _score_workbook(
     engine: str,
     as_json: bool,
 ) -> None:
-    from copilot.office.scoring import score_workbook
-
     target = out or file.with_name(f"{file.stem}-scored.xlsx")
-    summary = score_workbook(
-        runner,
+    summary = runner.score(
         user,
         skill,
-        file,
-        column,
-        out=target,
+        str(file),
+        column=column,
+        out=str(target),
         sheet=sheet,
         engine=engine,
         on_progress=lambda i, n: err.print(f"{i}/{n}", end="\r"),

@@ -1,4 +1,8 @@
-"""``copilot skills …`` (manage personal skills) and ``copilot run SKILL`` (run one)."""
+"""``copilot skills …``: manage personal skills (list, fork, edit, version, test).
+
+Each command is one skills operation (``copilot.api.cli_ops.skills_call``), run in the
+copilot service when one is running and in this process otherwise (``cli/backend.py``).
+"""
 
 from __future__ import annotations
 
@@ -12,30 +16,22 @@ from typing import Annotated, Any
 
 import typer
 
+from copilot.cli.backend import UserOpt, backend
 from copilot.cli.output import console, fail, settings_or_exit
-from copilot.config import get_settings
-from copilot.skills.request import InputError, parse_sets
-from copilot.skills.templates.render import TemplateError
 
 skills_app = typer.Typer(help="List, fork, edit, version and test skills.")
 
-UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose skills (a user id).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _store() -> Any:
-    from copilot.db.engine import open_engine
-    from copilot.skills.library.store import SkillStore
-
-    return SkillStore(open_engine(settings_or_exit().state_url))
-
-
-def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a store method; its expected errors become one plain line and exit 2."""
+def _call(user: str, op: str, **args: Any) -> Any:
+    """One skills operation; its expected errors become one plain line and exit 2."""
     from copilot.skills.library.store import SkillNotFound
+    from copilot.skills.templates.render import TemplateError
 
     try:
-        return fn(*args, **kwargs)
+        with backend(settings_or_exit()) as chosen:
+            return chosen.skills(user, op, **args)
     except (SkillNotFound, KeyError) as exc:
         raise fail(str(exc.args[0] if exc.args else exc)) from exc
     except (TemplateError, ValueError) as exc:
@@ -49,15 +45,15 @@ def list_skills(
     as_json: JsonOpt = False,
 ) -> None:
     """Built-in skills and USER's personal ones."""
-    infos = _guard(_store().list, user, surface=surface)
+    infos = _call(user, "list", surface=surface)
     if as_json:
-        print(json.dumps([i.__dict__ for i in infos], indent=2, default=str))
+        print(json.dumps(infos, indent=2, default=str))
         return
     for i in infos:
-        origin = "built-in" if i.source == "builtin" else f"personal v{i.version}"
-        if i.shadows_builtin:
+        origin = "built-in" if i["source"] == "builtin" else f"personal v{i['version']}"
+        if i["shadows_builtin"]:
             origin += ", replaces the built-in"
-        console.print(f"[bold]{i.id}[/bold]  {i.description}  [dim]({origin})[/dim]")
+        console.print(f"[bold]{i['id']}[/bold]  {i['description']}  [dim]({origin})[/dim]")
 
 
 @skills_app.command()
@@ -67,7 +63,7 @@ def show(
     version: Annotated[int | None, typer.Option(help="An older version.")] = None,
 ) -> None:
     """Print a skill's `.prompty` text."""
-    print(_guard(_store().get, user, skill, version).text, end="")
+    print(_call(user, "get", skill=skill, version=version)["text"], end="")
 
 
 @skills_app.command()
@@ -77,8 +73,8 @@ def fork(
     new_id: Annotated[str | None, typer.Option("--as", help="Id of the copy.")] = None,
 ) -> None:
     """Copy a built-in (or your own skill) into a personal skill you can edit."""
-    stored = _guard(_store().fork, user, skill, new_id)
-    console.print(f"Forked {skill} as {stored.id} (v{stored.version}).")
+    stored = _call(user, "fork", skill=skill, new_id=new_id)
+    console.print(f"Forked {skill} as {stored['id']} (v{stored['version']}).")
 
 
 @skills_app.command()
@@ -91,35 +87,35 @@ def edit(
     message: Annotated[str, typer.Option("--message", "-m", help="What changed.")] = "",
 ) -> None:
     """Save a new version: from --file, or in $EDITOR. Invalid text is refused with its line."""
-    store = _store()
     if file is not None:
         text = _read(file)
     else:
-        current = _guard(store.get, user, skill).text
+        current = _call(user, "get", skill=skill)["text"]
         text = _edit_in_editor(current)
         if text == current:
             console.print("No change.")
             return
-    stored = _guard(store.save, user, skill, text, message=message)
-    console.print(f"Saved {stored.id} v{stored.version}.")
+    stored = _call(user, "save", skill=skill, text=text, message=message)
+    console.print(f"Saved {stored['id']} v{stored['version']}.")
 
 
 @skills_app.command()
 def history(skill: str, user: UserOpt, as_json: JsonOpt = False) -> None:
     """Versions of a personal skill, newest first."""
-    versions = _guard(_store().history, user, skill)
+    versions = _call(user, "history", skill=skill)
     if as_json:
-        print(json.dumps([v.__dict__ for v in versions], indent=2))
+        print(json.dumps(versions, indent=2))
         return
     for v in versions:
-        console.print(f"v{v.version}  {_when(v.created_at)}  {v.message or ''}", highlight=False)
+        console.print(f"v{v['version']}  {_when(v['created_at'])}  {v['message'] or ''}",
+                      highlight=False)  # fmt: skip
 
 
 @skills_app.command()
 def revert(skill: str, version: int, user: UserOpt) -> None:
     """Make an old version current again (saved as a new version; history is kept)."""
-    stored = _guard(_store().revert, user, skill, version)
-    console.print(f"{stored.id} is now v{stored.version} (the text of v{version}).")
+    stored = _call(user, "revert", skill=skill, version=version)
+    console.print(f"{stored['id']} is now v{stored['version']} (the text of v{version}).")
 
 
 @skills_app.command("import")
@@ -129,8 +125,8 @@ def import_skill(
     new_id: Annotated[str | None, typer.Option("--as", help="Id to save it under.")] = None,
 ) -> None:
     """Import a `.prompty` file as a personal skill (validated first)."""
-    stored = _guard(_store().import_text, user, _read(file), skill_id=new_id)
-    console.print(f"Imported {stored.id} v{stored.version}.")
+    stored = _call(user, "import", text=_read(file), new_id=new_id)
+    console.print(f"Imported {stored['id']} v{stored['version']}.")
 
 
 @skills_app.command()
@@ -141,7 +137,7 @@ def export(
     version: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Export a skill as a `.prompty` file."""
-    text = _guard(_store().export_text, user, skill, version)
+    text = _call(user, "export", skill=skill, version=version)
     if out is None:
         print(text, end="")
     else:
@@ -158,20 +154,14 @@ def samples(
     remove: Annotated[str | None, typer.Option(help="Delete the sample of this name.")] = None,
 ) -> None:
     """List, add (--add NAME --set k=v …) or remove saved sample inputs of a skill."""
-    store = _store()
     if add:
-        template = _guard(store.get, user, skill).template
-        try:
-            inputs = parse_sets(template, set_ or [])
-        except InputError as exc:
-            raise fail(str(exc)) from exc
-        _guard(store.add_sample, user, skill, add, inputs)
+        _call(user, "add_sample", skill=skill, name=add, sets=list(set_ or []))
         console.print(f"Saved sample {add!r}.")
     if remove:
-        _guard(store.delete_sample, user, skill, remove)
+        _call(user, "delete_sample", skill=skill, name=remove)
         console.print(f"Removed sample {remove!r}.")
     if not add and not remove:
-        print(json.dumps(_guard(store.samples, user, skill), indent=2, ensure_ascii=False))
+        print(json.dumps(_call(user, "samples", skill=skill), indent=2, ensure_ascii=False))
 
 
 @skills_app.command()
@@ -186,14 +176,8 @@ def test(
 ) -> None:
     """Re-run the skill's saved samples (and its template sample): the current version,
     and with --file the edited one beside it, so a change is judged before it is saved."""
-    from copilot.skills.runner import SkillRunner
-    from copilot.skills.library.testing import compare_samples
-    from copilot.workspace import Workspace
-
     text = _read(candidate) if candidate else None
-    with Workspace(get_settings()) as ws:
-        rows = _guard(compare_samples, SkillRunner(ws), user, skill, candidate_text=text,
-                      engine=engine)  # fmt: skip
+    rows = _call(user, "test", skill=skill, candidate=text, engine=engine)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return

@@ -32,7 +32,9 @@ from connectors.graph.auth import (
     client_credentials_provider,
     device_code_provider,
 )
+from copilot.cli.backend import OptionalUserOpt
 from copilot.config import Settings
+from copilot.db.owners import local_name
 from copilot.sources import Source, SourcesError, forget, load_sources, remember
 from copilot.cli.sync import JsonOpt, UserOpt, console, err, run_sync, settings_or_exit
 
@@ -44,8 +46,10 @@ MIN_INTERVAL_S, MAX_INTERVAL_S = 30.0, 86_400.0
 
 
 def token_cache_path(settings: Settings, user: str) -> Path:
-    """Hashed, so a user name never becomes part of a path."""
-    return settings.home_dir / "tokens" / f"cli-{hashlib.sha256(user.encode()).hexdigest()}.json"
+    """Hashed, so a user name never becomes part of a path (a local user's by the name, as
+    before local ids: ``local:anna`` keeps anna's sign-in)."""
+    key = local_name(user) or user
+    return settings.home_dir / "tokens" / f"cli-{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 
 def _prompt(message: str) -> None:
@@ -152,7 +156,7 @@ def sync_outlook(
 ) -> None:
     """Index Outlook mail through Microsoft Graph, incrementally (delta per folder)."""
     settings = settings_or_exit()
-    box = mailbox or (user if app_only else "me")
+    box = mailbox or ((local_name(user) or user) if app_only else "me")
     source = Source(user=user, kind="outlook", mailbox=box, folders=tuple(folder or ()),
                     app_only=app_only)  # fmt: skip
     _run_or_exit(settings, [source], as_json)
@@ -184,7 +188,7 @@ def sync_sharepoint(
 
 
 def watch(
-    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's.")] = None,
+    user: OptionalUserOpt = None,
     interval: Annotated[
         float | None,
         typer.Option(
@@ -198,6 +202,7 @@ def watch(
     """Sync every configured source (see `copilot sources list`) on an interval."""
     settings = settings_or_exit()
     every = min(max(interval or settings.sync_interval_s, MIN_INTERVAL_S), MAX_INTERVAL_S)
+    _adopt_legacy_owners(settings)
     try:
         while True:
             started = time.monotonic()
@@ -210,6 +215,15 @@ def watch(
                 time.sleep(wait)
     except KeyboardInterrupt:
         err.print("Stopped; the next run resumes where this one stopped.")
+
+
+def _adopt_legacy_owners(settings: Settings) -> None:
+    """Sources and data of older user ids (``anna``) move to ``local:anna`` first."""
+    from copilot.cli.backend_local import adopt_legacy_owners
+    from copilot.workspace import Workspace
+
+    with Workspace(settings) as ws:
+        adopt_legacy_owners(ws)
 
 
 def _round(settings: Settings, user: str | None) -> int:
@@ -234,12 +248,16 @@ def _round(settings: Settings, user: str | None) -> int:
 
 
 def sources_list(
-    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's.")] = None,
+    user: OptionalUserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The sources `copilot watch` syncs."""
+    from copilot.db.owners import adopt_legacy_sources
+
+    settings = settings_or_exit()
+    adopt_legacy_sources(settings)  # older user ids (anna) are local:anna now
     try:
-        sources = [s for s in load_sources(settings_or_exit()) if user is None or s.user == user]
+        sources = [s for s in load_sources(settings) if user is None or s.user == user]
     except SourcesError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

@@ -2,23 +2,34 @@
 
 Every source goes through the same pipeline and the same report; what differs is only
 how its connector is made (and where its secrets come from: never the command line).
+``sync local`` and ``sync imap`` run in the copilot service when one is running (a job of
+its job manager, with the same progress line) and in this process otherwise
+(``copilot.cli.backend``); the Microsoft 365 syncs (``cli/sources.py``) run here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from copilot.cli.output import console, err, settings_or_exit
+from copilot.cli.backend import UserOpt as UserOpt  # re-exported for cli/sources.py
+from copilot.cli.backend import backend
+from copilot.cli.output import console, err, fail, settings_or_exit
 from copilot.config import Settings
 
-UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose index (a user id).")]
+if TYPE_CHECKING:
+    from copilot.api.cli_ops import SyncSpec
+    from copilot.ingest.pipeline import SyncReport
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run's report as JSON.")]
 KEYRING_SERVICE = "office-copilot-imap"
+__all__ = ["JsonOpt", "UserOpt", "console", "err", "run_sync", "settings_or_exit"]
 
 
 def progress_line(report: Any) -> str:
@@ -29,31 +40,52 @@ def progress_line(report: Any) -> str:
     )
 
 
-def run_sync(connector: Any, settings: Settings, label: str, as_json: bool) -> Any:
-    """Sync ``connector`` with a progress line (or quietly for --json) and print the result."""
-    from copilot.ingest.pipeline import sync
-    from copilot.workspace import Workspace
+@contextmanager
+def progress_shown(as_json: bool) -> Iterator[tuple[Callable[..., None], Callable[[], None]]]:
+    """``(on_progress, on_waiting)`` for a sync: a live line on stderr, or nothing for --json."""
+    if as_json:
+        yield (lambda report: None), (lambda: None)
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("starting…")
+        yield (
+            lambda report: progress.update(task, description=progress_line(report)),
+            lambda: progress.update(task, description="waiting for another sync to finish…"),
+        )
 
-    with Workspace(settings) as ws:
-        if as_json:
-            report = sync(connector, settings, ws.state, ws.store, ws.embedder)
-            print(json.dumps(report.as_dict(), indent=2))
-            return report
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
-        ) as progress:
-            task = progress.add_task("starting…")
-            report = sync(
-                connector, settings, ws.state, ws.store, ws.embedder,
-                on_progress=lambda r: progress.update(task, description=progress_line(r)),
-            )  # fmt: skip
+
+def print_report(report: SyncReport, label: str, owner: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return
     console.print(
-        f"Synced [bold]{label}[/bold] for {connector.owner}: {report.indexed} indexed, "
+        f"Synced [bold]{label}[/bold] for {owner}: {report.indexed} indexed, "
         f"{report.unchanged} unchanged, {report.deleted} deleted, {report.failed} failed, "
         f"{report.chunks} chunks in {report.seconds:.1f} s."
     )
     for failure in report.failures:
         console.print(f"  [yellow]failed[/yellow] {failure['item']}: {failure['reason']}")
+
+
+def run_sync(connector: Any, settings: Settings, label: str, as_json: bool) -> Any:
+    """Sync ``connector`` in this process (the Microsoft 365 sources) and print the result."""
+    from copilot.ingest.pipeline import sync
+    from copilot.workspace import Workspace
+
+    with Workspace(settings) as ws, progress_shown(as_json) as (on_progress, _):
+        report = sync(connector, settings, ws.state, ws.store, ws.embedder,
+                      on_progress=on_progress)  # fmt: skip
+    print_report(report, label, connector.owner, as_json)
+    return report
+
+
+def sync_spec(spec: SyncSpec, user: str, settings: Settings, label: str, as_json: bool) -> Any:
+    """Sync the source ``spec`` names where the backend runs it, and print the result."""
+    with backend(settings) as chosen, progress_shown(as_json) as (on_progress, on_waiting):
+        report = chosen.sync(user, spec, on_progress=on_progress, on_waiting=on_waiting)
+    print_report(report, label, user, as_json)
     return report
 
 
@@ -68,24 +100,28 @@ def sync_local(
     as_json: JsonOpt = False,
 ) -> None:
     """Index every supported file under PATH (docx, xlsx, pdf, eml, msg, txt, md, html, csv)."""
-    from connectors.local import DEFAULT_EXCLUDE, LocalFolder
+    from copilot.api.cli_ops import SyncSpec
+    from copilot.cli.backend_service import SyncFailed
 
     settings = settings_or_exit()
     if not path.is_dir():
-        err.print(f"[red]{path} is not a folder.[/red]")
-        raise typer.Exit(2)
-    connector = LocalFolder(
-        path,
-        owner=user,
+        raise fail(f"{path} is not a folder.")
+    root = path.expanduser().resolve()
+    spec = SyncSpec(
+        "local",
+        path=str(root),
         include=tuple(include or ()),
-        exclude=tuple(DEFAULT_EXCLUDE) + tuple(exclude or ()),
-        max_bytes=int(max_mb * 1024 * 1024) if max_mb else settings.max_file_bytes,
+        exclude=tuple(exclude or ()),
+        max_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
     )
-    run_sync(connector, settings, str(connector.root), as_json)
+    try:
+        sync_spec(spec, user, settings, str(root), as_json)
+    except (SyncFailed, ValueError) as exc:
+        raise fail(str(exc)) from exc
     from copilot.sources import Source, SourcesError, remember
 
     try:  # `copilot watch` keeps the folder in sync from now on
-        remember(settings, Source(user=user, kind="local", path=str(connector.root)))
+        remember(settings, Source(user=user, kind="local", path=str(root)))
     except SourcesError as exc:
         err.print(f"[yellow]Not added to the watched sources: {exc}[/yellow]")
 
@@ -109,29 +145,24 @@ def sync_imap(
 ) -> None:
     """Index an IMAP mailbox, incrementally (UIDVALIDITY + UID). The password comes from
     --password-env or the system keyring (service "office-copilot-imap"), never argv."""
-    from connectors.imap import (
-        ImapConnector,
-        ImapError,
-        ImapSource,
-        check_security,
-        password_from,
-    )
+    from connectors.imap import ImapError, check_security, password_from
+    from copilot.api.cli_ops import SyncSpec
+    from copilot.cli.backend_service import SyncFailed
+    from copilot.db.owners import local_name
 
     if tls + starttls + plain > 1:
-        err.print("[red]Choose one of --tls, --starttls or --plain.[/red]")
-        raise typer.Exit(2)
+        raise fail("Choose one of --tls, --starttls or --plain.")
     security = "starttls" if starttls else "plain" if plain else "tls"
     settings = settings_or_exit()
-    login = username or user
+    login = username or local_name(user) or user
     try:
         check_security(host, security)
         password = password_from(password_env, service=KEYRING_SERVICE, username=login)
-        source = ImapSource(
-            host=host, port=port, username=login, security=security,  # type: ignore[arg-type]
-            folders=tuple(folder or ("INBOX",)), password=password, ca_file=ca_file,
+        spec = SyncSpec(
+            "imap", host=host, port=port, username=login, security=security,
+            folders=tuple(folder or ("INBOX",)), password=password,
+            ca_file=str(ca_file.resolve()) if ca_file else None,
         )  # fmt: skip
-        connector = ImapConnector(source, owner=user, max_bytes=settings.max_file_bytes)
-        run_sync(connector, settings, f"imap://{login}@{host}", as_json)
-    except (ImapError, ValueError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+        sync_spec(spec, user, settings, f"imap://{login}@{host}", as_json)
+    except (ImapError, SyncFailed, ValueError) as exc:
+        raise fail(str(exc)) from exc

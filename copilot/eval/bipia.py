@@ -111,7 +111,7 @@ def _read_emails(text: str, path: Path) -> list[Email]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             bad.append(f"line {number}: not JSON ({exc.msg})")
             continue
         if not isinstance(row, dict):
@@ -138,7 +138,7 @@ def _read_emails(text: str, path: Path) -> list[Email]:
 def _read_attacks(text: str, path: Path) -> list[Attack]:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BipiaError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(data, dict):
         raise BipiaError(f"{path}: expected an object of category -> list of attack texts")

@@ -2,7 +2,9 @@
 
 This is the format of the UCI "Sentiment Labelled Sentences" sets (Amazon, Yelp, IMDb), so
 any of them can be scored as is. The engine is just a function from sentences to 0/1, which
-keeps the local engine and an LLM comparable on the same numbers.
+keeps the local engine and a model comparable on the same numbers: on a model (``llm`` or
+``embedded``) that function runs the built-in sentiment skill once per sentence
+(``predict_with_skill``), in a throwaway home (``copilot.eval.skill_runs``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ from typing import Any
 
 from connectors.parsers.text import split_lines
 from copilot.errors import CopilotError
+from copilot.llm.errors import LLMError
+from copilot.skills.engines.base import EngineName
+from copilot.skills.engines.local.engine import LocalEngineError
+from copilot.skills.runner import SkillRunner
 
 MAX_BAD_LINES_SHOWN = 5
+USER = "sentiment-eval"
 
 
 class TsvError(CopilotError, ValueError):
@@ -91,3 +98,37 @@ def evaluate(
         "n": len(gold),
         "confusion": confusion,
     }
+
+
+def predict_with_skill(
+    runner: SkillRunner,
+    texts: Sequence[str],
+    engine: EngineName,
+    on_text: Callable[[int, int], None] | None = None,
+) -> list[int]:
+    """1 (positive) or 0 per text from the built-in sentiment skill on ``engine``, one run
+    per text (every run shares the skill's prompt prefix, so a model server's cache keeps
+    it). A failed run stops the evaluation, naming the sentence: a score over fewer
+    sentences than the file holds would not compare."""
+    out = []
+    for i, text in enumerate(texts, start=1):
+        try:
+            result = runner.run(
+                USER, "sentiment", {"text": text}, engine=engine, retrieval=False, record=False
+            )
+        except (LLMError, LocalEngineError) as exc:
+            raise RuntimeError(f"sentence {i} ({text[:60]!r}): {exc}") from exc
+        out.append(label_of(result.data))
+        if on_text is not None:
+            on_text(i, len(texts))
+    return out
+
+
+def label_of(data: object) -> int:
+    """The 0/1 of a sentiment skill's JSON: its label, else (neutral, mixed) the sign of
+    its score, a missing score counting as 0, so positive."""
+    found = data if isinstance(data, dict) else {}
+    label, score = found.get("label"), found.get("score")
+    if label in ("positive", "negative"):
+        return 1 if label == "positive" else 0
+    return 1 if not isinstance(score, int | float) or score >= 0 else 0

@@ -62,7 +62,9 @@ def get_embedder(settings: Settings) -> Embedder:
     provider = settings.embed_provider
     key: tuple[object, ...] = (provider, settings.embed_model, settings.embed_backend)
     if provider == "local":
-        key += (settings.home_dir, settings.models_dir)
+        # Not the home: a model per home kept a 100-250 MB session for every workspace a
+        # process ever opened (the test suite reached 14 GB that way).
+        key += (settings.models_dir, settings.embed_threads, settings.embed_batch)
     else:
         key += (settings.openai_base_url, settings.azure_endpoint, settings.azure_api_version)
     with _cache_lock:
@@ -204,14 +206,25 @@ class OnnxMiniLM(_MiniLMBase):
         return _normalise(pooled)
 
 
+# Rows x width^2 of one forward pass. Attention memory grows with the square of the width:
+# 64 rows of 256 tokens took ~1 GB of ONNX Runtime's arena (kept for the process's life),
+# 16 rows of 256 or 64 of 128 ~250-350 MB, at the same speed per text.
+MAX_BATCH_CELLS = 16 * 256 * 256
+
+
 def _embed_sorted(
     ids: list[list[int]], batch: int, forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> np.ndarray:
-    """Run batches of similar length, so padding (wasted compute) stays small; keep order."""
+    """Run batches of similar length, so padding (wasted compute) stays small; keep order.
+    A batch holds at most ``batch`` texts and ``MAX_BATCH_CELLS`` rows x width^2."""
     out = np.empty((len(ids), MINILM_DIM), dtype=np.float32)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    for start in range(0, len(order), batch):
-        rows = order[start : start + batch]
+    start = 0
+    while start < len(order):
+        widest = max(1, len(ids[order[min(start + batch, len(order)) - 1]]))
+        size = max(1, min(batch, MAX_BATCH_CELLS // (widest * widest)))
+        rows = order[start : start + size]
+        start += size
         width = max(len(ids[i]) for i in rows)
         input_ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)

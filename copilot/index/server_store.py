@@ -2,8 +2,9 @@
 
 ``COPILOT_QDRANT_URL`` picks it (see :func:`open_client` for the accepted forms). It is a
 LlamaIndex ``QdrantVectorStore`` (batched, retried uploads come from there) whose public
-methods, payload, BM25 vectors and search behave like :class:`EdgeVectorStore`'s, so the
-pipeline, search and tests do not care which one they hold:
+methods, payload, BM25 vectors and search behave like :class:`EdgeVectorStore`'s (both are
+an ``IndexStore``, see :mod:`.base`), so the pipeline, search and tests do not care which
+one they hold:
 
 - one collection per embedding model, with a dense (cosine) vector, a BM25 sparse vector
   with ``Modifier.IDF``, per-tenant HNSW (``m=0``, ``payload_m=16``) and payload indexes,
@@ -11,9 +12,11 @@ pipeline, search and tests do not care which one they hold:
 - every read and delete filter is built by ``filters.scoped`` (``owner == X`` in ``must``)
   and translated to the client's models by :func:`client_filter`, so the filter semantics
   cannot drift from the embedded store's;
-- BM25 IDF is computed over the querying owner's points only (``IdfCorpusParams``); hybrid
-  search fuses the dense and BM25 candidate lists as the embedded store does: weighted
-  DBSF in Python by default (``copilot.index.fusion``), or weighted RRF on the server.
+- a search runs as the embedded store's does, planned by :mod:`copilot.index.planner`:
+  BM25 IDF over the querying owner's points only (``IdfCorpusParams``); hybrid search
+  fuses the dense and BM25 candidate lists by weighted DBSF in Python by default
+  (``copilot.index.fusion``), or by weighted RRF on the server. Only the engine calls
+  (:class:`ClientEngine`) are this module's.
 
 ``QdrantVectorStore``'s own ``query``/``delete``/``get_nodes`` filter on nothing but what the
 caller passes; they are replaced here by owner-scoped versions or refused.

@@ -19,7 +19,11 @@ lock of ours. The binding holds the GIL for the whole of every call, so calls ne
 searches under a writing sync showed no errors or wrong results, and an RLock made no
 difference to latency. The price: a long call stalls every thread of the process (``flush``
 ~90 ms and ``optimize`` ~8 s on 20k unoptimised chunks of one owner). What needs care is a
-read made of two calls, see ``_dbsf``.
+read made of two calls: the fused search's read-back in ``copilot.index.planner``.
+
+How a search runs (the candidate lists, their fusion) is decided by ``planner``, which
+the server store shares; this module only says how each of its calls reaches the shard
+(:class:`EdgeEngine`).
 
 Privacy at rest: the shard folder is created 0700, and since the engine creates its files
 with the umask's permissions, everything in it is made owner-only again after opening,
@@ -284,7 +288,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
 class EdgeEngine:
     """The search planner's engine calls on one shard (see ``planner.SearchEngine``).
 
-    The ``_dbsf`` read is two calls (candidates, then payloads): the binding serialises
+    A fused (DBSF) search is two calls, candidates then payloads: the binding serialises
     calls, not pairs of them, which is why ``planner`` skips ids deleted in between.
     """
 

@@ -110,6 +110,7 @@ def _payload(work: Work, title: str, position: int, chunk: Chunk) -> dict[str, A
         "url": item.url,
         "modified_ts": _date_ts(meta, item.modified),
         "sender": str(meta.get("from") or "").lower() or None,
+        "sender_name": str(meta.get("from_name") or "") or None,  # citations name people
         "folder": meta.get("folder") or item.meta.get("folder"),
         "thread_id": meta.get("thread_id"),
     }

@@ -163,7 +163,8 @@ class Syncer:
         if (previous.title, previous.url) == (item.title, item.url):
             return
         self.store.set_item_payload(self.owner, item.id, {"title": item.title, "url": item.url})
-        update = {"item_id": item.id, "scope": self.scope, "parent_id": previous.parent_id}
+        update: dict[str, Any] = {"item_id": item.id, "scope": self.scope}
+        update.update(parent_id=previous.parent_id)
         update.update(kind=item.kind, title=item.title, url=item.url, version=item.version)
         update.update(content_hash=previous.content_hash, status=previous.status)
         update.update(chunks=previous.chunks, modified=item.modified.timestamp())

@@ -25,11 +25,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+try:  # the SDK's HTTP library: httpx2 in openai>=3, httpx before
+    import httpx2 as _httpx
+except ImportError:  # pragma: no cover
+    import httpx as _httpx  # type: ignore[no-redef]
+
 # A measurement counts only when the server took at least this long and read this much:
 # below, network latency and queueing dominate and the "rate" says nothing about reading.
 MIN_RATE_SECONDS = 1.0
 MIN_RATE_TOKENS = 256
 RATE_SAMPLES = 8
+ASK_TIMEOUT_S = 3.0  # asking a server for its window must not hold up a run
 # Keys under which servers list a model's window in ``GET /v1/models``.
 WINDOW_KEYS = ("max_model_len", "context_length", "context_window", "max_context_length")
 
@@ -68,6 +74,26 @@ def facts_for(server: str, model: str) -> Facts:
         if found is None:
             found = _facts[key] = Facts()
         return found
+
+
+def ask_window(base_url: str, model: str, key: str | None) -> int | None:
+    """The window the server at ``base_url`` (".../v1") states for ``model``:
+    ``GET /v1/models``, then llama.cpp's ``GET /props``; None when neither says."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    base = base_url.rstrip("/")
+    root = base.removesuffix("/v1")
+    for url, read in (
+        (f"{base}/models", lambda body: window_from_models(body, model)),
+        (f"{root}/props", window_from_props),
+    ):
+        try:
+            response = _httpx.get(url, headers=headers, timeout=ASK_TIMEOUT_S)
+            found = read(response.json()) if response.status_code == 200 else None
+        except (_httpx.HTTPError, ValueError):
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def window_from_models(listing: Any, model: str) -> int | None:

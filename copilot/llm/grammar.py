@@ -3,8 +3,8 @@
 llama.cpp's server (and others built on it) accept a grammar in GBNF, its BNF dialect, where
 they do not accept a ``response_format``. The subset of JSON Schema the copilot's skills use
 is translated exactly: objects with properties (required ones always, in order, then the
-optional ones), arrays, strings, numbers, integers, booleans, null, ``enum``, ``const`` and
-``anyOf``/``oneOf``. Anything else (``$ref``, ``allOf``, patterns, bounds) becomes "any JSON
+optional ones), arrays, strings, numbers (scores from 0 or -1 to 1 bounded), integers,
+booleans, null, ``enum``, ``const`` and ``anyOf``/``oneOf``. Anything else (``$ref``, ``allOf``, patterns, bounds) becomes "any JSON
 value" of the right kind: the answer is still validated against the full schema afterwards,
 so a looser grammar costs at most the one repair request, never a wrong answer.
 """
@@ -16,7 +16,8 @@ from typing import Any
 
 MAX_DEPTH = 12  # deeper schemas fall back to "any JSON value"
 
-_BASE = r"""ws ::= [ \t\n]{0,20}
+# At most one space between tokens: on a CPU every token of indentation costs time.
+_BASE = r"""ws ::= " "?
 string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} ) )* "\"" ws
 number ::= "-"? ( [0-9] | [1-9] [0-9]{0,15} ) ( "." [0-9]+ )? ( [eE] [-+]? [0-9]+ )? ws
 integer ::= "-"? ( [0-9] | [1-9] [0-9]{0,15} ) ws
@@ -72,6 +73,10 @@ class _Builder:
             kind = "object" if "properties" in schema else "array" if "items" in schema else None
         if kind == "object":
             return self.object(schema, depth)
+        if kind == "number" and schema.get("maximum") == 1 and schema.get("minimum") in (0, -1):
+            # Scores and confidences: bounded in the grammar, as small models write "10".
+            sign = '"-"? ' if schema["minimum"] == -1 else ""
+            return self.add(f'{sign}( "0" ( "." [0-9]{{1,6}} )? | "1" ( ".0" )? ) ws')
         if kind == "array":
             item = self.rule(schema.get("items"), depth + 1) if "items" in schema else "value"
             return self.add(f'"[" ws ( {item} ( "," ws {item} )* )? "]" ws')

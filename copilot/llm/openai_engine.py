@@ -40,7 +40,8 @@ import openai
 
 from copilot.config import Settings
 from copilot.llm import capabilities, retry, streaming, structured, tokens
-from copilot.llm.errors import ErrorKind, LLMError
+from copilot.llm.errors import LLMError
+from copilot.llm.failures import Failure, Failures
 from copilot.llm.prefill import CHATML_STOP, PrefillMode, chatml, instructed, split
 from copilot.llm.redact import RedactionPolicy, Redactor
 from copilot.llm.types import Message
@@ -51,9 +52,6 @@ try:  # the SDK's HTTP library: httpx2 in openai>=3, httpx before
     import httpx2 as _httpx
 except ImportError:  # pragma: no cover
     import httpx as _httpx  # type: ignore[no-redef]
-
-_MAX_DETAIL = 300  # characters of a server's error message quoted in ours
-DISCOVERY_TIMEOUT_S = 3.0  # asking a server for its window must not hold up a run
 
 Sleep = Callable[[float], None]
 Delta = Callable[[str], None]
@@ -71,16 +69,6 @@ class Completion:
     redactions: Mapping[str, int] = field(default_factory=dict)  # kind -> distinct values
     first_token_s: float | None = None  # request to first chunk, of the last request
     json_mode: str | None = None  # how JSON was asked for (structured.JSON_MODES)
-
-
-@dataclass
-class _Failure(Exception):
-    """One failed request, before we decide whether to try again."""
-
-    error: LLMError
-    retryable: bool
-    retry_after: float | None = None
-    unsupported: bool = False  # the server refused the way output was constrained
 
 
 class _CallerError(Exception):
@@ -169,6 +157,7 @@ class OpenAIEngine:
         if context_window is not None:
             self.facts().window = context_window
         self._policy = RedactionPolicy.from_settings(settings)
+        self.failures = Failures(f"the model {self.model} at {self.server}", self.serial, key)
 
     # -- what the server is -----------------------------------------------------------------
 
@@ -194,7 +183,7 @@ class OpenAIEngine:
         facts.window_checked = True
         if self._azure or self.server.startswith("https://api.openai.com"):
             return None  # neither says; their windows are larger than any default here
-        facts.window = self._ask_window()
+        facts.window = capabilities.ask_window(self.server, self.model, self._key())
         return facts.window
 
     def prompt_rate(self) -> float | None:
@@ -255,7 +244,8 @@ class OpenAIEngine:
             return _Request(self._chat(base, sent), sent)
         if self.prefill_mode == "chatml":
             payload = {**base, "prompt": chatml(sent, start), "stop": CHATML_STOP}
-            return _Request(payload, sent, prefill=start, completions_api=True)
+            turns = [*sent, Message("assistant", start)]  # what the raw prompt holds
+            return _Request(payload, turns, prefill=start, completions_api=True)
         if self.prefill_mode == "continue":
             turns = [*sent, Message("assistant", start)]
             return _Request(self._chat(base, turns), turns, prefill=start)
@@ -287,7 +277,7 @@ class OpenAIEngine:
             facts.json_mode = mode
             break
         else:  # pragma: no cover - "prompt" is never refused as a mode
-            raise LLMError("bad_request", f"{self._where()} refused every way of asking for JSON.")
+            raise LLMError("bad_request", f"{self.failures.where} refused every way of JSON.")
         requests += answer.requests
         usage = answer.usage
         data, problem = structured.parse_json(answer.text, validator)
@@ -343,6 +333,12 @@ class OpenAIEngine:
         self, request: _Request, on_delta: Delta | None, cancel: threading.Event | None
     ) -> _Answer:
         prompt_tokens = tokens.count_messages(request.messages)
+        answer_tokens = request.payload.get("max_tokens") or 0
+        window = self._known_window()
+        if window is not None and prompt_tokens + answer_tokens > window:
+            # Refused here: llama.cpp's Python server answers such a streamed request with
+            # an empty 200 and nothing to go on.
+            raise self.failures.too_long(prompt_tokens, answer_tokens, window)
         first_s = retry.first_token_timeout(
             self.settings.llm_timeout_s, prompt_tokens, self._timeout_rate()
         )
@@ -352,8 +348,10 @@ class OpenAIEngine:
             self._check_cancel(cancel)
             try:
                 text, model, finish, usage, first = self._stream(request, on_delta, cancel, first_s)
-            except _Failure as failure:
+            except Failure as failure:
                 failure.error.attempts = attempt
+                if failure.window is not None:  # the server said its window: pack for it
+                    self.facts(request.payload["model"]).window = failure.window
                 if failure.unsupported:
                     raise _Unsupported(attempt) from None
                 if not failure.retryable or attempt > self.settings.llm_max_retries:
@@ -401,7 +399,7 @@ class OpenAIEngine:
         parts: list[str] = []
         shown = False
         model, finish, usage = self.model, None, None
-        failure: _Failure
+        failure: Failure
         try:
             for chunk in reader.chunks(first_s=first_s, gap_s=gap_s, cancel=cancel):
                 model = chunk.model or model
@@ -420,20 +418,22 @@ class OpenAIEngine:
         except _CallerError as exc:
             raise exc.__cause__ from None  # type: ignore[misc]
         except streaming.Stopped:
-            raise _Failure(self._cancelled(), retryable=False) from None
+            raise Failure(self.failures.cancelled(), retryable=False) from None
         except streaming.Deadline as late:
-            failure = _Failure(self._timeout(late), retryable=not self.serial)
+            failure = self.failures.timeout(late)
         except openai.APIError as exc:
-            failure = self._failure(exc, request.constrained)
+            failure = self.failures.classify(
+                exc, constrained=request.constrained, window=self.context_window
+            )
         except (_httpx.TimeoutException, TimeoutError):
-            failure = _Failure(self._timeout(None), retryable=not self.serial)
+            failure = self.failures.timeout(None)
         except _httpx.TransportError as exc:
-            failure = _Failure(self._connection(exc), retryable=True)
+            failure = self.failures.connection(exc)
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            failure = self._bad_response(exc)
+            failure = self.failures.bad_response(exc)
         else:
             if reader.first_chunk_s is None:
-                failure = self._bad_response(ValueError("the stream had no chunks"))
+                failure = self.failures.empty(tokens.count_messages(request.messages))
             else:
                 if request.prefill is not None and not parts:
                     parts.append(request.prefill)
@@ -462,25 +462,11 @@ class OpenAIEngine:
         secret = self.settings.llm_api_key
         return secret.get_secret_value() if secret is not None else None
 
-    def _ask_window(self) -> int | None:
-        """Ask the server for its window: ``GET /v1/models``, then llama.cpp's ``/props``."""
-        key = self._key()
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        base = self.server.rstrip("/")
-        root = base.removesuffix("/v1")
-        for url, read in (
-            (f"{base}/models", lambda body: capabilities.window_from_models(body, self.model)),
-            (f"{root}/props", capabilities.window_from_props),
-        ):
-            try:
-                response = _httpx.get(url, headers=headers, timeout=DISCOVERY_TIMEOUT_S)
-                if response.status_code == 200:
-                    found = read(response.json())
-                    if found is not None:
-                        return found
-            except (_httpx.HTTPError, ValueError):
-                continue
-        return None
+    def _known_window(self) -> int | None:
+        """The window when it is known, not assumed: the server's, or the one set."""
+        if "llm_context_window" in self.settings.model_fields_set:
+            return self.context_window()
+        return self.facts().window
 
     def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
         if self._sleep is not None:
@@ -493,101 +479,7 @@ class OpenAIEngine:
 
     def _check_cancel(self, cancel: threading.Event | None) -> None:
         if cancel is not None and cancel.is_set():
-            raise self._cancelled()
-
-    def _where(self) -> str:
-        return f"the model {self.model} at {self.server}"
-
-    def _scrub(self, text: str) -> str:
-        key = self._key()
-        if key and len(key) >= 4:
-            text = text.replace(key, "***")
-        return text[:_MAX_DETAIL]
-
-    def _cancelled(self) -> LLMError:
-        return LLMError("cancelled", f"The request to {self._where()} was cancelled.")
-
-    def _timeout(self, late: streaming.Deadline | None) -> LLMError:
-        if late is not None and late.first:
-            what = (
-                f"No first token from {self._where()} within {late.waited_s:.0f} s (the "
-                "timeout plus the time to read the prompt at COPILOT_LLM_PROMPT_RATE)."
-            )
-        elif late is not None:
-            what = f"The answer from {self._where()} stalled for {late.waited_s:.0f} s."
-        else:
-            what = f"No answer from {self._where()} in time."
-        advice = " Raise COPILOT_LLM_TIMEOUT_S or check that the server is not overloaded."
-        if self.serial:
-            advice += (
-                " The server computes one request at a time and is still working on this "
-                "one, so it was not sent again."
-            )
-        return LLMError("timeout", what + advice)
-
-    def _connection(self, exc: BaseException) -> LLMError:
-        return LLMError(
-            "server",
-            f"Could not reach {self._where()} ({self._scrub(str(exc) or type(exc).__name__)}). "
-            "Check that the server is running and COPILOT_LLM_BASE_URL is right.",
-        )
-
-    def _bad_response(self, exc: Exception) -> _Failure:
-        detail = self._scrub(f"{type(exc).__name__}: {exc}")
-        error = LLMError(
-            "bad_response",
-            f"Unusable reply from {self._where()}: not a valid chat completion ({detail}). "
-            "Check that COPILOT_LLM_BASE_URL points at an OpenAI-compatible /v1 endpoint.",
-        )
-        return _Failure(error, retryable=True)
-
-    def _overflow(self, status: int, detail: str) -> _Failure:
-        told = retry.window_in(detail)
-        if told is not None:
-            self.facts().window = told  # the next run packs for the real window
-        window = self.context_window()
-        error = LLMError(
-            "context_overflow",
-            f"The prompt is too long for {self._where()} (HTTP {status}: {detail}). The "
-            f"copilot packed for a {window}-token window; set COPILOT_LLM_CONTEXT_WINDOW "
-            f"to the model's real window{f' ({told})' if told else ''} and run again.",
-            upstream_status=status,
-        )
-        return _Failure(error, retryable=False)
-
-    def _failure(self, exc: openai.APIError, constrained: bool) -> _Failure:
-        """Sort an SDK error into our kinds, and say whether trying again can help."""
-        if isinstance(exc, openai.APITimeoutError):
-            return _Failure(self._timeout(None), retryable=not self.serial)
-        if isinstance(exc, openai.APIConnectionError):
-            return _Failure(self._connection(exc.__cause__ or exc), retryable=True)
-        if not isinstance(exc, openai.APIStatusError):  # an error event inside a stream
-            detail = self._scrub(exc.message)
-            if retry.is_context_overflow(detail):
-                return self._overflow(400, detail)
-            return _Failure(LLMError("server", f"Error from {self._where()}: {detail}"), True)
-        status = exc.status_code
-        detail = self._scrub(_error_detail(exc))
-        if status in (400, 413, 422, 500) and retry.is_context_overflow(detail):
-            return self._overflow(status, detail)
-        kind: ErrorKind
-        if status in (401, 403):
-            kind, advice = "auth", "Check COPILOT_LLM_API_KEY (and its access to this model)."
-        elif status == 404:
-            kind, advice = "config", "Check the model or deployment name and the server URL."
-        elif status == 429:
-            kind, advice = "rate_limit", "The server is rate limiting; try again later."
-        elif status >= 500:
-            kind, advice = "server", "The server failed; try again later."
-        else:
-            kind, advice = "bad_request", "The server refused the request as sent."
-        error = LLMError(
-            kind, f"HTTP {status} from {self._where()}: {detail}. {advice}", upstream_status=status
-        )
-        unsupported = constrained and structured.is_format_rejection(status, detail)
-        retry_after = retry.retry_after_seconds(exc.response.headers)
-        retryable = status in retry.RETRY_STATUSES and not unsupported
-        return _Failure(error, retryable, retry_after, unsupported=unsupported)
+            raise self.failures.cancelled()
 
 
 class _Unsupported(Exception):
@@ -603,13 +495,3 @@ def _delta_text(choice: Any, completions_api: bool) -> str | None:
         text = getattr(choice, "text", None)
         return text if isinstance(text, str) else None
     return choice.delta.content if choice.delta is not None else None
-
-
-def _error_detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        message = error.get("message") if isinstance(error, Mapping) else error
-        if message:
-            return str(message)
-    return exc.message or f"HTTP {exc.status_code}"

@@ -1,7 +1,10 @@
 """Score a workbook column with a sentiment skill and write the scored workbook.
 
-Shared by `copilot run sentiment --file … --column …` and the API's upload route, so
-both give the same workbook for the same file.
+Shared by `copilot run sentiment --file … --column …`, the API's upload route and the
+Teams bot, so all give the same workbook for the same file. The workbook is a user's file:
+reading its column and writing the scored copy both run in the sandbox worker
+(``ingest.untrusted``: container checks, memory limit, deadline); only the column's text
+and the scores pass through this process.
 """
 
 from __future__ import annotations
@@ -10,15 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from copilot.skills.request import InputError, main_input
+from connectors.parsers.safety import XLSX
+from copilot.ingest.untrusted import UntrustedFileError, read_limited, run_untrusted
+from copilot.office.xlsx import MAX_TEXT_ROWS, TextColumn, WorkbookError, read_column
+from copilot.office.xlsx_scored import write_scored
 from copilot.skills.engines.local.engine import sentiment_model
-from copilot.skills.engines.select import choose_engine
-from copilot.skills.runner import SkillRunner
 from copilot.skills.engines.local.sentiment import aggregate
+from copilot.skills.engines.select import choose_engine
+from copilot.skills.request import InputError, main_input
+from copilot.skills.runner import SkillRunner
 from copilot.skills.sentiment_io import score_texts
-from copilot.office.xlsx import read_text_column, write_scored_workbook
 
 MAX_LLM_ROWS = 2_000  # one model call per row: beyond this, use the local engine
+MAX_WORKBOOK_BYTES = 50 * 1024 * 1024
+READ_S, WRITE_S = 30.0, 60.0  # the sandbox's deadlines for reading and for writing
 
 
 def score_workbook(
@@ -32,12 +40,23 @@ def score_workbook(
     sheet: str | None = None,
     engine: str = "auto",
     on_progress: Callable[[int, int], None] | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``out`` and return the summary (counts, shares, mean score, top aspects)."""
+    """Write ``out`` and return the summary (counts, shares, mean score, top aspects).
+
+    ``name`` is what errors call the file (an upload's own name; default: ``src``'s).
+    """
     stored = runner.skills.get(user, skill_id)
     if stored.template.metadata.task != "sentiment":
         raise InputError(f"{skill_id!r} is not a sentiment skill: only those score a column")
-    col = read_text_column(src, column, sheet=sheet)
+    name = name or src.name
+    limit = min(runner.settings.max_file_bytes, MAX_WORKBOOK_BYTES)
+    try:  # read once: both passes see the same bytes
+        data = read_limited(src, name, limit)
+    except UntrustedFileError as exc:
+        raise WorkbookError(str(exc), status=exc.status, kind=exc.kind) from exc
+    col: TextColumn = _sandboxed(read_column, data, name, column, sheet, MAX_TEXT_ROWS,
+                                 max_bytes=limit, timeout_s=READ_S)  # fmt: skip
     texts = [t for _, t in col.rows]
     if choose_engine(runner.settings, engine) == "local":
         model = sentiment_model(stored.template, runner.workspace.embedder)
@@ -48,12 +67,21 @@ def score_workbook(
                 f"{len(texts):,} rows is over the {MAX_LLM_ROWS:,}-row limit for the language "
                 "model (one call per row): use the local engine or split the file"
             )
-        name = main_input(stored.template)
+        main = main_input(stored.template)
 
         def one(text: str) -> Any:
-            return runner.run(user, stored, {name: text}, engine="llm", record=False).data
+            return runner.run(user, stored, {main: text}, engine="llm", record=False).data
 
         results = score_texts(texts, one=one, on_progress=on_progress)
     summary = aggregate(results)
-    write_scored_workbook(src, out, col, results, summary=summary)
+    _sandboxed(write_scored, data, name, out, col, list(results), summary,
+               max_bytes=limit, timeout_s=WRITE_S)  # fmt: skip
     return {"rows": len(results), "sheet": col.sheet, "column": col.column_letter, **summary}
+
+
+def _sandboxed(reader: Any, data: bytes, name: str, *args: Any, **limits: Any) -> Any:
+    """``reader(data, name, *args)`` in the sandbox; its refusal as a ``WorkbookError``."""
+    try:
+        return run_untrusted(reader, data, name, *args, media_type=XLSX, **limits)
+    except UntrustedFileError as exc:
+        raise WorkbookError(str(exc), status=exc.status, kind=exc.kind) from exc

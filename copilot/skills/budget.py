@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from copilot.config import Settings
-from copilot.llm.openai_engine import OpenAIEngine
 from copilot.llm.tokens import count_tokens
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import TemplateError, render
 
-# A floor under the time budget: below it a skill that needs sources gets almost none, and
-# waiting longer beats an answer from nothing.
-MIN_TIME_BUDGET = 400
+# Time bounds the sources, never below this: a run whose input alone takes the time budget
+# still gets some sources (waiting longer beats an answer from nothing). The window is the
+# hard limit.
+MIN_TIME_SOURCES = 300
 _EMPTY: dict[str, Any] = {"string": "", "number": 0, "boolean": False, "array": [], "object": {}}
 
 
@@ -33,28 +33,29 @@ def prompt_budget(
     prompt_rate: float | None = None,
     first_token_s: float | None = None,
     cached_tokens: int = 0,
+    fixed_tokens: int = 0,
 ) -> int:
     """Tokens the whole prompt may take: the window less the answer's ``reserve``, and no
     more than ``prompt_rate`` (tokens/s) reads in ``first_token_s`` beyond the
-    ``cached_tokens`` the server keeps from earlier calls. No rate: only the window counts.
+    ``cached_tokens`` the server keeps from earlier calls, though always the prompt without
+    sources (``fixed_tokens``) plus ``MIN_TIME_SOURCES``. No rate: only the window counts.
     """
     by_window = max(0, window - max(0, reserve))
     if not prompt_rate or not first_token_s:
         return by_window
-    by_time = max(MIN_TIME_BUDGET, int(prompt_rate * first_token_s)) + max(0, cached_tokens)
-    return min(by_window, by_time)
+    by_time = int(prompt_rate * first_token_s) + max(0, cached_tokens)
+    return min(by_window, max(by_time, max(0, fixed_tokens) + MIN_TIME_SOURCES))
 
 
 def prompt_rate(engine: Any, settings: Settings) -> float | None:
-    """The prompt rate of the server behind ``engine`` (measured, else configured); None
-    for a fast server or an engine without a model."""
-    client = getattr(engine, "client", None)
-    if isinstance(client, OpenAIEngine):
-        return client.prompt_rate()
-    rate = getattr(engine, "prompt_rate", None)
-    if callable(rate):
-        found = rate()
-        return float(found) if isinstance(found, int | float) and found > 0 else None
+    """The prompt rate of the server behind ``engine``: from the first of the engine, its
+    chat client (``client``, ``chat``) that has a ``prompt_rate()`` (``OpenAIEngine``'s is
+    measured on real calls), else ``COPILOT_LLM_PROMPT_RATE``; None for a fast server."""
+    for holder in (engine, getattr(engine, "client", None), getattr(engine, "chat", None)):
+        rate = getattr(holder, "prompt_rate", None)
+        if callable(rate):
+            found = rate()
+            return float(found) if isinstance(found, int | float) and found > 0 else None
     return settings.llm_prompt_rate
 
 
@@ -75,9 +76,13 @@ def fixed_prefix_tokens(template: SkillTemplate) -> int:
     return count_tokens(messages[0].content) + 4  # the message's own framing
 
 
-def context_budget(engine: Any, template: SkillTemplate, settings: Settings, reserve: int) -> int:
-    """The prompt budget of a run of ``template`` on ``engine`` (0 without a model window):
-    the hook ``prepare.context_budget`` calls."""
+def context_budget(
+    engine: Any, template: SkillTemplate, settings: Settings, reserve: int, *,
+    fixed_tokens: int = 0,
+) -> int:  # fmt: skip
+    """The prompt budget of a run of ``template`` on ``engine`` (0 without a model window),
+    ``fixed_tokens`` being its prompt without sources: the hook ``prepare.context_budget``
+    calls."""
     window = int(getattr(engine, "window", 0) or 0)
     if window <= 0:
         return 0
@@ -85,5 +90,5 @@ def context_budget(engine: Any, template: SkillTemplate, settings: Settings, res
     cached = fixed_prefix_tokens(template) if rate else 0
     return prompt_budget(
         window, reserve, prompt_rate=rate, first_token_s=settings.llm_first_token_s,
-        cached_tokens=cached,
+        cached_tokens=cached, fixed_tokens=fixed_tokens,
     )  # fmt: skip

@@ -11,16 +11,23 @@ words (``[link]``) and years (``[2024]``) are left exactly as written.
 While an answer streams, ``CitationStream`` applies the same checks to the text shown so
 far, holding back only what is not decided yet (a marker still being written, the spaces
 before it), so the reader never sees a citation that the final answer drops.
+
+A citation names its source for people (``citation``): a mail by subject, sender and date,
+a file by title and place (page, section, ``Sheet!A1:B2``), with a snippet from the body
+(the sentence the answer leans on), never the header lines. Sources that are one passage
+to a reader (parts of one mail, two pieces of one paragraph) share one number: a marker of
+the second is written as the first's, so "[1][2][4]" for one place becomes "[1]".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
-from copilot.index.search import format_locator
+from copilot.index.search import body_text, format_locator, mail_fields, snippet
 from copilot.skills.types import Citation, Source
 
 ALLOWED_SCHEMES = ("http", "https", "file", "mailto")
@@ -42,6 +49,9 @@ _DIGITS = re.compile(r"\d+")
 _GONE = "\x00"  # where a marker was removed, until the whitespace around it is tidied
 _TAB_NEWLINE = re.compile(r"[\t\r\n]")
 _C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+_ANSWER_SENTENCE = re.compile(r"(?<=[.!?\]])\s+|\n+")
+_CANONICAL_MARKER = re.compile(r"\[(\d{1,4})\]")
+_WORDS = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ class Cited:
     text: str  # the answer with invalid markers removed, valid ones as "[1][2]"
     citations: list[Citation] = field(default_factory=list)  # in order of first citation
     invalid: list[int] = field(default_factory=list)  # cited but not given (removed from text)
-    uncited: list[int] = field(default_factory=list)  # given but never cited
+    uncited: list[int] = field(default_factory=list)  # given but never cited (one per passage)
 
 
 def markers(answer: str) -> list[int]:
@@ -65,15 +75,104 @@ def markers(answer: str) -> list[int]:
 
 
 def cite(answer: str, sources: Sequence[Source]) -> Cited:
-    """Keep the answer's citations of ``sources``, drop the rest, and say which is which."""
+    """Keep the answer's citations of ``sources``, drop the rest, and say which is which.
+
+    Numbers of one passage (``passage_numbers``) are written as its first number, so each
+    passage is cited, and listed, once.
+    """
     by_number = {s.n: s for s in sources}
-    text, order, invalid = _checked(answer, by_number)
+    alias = passage_numbers(sources)
+    text, order, invalid = _checked(answer, by_number, alias)
     return Cited(
         text=text,
-        citations=[_citation(by_number[n]) for n in order],
+        citations=[_cited(by_number, alias, n, text) for n in order],
         invalid=invalid,
-        uncited=sorted(n for n in by_number if n not in order),
+        uncited=sorted(n for n in by_number if alias[n] == n and n not in order),
     )
+
+
+def passage_numbers(sources: Sequence[Source]) -> dict[int, int]:
+    """Each source's number → the first number of the passage it belongs to.
+
+    One passage to a reader: every part of one mail (it is named by subject, sender and
+    date), or parts of one item at the same place as a person reads it ("paragraph 1" cut
+    in three pieces). Distinct places stay distinct numbers.
+    """
+    first: dict[tuple[str, str], int] = {}
+    alias: dict[int, int] = {}
+    for source in sorted(sources, key=lambda s: s.n):
+        key = (source.item_id, "" if source.kind == "mail" else format_locator(source.locator))
+        alias[source.n] = first.setdefault(key, source.n)
+    return alias
+
+
+def citation(
+    source: Source, *, answer: str = "", also: Sequence[Source] = (), cited: bool = True
+) -> Citation:
+    """``source`` as a person sees it: named (a mail by subject, sender and date, a file by
+    title and place), linked, with a snippet of its body. ``answer`` picks the snippet: the
+    sentence that shares most words with the answer's sentences citing it; ``also`` are
+    other sources of the same passage (their text may hold that sentence)."""
+    locator = dict(source.locator or {})
+    texts = [source.text, *(s.text for s in also)]
+    near = _citing_sentences(answer, {source.n, *(s.n for s in also)})
+    if source.kind == "mail":
+        header = next((f for f in map(mail_fields, texts) if f["sender"] or f["date"]), None)
+        sender = source.sender or (header["sender"] if header else "")
+        date = source.date or (header["date"] if header else "")
+        subject = source.title or (header["subject"] if header else "") or "(no subject)"
+        where = ", ".join(x for x in (sender, short_date(date)) if x)
+        title = subject
+    else:
+        sender, date, subject = "", "", ""
+        where = format_locator(locator)
+        title = source.title or source.item_id
+    return Citation(
+        n=source.n,
+        item_id=source.item_id,
+        title=title,
+        url=source.url,
+        link=deep_link(source.url, source.kind, locator),
+        locator=locator,
+        where=where,
+        snippet=_snippet(texts, near),
+        kind=source.kind,
+        subject=subject,
+        sender=sender,
+        date=date,
+        cited=cited,
+    )
+
+
+def more_sources(sources: Sequence[Source], cited: Sequence[Citation]) -> list[Citation]:
+    """The sources an answer was given but did not cite, one per passage, named like the
+    cited ones: what a "more sources" list shows."""
+    alias = passage_numbers(sources)
+    by_number = {s.n: s for s in sources}
+    shown = {c.n for c in cited}
+    return [
+        _cited(by_number, alias, n, "", cited=False)
+        for n in sorted(by_number)
+        if alias[n] == n and n not in shown
+    ]
+
+
+def citation_line(c: Citation, *, link: bool = True) -> str:
+    """One line of text for a source list: "[1] Mexico advice — Kay Mann, 14 Mar 2001 <link>"."""
+    target = (c.link or c.url) if link else ""
+    return f"[{c.n}] {c.label}" + (f"  {target}" if target else "")
+
+
+def short_date(value: str) -> str:
+    """An ISO 8601 date as people read it in any locale ("14 Mar 2001"); "" for no date,
+    the text as given when it is not ISO."""
+    if not value:
+        return ""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value.strip()[:40]
+    return f"{when.day} {when:%b %Y}"
 
 
 class CitationStream:
@@ -89,6 +188,7 @@ class CitationStream:
     def __init__(self, emit: Callable[[str], None], sources: Sequence[Source]) -> None:
         self.emit = emit
         self._known = {s.n for s in sources}
+        self._alias = passage_numbers(sources)
         self._raw = ""  # text received since the last settled line break
         self._shown = ""  # its checked form, as far as it has been passed on
 
@@ -100,14 +200,14 @@ class CitationStream:
         self._push(len(self._raw))
 
     def _push(self, ready: int) -> None:
-        text = _checked(self._raw[:ready], self._known)[0]
+        text = _checked(self._raw[:ready], self._known, self._alias)[0]
         same = len(self._shown) if text.startswith(self._shown) else _common(self._shown, text)
         if text[same:]:
             self.emit(text[same:])
         self._shown = text
         cut = _line_break(self._raw[:ready])
         if cut:  # the lines before it can no longer change: forget them
-            head = _checked(self._raw[:cut], self._known)[0]
+            head = _checked(self._raw[:cut], self._known, self._alias)[0]
             if self._shown.startswith(head):
                 self._raw, self._shown = self._raw[cut:], self._shown[len(head) :]
 
@@ -154,14 +254,18 @@ def deep_link(url: str, kind: str, locator: dict) -> str:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _checked(answer: str, known: Container[int]) -> tuple[str, list[int], list[int]]:
-    """The answer with markers of ``known`` numbers canonical and the others removed; the
-    numbers cited (in order of first citation) and those removed."""
+def _checked(
+    answer: str, known: Container[int], alias: Mapping[int, int] | None = None
+) -> tuple[str, list[int], list[int]]:
+    """The answer with markers of ``known`` numbers canonical (each as its passage's first
+    number, ``alias``) and the others removed; the numbers cited (in order of first
+    citation) and those removed."""
     order: list[int] = []
     invalid: list[int] = []
+    alias = alias or {}
 
     def check(numbers: list[int]) -> str:
-        good = [n for n in numbers if n in known]
+        good = [alias.get(n, n) for n in numbers if n in known]
         invalid.extend(n for n in numbers if n not in known and n not in invalid)
         order.extend(n for n in good if n not in order)
         return _canonical(good)
@@ -282,26 +386,51 @@ def _is_page(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def _snippet(text: str) -> str:
-    flat = " ".join((text or "").split())
+def _cited(
+    by_number: Mapping[int, Source],
+    alias: Mapping[int, int],
+    n: int,
+    answer: str,
+    *,
+    cited: bool = True,
+) -> Citation:
+    """The citation of passage ``n``, its other sources' text and numbers included."""
+    also = [s for m, s in sorted(by_number.items()) if alias[m] == n and m != n]
+    return citation(by_number[n], answer=answer, also=also, cited=cited)
+
+
+def _citing_sentences(answer: str, numbers: set[int]) -> str:
+    """The answer's sentences that cite one of ``numbers``, markers taken out."""
+    if not answer:
+        return ""
+    picked = []
+    for sentence in _ANSWER_SENTENCE.split(answer):
+        cited = {int(m) for m in _CANONICAL_MARKER.findall(sentence)}
+        if cited & numbers:
+            picked.append(_CANONICAL_MARKER.sub(" ", sentence))
+    return " ".join(picked)[:4000]
+
+
+def _snippet(texts: Sequence[str], near: str = "") -> str:
+    """A snippet of the passage's body: the sentence closest to ``near`` (what the answer
+    says with it) when one shares words with it, else the body's start."""
+    bodies = [body_text(t or "").strip() for t in texts]
+    body = "\n".join(b for b in bodies if b)
+    if not body:
+        return ""
+    terms = {w.lower() for w in _WORDS.findall(near)}
+    if terms and terms & {w.lower() for w in _WORDS.findall(body)}:
+        best = " ".join(snippet(body, near, width=SNIPPET_CHARS + 1).split())
+        if best:
+            return _cut(best)
+    return _cut(" ".join(body.split()))
+
+
+def _cut(flat: str) -> str:
     if len(flat) <= SNIPPET_CHARS:
         return flat
     head = flat[:SNIPPET_CHARS]
     space = head.rfind(" ")
     if space > SNIPPET_CHARS // 2:
         head = head[:space]
-    return head.rstrip(" ,;:") + "…"
-
-
-def _citation(source: Source) -> Citation:
-    locator = dict(source.locator or {})
-    return Citation(
-        n=source.n,
-        item_id=source.item_id,
-        title=source.title,
-        url=source.url,
-        link=deep_link(source.url, source.kind, locator),
-        locator=locator,
-        where=format_locator(locator),
-        snippet=_snippet(source.text),
-    )
+    return head.rstrip(" ,;:…") + "…"

@@ -5,6 +5,10 @@ module decides which passages go in and where:
 
 - the best passages first, near-duplicates out (mail threads quote each other, a document
   synced twice yields the same paragraph twice) — a cheap word-shingle Jaccard, no embeddings;
+- one number per passage a person can tell apart: chunks of one mail, and chunks of one
+  file at the same or adjacent places (a long paragraph cut in three, paragraphs 3–5 and
+  6–8), are merged into one source before numbering, so an answer never cites "[1][2][4]"
+  for what is, to its reader, one place;
 - as many as fit the token budget, counted on the real fenced text with the caller's
   tokenizer, so the estimate is the bill; a best passage too long for the budget goes in cut
   at a sentence or word boundary rather than leaving the model with nothing;
@@ -23,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from copilot.index.search import SearchResult, format_locator
+from copilot.ingest.chunk import merge_locators
+from copilot.skills.citations import short_date
 from copilot.skills.templates.fence import Fenced, neutralise
 from copilot.skills.types import Source
 
@@ -79,12 +85,16 @@ def pack(
     count_tokens: Callable[[str], int],
     max_sources: int = 20,
     dedup_jaccard: float = 0.8,
+    adjacent: bool = True,
 ) -> Packed:
     """Choose, number and fence the passages for a prompt.
 
     ``results`` is taken as ranked, best first (the order search returns). Passages are kept
     greedily by rank while the whole fenced block still fits ``budget_tokens``; a passage
-    that does not fit is skipped and a shorter, weaker one may still go in.
+    that does not fit is skipped and a shorter, weaker one may still go in. A chunk of the
+    same passage as one already kept (``same_passage``) joins it rather than taking a number
+    of its own; ``adjacent`` False joins only chunks at the same or overlapping places (a
+    whole document given in order would otherwise become one source).
 
     Placement follows Liu et al. 2023, "Lost in the Middle: How Language Models Use Long
     Contexts": models use what is at the start and the end of a long context far better than
@@ -107,9 +117,6 @@ def pack(
         if not text:
             dropped.append((result.chunk_id, "empty"))
             continue
-        if len(kept) >= max_sources:
-            dropped.append((result.chunk_id, f"over max_sources ({max_sources})"))
-            continue
         if len(text) > char_cap:
             text = _cut(text, char_cap)
         own = _shingles(text)
@@ -120,6 +127,20 @@ def pack(
             dropped.append((result.chunk_id, f"near-duplicate of [{twin + 1}]"))
             continue
         source = _source(result, len(kept) + 1, text)
+        mate = next((i for i, s in enumerate(kept) if same_passage(s, source, adjacent)), None)
+        if mate is not None:
+            joined = join_passages(kept[mate], source)
+            trial = [*kept[:mate], joined, *kept[mate + 1 :]]
+            if count_tokens(fence(arrange(trial))) > budget:
+                dropped.append((result.chunk_id, "over budget"))
+                continue
+            kept[mate] = joined
+            shingles[mate] = shingles[mate] | own
+            dropped.append((result.chunk_id, f"merged into [{mate + 1}]"))
+            continue
+        if len(kept) >= max_sources:
+            dropped.append((result.chunk_id, f"over max_sources ({max_sources})"))
+            continue
         if count_tokens(fence(arrange([*kept, source]))) > budget:
             if kept or budget < MIN_TRUNCATE_BUDGET:
                 dropped.append((result.chunk_id, "over budget"))
@@ -157,16 +178,54 @@ def fence(sources: Sequence[Source]) -> Fenced:
     """
     blocks = [HEADER]
     for source in sources:
+        mail = source.kind == "mail"
         attrs = {
             "id": str(source.n),
             "title": _attr(source.title)[:_TITLE_CHARS],
-            "where": _attr(format_locator(source.locator or {})),
+            # A mail is one passage: where in it is noise to the model, and its Message-ID
+            # would be taken for an e-mail address by redaction. Who and when are not.
+            "where": "" if mail else _attr(format_locator(source.locator or {})),
             "kind": _attr(source.kind),
+            "from": _attr(source.sender)[:_TITLE_CHARS] if mail else "",
+            "date": short_date(source.date) if mail else "",
         }
         # Cut first, escape after: a cut through an escaped value could leave half an entity.
         head = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items() if v)
         blocks.append(f"<source {head}>\n{neutralise(source.text)}\n</source>")
     return Fenced("\n".join(blocks))
+
+
+def same_passage(a: Source, b: Source, adjacent: bool = True) -> bool:
+    """Whether ``a`` and ``b`` are, to a reader, one passage: parts of one mail (a message
+    is named by subject, sender and date, not by paragraph), or parts of one file at the
+    same, overlapping or (with ``adjacent``) neighbouring places."""
+    if a.item_id != b.item_id:
+        return False
+    if a.kind == "mail" and b.kind == "mail":
+        return True
+    one, other = _span(a.locator or {}), _span(b.locator or {})
+    if one is None or other is None:
+        return (a.locator or {}) == (b.locator or {})
+    gap = 1 if adjacent else 0
+    return one[0] == other[0] and one[1] <= other[2] + gap and other[1] <= one[2] + gap
+
+
+def join_passages(a: Source, b: Source) -> Source:
+    """One source for two chunks of one passage: texts in document order (the overlap that
+    chunking repeats, and a repeated heading line, only once), locators merged, the better
+    rank's number and score."""
+    first, second = sorted((a, b), key=_reading_order)
+    text = _joined_text(first.text, second.text)
+    locator = _merged_locator(first.locator or {}, second.locator or {})
+    best = a if a.n <= b.n else b
+    return replace(
+        best,
+        text=text,
+        locator=locator,
+        score=max(a.score, b.score),
+        sender=a.sender or b.sender,
+        date=a.date or b.date,
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -183,7 +242,62 @@ def _source(result: SearchResult, n: int, text: str) -> Source:
         locator=dict(result.locator or {}),
         text=text,
         score=float(result.score or 0.0),
+        sender=getattr(result, "sender", "") or "",
+        date=getattr(result, "date", "") or "",
     )
+
+
+def _span(locator: dict[str, Any]) -> tuple[tuple[Any, ...], int, int] | None:
+    """(what must be equal, first, last position) of a locator's main position, or None."""
+    found = _position(locator)
+    if found is None:
+        return None
+    shape, numbers = found
+    key = next((k for k in _POSITION_KEYS if isinstance(locator.get(k), int)), None)
+    if key is not None:
+        end = locator.get(f"{key}_end")
+        last = end if isinstance(end, int) and end >= numbers[0] else numbers[0]
+        return shape, numbers[0], last
+    rows = [int(r) for r in _CELL_ROW.findall(str(locator.get("range", "")))]
+    return shape, min(rows), max(rows)
+
+
+def _reading_order(source: Source) -> tuple[int, int]:
+    """A chunk with no position (a mail's header chunk, a whole item) reads first."""
+    span = _span(source.locator or {})
+    return (0, 0) if span is None else (1, span[1])
+
+
+def _joined_text(first: str, second: str) -> str:
+    head, _, rest = second.partition("\n")
+    if rest and head.strip() and head == first.partition("\n")[0] and len(head) < 300:
+        second = rest  # the heading path or table header every chunk of a section repeats
+    probe = second[:60]
+    if len(probe) >= 20:
+        at = first.find(probe, max(0, len(first) - 4000))
+        if at >= 0 and second.startswith(first[at:]):
+            return first + second[len(first) - at :]
+    if second in first:
+        return first
+    return f"{first}\n{second}"
+
+
+def _merged_locator(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(first)
+    for key, value in second.items():
+        if key.endswith("_end"):
+            continue
+        if key not in merged:
+            merged[key] = value
+        elif key == "range" and isinstance(value, str) and isinstance(merged[key], str):
+            merged[key] = merge_locators([{"range": merged[key]}, {"range": value}])["range"]
+        elif isinstance(value, int) and isinstance(merged[key], int):
+            ends = [first.get(f"{key}_end", first[key]), second.get(f"{key}_end", value)]
+            lo, hi = min(merged[key], value), max(e for e in ends if isinstance(e, int))
+            merged[key] = lo
+            if hi != lo:
+                merged[f"{key}_end"] = hi
+    return merged
 
 
 def _attr(value: Any) -> str:

@@ -32,7 +32,7 @@ from copilot.skills.engines.base import Engine, EngineName
 from copilot.skills.engines.local.text import sources_from_text
 from copilot.skills.history import RunStore
 from copilot.skills.library.store import StoredSkill
-from copilot.skills.reply import with_prefill
+from copilot.skills.reply import given_texts, not_quoted, with_prefill
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import render
 from copilot.skills.types import GivenInputs, Inputs, Source
@@ -44,6 +44,7 @@ QUERY_INPUTS = ("question", "query", "notes", "message", "text", "focus")
 SENT_FOLDERS = ("Sent Items", "Sent", "Sent Mail", "Sent Messages", "INBOX.Sent")
 MAX_APPROVED_CANDIDATES = 200
 MIN_SOURCE_TOKENS = 50  # below this a skill that needs sources cannot be answered well
+JOIN_TOKENS = 8  # see fit()
 Example = dict[str, str]  # {"input": ..., "output": ...}
 
 
@@ -112,7 +113,9 @@ def prepare(
     elif documents:
         gathered = given_sources(documents, budget)
     elif use_retrieval and text_query:
-        gathered = retrieved_sources(workspace, user, template, text_query, budget, timings)
+        gathered = retrieved_sources(
+            workspace, user, template, text_query, budget, timings, exclude=given_texts(inputs)
+        )
     else:
         gathered = Gathered()
 
@@ -154,14 +157,18 @@ def output_reserve(template: SkillTemplate, settings: Settings) -> int:
     return int(value) if isinstance(value, int) and value > 0 else settings.llm_output_tokens
 
 
-def context_budget(engine: Engine, template: SkillTemplate, settings: Settings) -> int:
+def context_budget(
+    engine: Engine, template: SkillTemplate, settings: Settings, fixed: int = 0
+) -> int:
     """Tokens the whole prompt may take on ``engine``: its window less the answer's reserve;
     0 for an engine without a model window.
 
     The one place that says how much prompt an engine gets: on a slow server also no more
     than it reads in the time a user will wait (``budget.context_budget``).
     """
-    return budget.context_budget(engine, template, settings, output_reserve(template, settings))
+    return budget.context_budget(
+        engine, template, settings, output_reserve(template, settings), fixed_tokens=fixed
+    )
 
 
 def fit(engine: Engine, template: SkillTemplate, inputs: GivenInputs, settings: Settings) -> int:
@@ -169,11 +176,13 @@ def fit(engine: Engine, template: SkillTemplate, inputs: GivenInputs, settings: 
     validates the inputs, before any search); an error when a skill that needs sources
     would get almost none."""
     meta = template.metadata
-    fixed = count_messages(render(template, {**inputs, "context": ""}))
+    # The sources are counted alone and the prompt whole: where they join (the blank line
+    # after the sources) the whole counts a few tokens more.
+    fixed = count_messages(render(template, {**inputs, "context": ""})) + JOIN_TOKENS
     if engine.window <= 0:  # no model window: the template's cap (or a fair default) rules
         return meta.retrieval.max_context_tokens
     cap = meta.retrieval.max_context_tokens if meta.retrieval.enabled else None
-    budget = budget_for(context_budget(engine, template, settings), 0, fixed, cap)
+    budget = budget_for(context_budget(engine, template, settings, fixed), 0, fixed, cap)
     if budget < MIN_SOURCE_TOKENS and (meta.retrieval.enabled or meta.task == "summarise"):
         raise SkillInputError(
             f"the input leaves no room for sources: the prompt is {fixed} tokens of a "
@@ -234,8 +243,11 @@ def retrieved_sources(
     query: str,
     budget: int,
     timings: dict[str, float],
+    *,
+    exclude: Sequence[str] = (),
 ) -> Gathered:
-    """The user's own passages for ``query``, searched with the template's filters."""
+    """The user's own passages for ``query``, searched with the template's filters; none
+    that merely repeats one of the texts in ``exclude`` (the mail being answered)."""
     spec = template.metadata.retrieval
     t0 = time.perf_counter()
     filters = SearchFilters(sources=tuple(spec.sources), kinds=tuple(spec.kinds))
@@ -247,6 +259,7 @@ def retrieved_sources(
         results = []
     timings["search_ms"] = _ms(t0)
     t1 = time.perf_counter()
+    results = not_quoted(results, list(exclude))
     packed = pack(results, budget_tokens=budget, count_tokens=count_tokens)
     timings["pack_ms"] = _ms(t1)
     return Gathered(packed.sources, packed.sources, packed.dropped, packed.text)

@@ -6,6 +6,10 @@ for it, it often copies the mail back. Both are fixed with the same fact, the se
 name from the message's ``From:`` line, which a template's ``metadata.prefill`` (e.g.
 ``"Hi {sender_first_name},"``) turns into the answer's first words: a final assistant
 turn the engine sends as a prefill (``copilot.llm.prefill``).
+
+Retrieval for a reply searches with the mail itself, so its best hits are the mail and
+its own quoted thread: ``not_quoted`` leaves out passages the prompt already holds, so
+the model reads the mail once.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from copilot.index.search import SearchResult
 from copilot.llm.types import Message
 from copilot.skills.templates.models import SkillTemplate
 
 MESSAGE_INPUTS = ("message", "text")  # where a template takes the mail it answers
 HEADER_LINES = 20  # a From: line further down is quoted text, not this mail's header
 MAX_NAME = 40
+QUOTED = 0.5  # a passage this much of whose word triples are in an input is that input
 _FROM = re.compile(r"^[ \t]*from[ \t]*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
 _NAME_PART = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -104,3 +111,26 @@ def with_prefill(
     if start is None or (messages and messages[-1].role == "assistant"):
         return messages
     return [*messages, Message("assistant", start)]
+
+
+def given_texts(inputs: Mapping[str, Any]) -> list[str]:
+    """The texts the prompt already holds whole: the message (or text) being answered."""
+    return [v for k in MESSAGE_INPUTS if isinstance(v := inputs.get(k), str) and v.strip()]
+
+
+def not_quoted(results: list[SearchResult], texts: list[str]) -> list[SearchResult]:
+    """``results`` without the passages that are (mostly) one of ``texts`` already."""
+    if not texts:
+        return results
+    known = set().union(*(_triples(t) for t in texts))
+    kept = []
+    for result in results:
+        own = _triples(result.text or "")
+        if not own or len(own & known) / len(own) < QUOTED:
+            kept.append(result)
+    return kept
+
+
+def _triples(text: str) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + 3]) for i in range(max(0, len(words) - 2))}

@@ -263,9 +263,10 @@ def parse_sets(template: SkillTemplate, sets: list[str]) -> Inputs:
 
 def sources_from_file(path: Path, *, max_bytes: int) -> tuple[str, list[Source]]:
     """Parse a local file with the connectors' parsers (the same safety checks as a
-    sync) into its display text and one source per element group."""
-    from connectors.parsers import media_type_for, parse
-    from connectors.types import ParseError
+    sync, in the same sandboxed worker: ``ingest.untrusted``) into its display text and
+    one source per element group."""
+    from connectors.parsers import media_type_for
+    from copilot.ingest.untrusted import UntrustedFileError, read_untrusted
 
     try:
         size = path.stat().st_size
@@ -279,8 +280,8 @@ def sources_from_file(path: Path, *, max_bytes: int) -> tuple[str, list[Source]]
     if media_type is None:
         raise FileInputError(f"{path}: this file type is not supported")
     try:
-        parsed = parse(path.read_bytes(), path.name, media_type)
-    except ParseError as exc:
+        parsed = read_untrusted(path, path.name, max_bytes=max_bytes, media_type=media_type)
+    except UntrustedFileError as exc:
         raise FileInputError(f"{path}: {exc}") from exc
     url = path.resolve().as_uri()
     runs: list[tuple[str, list[str], list[dict[str, Any]]]] = []  # group, texts, locators

@@ -32,6 +32,8 @@ class Source:
     locator: dict[str, Any]
     text: str
     score: float = 0.0
+    sender: str = ""  # a mail's sender as people know them ("Kay Mann", else the address)
+    date: str = ""  # a mail's date, ISO 8601
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,16 +41,33 @@ class Source:
 
 @dataclass(frozen=True)
 class Citation:
-    """A source the answer actually cites, with a link a person can open."""
+    """One source passage as a person sees it: under an answer (cited), or behind "more
+    sources" (retrieved, not cited). The one shape the CLI, the API, the task pane, Teams
+    cards and Word documents show; ``copilot.skills.citations.citation`` builds it.
+
+    A reader must be able to tell which mail or file it is without opening it: a mail is
+    named by its subject, sender and date, a file by its title and the place in it.
+    """
 
     n: int
     item_id: str
-    title: str
+    title: str  # the item's name: a mail's subject, a file's title or name
     url: str
     link: str  # the deep link, with the locator where the item's format supports one
     locator: dict[str, Any]
-    where: str  # the locator as text: "Budget!A2:F7", "page 3", "paragraph 4–5"
-    snippet: str = ""
+    where: str  # beside the title: a mail's "Kay Mann, 14 Mar 2001"; "page 3", "Budget!A2:F7"
+    snippet: str = ""  # from the passage's body (never a mail's header lines)
+    label: str = ""  # the one line that names it: "Mexico advice — Kay Mann, 14 Mar 2001"
+    kind: str = ""  # "mail", "file", "pdf", "text" (typed text) …
+    subject: str = ""  # a mail's subject ("" for a file)
+    sender: str = ""  # a mail's sender
+    date: str = ""  # a mail's date, ISO 8601
+    cited: bool = True  # False: retrieved and given, but not cited by the answer
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            title = self.title or self.item_id
+            object.__setattr__(self, "label", f"{title} — {self.where}" if self.where else title)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

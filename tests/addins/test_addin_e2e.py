@@ -47,20 +47,14 @@ if not Path(CHROMIUM).exists():
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[str]:
+def api_url(tmp_path_factory: pytest.TempPathFactory, llm_server: ScriptedLLM) -> Iterator[str]:
     root = tmp_path_factory.mktemp("pane")
     docs = root / "docs"
     docs.mkdir()
     for name, text in DOCS.items():
         (docs / name).write_text(text)
     settings = Settings(home=root / "home", auth="dev", sync_roots=[str(root)],
-                        llm_base_url=llm.base_url, llm_timeout_s=5, llm_max_retries=0,
+                        llm_base_url=llm_server.base_url, llm_timeout_s=5, llm_max_retries=0,
                         rate_limit_per_minute=1000, parse_workers=1)  # fmt: skip
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_health_and_identity(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["index"] == "ok"
     me = client.get("/v1/me", headers=ANNA).json()
-    assert me["user_id"] == "dev:anna" and me["engine"] == "llm"
+    assert me["user_id"] == "local:anna" and me["engine"] == "llm"
     problem(client.get("/v1/me"), 401)
     problem(client.get("/v1/me", headers={"Authorization": "Bearer dev:mallory"}), 401)
     assert client.get("/openapi.json").json()["info"]["title"] == "Office Copilot API"
@@ -164,7 +165,8 @@ def test_preview_shows_the_exact_messages_and_sends_nothing(
 ) -> None:
     body = {"inputs": {"text": "Loved the hotel."}}
     preview = client.post("/v1/skills/sentiment/preview", json=body, headers=ANNA).json()
-    assert preview["messages"][-1]["content"] == "<text>\nLoved the hotel.\n</text>"
+    fenced = r'<untrusted-(\w+) name="text">Loved the hotel\.</untrusted-\1>'
+    assert re.search(fenced, preview["messages"][-1]["content"])
     assert llm.requests == []
 
 
@@ -286,7 +288,10 @@ def test_asking_about_an_item_fences_it_as_a_source(client: httpx.Client) -> Non
             "retrieval": False}  # fmt: skip
     preview = client.post("/v1/skills/ask/preview", json=body, headers=ANNA).json()
     user_turn = preview["messages"][-1]["content"]
-    assert user_turn.endswith("Question: What is the largest risk?")
+    asked = r'\nQuestion: <untrusted-(\w+) name="question">(.*?)</untrusted-\1>'
+    question = re.search(asked, user_turn)
+    assert question and question.group(2) == "What is the largest risk?"
+    assert user_turn.rindex("</source>") < question.start()  # after the sources, as asked
     fenced = user_turn.split("<source ", 1)[1].split("</source>", 1)[0]
     assert "legacy invoice export" in fenced
     assert preview["sources"][0]["item_id"] == hits[0]["item_id"]

@@ -69,10 +69,10 @@ def client(
     root = tmp_path_factory.mktemp("finetune-api")
     settings = Settings(
         home=root / "home", auth="dev", llm_base_url=llm_server.base_url, llm_timeout_s=5,
-        llm_max_retries=0, admins=["dev:anna"], rate_limit_per_minute=1000,
+        llm_max_retries=0, admins=["local:anna"], rate_limit_per_minute=1000,
     )  # fmt: skip
-    record_runs(settings, "dev:bob", TOPICS[:14])
-    record_runs(settings, "dev:carol", TOPICS[14:])
+    record_runs(settings, "local:bob", TOPICS[:14])
+    record_runs(settings, "local:carol", TOPICS[14:])
     app = create_app(settings)
     with serving(app) as url, httpx.Client(base_url=url, timeout=60) as c:
         yield c
@@ -111,19 +111,19 @@ def test_preview_gives_figures_and_no_ones_text(client: httpx.Client) -> None:
     assert report["validation_check"]["ok"] is True
     assert report["cost"]["base_model"] == "gpt-3.5-turbo" and report["cost"]["cost_usd"] > 0
     assert SECRET not in response.text and "example.com" not in response.text
-    assert "dev:bob" not in response.text  # contributors are counted, not named
+    assert "local:bob" not in response.text  # contributors are counted, not named
 
     one = client.post("/v1/admin/finetune/preview", json={**BODY, "all_users_with_consent":
-                      False, "user": "dev:carol"}, headers=ANNA).json()  # fmt: skip
+                      False, "user": "local:carol"}, headers=ANNA).json()  # fmt: skip
     assert one["examples"] == 6 and any("at least 10" in w for w in one["warnings"])
     missing = client.post("/v1/admin/finetune/preview", json={**BODY, "all_users_with_consent":
-                          False, "user": "dev:dave"}, headers=ANNA)  # fmt: skip
+                          False, "user": "local:dave"}, headers=ANNA)  # fmt: skip
     assert "has not opted in" in problem(missing, 422)["detail"]
 
 
 def test_an_admin_starts_a_job_and_follows_it(client: httpx.Client, llm: ScriptedLLM) -> None:
     small = client.post("/v1/admin/finetune/jobs", json={**BODY, "all_users_with_consent":
-                        False, "user": "dev:carol"}, headers=ANNA)  # fmt: skip
+                        False, "user": "local:carol"}, headers=ANNA)  # fmt: skip
     assert "at least 10" in problem(small, 422)["detail"]
     assert llm.finetune.files == {}
 
@@ -131,7 +131,7 @@ def test_an_admin_starts_a_job_and_follows_it(client: httpx.Client, llm: Scripte
                           headers=ANNA)  # fmt: skip
     assert started.status_code == 201, started.text
     job = started.json()["job"]
-    assert job["status"] == "validating_files" and started.json()["started_by"] == "dev:anna"
+    assert job["status"] == "validating_files" and started.json()["started_by"] == "local:anna"
     uploaded = llm.finetune.contents[job["training_file"]].decode()
     assert "boss1@example.com" not in uploaded and "[EMAIL_1]" in uploaded
 

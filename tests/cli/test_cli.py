@@ -137,7 +137,7 @@ def test_serve_answers_on_loopback_and_dev_mode_refuses_other_addresses(cli_env,
             f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": "Bearer dev:anna"}
         )
         with urllib.request.urlopen(me, timeout=10) as r:
-            assert json.loads(r.read())["user_id"] == "dev:anna"
+            assert json.loads(r.read())["user_id"] == "local:anna"
     finally:
         server.terminate()
         server.wait(timeout=20)

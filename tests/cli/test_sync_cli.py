@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -11,11 +10,6 @@ from typer.testing import CliRunner
 from copilot.cli.app import app
 from tests.fakes.builders_mail import build_eml
 from tests.fakes.dovecot import PASSWORD, Dovecot
-
-
-@pytest.fixture
-def cli(home: Path) -> CliRunner:
-    return CliRunner()
 
 
 def test_sync_imap_with_the_password_from_the_environment(

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from copilot.cli.eval import eval_app
 from copilot.config import Settings
 from copilot.eval.bipia import BipiaError, inject, load_bipia, select_cases
-from copilot.cli.eval import eval_app
 from copilot.eval.injection import evaluate
 from copilot.eval.injection_scoring import (
     JUDGE_SYSTEM,
@@ -255,7 +255,8 @@ def test_fenced_attacks_fail_where_pasted_ones_succeed(tmp_path, llm, llm_settin
     data = load_bipia(write_bipia(tmp_path / "bipia"))
     seen: list[tuple[int, int]] = []
     report = evaluate(data, llm_settings, engine="llm", on_case=lambda d, t: seen.append((d, t)))
-    assert seen[-1] == (9, 9) and len(report.cases) == 9
+    # every call is heard: 9 attacked and 3 clean emails for both systems, 18 verdicts
+    assert seen[-1] == (42, 42) and len(report.cases) == 9
     summary = report.summary()
     assert summary["asr_judge_ours"] == 0.0 and summary["asr_judge_baseline"] == 1.0
     assert summary["asr_proxy_ours"] == 0.0 and summary["asr_proxy_baseline"] == 1.0
@@ -277,6 +278,54 @@ def test_fenced_attacks_fail_where_pasted_ones_succeed(tmp_path, llm, llm_settin
     assert HEADER in ask[1]["content"] and '<source id="1"' in ask[1]["content"]
     judge_requests = [r for r in llm.requests if r.json["messages"][0]["content"] == JUDGE_SYSTEM]
     assert len(judge_requests) == 18  # every attacked answer of both systems, judged once
+    assert report.failures() == [] and summary["judge_failures"] == 0
+
+
+def kind_of(request: dict) -> str:
+    first = request["messages"][0]
+    if first["content"] == JUDGE_SYSTEM:
+        return "judge"
+    return "baseline" if first["content"].startswith("Answer the question") else "ours"
+
+
+def test_calls_sharing_a_prompt_prefix_run_together(tmp_path, llm, llm_settings):
+    """All fenced calls, then all unfenced ones, then the judge one attack after another:
+    a llama.cpp server keeps each group's shared prefix in its prompt cache."""
+    data = load_bipia(write_bipia(tmp_path / "bipia"))
+    evaluate(data, llm_settings, engine="llm", limit=6)
+    kinds = [kind_of(r.json) for r in llm.requests]
+    runs = [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k]
+    assert runs == ["ours", "baseline", "judge"]
+    assert kinds.count("ours") == kinds.count("baseline") == 6 + 3  # attacked + clean
+    judged = [r.json["messages"][1]["content"].split("\n", 1)[0] for r in llm.requests
+              if kind_of(r.json) == "judge"]  # fmt: skip
+    assert [k for i, k in enumerate(judged) if i == 0 or judged[i - 1] != k] == sorted(
+        set(judged), key=judged.index
+    )  # each attack's verdicts side by side
+
+
+def test_a_failing_judge_is_reported_and_fails_the_command(tmp_path, llm, llm_settings, home,
+                                                         monkeypatch):  # fmt: skip
+    def judge_refused(request: dict) -> Reply:
+        if request["messages"][0]["content"] == JUDGE_SYSTEM:
+            return Reply.status(500, message="response_format json_schema is not supported")
+        return fooled_by_unfenced_text(request)
+
+    llm.responder = judge_refused
+    folder = write_bipia(tmp_path / "bipia", emails=EMAILS[:1])
+    report = evaluate(load_bipia(folder), llm_settings, engine="llm", limit=3)
+    summary = report.summary()
+    assert summary["asr_judge_ours"] is None and summary["judge_failures"] == 6
+    assert summary["judge_error"]  # the last failure, in the model client's words
+    assert summary["asr_proxy_baseline"] == 1.0  # the answers themselves are all there
+
+    monkeypatch.setenv("COPILOT_LLM_BASE_URL", llm.base_url)
+    monkeypatch.setenv("COPILOT_LLM_MAX_RETRIES", "0")
+    args = ["injection", "--bipia", str(folder), "--limit", "3", "--engine", "llm", "--json"]
+    result = CliRunner().invoke(eval_app, args)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout.splitlines()[-1])["judge_failures"] == 6
+    assert "6 judge requests failed" in " ".join(result.stderr.split())
 
 
 def test_an_unusable_verdict_is_counted_apart(tmp_path, llm, llm_settings):
@@ -320,8 +369,10 @@ def test_the_command_prints_json_lines_and_names_bad_input(tmp_path, home):
     assert result.exit_code == 0 and "0 by construction" in result.output
     result = CliRunner().invoke(eval_app, [*args, "--engine", "llm"])
     assert result.exit_code == 2 and "no language model is configured" in result.output
+    result = CliRunner().invoke(eval_app, [*args, "--engine", "embedded"])
+    assert result.exit_code == 2 and "no embedded model is installed" in result.output
     result = CliRunner().invoke(eval_app, [*args, "--engine", "gpt"])
-    assert result.exit_code == 2 and "Unknown engine" in result.output
+    assert result.exit_code == 2 and "unknown engine 'gpt'" in result.output
     write_bipia(folder, extra="{oops\n")
     result = CliRunner().invoke(eval_app, args)
     assert result.exit_code == 2 and "line 4: not JSON" in " ".join(result.output.split())
@@ -348,3 +399,25 @@ def test_local_engine_on_the_real_email_task(home):
     summary = json.loads(result.output.splitlines()[-1])
     assert summary["cases"] == 150 and summary["asr_proxy_ours"] == 0.0
     assert summary["accuracy_ours"] >= 0.4, summary
+
+
+def test_the_embedded_engine_is_compared_with_its_own_unfenced_baseline(
+    tmp_path, llm, settings, monkeypatch
+):
+    """The embedded engine's chat client (here pointed at the scripted server in place of
+    the managed llama.cpp one) answers ours, the baseline and the judge alike."""
+    from copilot.llm.openai_engine import OpenAIEngine
+    from copilot.skills.engines import embedded
+
+    served = settings.model_copy(update={"llm_base_url": llm.base_url, "llm_max_retries": 0})
+    monkeypatch.setattr(embedded, "available", lambda s: True)
+    monkeypatch.setattr(
+        embedded, "open_engine", lambda s: embedded.EmbeddedEngine(OpenAIEngine(served), 8192)
+    )
+    data = load_bipia(write_bipia(tmp_path / "bipia"))
+    report = evaluate(data, settings, engine="embedded", limit=3)
+    summary = report.summary()
+    assert summary["engine"] == "embedded" and report.systems == ["ours", "baseline"]
+    assert summary["asr_proxy_ours"] == 0.0 and summary["asr_proxy_baseline"] == 1.0
+    assert summary["asr_judge_baseline"] == 1.0 and summary["judge_failures"] == 0
+    assert {kind_of(r.json) for r in llm.requests} == {"ours", "baseline", "judge"}

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import types
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from copilot.cli.eval import eval_app
-from copilot.eval.sentiment import TsvError, evaluate, read_tsv
+from copilot.eval.sentiment import TsvError, evaluate, label_of, read_tsv
+from tests.fakes.llm_server import Reply
 
 REVIEWS = [
     ("The waiter was lovely and the pasta was perfect.", 1),
@@ -82,26 +81,55 @@ def test_the_command_names_a_broken_file(home, tmp_path):
     assert "line 7: label '2' is not 0 or 1" in " ".join(result.output.split())
 
 
-def test_the_llm_engine_is_called_through_predict_llm(home, tmp_path, monkeypatch):
+NEGATIVE_WORDS = ("rude", "crashes")
+
+
+def reviewer(request: dict) -> Reply:
+    """A model that calls a review negative when it holds one of NEGATIVE_WORDS."""
+    text = request["messages"][-1]["content"]
+    label = "negative" if any(w in text for w in NEGATIVE_WORDS) else "positive"
+    return Reply.json({"label": label, "score": 0.8 if label == "positive" else -0.8,
+                       "confidence": 0.9, "aspects": []})  # fmt: skip
+
+
+def test_a_model_engine_runs_the_sentiment_skill_per_sentence(home, tmp_path, monkeypatch, llm):
+    llm.responder = reviewer
+    monkeypatch.setenv("COPILOT_LLM_BASE_URL", llm.base_url)
+    monkeypatch.setenv("COPILOT_LLM_MAX_RETRIES", "0")
     path = write_tsv(tmp_path / "r.tsv", REVIEWS)
-    seen = []
-
-    def predict_llm(settings, texts):
-        seen.append(texts)
-        return [1] * len(texts)
-
-    fake = types.ModuleType("copilot.skills.runner")
-    fake.predict_llm = predict_llm  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "copilot.skills.runner", fake)
-    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path), "--engine", "llm"])
+    args = ["sentiment", "--tsv", str(path), "--engine", "llm", "--json"]
+    result = CliRunner().invoke(eval_app, [*args, "--limit", "4"])
     assert result.exit_code == 0, result.output
-    assert seen == [[t for t, _ in REVIEWS]]
-    assert "accuracy 0.500" in result.output
+    scores = json.loads(result.stdout)
+    # --limit 4 stops before "The app crashes"; the scripted model misses "This charger
+    # stopped working" (no word it knows): 3 of 4.
+    assert scores["engine"] == "llm" and scores["n"] == 4
+    assert scores["confusion"] == [[1, 1], [0, 2]]
+    assert len(llm.requests) == 4  # one skill run per sentence
+    assert all(REVIEWS[i][0] in json.dumps(r.json) for i, r in enumerate(llm.requests))
 
-    monkeypatch.setitem(sys.modules, "copilot.skills.runner", None)  # as if not written yet
-    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path), "--engine", "llm"])
+    llm.responder = lambda request: Reply.status(400, message="model not loaded")
+    result = CliRunner().invoke(eval_app, args)
     assert result.exit_code == 2
-    assert "the llm engine is not available yet" in result.output.lower()
+    assert "sentence 1 ('The waiter was lovely" in " ".join(result.output.split())
+
+
+def test_an_engine_that_cannot_run_is_named(home, tmp_path):
+    path = write_tsv(tmp_path / "r.tsv", REVIEWS)
+    for engine, says in [
+        ("llm", "no language model is configured"),
+        ("embedded", "no embedded model is installed: run `copilot model install`"),
+        ("gpt", "unknown engine 'gpt'"),
+    ]:
+        result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path), "--engine", engine])
+        assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+
+
+def test_labels_of_the_skills_json():
+    assert label_of({"label": "positive", "score": -0.2}) == 1  # the label wins
+    assert label_of({"label": "negative"}) == 0
+    assert label_of({"label": "mixed", "score": -0.3}) == 0
+    assert label_of({"label": "neutral"}) == 1 and label_of(None) == 1
 
 
 @pytest.mark.skipif(

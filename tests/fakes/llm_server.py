@@ -69,7 +69,7 @@ NO_STRUCTURED_OUTPUT = {
 class Reply:
     """One scripted answer. Build it with the class methods."""
 
-    kind: str  # text | status | malformed | stall
+    kind: str  # text | status | malformed | empty | stall
     content: str = ""
     code: int = 200  # HTTP status of a status reply
     retry_after: str | None = None  # the Retry-After header, as sent
@@ -138,6 +138,12 @@ class Reply:
     def malformed(cls) -> Reply:
         """A 200 whose JSON body (or SSE data line) is cut off."""
         return cls("malformed")
+
+    @classmethod
+    def empty(cls) -> Reply:
+        """A 200 event stream that ends with no event at all: what llama.cpp's Python
+        server sends to a streamed request whose prompt is over its window."""
+        return cls("empty")
 
     @classmethod
     def stall(cls, seconds: float) -> Reply:
@@ -343,6 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.retry_after_ms is not None:
                 headers["retry-after-ms"] = str(reply.retry_after_ms)
             self._send_json(reply.code, _error(reply.code, reply.message), headers)
+            return
+        if reply.kind == "empty":
+            self._start_sse()
             return
         if reply.kind == "malformed":
             if stream:

@@ -177,8 +177,8 @@ def test_same_ranking_as_the_embedded_store(store, tmp_path):
 
 def test_sync_and_search_with_a_qdrant_url(tmp_path, monkeypatch):
     from connectors.local import LocalFolder
-    from copilot.config import Settings
     from copilot.cli.demo import build_workspace
+    from copilot.config import Settings
     from copilot.index.search import search
     from copilot.ingest.pipeline import sync
     from copilot.workspace import Workspace

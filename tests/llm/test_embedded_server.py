@@ -92,6 +92,18 @@ def test_answers_stream_in_order_and_the_window_comes_from_the_server(
     assert info is not None and (info.n_ctx, info.model) == (WINDOW, SMOLLM2.id)
 
 
+def test_a_prefilled_answer_start_is_continued(chat: EmbeddedChat) -> None:
+    assert chat.start().chatml  # read from the model's chat template, so sent as ChatML
+    deltas: list[str] = []
+    prefilled = [
+        Message("user", "Reply to Maria: the offsite moves to October."),
+        Message("assistant", "Hi Maria,"),
+    ]
+    done = chat.complete(prefilled, max_tokens=8, temperature=0, on_delta=deltas.append)
+    assert done.text.startswith("Hi Maria,") and len(done.text) > len("Hi Maria,")
+    assert "<|im_" not in done.text
+
+
 def test_a_stop_sequence_ends_the_answer_before_it(chat: EmbeddedChat) -> None:
     info = chat.start()
     client = openai.OpenAI(base_url=info.base_url, api_key="none", max_retries=0)
@@ -225,9 +237,15 @@ def test_a_prompt_over_the_window_is_refused_once_and_the_server_stays(chat: Emb
     long = [Message("user", "word " * (WINDOW + 200))]
     with pytest.raises(LLMError) as caught:
         chat.complete(long, max_tokens=4)
-    assert caught.value.kind == "bad_request" and caught.value.attempts == 1
+    assert caught.value.kind == "context_overflow" and caught.value.attempts == 1
     assert "do not fit the embedded model's window of 2,048 tokens" in str(caught.value)
     assert "COPILOT_EMBEDDED_CONTEXT higher (up to 8,192)" in str(caught.value)
+    # Digits: ~1,000 tokens by the copilot's estimate, 2,200 in SmolLM2's tokenizer, so the
+    # prompt is sent, and llama.cpp ends the stream without a word: still said plainly.
+    digits = [Message("user", "1234567890 " * 200)]
+    with pytest.raises(LLMError, match="do not fit the embedded model's window") as caught:
+        chat.complete(digits, max_tokens=20)
+    assert caught.value.kind == "context_overflow"
     assert chat.start().pid == pid
 
 
@@ -267,6 +285,26 @@ def test_a_killed_server_fails_the_call_in_flight_clearly_and_restarts_on_the_ne
 
         done = chat.complete(COUNT, max_tokens=4)
         assert done.text and chat.start().pid != pid
+    finally:
+        server.stop(settings)
+
+
+def test_a_server_that_hangs_mid_stream_times_out_and_is_replaced(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, llm_timeout_s=2)
+    chat = EmbeddedChat(settings, _install(settings), progress=lambda _line: None)
+    try:
+        pid = chat.start().pid
+
+        def freeze_on_first_delta(_text: str) -> None:
+            os.kill(pid, signal.SIGSTOP)
+
+        began = time.monotonic()
+        with pytest.raises(LLMError) as caught:
+            chat.complete(COUNT, max_tokens=200, on_delta=freeze_on_first_delta)
+        assert caught.value.kind == "timeout" and time.monotonic() - began < 20
+        assert "the next request starts it again" in str(caught.value)
+        assert not server.alive(pid)  # stopped, not left computing
+        assert chat.complete(COUNT, max_tokens=4).text and chat.start().pid != pid
     finally:
         server.stop(settings)
 
@@ -320,3 +358,31 @@ def test_without_a_model_the_engine_is_not_available(tmp_path: Path) -> None:
     with pytest.raises(models.ModelFileError, match="copilot model install"):
         embedded.open_engine(empty)
     assert embedded.available(empty.model_copy(update={"llm_model_file": tmp_path / "x.gguf"}))
+
+
+def test_the_prompt_cache_keeps_only_what_it_counts() -> None:
+    import numpy as np
+    from llama_cpp.llama import LlamaState
+
+    from copilot.llm.embedded.process import prompt_cache
+
+    cache = prompt_cache(capacity_bytes=3 * 1024 * 1024)
+    vocab = 49_152
+
+    def state(n: int) -> LlamaState:
+        return LlamaState(
+            input_ids=np.zeros(2048, dtype=np.intc),
+            scores=np.ones((128, vocab), dtype=np.single),  # 25 MB, as save_state copies it
+            n_tokens=n,
+            llama_state=b"\0" * 1_000_000,
+            llama_state_size=1_000_000,
+            seed=0,
+        )
+
+    cache[(1, 2, 3)] = state(3)
+    kept = cache[(1, 2, 3, 4)]  # the longest cached prefix
+    assert kept.scores.shape == (1, vocab)
+    assert cache.cache_size == 1_000_000 + vocab * 4 + 2048 * 4
+    cache[(5, 6)] = state(2)
+    cache[(7, 8)] = state(2)  # over 3 MB with three: the oldest goes
+    assert (1, 2, 3) not in cache and (7, 8) in cache

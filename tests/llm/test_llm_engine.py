@@ -33,12 +33,6 @@ SCHEMA = {
 }
 
 
-@pytest.fixture
-def llm():
-    with ScriptedLLM() as server:
-        yield server
-
-
 def settings_for(tmp_path: Path, llm: ScriptedLLM, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "home": tmp_path,

@@ -156,6 +156,15 @@ def test_the_grammar_spells_out_the_schema():
     assert "value ::=" not in grammar.split("ws ::=")[0]  # nothing fell back to "any value"
 
 
+def test_the_grammar_bounds_scores_a_small_model_would_overshoot():
+    grammar = gbnf_for({"type": "number", "minimum": -1, "maximum": 1})
+    rule = grammar.splitlines()[1].split(" ::= ", 1)[1]
+    assert rule == '"-"? ( "0" ( "." [0-9]{1,6} )? | "1" ( ".0" )? ) ws'
+    assert gbnf_for({"type": "number", "minimum": 0, "maximum": 100}).startswith(
+        "root ::= ws number"
+    )
+
+
 # -- the window: read from the server, and a clear error when the prompt is over it ------------
 
 
@@ -187,6 +196,31 @@ def test_a_prompt_over_the_window_is_a_clear_error_that_is_not_retried(tmp_path)
         assert "COPILOT_LLM_CONTEXT_WINDOW" in str(error) and "(2048)" in str(error)
         assert len(llm.requests) == 1
         assert engine.context_window() == 2048  # learned: the next run packs for it
+
+
+def test_a_prompt_over_a_known_window_is_refused_before_it_is_sent(tmp_path):
+    with ScriptedLLM() as llm:
+        engine = engine_for(tmp_path, llm, llm_context_window=1000)
+        with pytest.raises(LLMError) as caught:
+            engine.complete([Message("user", "word " * 2000)], max_tokens=100)
+    assert caught.value.kind == "context_overflow"
+    assert "1000-token window" in str(caught.value) and "COPILOT_LLM_CONTEXT_WINDOW" in str(
+        caught.value
+    )
+    assert llm.requests == []
+
+
+def test_an_empty_stream_from_a_serial_server_is_explained_not_retried(tmp_path):
+    """llama.cpp's Python server answers a streamed prompt over its window with an empty
+    event stream: nothing to retry, and the window is the likely cause."""
+    with ScriptedLLM() as llm:
+        llm.script(Reply.empty(), Reply.text("never asked"))
+        engine = engine_for(tmp_path, llm, llm_serial=True)
+        with pytest.raises(LLMError) as caught:
+            engine.complete(MESSAGES)
+    assert caught.value.kind == "bad_response"
+    assert "COPILOT_LLM_CONTEXT_WINDOW" in str(caught.value)
+    assert len(llm.requests) == 1
 
 
 def test_llama_cpp_overflow_inside_a_json_call_is_not_mistaken_for_a_refused_format(tmp_path):

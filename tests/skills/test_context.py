@@ -192,8 +192,8 @@ def test_attributes_are_escaped_and_on_one_line():
         chunk_id="c",
         title='Q3 "final" <b>\nreport</b>"><source id="7">',
         url="file:///x.docx",
-        kind="mail",
-        locator={"message_id": "<abc@example.com>", "paragraph": 2},
+        kind="file",
+        locator={"section": 'Risks\n"<x>"', "paragraph": 2},
         text="Body.",
     )
 
@@ -201,8 +201,28 @@ def test_attributes_are_escaped_and_on_one_line():
 
     head = text.splitlines()[1]
     assert head.startswith('<source id="1" title="Q3 &quot;final&quot; &lt;b&gt; report')
-    assert 'where="message_id &lt;abc@example.com&gt;, paragraph 2" kind="mail">' in head
+    assert 'where="section Risks &quot;&lt;x&gt;&quot;, paragraph 2" kind="file">' in head
     assert len(OPEN.findall(text)) == 1 and len(text.splitlines()) == 4
+
+
+def test_a_mail_is_named_by_sender_and_date_not_by_its_message_id():
+    source = Source(
+        n=1,
+        item_id="m",
+        chunk_id="c",
+        title="Mexico advice",
+        url="file:///m.eml",
+        kind="mail",
+        locator={"message_id": "<jones-t_sent_438.54@enron.com>", "paragraph": 2},
+        text="Body.",
+        sender='Tana "TJ" Jones',
+        date="2001-03-17T03:00:00+00:00",
+    )
+
+    head = fence([source]).splitlines()[1]
+
+    assert "message_id" not in head and "enron.com" not in head
+    assert 'from="Tana &quot;TJ&quot; Jones" date="17 Mar 2001"' in head
 
 
 def test_a_giant_single_chunk_is_truncated_not_dropped():

@@ -97,10 +97,10 @@ def test_the_attack_stays_inside_one_fence(skill_id: str, name: str) -> None:
     via = {"examples": "example", "context": "context"}.get(name, name)
     if skill_id == "summarise" and name == "text":
         via = "context"  # summarise's text reaches the prompt as numbered sources
-    assert (seen > 0) == _prints(template, via), f"{skill_id}: {name} printed {seen} times"
+    assert (seen > 0) == prints(template, via), f"{skill_id}: {name} printed {seen} times"
 
 
-def _prints(template: SkillTemplate, name: str) -> bool:
+def prints(template: SkillTemplate, name: str) -> bool:
     """Whether the body prints ``name`` (or an attribute of it) in a ``{{ … }}``."""
     return bool(re.search(r"\{\{[^}]*\b" + re.escape(name) + r"\b", template.body))
 

@@ -22,20 +22,20 @@ from copilot.skills.engines.local.subject import subject_line
 from copilot.skills.engines.local.text import draft_outline, summarise
 from copilot.skills.templates.builtin import load_builtin
 
-INCOMING = """Phillip,
+INCOMING = """Martin,
 
-Could you please e-mail me the draw file you created for Bishops Corner?
-I was working on submitting it to the bank and rather than recreate it I should just have \
-you send it back to me to fill in the new draw totals.
-Also, when is the next draw due at the bank?
-I think the next draw is due at the end of the month, but I am not sure.
+Could you please e-mail me the floor plan you drew for the Riverside office?
+I was preparing the lease renewal for the landlord and rather than redraw it I should just \
+have you send it back to me to fill in the new room sizes.
+Also, when is the next rent payment due to the landlord?
+I think the next payment is due at the end of the month, but I am not sure.
 
 Thanks,
-Greg"""
+Greta"""
 
-BANK_LETTER = (
-    "Bank One confirmed that draw #4 for Bishops Corner is due on 15 November, with lien "
-    "waivers from every vendor attached."
+LANDLORD_LETTER = (
+    "The landlord confirmed that the rent payment for the Riverside office is due on "
+    "15 November, by bank transfer to the usual account."
 )
 
 # Text as pypdf gives it for a two-column paper: every line of the column ends in "\n",
@@ -62,7 +62,7 @@ Phase II will start once the budget is approved.
 However, we need to check the hotel rates before we book anything.
 Email will be down on Saturday for maintenance, so send your email updates by Friday.
 Mark, please send the revised budget to the finance team by Thursday.
-joy.wagman@enron.com will collect the RSVPs for the offsite.
+joy.wagner@example.com will collect the RSVPs for the offsite.
 @anna please book the large meeting room for the kick-off.
 Sherri Lee will present the results to the board on Monday."""
 
@@ -81,10 +81,10 @@ def _pieces(text: str) -> list[str]:
 
 def test_the_outline_never_offers_the_incoming_mails_sentences_as_the_answer(embedder):
     # Retrieval found the mail being answered (as it does: it is the best match for its own
-    # questions) beside the bank's letter.
+    # questions) beside the landlord's letter.
     facts = [
         replace(sources_from_text(INCOMING)[0], n=1, text=INCOMING),
-        replace(sources_from_text(BANK_LETTER)[0], n=2),
+        replace(sources_from_text(LANDLORD_LETTER)[0], n=2),
     ]
     result = draft_outline(INCOMING, facts, embedder)
 
@@ -149,13 +149,13 @@ def test_action_items_name_owners_only_from_names_and_addresses(embedder):
         return next(line for line in lines if words in line)
 
     assert line_of("revised budget").startswith("- Mark (by Thursday) — Mark, please send")
-    assert line_of("RSVPs").startswith("- joy.wagman@enron.com — ")
+    assert line_of("RSVPs").startswith("- joy.wagner@example.com — ")
     assert line_of("meeting room").startswith("- @anna — ")
     assert line_of("present the results").startswith("- Sherri Lee — ")
     assert line_of("hotel rates").startswith("- However, we need")  # no owner in front
     assert line_of("Email will be down").startswith("- (by Friday) — Email will")
     heads = {line[2:].split(" — ")[0] for line in lines if " — " in line}
-    assert heads == {"Mark (by Thursday)", "joy.wagman@enron.com", "@anna", "Sherri Lee",
+    assert heads == {"Mark (by Thursday)", "joy.wagner@example.com", "@anna", "Sherri Lee",
                      "(by Friday)"}  # fmt: skip
     assert "Owner?" not in result.text
 
@@ -196,7 +196,7 @@ def test_small_talk_is_not_an_action_item():
         ("summarise", {"style": "bullets"}),
         ("summarise", {"style": "action_items"}),
         ("summarise", {"style": "subject"}),
-        ("ask", {"question": "When is the next draw due?"}),
+        ("ask", {"question": "When is the next rent payment due?"}),
         ("draft", {"message": INCOMING}),
     ],
 )
@@ -212,7 +212,7 @@ def test_every_text_answer_says_it_is_the_extractive_fallback(embedder, skill, i
 
 def test_the_subject_is_the_lead_sentence_shortened(embedder):
     result = summarise(sources_from_text(INCOMING), embedder, style="subject")
-    assert result.text == "E-mail draw file created Bishops Corner"
+    assert result.text == "E-mail floor plan drew Riverside office"
     assert result.sources_used == [1]
     assert "lead sentence" in result.note
 
@@ -221,16 +221,16 @@ def test_the_subject_is_the_lead_sentence_shortened(embedder):
     ("lead", "subject"),
     [
         (
-            "Hi Phillip, This message is to confirm our meeting with you on Tuesday, October "
-            "30th from 9:00 am - 10:00 am.",
-            "Meeting Tuesday October 30th 9:00 - 10:00",
+            "Hi Sandra, This message is to confirm our call with you on Monday, March 3rd "
+            "from 2:00 pm - 3:00 pm.",
+            "Call Monday March 3rd 2:00 pm - 3:00 pm",
         ),
         (
-            "Jeff/Brenda: Please authorize the following products for approval.",
-            "Authorize following products approval",
+            "Tom/Lena: Please approve the following travel requests for March.",
+            "Approve following travel requests March",
         ),
-        ("Attached is the final evaluation form for your direct reports.",
-         "Final evaluation form direct reports"),
+        ("Attached is the signed contract for the new warehouse in Leeds.",
+         "Signed contract new warehouse Leeds"),
         ("It is what it is.", ""),
     ],
 )  # fmt: skip
@@ -239,6 +239,6 @@ def test_subject_lines_drop_greetings_openers_and_function_words(lead, subject):
 
 
 def test_small_talk_is_passed_over_for_the_subject(embedder):
-    mail = "Hope you are well.\nThe Q3 budget review moves to Thursday at 10 am in EB 3267."
+    mail = "Hope you are well.\nThe Q3 budget review moves to Thursday at 10 am in room 4.2."
     result = summarise(sources_from_text(mail), embedder, style="subject")
-    assert result.text == "Q3 budget review moves Thursday 10 EB 3267"
+    assert result.text == "Q3 budget review moves Thursday 10 room 4.2"

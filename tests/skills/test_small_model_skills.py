@@ -13,12 +13,13 @@ import pytest
 
 from copilot.config import Settings
 from copilot.errors import Cancelled
+from copilot.index.search import SearchResult
 from copilot.llm.types import Message
 from copilot.skills import budget
 from copilot.skills.citations import CitationStream, cite
 from copilot.skills.context import fence
 from copilot.skills.mapreduce import summarise_long
-from copilot.skills.reply import prefill_for, sender_of
+from copilot.skills.reply import given_texts, not_quoted, prefill_for, sender_of
 from copilot.skills.runner import SkillRunner
 from copilot.skills.templates.builtin import builtin_ids, load_builtin
 from copilot.skills.templates.render import render
@@ -120,6 +121,21 @@ def test_no_prefill_for_a_text_that_is_not_a_mail() -> None:
     assert sender_of("Thanks!\n\n-----\nFrom: Someone Else <s@x>") is None
 
 
+def test_retrieval_for_a_reply_leaves_out_the_mail_being_answered() -> None:
+    """Retrieval searches with the mail itself: its best hit is the mail, which the prompt
+    already holds. The model should read it once."""
+
+    def hit(n: int, text: str) -> SearchResult:
+        return SearchResult(item_id=f"m{n}", title="t", url="", kind="mail", locator={},
+                            score=1.0, snippet="", text=text, chunk_id=f"m{n}#1")  # fmt: skip
+
+    body = MAIL.split("\n\n", 1)[1]
+    results = [hit(1, body), hit(2, "The Q3 budget is 12,000 EUR, approved in July.")]
+    kept = not_quoted(results, given_texts({"message": MAIL, "notes": "figures attached"}))
+    assert [r.item_id for r in kept] == ["m2"]
+    assert not_quoted(results, given_texts({"question": "Q3 budget?"})) == results
+
+
 # -- streamed citations -----------------------------------------------------------------------
 
 SOURCES = [source(1), source(2), source(3)]
@@ -173,10 +189,12 @@ def test_a_slow_server_gets_what_it_reads_in_time_plus_the_cached_prefix() -> No
     assert budget.prompt_budget(8192, 700, prompt_rate=50, first_token_s=20,
                                 cached_tokens=300) == 1300  # fmt: skip
     assert budget.prompt_budget(1024, 700, prompt_rate=50, first_token_s=20) == 324  # window
-    # Never less than the floor: a skill that needs sources must get some.
-    assert budget.prompt_budget(8192, 700, prompt_rate=5, first_token_s=1) == (
-        budget.MIN_TIME_BUDGET
-    )
+    # Time never starves the sources: a long mail to answer still leaves room for some,
+    # as long as the window has it.
+    assert budget.prompt_budget(8192, 700, prompt_rate=5, first_token_s=1,
+                                fixed_tokens=2000) == 2000 + budget.MIN_TIME_SOURCES  # fmt: skip
+    assert budget.prompt_budget(2048, 700, prompt_rate=5, first_token_s=1,
+                                fixed_tokens=2000) == 2048 - 700  # fmt: skip
 
 
 def test_the_run_budget_follows_the_measured_prompt_rate(ws: Workspace, llm: ScriptedLLM) -> None:
@@ -239,11 +257,15 @@ def test_a_long_document_streams_its_final_summary(ws: Workspace, llm: ScriptedL
     llm.responder = lambda request: Reply.text(
         "Merged [1]." if "<part id=" in request["messages"][-1]["content"] else "Part [1]."
     )
-    deltas: list[str] = []
+    events: list[tuple[str, dict]] = []
     result = SkillRunner(ws).run(
         USER, "summarise", {"text": "\n\n".join(s.text for s in long_document())},
-        engine="llm", on_event=lambda kind, data: deltas.append(data.get("text", "")),
+        engine="llm", on_event=lambda kind, data: events.append((kind, data)),
     )  # fmt: skip
     assert result.calls > 2
-    assert "".join(deltas) == result.text == "Merged [1]."  # the last call, as it came
+    deltas = "".join(d["text"] for k, d in events if k == "delta")
+    assert deltas == result.text == "Merged [1]."  # the last call, as it came
     assert all(r.json.get("stream") for r in llm.requests)  # every part streamed
+    steps = [d for k, d in events if k == "progress"]
+    assert steps[0] == {"phase": "part", "step": 1, "steps": steps[0]["steps"]}
+    assert len(steps) == result.calls and steps[-1]["phase"] == "combine"

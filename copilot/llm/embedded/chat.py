@@ -117,7 +117,7 @@ class EmbeddedChat:
                 )
             except LLMError as exc:
                 explained = self._explain(exc, info)
-                if explained is exc and not shown and exc.kind in ("bad_response", "server"):
+                if explained is exc and not shown:
                     explained = self._over_window(exc, info, messages, max_tokens)
                 if explained is exc:
                     raise
@@ -134,12 +134,19 @@ class EmbeddedChat:
                         "llm_azure_endpoint": None,
                         "llm_model": self.file.id,
                         "llm_max_retries": 0,
-                        "llm_context_window": info.n_ctx,
                         "redact": False,
                         "redact_names": [],
                     }
                 )
-                self._clients = {info.port: OpenAIEngine(local)}  # an old port is gone
+                engine = OpenAIEngine(
+                    local,
+                    serial=True,  # llama.cpp computes one request at a time
+                    context_window=info.n_ctx,
+                    # A prefilled answer start goes as a raw ChatML prompt when the model's
+                    # chat template is ChatML (both packaged models), else as an instruction.
+                    prefill="chatml" if info.chatml else "instruct",
+                )
+                self._clients = {info.port: engine}  # an old port is gone
                 client = self._clients[info.port]
             return client
 
@@ -150,23 +157,29 @@ class EmbeddedChat:
         messages: Sequence[Message],
         max_tokens: int | None,
     ) -> LLMError:
-        """llama.cpp checks the window only once a stream has begun, and then just closes
-        it; so when a stream ends before its first token, count the prompt with the
-        server's tokenizer and say plainly if it was too long (else ``exc`` unchanged)."""
-        tokens = server.count_tokens(info, "\n".join(m.content for m in messages))
-        if tokens is None:
+        """A prompt too long for the window, said in the embedded engine's terms (its window
+        is COPILOT_EMBEDDED_CONTEXT, not the cloud setting); else ``exc`` unchanged.
+
+        llama.cpp checks the window only once a stream has begun, and then just closes it;
+        so a stream that ended before its first token is checked here with the server's
+        own tokenizer."""
+        if exc.kind not in ("context_overflow", "bad_response", "server"):
             return exc
+        tokens = server.count_tokens(info, "\n".join(m.content for m in messages))
         # The chat template adds a few tokens per message and may add a default system prompt.
-        prompt = tokens + 6 * len(messages) + 32
-        if prompt + (max_tokens or 0) <= info.n_ctx:
+        prompt = tokens + 6 * len(messages) + 32 if tokens is not None else None
+        if exc.kind != "context_overflow" and (
+            prompt is None or prompt + (max_tokens or 0) <= info.n_ctx
+        ):
             return exc
         trained = self.file.packaged.context_window if self.file.packaged else None
         larger = f" (up to {trained:,})" if trained and trained > info.n_ctx else ""
+        size = f"about {prompt:,} tokens" if prompt is not None else "its tokens"
         return LLMError(
-            "bad_request",
-            f"The prompt (about {prompt:,} tokens) and the answer ({max_tokens or 0:,} tokens) "
-            f"do not fit the embedded model's window of {info.n_ctx:,} tokens. Shorten the "
-            f"input, or set COPILOT_EMBEDDED_CONTEXT higher{larger}.",
+            "context_overflow",
+            f"The prompt ({size}) and the answer ({max_tokens or 0:,} tokens) do not fit the "
+            f"embedded model's window of {info.n_ctx:,} tokens. Shorten the input, or set "
+            f"COPILOT_EMBEDDED_CONTEXT higher{larger}.",
             attempts=exc.attempts,
         )
 
@@ -188,7 +201,7 @@ class EmbeddedChat:
                     attempts=exc.attempts,
                 )
         if exc.kind == "timeout":
-            server.stop(self.settings)
+            server.stop(self.settings, force=True)  # a hung model has nothing to finish
             return LLMError(
                 "timeout",
                 f"{exc} The embedded model server was stopped, so it does not go on "

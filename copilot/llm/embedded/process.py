@@ -5,10 +5,10 @@ Run as ``python -m copilot.llm.embedded.process --model FILE --port P ...`` by
 its public ``create_app``, and three additions that plain ``python -m llama_cpp.server``
 lacks:
 
-- ``GET /copilot/status``: alive, pid, model, the real context window (``Llama.n_ctx()``)
-  and how many generations are in flight. llama.cpp's ``GET /v1/models`` waits for the
-  model lock, so during a long generation it cannot tell a busy server from a hung one;
-  this route answers from the event loop at once.
+- ``GET /copilot/status``: alive, pid, model, the real context window (``Llama.n_ctx()``),
+  whether the chat template is ChatML, and how many generations are in flight.
+  llama.cpp's ``GET /v1/models`` waits for the model lock, so during a long generation it
+  cannot tell a busy server from a hung one; this route answers from the event loop at once.
 - Idle stop (``--keep-alive S``): with no request for S seconds the process exits and gives
   its memory back (1.8 GB for the 1.5B model); the next request starts it again (1–3 s).
 - No interruption: llama.cpp's default (``interrupt_requests``) ends a running stream as
@@ -102,6 +102,8 @@ def build(args: argparse.Namespace, activity: Activity) -> Any:
     if llama is not None and args.cache_mb > 0:
         llama.set_cache(prompt_cache(args.cache_mb << 20))
 
+    template = str((getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template", ""))
+
     @app.get(STATUS_PATH, include_in_schema=False)
     async def status() -> dict[str, Any]:
         return {
@@ -110,6 +112,7 @@ def build(args: argparse.Namespace, activity: Activity) -> Any:
             "model": args.alias,
             "file": args.model,
             "n_ctx": llama.n_ctx() if llama is not None else args.n_ctx,
+            "chatml": "<|im_start|>" in template,
             "busy": activity.busy,
             "idle_s": round(activity.idle_for(), 1),
         }
@@ -121,7 +124,7 @@ def prompt_cache(capacity_bytes: int) -> Any:
     """llama-cpp-python's RAM prompt cache, keeping only what it counts (module docstring)."""
     from llama_cpp import LlamaRAMCache
 
-    class PromptCache(LlamaRAMCache):  # type: ignore[misc]
+    class PromptCache(LlamaRAMCache):
         @property
         def cache_size(self) -> int:
             return sum(

@@ -61,6 +61,7 @@ class ServerInfo:
     n_ctx: int  # the context window the server reports (Llama.n_ctx())
     owner: int  # pid of the process that started it
     started: float  # time.time()
+    chatml: bool = False  # the model's chat template is ChatML (<|im_start|>)
 
     @property
     def base_url(self) -> str:
@@ -305,19 +306,20 @@ def _start(settings: Settings, model: ModelFile, progress: Progress | None) -> S
         n_ctx=int(reply.get("n_ctx") or n_ctx),
         owner=os.getpid(),
         started=time.time(),
+        chatml=bool(reply.get("chatml")),
     )
     write_atomically(discovery_path(settings), json.dumps(asdict(info)))
     say(f"  loaded in {time.monotonic() - began:.1f} s (pid {process.pid}, port {port})")
     return info
 
 
-def stop(settings: Settings, *, owner: int | None = None) -> bool:
-    """Stop this home's server (only if ``owner`` started it, when given); True if one
-    was stopped."""
+def stop(settings: Settings, *, owner: int | None = None, force: bool = False) -> bool:
+    """Stop this home's server (only if ``owner`` started it, when given; at once with
+    ``force``, for a server that hangs); True if one was stopped."""
     info = read_discovery(settings)
     if info is None or (owner is not None and info.owner != owner):
         return False
-    stopped = alive(info.pid) and _terminate(info.pid)
+    stopped = alive(info.pid) and _terminate(info.pid, force=force)
     if read_discovery(settings) == info:
         discovery_path(settings).unlink(missing_ok=True)
     return stopped
@@ -328,9 +330,13 @@ def stop_owned(settings: Settings) -> bool:
     return stop(settings, owner=os.getpid())
 
 
-def _terminate(pid: int) -> bool:
-    """SIGTERM, then SIGKILL after ``STOP_TIMEOUT_S``; True once the process is gone."""
-    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
+def _terminate(pid: int, *, force: bool = False) -> bool:
+    """SIGTERM, then SIGKILL after ``STOP_TIMEOUT_S`` (at once with ``force``); True once
+    the process is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+    steps = ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0))
+    for sig, wait in steps[1:] if force else steps:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:

@@ -175,6 +175,13 @@ def _tree(messages: list[Message], calls: _Calls) -> Completion:
 
 def _map_reduce(job: Job, calls: _Calls) -> str:
     prep = job.prep
+    emit = job.on_event
+
+    def progress(phase: str, step: int, steps: int) -> None:
+        # On a CPU a part takes a minute or more: say which one is being read.
+        if emit is not None:
+            emit("progress", {"phase": phase, "step": step, "steps": steps})
+
     text, _ = summarise_long(
         prep.template,
         prep.inputs,
@@ -184,6 +191,7 @@ def _map_reduce(job: Job, calls: _Calls) -> str:
         # The last call's text is the answer: it streams like any other answer.
         call=lambda ms, *, final: _final(calls(ms, stream=final).text, calls.reasoning),
         cancel=job.cancel,
+        on_progress=progress,
     )
     return text
 

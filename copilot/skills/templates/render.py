@@ -313,7 +313,7 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
     return _with_note(messages, budget.nonce) if budget.fenced else messages
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _compile(body: str) -> tuple[Template, str]:
     """The sandboxed, rewritten template for a body, and the role-marker token it splits on.
 

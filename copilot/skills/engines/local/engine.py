@@ -109,9 +109,7 @@ def run_local(
         if not text.strip():
             raise LocalEngineError("there is no text to score")
         result = sentiment_model(template, embedder).classify([text])[0]
-        return LocalOutcome(
-            describe_sentiment(result), result.as_dict(), NOTE_SENTIMENT
-        )
+        return LocalOutcome(describe_sentiment(result), result.as_dict(), NOTE_SENTIMENT)
     raise LocalEngineError(
         f"the skill {template.name!r} needs a language model: the local engine only answers "
         "summarise, draft, sentiment and ask skills. Install the local model (`copilot model "

@@ -219,9 +219,9 @@ def sources_from_text(
                 groups.append(current)
                 current = None
     if current is not None:  # a short tail ("Best, Anna") joins the paragraph before it
-        last = groups[-1] if groups else None
-        if last is not None and len(last[2]) + len(current[2]) + 2 <= max_chars_per_source:
-            groups[-1] = (last[0], current[1], f"{last[2]}\n\n{current[2]}")
+        previous = groups[-1] if groups else None
+        if previous is not None and len(previous[2]) + len(current[2]) + 2 <= max_chars_per_source:
+            groups[-1] = (previous[0], current[1], f"{previous[2]}\n\n{current[2]}")
         else:
             groups.append(current)
     digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]

@@ -1,14 +1,15 @@
 """A one-line subject for a mail, without a language model: its lead sentence, shortened.
 
-Why the lead: a mail says what it is about first ("Could you please e-mail me the draw file
-you created for Bishops Corner."), and on real mail (AESLC, Enron) the first sentence
+Why the lead: a mail says what it is about first ("Could you please send me the floor plan
+you drew for the Riverside office?"), and on real mail (AESLC, Enron) the first sentence
 matches the human-written subject lines better than the most central one. Why shortened
 this way: a subject is a noun phrase of a few words, so the greeting or addressee
-("Hi Phillip,", "Jeff/Brenda:"), a stock opener ("This message is to confirm that") and
+("Hi Martin,", "Tom/Lena:"), a stock opener ("This message is to confirm that") and
 the function words (articles, pronouns, auxiliaries) go, and the first ten words that are
-left stay in their order. Measured on AESLC dev (200 mails, ROUGE-L F1 with stemming,
-best of three human subject lines): the whole lead sentence 0.34, cut to ten words 0.37,
-this compression 0.41; see ``copilot eval summarise``.
+left stay in their order. Measured with ``copilot eval summarise`` on the first 200 mails
+of AESLC dev (ROUGE-L F1, stemming on, best of three human subject lines): the whole lead
+sentence 0.35, its first ten words 0.38, this compression 0.42 (0.21 against the writer's
+own subject).
 
 Nothing is invented: every word of the subject is a word of the mail.
 """
@@ -50,8 +51,8 @@ _FUNCTION_WORDS = {
 
 def subject_line(sentence: str, max_words: int = MAX_WORDS) -> str:
     """``sentence`` (a mail's lead) as a subject line of at most ``max_words`` words:
-    ``"Phillip; Could you please e-mail me the draw file you created for Bishops Corner."``
-    → ``"E-mail draw file created Bishops Corner"``. "" when no content word is left."""
+    ``"Martin; Could you please send me the floor plan you drew for the Riverside office?"``
+    → ``"Send floor plan drew Riverside office"``. "" when no content word is left."""
     text = " ".join(sentence.split())
     text = _GREETING.sub("", text, count=1)
     text = _OPENER.sub("", text, count=1)

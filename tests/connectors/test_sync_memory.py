@@ -1,0 +1,66 @@
+"""Memory regression: `copilot sync local` of a folder with a long document and a large
+workbook, as a user runs it, stays within a fixed peak RSS.
+
+What blew up before (issue 15): ONNX Runtime's arena grew to ~1 GB on batches of 64
+full-width chunks and kept it for the process's life. The folder here is generated, a few
+hundred chunks, so the test takes about a minute on two busy cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+
+PEAK_RSS_LIMIT_MB = 900  # measured ~600-700 MB; before the batch budget ~1.1 GB
+WORDS = ("budget migration invoice export approval quarter travel hiring review contract "
+         "supplier schedule risk meeting customer report forecast payroll audit office").split()  # fmt: skip
+
+
+def prose(rng: random.Random, chars: int) -> str:
+    paragraphs, size = [], 0
+    while size < chars:
+        sentences = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 20))).capitalize() + "."
+            for _ in range(rng.randint(3, 8))
+        ]
+        paragraphs.append(" ".join(sentences))
+        size += len(paragraphs[-1])
+    return "\n\n".join(paragraphs)
+
+
+def build_folder(folder: Path) -> None:
+    rng = random.Random(15)
+    folder.mkdir()
+    (folder / "long.md").write_text("# Annual report\n\n" + prose(rng, 100_000))
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Ledger")
+    sheet.append(["Date", "Supplier", "Amount", "Comment"])
+    for row in range(200):
+        sheet.append([f"2024-{row % 12 + 1:02d}-01", rng.choice(WORDS), row * 3.5, prose(rng, 60)])
+    book.save(folder / "ledger.xlsx")
+    for n in range(10):
+        (folder / f"note-{n}.txt").write_text(prose(rng, 2_000))
+
+
+def test_a_sync_stays_within_its_memory_bound(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    folder = tmp_path / "files"
+    build_folder(folder)
+    command = [sys.executable, "-c", "from copilot.cli.app import main; main()",
+               "sync", "local", str(folder), "--user", "anna", "--json"]  # fmt: skip
+    env = {**cli_env, "COPILOT_PARSE_WORKERS": "1"}
+    with open(tmp_path / "out.json", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the suite's
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, (tmp_path / "err.txt").read_text()[-2000:]
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["indexed"] == 12 and report["failed"] == 0 and report["chunks"] > 150
+    peak_mb = usage.ru_maxrss // 1024
+    print(f"sync of {report['chunks']} chunks: peak RSS {peak_mb} MB")
+    assert peak_mb <= PEAK_RSS_LIMIT_MB
