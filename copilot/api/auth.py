@@ -130,7 +130,7 @@ def is_loopback_host_header(value: str) -> bool:
     127.0.0.1 (DNS rebinding) still sends its own name here and is refused.
     """
     match = _HOST_HEADER.match(value.strip())
-    return bool(match) and match.group(1).lower() in LOOPBACK_HOSTS
+    return match is not None and match.group(1).lower() in LOOPBACK_HOSTS
 
 
 class LoopbackHostOnly:
@@ -238,7 +238,8 @@ class Authenticator:
     def _dev_principal(self, token: str) -> Principal:
         name = token.removeprefix("dev:") if token.startswith("dev:") else None
         known = name is not None and (
-            name in self._dev_users or (bool(_DEV_NAME.match(name)) and self.local_user_exists(name))
+            name in self._dev_users
+            or (bool(_DEV_NAME.match(name)) and self.local_user_exists(name))
         )
         if name is None or not known:
             raise _invalid(

@@ -4,7 +4,9 @@ The body limits are pure ASGI so they work for every route, uploads included, an
 the bytes actually received: a client that lies in Content-Length (or sends chunked
 bodies with none) is stopped at the limit, not after the whole body is buffered, and a
 client that sends its body a byte at a time is stopped at a deadline, not held open for as
-long as it likes. Both answers close the connection: the rest of the body is not read.
+long as it likes. Both answers close the connection: the rest of the body is not read. So
+does any answer given before the body was read to its end (a 401, a 404): uvicorn would
+otherwise keep discarding whatever body bytes still come, with no deadline.
 
 Why the refusal is sent from inside ``receive``: FastAPI turns any exception raised while
 it reads a body into a 400 ("error parsing the body"), so raising alone gave oversized
@@ -51,7 +53,8 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None:
             try:
                 too_big = int(declared) > self.max_bytes
@@ -61,7 +64,7 @@ class BodyLimits:
                 await self._too_large().response()(scope, receive, send)
                 return
         received = 0
-        body_done = False
+        body_done = declared in (None, b"0") and b"transfer-encoding" not in headers
         started = refused = False
         deadline = time.monotonic() + self.timeout_s
 
@@ -95,6 +98,9 @@ class BodyLimits:
                 return  # the route's own answer to the cut-off body: already answered
             if message["type"] == "http.response.start":
                 started = True
+                if not body_done:  # answered without reading the whole body (a 401, a 404)
+                    close = [(b"connection", b"close")]  # else the rest could trickle in for ever
+                    message = {**message, "headers": [*message.get("headers", []), *close]}
             await send(message)
 
         with contextlib.suppress(BodyRefused):

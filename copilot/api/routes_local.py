@@ -172,8 +172,13 @@ def skills(op: str, body: dict[str, Any], api: ApiDep, user: MachineDep) -> dict
 
 def _events(api: Api, work: Any, render: Any) -> StreamingResponse:
     return StreamingResponse(
-        streaming.stream(api.run_pool, work, api.settings.run_timeout_s, render=render,
-                         render_error=lambda exc: cli_problem(exc).body()),  # fmt: skip
+        streaming.stream(
+            api.run_pool,
+            work,
+            api.settings.run_timeout_s,
+            render=render,
+            render_error=lambda exc: cli_problem(exc).body(),
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -153,9 +153,15 @@ class SourceOut(BaseModel):
     kind: str
     locator: dict[str, Any]
     text: str
+    where: str = ""
+    sender: str = ""
+    date: str = ""
 
 
 class CitationOut(BaseModel):
+    """A source as people see it (``copilot.skills.types.Citation``): a mail by subject,
+    sender and date, a file by title and place."""
+
     n: int
     item_id: str
     title: str
@@ -164,6 +170,12 @@ class CitationOut(BaseModel):
     locator: dict[str, Any]
     where: str
     snippet: str
+    label: str = ""
+    kind: str = ""
+    subject: str = ""
+    sender: str = ""
+    date: str = ""
+    cited: bool = True
 
 
 class Usage(BaseModel):
@@ -184,6 +196,9 @@ class RunOut(BaseModel):
     citations: list[CitationOut]
     invalid_citations: list[int]
     sources: list[SourceOut]
+    more_sources: list[CitationOut] = Field(
+        [], description="Sources the answer was given but did not cite, named like citations."
+    )
     usage: Usage
     latency_ms: float
     note: str

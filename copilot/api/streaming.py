@@ -22,6 +22,7 @@ from fastapi import Request
 from copilot.api import errors
 from copilot.api.problems import Problem
 from copilot.index.search import format_locator
+from copilot.skills.citations import more_sources
 from copilot.skills.runner import RunResult
 
 DISCONNECT_POLL_S = 0.25
@@ -43,6 +44,7 @@ def run_out(result: RunResult) -> dict[str, Any]:
         "citations": [c.as_dict() for c in result.citations],
         "invalid_citations": result.invalid_citations,
         "sources": [source_out(s) for s in result.sources],
+        "more_sources": [c.as_dict() for c in more_sources(result.sources, result.citations)],
         "usage": {
             "calls": result.calls,
             "prompt_tokens": result.prompt_tokens,

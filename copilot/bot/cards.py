@@ -6,6 +6,11 @@ split at paragraph boundaries into several cards; sizes are measured on the JSON
 sent (escaping included), not guessed from character counts. Citations, the sources panel
 and the feedback buttons go on the last card.
 
+Under an answer only what it cites is listed, each source named as a person knows it (a
+mail by subject, sender and date; a file by title and place: ``skills.citations``) with
+the snippet it leans on; the passages it was given but did not cite are behind a "More
+sources" button. A card states once which engine answered.
+
 Card text is Teams markdown. Titles and snippets from the user's documents are escaped so a
 document cannot turn itself into a link; only http(s) URLs become links.
 
@@ -23,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from copilot.index.search import format_locator
+from copilot.skills.citations import more_sources
 from copilot.skills.types import Citation, Source
 
 CARD_VERSION = "1.5"
@@ -171,32 +176,37 @@ def message_card(title: str, text: str, *, tone: str = "default") -> dict[str, A
     )
 
 
+def citation_line(c: Citation) -> str:
+    """"[1] Mexico advice — Kay Mann, 14 Mar 2001", the title a link to the item when it
+    is an http(s) one; the document's words escaped so they cannot form a link."""
+    title = escape_md(clean(c.title or c.item_id))[:200]
+    link = safe_link(c.link or c.url)
+    where = f" — {escape_md(clean(c.where))[:200]}" if c.where else ""
+    return f"[{c.n}] [{title}]({link}){where}" if link else f"[{c.n}] {title}{where}"
+
+
 def citation_lines(citations: Sequence[Citation]) -> list[str]:
-    lines = []
-    for c in citations:
-        title = escape_md(clean(c.title or c.item_id))[:200]
-        link = safe_link(c.link or c.url)
-        where = f" — {escape_md(clean(c.where))}" if c.where else ""
-        lines.append(f"[{c.n}] [{title}]({link}){where}" if link else f"[{c.n}] {title}{where}")
-    return lines
+    return [citation_line(c) for c in citations]
 
 
-def sources_card(sources: Sequence[Source]) -> dict[str, Any]:
-    """The panel behind "Show sources": every passage the answer was given, with a snippet."""
+def source_blocks(citations: Sequence[Citation]) -> list[dict[str, Any]]:
+    """Each source as its line and, beneath it, its snippet (small and subtle)."""
     body: list[dict[str, Any]] = []
-    for s in list(sources)[:MAX_SOURCES]:
-        title = escape_md(clean(s.title or s.item_id))[:200]
-        link = safe_link(s.url)
-        where = format_locator(s.locator) if s.locator else ""
-        head = f"[{s.n}] [{title}]({link})" if link else f"[{s.n}] {title}"
-        body.append(_text(head + (f" — {escape_md(where)}" if where else ""), weight="Bolder"))
-        snippet = " ".join(unlink(clean(s.text)).split())
+    for c in list(citations)[:MAX_SOURCES]:
+        body.append(_text(citation_line(c), size="Small", weight="Bolder", spacing="Small"))
+        snippet = " ".join(unlink(clean(c.snippet)).split())
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[: SNIPPET_CHARS - 1] + "…"
-        body.append(_text(escape_md(snippet), isSubtle=True, size="Small", spacing="None"))
-    if len(sources) > MAX_SOURCES:
-        body.append(_text(f"…and {len(sources) - MAX_SOURCES} more.", isSubtle=True))
-    return {"type": "AdaptiveCard", "body": body}
+        if snippet:
+            body.append(_text(escape_md(snippet), isSubtle=True, size="Small", spacing="None"))
+    if len(citations) > MAX_SOURCES:
+        body.append(_text(f"…and {len(citations) - MAX_SOURCES} more.", isSubtle=True))
+    return body
+
+
+def sources_card(citations: Sequence[Citation]) -> dict[str, Any]:
+    """The panel behind "More sources": the passages the answer was given but did not cite."""
+    return {"type": "AdaptiveCard", "body": source_blocks(citations)}
 
 
 def feedback_actions(run_id: str) -> list[dict[str, Any]]:
@@ -216,10 +226,14 @@ def result_cards(
     citations: Sequence[Citation] = (),
     sources: Sequence[Source] = (),
     run_id: str | None = None,
-    notes: Iterable[str] = (),
+    note: str = "",
     facts: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, Any]]:
-    """A skill's answer as one card, or several when it is long ("part 2 of 3")."""
+    """A skill's answer as one card, or several when it is long ("part 2 of 3").
+
+    ``citations`` (what the answer cites) are listed under it; the other ``sources`` it
+    was given go behind "More sources". ``note`` is the one line on how it was answered
+    (the engine's note)."""
     chunks = split_text(unlink(text)) or ["(The skill returned no text.)"]
     cards = []
     for i, chunk in enumerate(chunks, start=1):
@@ -234,21 +248,21 @@ def result_cards(
                 "facts": [{"title": clean(k), "value": unlink(clean(v))} for k, v in facts],
             }
         )
-    lines = citation_lines(citations)
-    if lines:
-        last["body"].append(_text("**Sources**  \n" + "  \n".join(lines), size="Small"))
-    for note in notes:
-        if note:
-            last["body"].append(_text(unlink(clean(note)), isSubtle=True, size="Small"))
+    if citations:
+        last["body"].append(_text("**Sources**", size="Small", spacing="Medium"))
+        last["body"].extend(source_blocks(citations))
+    if note.strip():
+        last["body"].append(_text(unlink(clean(note)), isSubtle=True, size="Small"))
     actions: list[dict[str, Any]] = []
-    if sources:
-        panel = sources_card(sources)
-        actions.append({"type": "Action.ShowCard", "title": "Show sources", "card": panel})
+    more = more_sources(sources, citations)
+    if more:
+        title = f"More sources ({len(more)})"
+        actions.append({"type": "Action.ShowCard", "title": title, "card": sources_card(more)})
     if run_id:
         actions.extend(feedback_actions(run_id))
     if actions:
         last["actions"] = actions
-    if card_size(last) > MAX_CARD_BYTES and sources:  # the panel is the part that can go
+    if card_size(last) > MAX_CARD_BYTES and more:  # the panel is the part that can go
         last["actions"] = [a for a in actions if a["type"] != "Action.ShowCard"]
     return cards
 

@@ -114,7 +114,8 @@ def file_attachments(attachments: list[dict[str, Any]] | None) -> list[FileRef]:
         if not isinstance(a, dict):
             continue
         kind = str(a.get("contentType") or "")
-        content = a.get("content") if isinstance(a.get("content"), dict) else {}
+        content = a.get("content")
+        content = content if isinstance(content, dict) else {}
         if kind == TEAMS_FILE:
             url = content.get("downloadUrl")
         elif kind.startswith(("image/", "text/html", "application/vnd.microsoft.card")):
@@ -204,12 +205,17 @@ class _CheckedBackend(httpcore.SyncBackend):
         self.dev = dev
 
     def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, **kwargs: Any
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         last: Exception | None = None
         for address in resolve(host, port, dev=self.dev):
             try:
-                return super().connect_tcp(address, port, timeout, **kwargs)
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:  # that address is down: try the next
                 last = exc
         assert last is not None

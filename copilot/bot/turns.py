@@ -252,15 +252,12 @@ def build_request(
 
 
 def answer_cards(stored: StoredSkill, result: RunResult) -> list[dict[str, Any]]:
-    notes = []
-    if result.engine == "local":
-        notes.append(LOCAL_NOTE)
-    if result.note:
-        notes.append(result.note)
+    # One note on how it was answered: the engine's own, else the generic local one.
+    note = result.note or (LOCAL_NOTE if result.engine == "local" else "")
     title = stored.template.name + (" (yours)" if stored.source == "personal" else "")
     return cards.result_cards(
         title, result.text, citations=result.citations, sources=result.sources,
-        run_id=result.run_id, notes=notes,
+        run_id=result.run_id, note=note,
     )  # fmt: skip
 
 

@@ -11,9 +11,13 @@ import typer
 from rich.table import Table
 
 from copilot.cli.backend import OptionalUserOpt, UserOpt, backend
-from copilot.cli.output import console, err, fail_for, settings_or_exit
 from copilot.cli.eval import eval_app
 from copilot.cli.finetune import finetune_app
+from copilot.cli.manifest import manifest_build
+from copilot.cli.model import model_app
+from copilot.cli.output import console, err, fail_for, settings_or_exit
+from copilot.cli.run import run
+from copilot.cli.skills import skills_app
 from copilot.cli.sources import (
     login,
     sources_list,
@@ -23,10 +27,6 @@ from copilot.cli.sources import (
     sync_sharepoint,
     watch,
 )
-from copilot.cli.manifest import manifest_build
-from copilot.cli.model import model_app
-from copilot.cli.skills import skills_app
-from copilot.cli.run import run
 from copilot.cli.sync import sync_imap, sync_local
 
 app = typer.Typer(help="Office Copilot: your documents and mail, indexed and searchable.")

@@ -99,8 +99,7 @@ class ServiceBackend:
                 raise
             except ServiceGone as exc:
                 raise ServiceGone(
-                    f"{exc} What the sync stored stays: run it again to resume where it "
-                    "stopped."
+                    f"{exc} What the sync stored stays: run it again to resume where it stopped."
                 ) from None
         if job["status"] == "failed":
             raise SyncFailed(job["error"] or "the sync failed")

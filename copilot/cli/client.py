@@ -206,9 +206,11 @@ class ServiceClient:
         self, path: str, body: dict[str, Any], on_event: Event, timeout: float
     ) -> dict[str, Any]:
         headers = {"Accept": "text/event-stream"}
+        limit = httpx.Timeout(timeout, connect=5.0)
         try:
-            with self._http.stream("POST", path, json=body, headers=headers,
-                                   timeout=httpx.Timeout(timeout, connect=5.0)) as response:  # fmt: skip
+            with self._http.stream(
+                "POST", path, json=body, headers=headers, timeout=limit
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise problem(response.status_code, _body(response))

@@ -11,10 +11,14 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from copilot.config import Settings
+
+if TYPE_CHECKING:
+    from copilot.workspace import Workspace
 
 DEMO_USER = "local:demo"  # the local user demo: the pane in dev mode signs in as demo
 QUERIES = (
@@ -225,15 +229,33 @@ def skill_runs(folder: Path) -> list[tuple[str, dict[str, str], str]]:
     ]
 
 
-def run_skills(ws: object, folder: Path, console: Console) -> None:
-    """Run every built-in skill once (the LLM if one is configured, else the local engine)."""
+def run_skills(ws: Workspace, folder: Path, console: Console) -> None:
+    """Run every built-in skill once on the engine ``auto`` picks (an LLM if configured, else
+    the embedded model if installed, else the extractive engine), streaming what it writes.
+
+    On a CPU a model answer takes seconds: the text appears token by token, so the demo is
+    never silent while it waits.
+    """
     from copilot.skills.runner import SkillRunner
 
-    runner = SkillRunner(ws)  # type: ignore[arg-type]
+    runner = SkillRunner(ws)
     for skill, inputs, what in skill_runs(folder):
         console.print(f"\n[bold magenta]skill {skill}:[/bold magenta] {what}")
-        result = runner.run(DEMO_USER, skill, inputs)
-        console.print(result.text, highlight=False, markup=False)
+        streamed: list[str] = []
+
+        def show(kind: str, data: dict[str, object], streamed: list[str] = streamed) -> None:
+            if kind == "delta" and isinstance(data.get("text"), str):
+                streamed.append(str(data["text"]))
+                console.out(str(data["text"]), end="", highlight=False)
+            elif kind == "queue":
+                console.print(f"  (waiting for the model: position {data.get('position')})")
+
+        result = runner.run(DEMO_USER, skill, inputs, on_event=show)
+        if streamed:
+            console.out("")
+        if not streamed or "".join(streamed).strip() != result.text.strip():
+            console.print(result.text, highlight=False, markup=False)
         for c in result.citations:
             console.print(f"  [{c.n}] {c.title} — {c.where}", highlight=False, markup=False)
-        console.print(f"  [dim]{result.note or f'{result.engine}: {result.model}'}[/dim]")
+        note = result.note or f"{result.engine}: {result.model}"
+        console.print(f"  {note}", style="dim", highlight=False, markup=False)

@@ -42,7 +42,13 @@ def run(
         str, typer.Argument(help="Skill id: summarise, draft, sentiment, ask, or yours.")
     ],
     user: UserOpt,
-    text: Annotated[str | None, typer.Option(help="The text to work on.")] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            help="The text to work on; with --file or --mail, what to do with it: the "
+            "question (ask), the focus (summarise) or your notes (draft)."
+        ),
+    ] = None,
     file: Annotated[
         Path | None, typer.Option(help="A docx, xlsx, pdf, eml, msg or text file.")
     ] = None,
@@ -76,8 +82,8 @@ def run(
         raise fail(f"unknown engine {engine!r}: use auto, {', '.join(ENGINE_NAMES)}")
     if sources_as not in ("footnotes", "list"):
         raise fail("--sources-as is footnotes or list")
-    if sum(x is not None for x in (text, file, mail)) > 1:
-        raise fail("give one of --text, --file or --mail")
+    if file is not None and mail is not None:
+        raise fail("give one of --file or --mail (with --text for the question about it)")
     output = Output(out, "footnotes" if sources_as == "footnotes" else "list", as_json, dry_run)
     settings = settings_or_exit()
     # In the copilot service when one runs, else here (copilot/cli/backend.py); a file is
@@ -185,8 +191,13 @@ def _print_dry_run(result: RunResult) -> None:
 
 
 def _print_footer(result: RunResult) -> None:
-    for c in result.citations:
-        console.print(f"[{c.n}] {c.title} — {c.where}  {c.link}", highlight=False, markup=False)
+    from copilot.skills.citations import citation_line, more_sources
+
+    for c in result.citations:  # only what the answer cites; the rest behind --json
+        console.print(citation_line(c), highlight=False, markup=False)
+    more = more_sources(result.sources, result.citations)
+    if more:
+        err.print(f"[dim]{len(more)} more sources were given but not cited (see --json).[/dim]")
     if result.invalid_citations:
         nums = ", ".join(map(str, result.invalid_citations))
         err.print(f"Removed citations to sources that were not given: {nums}")
@@ -220,5 +231,7 @@ def _write(
         out.write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         lines = [result.text, ""]
-        lines += [f"[{c.n}] {c.title} — {c.where} {c.link}" for c in result.citations]
+        from copilot.skills.citations import citation_line
+
+        lines += [citation_line(c) for c in result.citations]
         out.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

@@ -187,6 +187,13 @@ def test(
             if label in row:
                 console.print(f"[cyan]{label}[/cyan] ({row[label]['engine']}):", highlight=False)
                 console.print(row[label]["text"] or row[label].get("error", ""), highlight=False)
+        comparison = row.get("comparison")
+        if comparison:  # why the two are the same, or how they differ
+            console.print(f"[yellow]{comparison['explanation']}[/yellow]", highlight=False)
+            for key, name in (("output_diff", "output"), ("prompt_diff", "prompt")):
+                if comparison.get(key):
+                    console.print(f"[dim]{name} diff:[/dim]")
+                    console.print(comparison[key], highlight=False, markup=False)
 
 
 def _read(path: Path) -> str:

@@ -135,10 +135,12 @@ def legacy_owners(engine: Engine) -> dict[str, str]:
     """Owners kept under an older id, and the local id each moves to."""
     moves: dict[str, str] = {}
     with engine.connect() as conn:
-        for table, column in _owner_tables():
-            query = select(column).where(
-                or_(~column.contains(":"), column.like(f"{LEGACY_DEV}%"))
-            ).distinct()
+        for _, column in _owner_tables():
+            query = (
+                select(column)
+                .where(or_(~column.contains(":"), column.like(f"{LEGACY_DEV}%")))
+                .distinct()
+            )
             for (owner,) in conn.execute(query):
                 new = legacy_id(owner)
                 if new is not None:

@@ -50,7 +50,7 @@ def chatml(messages: Sequence[Message], prefill: str) -> str:
 def instructed(messages: Sequence[Message], prefill: str) -> list[Message]:
     """The messages with the last user turn asking the answer to begin with ``prefill``."""
     out = list(messages)
-    rule = f"Begin your answer with exactly these words: {prefill}"
+    rule = f"Begin your answer with exactly these words: {prefill.strip()}"
     for i in range(len(out) - 1, -1, -1):
         if out[i].role == "user":
             out[i] = replace(out[i], content=f"{out[i].content}\n\n{rule}")

@@ -53,6 +53,11 @@ _PHONE_LABEL = re.compile(
     r"(?i)\b(?:tel|phone|mobile|mob|cell|fax|handy|telefon|call)\b[^\w\n]{0,4}"
     r"(?:no|nr|number)?[^\w\n]{0,4}$"
 )
+# The end of a line just before a Message-ID: its label, then maybe other ids of a list.
+_MESSAGE_ID_BEFORE = re.compile(
+    r"(?i)\b(?:message[-_ ]?id|in-reply-to|references)[\s:=\"']{0,4}"
+    r"(?:(?:<|&lt;)[^\s<>&]{1,250}(?:>|&gt;)[\s,]{0,3}){0,50}(?:<|&lt;)$"
+)
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2})")
 _NANP = re.compile(r"\d{3}[-. ]\d{3}[-. ]\d{4}")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -100,9 +105,7 @@ class Redactor:
     def redact(self, text: str) -> str:
         policy = self.policy
         if policy.emails:
-            text = _EMAIL.sub(
-                lambda m: self._placeholder("EMAIL", m.group(), m.group().lower()), text
-            )
+            text = _EMAIL.sub(lambda m: self._email(m, text), text)
         if policy.accounts:
             text = _IBAN.sub(self._iban, text)
         if policy.cards:
@@ -138,6 +141,11 @@ class Redactor:
             self.originals[placeholder] = original
         return placeholder
 
+    def _email(self, match: re.Match[str], text: str) -> str:
+        if is_message_id(text, match.start(), match.end()):
+            return match.group()  # it names a message, not a person
+        return self._placeholder("EMAIL", match.group(), match.group().lower())
+
     def _iban(self, match: re.Match[str]) -> str:
         # The greedy match may have swallowed a following word of four capitals: back off
         # group by group until the check digits agree.
@@ -169,6 +177,18 @@ class Redactor:
             return candidate
         digits = re.sub(r"\D", "", candidate)
         return self._placeholder("PHONE", candidate, digits)
+
+
+def is_message_id(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]``, shaped like an address, is a Message-ID: in angle
+    brackets (or their HTML escapes) on a line labelled Message-ID, In-Reply-To, References
+    or a locator's ``message_id``. It identifies a message, so redacting it hides nothing
+    personal and breaks the link back to the mail."""
+    before = text[max(0, start - 2000) : start]
+    line = before[before.rfind("\n") + 1 :]
+    after = text[end : end + 4]
+    closed = after.startswith(">") or after.startswith("&gt;")
+    return closed and _MESSAGE_ID_BEFORE.search(line) is not None
 
 
 def name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:

@@ -33,6 +33,7 @@ from copilot.skills.engines.local.text import sources_from_text
 from copilot.skills.history import RunStore
 from copilot.skills.library.store import StoredSkill
 from copilot.skills.reply import given_texts, not_quoted, with_prefill
+from copilot.skills.request import fit_inputs
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import render
 from copilot.skills.types import GivenInputs, Inputs, Source
@@ -101,6 +102,7 @@ def prepare(
 ) -> Prepared:
     """Render ``skill`` for ``user`` with its sources, examples and budget."""
     template = skill.template
+    inputs = fit_inputs(template, inputs)  # checked, defaults filled: every engine sees them
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     budget = fit(engine, template, inputs, workspace.settings)
@@ -231,7 +233,11 @@ def given_sources(documents: Sequence[Source], budget: int) -> Gathered:
     fenced like retrieved passages, in their own order of importance."""
     given = [_as_result(s, rank) for rank, s in enumerate(documents)]
     packed = pack(
-        given, budget_tokens=budget, count_tokens=count_tokens, max_sources=max(len(given), 1)
+        given,
+        budget_tokens=budget,
+        count_tokens=count_tokens,
+        max_sources=max(len(given), 1),
+        adjacent=False,  # a whole document in order: only pieces of one place are joined
     )
     return Gathered(packed.sources, packed.sources, packed.dropped, packed.text)
 

@@ -100,7 +100,7 @@ def prefill_for(template: SkillTemplate, inputs: Mapping[str, Any]) -> str | Non
             text = text.replace("{" + key + "}", value)
         else:
             text = re.sub(r"[ \t]?\{" + key + r"\}", "", text)
-    return text.strip() or None
+    return text.lstrip() or None  # a trailing blank line starts the body on a line of its own
 
 
 def with_prefill(

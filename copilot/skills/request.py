@@ -7,7 +7,13 @@ call one function here (``from_cli``, ``from_api``, ``from_bot``) and hand the
 `--set key=value` strings get the type the template declares; `--text` goes to the
 skill's main input; a file or an indexed mail becomes numbered sources whose locators are
 the file's own (page, paragraphs, cell range), so a summary's citations open the right
-place rather than "paragraph 3 of some pasted text".
+place rather than "paragraph 3 of some pasted text". With a file or mail, `--text` is what
+to do with it: the question (ask), the focus (summarise) or the notes (draft).
+
+``fit_inputs`` is the last check before any engine runs (``prepare`` calls it): every
+value of the declared type and, where the template lists them, one of its ``enum``
+values; and every declared default filled in, so each engine (the local one too) sees the
+same complete inputs.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from copilot.skills.types import JSON, Inputs, Source
 # Which declared input receives --text, in order of preference.
 MAIN_INPUTS = ("text", "question", "message", "notes", "query")
 QUESTION_INPUTS = ("question", "query")
+# Which one receives --text when a file or mail is the skill's material.
+ABOUT_INPUTS = ("question", "query", "focus", "notes")
 MAX_SOURCE_CHARS = 700  # a citation should point at a passage, not a whole document
 # A text rendered into the prompt as is. Only summarise takes more: it splits a long
 # document into parts (map-reduce); a file is bounded by settings.max_file_bytes.
@@ -87,20 +95,30 @@ def from_cli(
     retrieval: bool | None = None,
     dry_run: bool = False,
 ) -> RunRequest:
-    """``copilot run``: ``--set`` options, and at most one of ``--text``, ``--file`` or
-    ``--mail`` (an indexed item) as the skill's text or sources."""
+    """``copilot run``: ``--set`` options; ``--text``; at most one of ``--file`` or
+    ``--mail`` (an indexed item) as the skill's material. Alone, the text is the skill's
+    main input; with a file or mail, it says what to do with it (``about_input``): ask
+    ``--file report.pdf --text "When is the go-live?"``."""
     inputs = parse_sets(template, list(sets))
     documents = None
+    body = None
     if file is not None:
-        text, documents = sources_from_file(file, max_bytes=max_file_bytes)
+        body, documents = sources_from_file(file, max_bytes=max_file_bytes)
     elif item_id is not None:
-        text, documents = read_item(state, owner, item_id)
-    if text is not None:
+        body, documents = read_item(state, owner, item_id)
+    if body is not None:
+        check_size(template, [body])
+        documents = attach(template, inputs, body, documents)
+        if text is not None:
+            inputs[about_input(template)] = text
+        elif main_input(template) in QUESTION_INPUTS and main_input(template) not in inputs:
+            raise InputError(
+                f"ask a question about it: --text \"your question\" (or --set "
+                f"{main_input(template)}=…)"
+            )
+    elif text is not None:  # typed text: the skill's main input (the question, for ask)
         check_size(template, [text])
-        if documents is None:  # typed text: the skill's main input (the question, for ask)
-            inputs[main_input(template)] = text
-        else:
-            documents = attach(template, inputs, text, documents)
+        inputs[main_input(template)] = text
     return RunRequest(skill_id, inputs, documents, query, engine, retrieval, dry_run)
 
 
@@ -200,6 +218,40 @@ def main_input(template: SkillTemplate) -> str:
     raise InputError(f"the skill {template.name!r} has no text input")
 
 
+def about_input(template: SkillTemplate) -> str:
+    """The input that says what to do with a given file or mail: the question (ask), the
+    focus (summarise), the notes (draft); an error naming the inputs when there is none."""
+    main = main_input(template)
+    for name in ABOUT_INPUTS:
+        if name in template.inputs and (name == main or main not in QUESTION_INPUTS):
+            return name
+    known = ", ".join(template.inputs) or "none"
+    raise InputError(
+        f"the skill {template.name!r} works on the file or mail itself and takes no question "
+        f"or focus beside it; set one of its inputs with --set NAME=VALUE ({known})"
+    )
+
+
+def fit_inputs(template: SkillTemplate, inputs: Mapping[str, JSON]) -> Inputs:
+    """``inputs`` checked against the template's declarations and completed with its
+    defaults: what every engine runs with.
+
+    A value of the wrong type, or outside the input's ``enum``, is refused with the
+    allowed values named (``--set style=nonsense`` must not run as "bullets"). Names the
+    template does not declare are left for ``render`` to refuse, so the reserved names
+    the runner passes (``context``) still pass through.
+    """
+    fitted: Inputs = dict(inputs)
+    for name, spec in template.inputs.items():
+        value = inputs.get(name)
+        problem = spec.problem(name, value)
+        if problem is not None:
+            raise InputError(problem)
+        if value is None and spec.default is not None:
+            fitted[name] = spec.default
+    return fitted
+
+
 def attach(
     template: SkillTemplate,
     inputs: Inputs,
@@ -227,6 +279,9 @@ def coerce(template: SkillTemplate, name: str, raw: str) -> JSON:
         known = ", ".join(template.inputs) or "none"
         raise InputError(f"the skill has no input {name!r} (its inputs: {known})")
     if spec.type == "string":
+        problem = spec.problem(name, raw)
+        if problem is not None:
+            raise InputError(problem)
         return raw
     if spec.type == "boolean":
         low = raw.strip().lower()
@@ -240,7 +295,11 @@ def coerce(template: SkillTemplate, name: str, raw: str) -> JSON:
             number = float(raw)
         except ValueError:
             raise InputError(f"input {name!r} is a number; got {raw!r}") from None
-        return int(number) if number.is_integer() and "." not in raw else number
+        value_n = int(number) if number.is_integer() and "." not in raw else number
+        problem = spec.problem(name, value_n)
+        if problem is not None:
+            raise InputError(problem)
+        return value_n
     try:
         value: JSON = json.loads(raw)
     except ValueError:
@@ -300,16 +359,23 @@ def sources_from_file(path: Path, *, max_bytes: int) -> tuple[str, list[Source]]
         else:
             runs.append((element.group, [text], [element.locator]))
     kind = "mail" if media_type.startswith("message/") else "file"
+    meta = parsed.meta or {}
+    # A mail is named for people by its subject, sender and date, not by its file name.
+    title = str(meta.get("subject") or path.name) if kind == "mail" else path.name
+    sender = str(meta.get("from_name") or meta.get("from") or "") if kind == "mail" else ""
+    date = str(meta.get("date") or "") if kind == "mail" else ""
     sources = [
         Source(
             n=n,
             item_id=f"file:{path.name}",
             chunk_id=f"{path.name}#{n}",
-            title=path.name,
+            title=title,
             url=url,
             kind=kind,
             locator=merge_locators(locators),
             text="\n".join(texts),
+            sender=sender,
+            date=date,
         )
         for n, (_, texts, locators) in enumerate(runs, 1)
     ]

@@ -82,8 +82,12 @@ def pane(browser: Any, api_url: str, llm: ScriptedLLM) -> Iterator[Callable[...,
     llm.responder = lambda request: Reply.text("Nothing scripted.")
 
     def open_pane(office: dict[str, Any] | None, *, dark: bool = False) -> Any:
+        # bypass_csp: wait_for_function evaluates its predicate with eval, which the pane's
+        # policy forbids; the policy itself is checked in tests/api/test_addin_csp.py.
         context = browser.new_context(
-            viewport={"width": 320, "height": 860}, color_scheme="dark" if dark else "light"
+            viewport={"width": 320, "height": 860},
+            color_scheme="dark" if dark else "light",
+            bypass_csp=True,
         )
         contexts.append(context)
         context.set_default_timeout(WAIT_MS)

@@ -22,7 +22,6 @@ from copilot.api.app import create_app
 from copilot.bot import cards
 from copilot.bot.commands import leading_options, parse, replied_text, strip_mentions
 from copilot.bot.identity import NotSignedIn, person_for
-from copilot.bot.turns import LOCAL_NOTE
 from copilot.config import Settings
 from tests.fakes.api_server import serving, wait_for_job
 from tests.fakes.bot_connector import BotConnector
@@ -320,7 +319,9 @@ def test_local_engine_note_when_no_llm(tmp_path: Path, connector: BotConnector) 
                         expect_replies=True)  # fmt: skip
         response = httpx.post(f"{url}/api/messages", json=body, timeout=30)
         (card,) = cards_in(replies(response))
-        assert LOCAL_NOTE in card_text(card)
+        notes = [b["text"] for b in card["body"] if b.get("isSubtle") and "engine" in b["text"]]
+        assert len(notes) == 1, notes  # said once, not twice
+        assert "local engine" in notes[0] and "no language model" in notes[0].lower()
 
 
 def test_requests_without_bot_connector_credentials_are_refused(

@@ -157,7 +157,8 @@ def test_commands_print_the_same_json_with_and_without_the_service(
     assert "Budget 2025" in plain
 
     # Failures say the same words with the same exit code.
-    for args in [("search", "   ", "--user", "sam"), ("run", "nope", "--user", "sam", "--text", "x"),
+    for args in [("search", "   ", "--user", "sam"),
+                 ("run", "nope", "--user", "sam", "--text", "x"),
                  ("sync", "local", str(tmp_path / "missing"), "--user", "sam"),
                  ("skills", "show", "nope", "--user", "sam")]:  # fmt: skip
         alone, through = copilot(here, *args, check=False), copilot(there, *args, check=False)
@@ -238,7 +239,7 @@ def test_killing_the_service_mid_sync_leaves_a_resumable_sync(
             time.sleep(0.05)
         assert jobs[0]["status"] == "running" and progress["seen"] < 600, "killed too late"
         os.kill(running.process.pid, signal.SIGKILL)
-        out, err = sync.communicate(timeout=60)
+        _, err = sync.communicate(timeout=60)
     assert sync.returncode == 1 and "stopped answering" in err and "Traceback" not in err
 
     # No service now (its file is stale): the next sync runs here and resumes.

@@ -19,7 +19,7 @@ from copilot.ingest.untrusted import (
     run_untrusted,
 )
 from tests.fakes.hostile import docx_bytes, xlsx_bytes
-from tests.hostile.test_hostile_uploads import many_strings, million_cells
+from tests.hostile.workbooks import many_strings, million_cells
 
 
 def test_a_file_is_parsed_in_the_sandbox(tmp_path: Path) -> None:

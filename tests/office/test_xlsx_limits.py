@@ -11,7 +11,7 @@ from copilot.office import xlsx, xlsx_scored
 from copilot.office.xlsx import WorkbookError, read_text_column
 from copilot.office.xlsx_scored import write_scored_workbook
 from copilot.skills.types import SentimentResult
-from tests.hostile.test_hostile_uploads import workbook
+from tests.hostile.workbooks import workbook
 
 
 def book(path: Path, rows: list[list[object]]) -> Path:

@@ -86,7 +86,7 @@ def test_a_reply_starts_with_the_senders_first_name(ws: Workspace, llm: Scripted
 
     dry = runner.run(USER, "draft", {"message": MAIL, "notes": "figures attached"},
                      engine="llm", retrieval=False, dry_run=True)  # fmt: skip
-    assert dry.messages[-1] == Message("assistant", "Hi Maria,")  # what would be sent
+    assert dry.messages[-1] == Message("assistant", "Hi Maria,\n\n")  # what would be sent
 
     runner.run(USER, "draft", {"message": MAIL, "notes": "figures attached"}, engine="llm",
                retrieval=False)  # fmt: skip
@@ -116,7 +116,7 @@ def test_no_prefill_for_a_text_that_is_not_a_mail() -> None:
     assert prefill_for(draft, {"message": "Rewrite this paragraph, please."}) is None
     assert prefill_for(draft, {"message": "", "notes": "x"}) is None
     # A mail whose sender has no name to greet still gets a greeting.
-    assert prefill_for(draft, {"message": "From: pallen@enron.com\n\nHi"}) == "Hi,"
+    assert prefill_for(draft, {"message": "From: pallen@enron.com\n\nHi"}) == "Hi,\n\n"
     # Quoted headers further down are not this mail's sender.
     assert sender_of("Thanks!\n\n-----\nFrom: Someone Else <s@x>") is None
 

@@ -91,18 +91,55 @@ PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def _is_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` is a JSON value of the declared ``kind`` (a bool is no number)."""
+    if kind == "number" and isinstance(value, bool):
+        return False
+    return isinstance(value, PY_TYPES[kind])
+
+
 class InputSpec(_Strict):
-    """One declared input. Prompty 1 spells the type `type:`, Prompty 2 `kind:`; both work."""
+    """One declared input. Prompty 1 spells the type `type:`, Prompty 2 `kind:`; both work.
+
+    ``enum`` (Prompty 2: ``enumValues``) lists the only values the input takes: a value
+    outside it is refused with the allowed values named, on every engine.
+    """
 
     type: InputType = "string"
     description: str | None = None
     default: Any = None
     required: bool | None = None  # None: required unless a default is given
     example: Any = None
+    enum: list[Any] | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _enum_fits(self) -> InputSpec:
+        if self.enum is not None:
+            wrong = [v for v in self.enum if not _is_type(v, self.type)]
+            if wrong:
+                raise ValueError(f"enum values must be of type {self.type}: {wrong[0]!r} is not")
+            if self.default not in (None, "") and self.default not in self.enum:
+                raise ValueError(f"the default {self.default!r} is not one of the enum values")
+        return self
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """Why ``value`` cannot be input ``name``, in words that name what it can be; None
+        if it can. ``None`` is "not given" (the default applies)."""
+        if value is None:
+            return None
+        if not _is_type(value, self.type):
+            return f"input {name!r} should be a {self.type}, got {type(value).__name__}"
+        if self.enum is not None and value not in self.enum:
+            allowed = ", ".join(str(v) for v in self.enum)
+            return f"input {name!r} is one of {allowed}; got {value!r}"
+        return None
 
     @model_validator(mode="before")
     @classmethod
     def _accept_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "enumValues" in data:  # Prompty 2's spelling of enum
+            data = dict(data)
+            data.setdefault("enum", data.pop("enumValues"))
         if isinstance(data, dict) and "kind" in data:
             data = dict(data)
             kind = data.pop("kind")

@@ -249,8 +249,11 @@ def _body_line(template: SkillTemplate, lineno: int | None) -> int | None:
 def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
     """Render the body with the given inputs and split it into chat messages.
 
-    Input values are passed as data: Jinja inside a value is never evaluated. The reserved
-    names (`context`, `examples`, `persona`, `user`) may be passed by the skill runner.
+    Input values are passed as data: Jinja inside a value is never evaluated, and every
+    value the template's author did not write is fenced when printed (``fence``; the first
+    system message then says once what the fence is). The render is bounded in time and
+    memory (``sandbox``). The reserved names (`context`, `examples`, `persona`, `user`)
+    may be passed by the skill runner; a ``Fenced`` context is printed as it is.
     """
     source = template.source or "<string>"
     unknown = sorted(set(inputs) - set(template.inputs) - RESERVED_NAMES)

@@ -89,8 +89,8 @@ def run_local(
         answer = local_text.summarise(
             sources,
             embedder,
-            style=_choice(inputs.get("style"), STYLES),
-            length=_choice(inputs.get("length"), LENGTHS),
+            style=_choice("style", inputs.get("style"), STYLES),
+            length=_choice("length", inputs.get("length"), LENGTHS),
             focus=str(inputs.get("focus") or "") or None,
         )
         return LocalOutcome(answer.text, None, answer.note)
@@ -121,9 +121,14 @@ STYLES = local_text.STYLES
 LENGTHS: tuple[local_text.Length, ...] = ("medium", "short", "long")
 
 
-def _choice(value: object, allowed: tuple[Choice, ...]) -> Choice:
-    """``value`` when it is one of ``allowed``, else the first (the default)."""
+def _choice(name: str, value: object, allowed: tuple[Choice, ...]) -> Choice:
+    """``value`` when it is one of ``allowed``; the first (the default) when not given; an
+    error naming the allowed values otherwise (never silently another value)."""
+    if value is None or value == "":
+        return allowed[0]
     for choice in allowed:
         if value == choice:
             return choice
-    return allowed[0]
+    raise LocalEngineError(
+        f"the local engine's {name} is one of {', '.join(allowed)}; got {value!r}"
+    )

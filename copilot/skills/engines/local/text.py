@@ -20,6 +20,7 @@ import numpy as np
 
 from copilot.index.embed import Embedder
 from copilot.index.mmr import mmr
+from copilot.index.search import query_text
 from copilot.skills.engines.local import cues
 from copilot.skills.engines.local.sentences import sources_from_text, split_sentences
 from copilot.skills.engines.local.subject import subject_line
@@ -169,12 +170,14 @@ def answer(
         return LocalAnswer(
             "The question is empty: there is nothing to look for.", [], note=NOTE_ANSWER
         )
-    sentences = _pool(_statements(sources), MAX_SCORED, question)
+    # Scored in search's canonical form: "…advice?" and "…advice" are one question.
+    asked = query_text(question)
+    sentences = _pool(_statements(sources), MAX_SCORED, asked)
     nothing = f"I found nothing in your documents about “{_clip(question, 200)}”."
     if not sentences:
         return LocalAnswer(nothing, [], note=NOTE_ANSWER)
-    vectors = embedder.embed_documents([s.text for s in sentences] + [question[:2000]])
-    scores = _relevance(question, vectors[-1], sentences, vectors[:-1])
+    vectors = embedder.embed_documents([s.text for s in sentences] + [asked])
+    scores = _relevance(asked, vectors[-1], sentences, vectors[:-1])
     best = float(scores.max())
     keep = [i for i in np.argsort(-scores) if scores[i] >= max(_RELEVANT, best - _ANSWER_MARGIN)]
     if not keep:
