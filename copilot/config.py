@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     parse_workers: int = Field(default=2, ge=1, le=32)
     chunk_tokens: int = Field(default=200, ge=32, le=8192)
     chunk_overlap: int = Field(default=32, ge=0)
+    embed_table_rows: int = Field(
+        default=200,
+        ge=0,
+        description="Rows of each table (a sheet, a Word table) embedded; the rest are found by "
+        "keyword (BM25) only, and the table gets an embedded summary chunk (columns, types, "
+        "ranges). Noted in `copilot status` when it applies.",
+    )
+    embed_item_chunks: int = Field(
+        default=1000,
+        ge=1,
+        description="Most chunks of one item embedded (summaries first, then in reading order); "
+        "the rest are keyword-only (BM25). Noted in `copilot status` when it applies.",
+    )
 
     # Search
     fusion: Literal["dbsf", "rrf"] = Field(
@@ -234,6 +247,23 @@ class Settings(BaseSettings):
         default=None,
         description="Folder served under /addins/office; default the project's addins/office.",
     )
+    # The pages the Office and Teams manifests link to (copilot/api/pages.py). Plain text;
+    # a blank line starts a paragraph; http(s) links and e-mail addresses become links.
+    publisher: str = Field(
+        default="", max_length=200, description="Who runs this copilot, named on its pages."
+    )
+    privacy_text: str | None = Field(
+        default=None, max_length=100_000,
+        description="The privacy statement at /privacy; default: what this copilot stores and "
+        "sends, from these settings.",
+    )  # fmt: skip
+    terms_text: str | None = Field(
+        default=None, max_length=100_000, description="The terms of use at /terms."
+    )
+    support_text: str | None = Field(
+        default=None, max_length=100_000,
+        description="Where to get help, at /support (e.g. the IT service desk's address).",
+    )  # fmt: skip
 
     # Microsoft Graph connectors
     graph_base_url: str = Field(

@@ -29,6 +29,7 @@ from copilot.api.deps import Api
 from copilot.api.headers import SecurityHeaders, addin_csp, api_origin
 from copilot.api.jobs import JobManager
 from copilot.api.limits import BodyLimits, RateLimiter
+from copilot.api.pages import router as pages_router
 from copilot.api.routes_data import router as data_router
 from copilot.api.routes_finetune import router as finetune_router
 from copilot.api.routes_local import cli_router, dev_router
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(finetune_router)
     app.include_router(cli_router)
     app.include_router(dev_router)
+    app.include_router(pages_router)  # /privacy, /terms, /support: the manifests link there
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

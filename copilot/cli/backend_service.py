@@ -12,6 +12,7 @@ dies mid-sync leaves what it stored, and the next sync resumes from its last che
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import fields
@@ -213,12 +214,20 @@ def as_local_error(exc: ServiceError) -> Exception:
     cls = _error_classes().get(exc.kind)
     if cls is None:
         return exc
-    local = cls.__new__(cls)
+    local = _as_said(cls).__new__(_as_said(cls))
     BaseException.__init__(local, str(exc))
     local.kind, local.status = exc.kind, exc.status
     for name in cls.fields:
         setattr(local, name, exc.extra.get(name))
     return local
+
+
+@functools.cache
+def _as_said(cls: type[CopilotError]) -> type[CopilotError]:
+    """``cls`` whose words are the service's as given (a class may build its own from
+    attributes only its ``__init__`` sets)."""
+    return type(cls.__name__, (cls,), {"__str__": lambda self: str(self.args[0]),
+                                       "__module__": cls.__module__})  # fmt: skip
 
 
 def _error_classes() -> dict[str, type[CopilotError]]:

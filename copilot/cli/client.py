@@ -20,9 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from copilot.config import Settings
 from copilot.errors import CopilotError
@@ -33,6 +31,8 @@ USER_HEADER = "X-Copilot-User"  # copilot.api.deps.LOCAL_USER_HEADER
 PROBE_TIMEOUT_S = 3.0
 CALL_TIMEOUT_S = 60.0
 MAX_FILE_BYTES = 64 * 1024
+if TYPE_CHECKING:  # imported when a service is found: commands without one skip it
+    import httpx
 Event = Callable[[str, dict[str, Any]], None]
 
 
@@ -136,6 +136,8 @@ class ServiceClient:
     def __init__(
         self, info: ServiceInfo, user: str | None, *, timeout: float = CALL_TIMEOUT_S
     ) -> None:
+        import httpx
+
         self.info = info
         headers = {"Authorization": f"Bearer {info.token}", USER_HEADER: user or "cli"}
         self._http = httpx.Client(
@@ -194,6 +196,8 @@ class ServiceClient:
 
     # -- plumbing -------------------------------------------------------------------------
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -205,6 +209,8 @@ class ServiceClient:
     def _stream(
         self, path: str, body: dict[str, Any], on_event: Event, timeout: float
     ) -> dict[str, Any]:
+        import httpx
+
         headers = {"Accept": "text/event-stream"}
         limit = httpx.Timeout(timeout, connect=5.0)
         try:
@@ -227,7 +233,7 @@ class ServiceClient:
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(event, data)`` pairs of a Server-Sent Events stream (comments skipped)."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     for line in lines:
         if not line:
             if data:

@@ -64,7 +64,7 @@ def token_provider(settings: Settings, source: Source, *, interactive: bool) -> 
         settings,
         token_cache_path(settings, source.user),
         prompt=_prompt,
-        user=source.user,
+        user=local_name(source.user) or source.user,
         interactive=interactive,
     )
 

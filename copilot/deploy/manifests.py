@@ -223,7 +223,7 @@ def _context(dep: Deployment, commands: list[tuple[str, str]] | None = None) -> 
         },
         "sso": {"resource": dep.resource, "scopes": SSO_SCOPES},
         "urls": {
-            "support": f"{base}/",
+            "support": f"{base}/support",
             "website": f"{base}/",
             "privacy": f"{base}/privacy",
             "terms": f"{base}/terms",

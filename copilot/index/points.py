@@ -40,6 +40,12 @@ def dense_list(vector: Sequence[float] | np.ndarray, dim: int) -> list[float]:
     return array.tolist()
 
 
+def has_dense(vector: object) -> bool:
+    """Whether a point read back with its named vectors has a dense one (a keyword-only
+    chunk, see copilot/ingest/budget.py, has none)."""
+    return isinstance(vector, dict) and vector.get(DENSE) is not None
+
+
 def dense_of(vector: object) -> np.ndarray:
     """The dense vector of a point read back with its named vectors (either engine's form)."""
     if not isinstance(vector, dict) or DENSE not in vector:
@@ -52,7 +58,7 @@ class PointParts:
     """A checked node as both engines store it: id, dense and BM25 vectors, payload."""
 
     id: str
-    dense: list[float]
+    dense: list[float] | None  # None: a keyword-only chunk (metadata ``keyword_only``)
     sparse: qe.SparseVector
     payload: dict[str, Any]
 
@@ -61,22 +67,25 @@ def to_point(node: BaseNode, dim: int) -> qe.Point:
     """The node as a Qdrant Edge point; see :func:`point_parts` for the checks."""
     parts = point_parts(node, dim)
     vectors: dict[str, list[float] | list[list[float]] | qe.SparseVector] = {
-        DENSE: parts.dense,
-        SPARSE: parts.sparse,
+        SPARSE: parts.sparse
     }
+    if parts.dense is not None:
+        vectors[DENSE] = parts.dense
     return qe.Point(parts.id, vectors, parts.payload)
 
 
 def point_parts(node: BaseNode, dim: int) -> PointParts:
     """Payload and vectors of ``node``; ValueError without an owner, an item id or a finite
-    ``dim``-d embedding, or with an id that is not a UUID."""
+    ``dim``-d embedding (unless it is marked ``keyword_only``: BM25 only, no dense vector),
+    or with an id that is not a UUID."""
     meta = dict(node.metadata)
     owner = meta.get("owner")
     owner_condition(owner)  # raises on a missing owner: no point may be stored without one
     item_id = meta.get("item_id") or node.ref_doc_id
     if not item_id:
         raise ValueError(f"node {node.node_id} has no item_id (metadata or ref_doc_id)")
-    if node.embedding is None:
+    keyword_only = bool(meta.get("keyword_only"))
+    if node.embedding is None and not keyword_only:
         raise ValueError(f"node {node.node_id} has no embedding")
     payload = {key: jsonable(value) for key, value in meta.items()}
     payload.update(owner=owner, item_id=item_id)
@@ -88,7 +97,7 @@ def point_parts(node: BaseNode, dim: int) -> PointParts:
     title = payload.get("title")
     return PointParts(
         id=point_id(node.node_id),
-        dense=dense_list(node.embedding, dim),
+        dense=None if keyword_only or node.embedding is None else dense_list(node.embedding, dim),
         sparse=bm25.document_vector(payload["text"], title if isinstance(title, str) else ""),
         payload=payload,
     )

@@ -46,7 +46,7 @@ from copilot.index.base import UPSERT_BATCH, Hit
 from copilot.index.fusion import Fusion, Stage
 from copilot.index.llama_query import plan_query, to_result
 from copilot.index.planner import PlannedSearch, run_search, search_params
-from copilot.index.points import DENSE, SPARSE, dense_of, point_id
+from copilot.index.points import DENSE, SPARSE, dense_of, has_dense, point_id
 from copilot.index.server_client import (
     client_filter,
     client_point,
@@ -248,7 +248,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
             with_payload=False,
             with_vectors=[DENSE],
         )
-        return {str(r.id): dense_of(r.vector) for r in records}
+        return {str(r.id): dense_of(r.vector) for r in records if has_dense(r.vector)}
 
     def optimize(self) -> None:
         """Nothing to do: the server indexes in the background as points arrive."""

@@ -58,7 +58,7 @@ from copilot.index.filters import SearchFilters, scoped
 from copilot.index.fusion import Fusion, Stage
 from copilot.index.llama_query import plan_query, to_result
 from copilot.index.planner import PlannedSearch, run_search, search_params
-from copilot.index.points import DENSE, SPARSE, dense_of, point_id, to_point
+from copilot.index.points import DENSE, SPARSE, dense_of, has_dense, point_id, to_point
 
 __all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "Mode", "SearchFilters"]
 
@@ -249,7 +249,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
             limit=len(ids), filter=flt, with_payload=False, with_vector=[DENSE]
         )
         records, _ = self.client.scroll(request)
-        return {str(r.id): dense_of(r.vector) for r in records}
+        return {str(r.id): dense_of(r.vector) for r in records if has_dense(r.vector)}
 
     def optimize(self) -> None:
         """Build HNSW and merge segments; call after bulk writes (slow, then searches are fast)."""

@@ -43,21 +43,28 @@ def item_title(item: Item, parsed: Parsed) -> str:
     return item.title
 
 
-def chunk_nodes(owner: str, batch: list[Work]) -> tuple[list[str], list[TextNode]]:
-    """The texts to embed (title first, so it counts) and the nodes to store, in order."""
+def item_nodes(
+    owner: str, work: Work, start: int, stop: int
+) -> tuple[list[str], list[TextNode]]:
+    """The texts to embed (title first, so it counts) and the nodes to store of chunks
+    ``start:stop`` of one item: a large item is stored in slices, so its nodes and vectors
+    are never all in memory at once."""
+    assert work.parsed is not None
+    title = item_title(work.item, work.parsed)
     texts, nodes = [], []
-    for work in batch:
-        assert work.parsed is not None
-        title = item_title(work.item, work.parsed)
-        for position, chunk in enumerate(work.chunks):
-            texts.append(f"{title}\n{chunk.text}")
-            nodes.append(
-                TextNode(
-                    id_=point_id(owner, work.item.id, work.content_hash, position),
-                    text=chunk.text,
-                    metadata=_payload(work, title, position, chunk),
-                )
+    for position in range(start, min(stop, len(work.chunks))):
+        chunk = work.chunks[position]
+        texts.append(f"{title}\n{chunk.text}")
+        metadata = _payload(work, title, position, chunk)
+        if not chunk.dense:
+            metadata["keyword_only"] = True  # no dense vector: see copilot/ingest/budget.py
+        nodes.append(
+            TextNode(
+                id_=point_id(owner, work.item.id, work.content_hash, position),
+                text=chunk.text,
+                metadata=metadata,
             )
+        )
     return texts, nodes
 
 

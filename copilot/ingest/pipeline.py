@@ -13,6 +13,11 @@ The invariants this module keeps, and why:
   old chunks are removed (the index never keeps half an item or an outdated one), and the
   sync goes on.
 * Checkpoints are stored only when everything yielded before them is durable.
+* Memory is bounded per item: chunks go to the embedder and the store in slices of
+  ``2 x embed_batch``, with a progress report after each, so a 17,000-chunk item neither
+  holds all its vectors at once nor freezes the progress line. What the embedding budget
+  leaves keyword-only (``budget.py``) is recorded as a note on the item (``NOTE_STAGE``
+  in the failures table, shown by ``copilot status``), never lost silently.
 * ``should_stop`` is asked before each item and after each result: a stopped sync raises
   ``SyncCancelled`` and, by the points above, the next sync resumes where it stopped.
 """
@@ -35,8 +40,13 @@ from copilot.errors import Cancelled
 from copilot.index.base import IndexStore
 from copilot.index.embed import Embedder
 from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachments
+from copilot.ingest.budget import Limits, apply_budget
 from copilot.ingest.chunk import chunk_elements
-from copilot.ingest.items import Work, chunk_nodes, state_row
+from copilot.ingest.items import Work, item_nodes, item_title, state_row
+
+# The failures table's stage of a note: the item is indexed, but not all of it densely.
+NOTE_STAGE = "note"
+MIN_CHUNK_TOKENS = 32  # the chunk budget's floor, whatever the title costs
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
 
@@ -59,9 +69,14 @@ class SyncReport:
     renamed: int = 0  # same content under a new title/url: payload updated, not re-embedded
     chunks: int = 0
     embedded: int = 0
+    keyword_only: int = 0  # chunks stored for BM25 only, over the embedding budget
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    item_done: int = 0  # chunks of the item being stored, done / total: a large item's
+    item_total: int = 0  # progress, so the progress line never sits still for long
+    current: str = ""  # the title of that item
     failures: list[dict[str, str]] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)  # {"item", "note"}
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +112,10 @@ class Syncer:
         self.deferred: deque[tuple[Checkpoint, frozenset[str]]] = deque()
         self.batch: list[Work] = []
         self.batch_chunks = 0
+        self.notes: dict[str, str] = {}  # item id -> what its embedding budget left out
+        self.limits = Limits(settings.embed_table_rows, settings.embed_item_chunks)
+        self.slice = max(settings.embed_batch * 2, 16)
+        self.started = time.perf_counter()
 
     # -- deciding what needs work ----------------------------------------------------
     def _jobs(self) -> Iterator[tuple[Any, ParseTask | None]]:
@@ -177,7 +196,7 @@ class Syncer:
             raise SyncCancelled(f"the sync of {self.scope} was stopped")
 
     def run(self) -> SyncReport:
-        started = time.perf_counter()
+        started = self.started = time.perf_counter()
         self.state.sync_started(self.owner, self.scope)
         try:
             return self._run(started)
@@ -217,7 +236,8 @@ class Syncer:
 
     def _counts(self) -> dict[str, Any]:
         counts = self.report.as_dict()
-        counts.pop("failures")
+        for key in ("failures", "notes", "current", "item_done", "item_total"):
+            counts.pop(key)
         return counts
 
     def _handle(self, key: Any, outcome: Outcome) -> None:
@@ -242,12 +262,13 @@ class Syncer:
 
     def _parsed(self, work: Work, parsed: Parsed) -> None:
         work.parsed = parsed
-        work.chunks = chunk_elements(
-            parsed.elements,
-            self.embedder.count_tokens,
-            self.settings.chunk_tokens,
-            self.settings.chunk_overlap,
-        )
+        count = self.embedder.count_tokens
+        budget = self._chunk_tokens(item_title(work.item, parsed))
+        chunks = chunk_elements(parsed.elements, count, budget, self.settings.chunk_overlap)
+        planned = apply_budget(parsed.elements, chunks, self.limits, count, budget)
+        work.chunks = planned.chunks
+        if planned.note:
+            self.notes[work.item.id] = planned.note
         # What the parser left out, plus attachments over this source's cap: each becomes
         # a failure, so `copilot status` and the API say what was not indexed and why.
         children, skipped = split_attachments(self.settings, work.item, parsed, work.depth)
@@ -258,6 +279,13 @@ class Syncer:
             self.held[work.item.id] = [work, queued]
         else:
             self._enqueue(work)
+
+    def _chunk_tokens(self, title: str) -> int:
+        """The chunk size: the setting, within what the model reads once the title (which
+        the embedded text starts with) and [CLS]/[SEP] are counted."""
+        window = self.embedder.max_tokens - 2
+        title_tokens = self.embedder.count_tokens([title])[0] + 1
+        return max(min(self.settings.chunk_tokens, window - title_tokens), MIN_CHUNK_TOKENS)
 
     def _report_skipped(self, work: Work, skipped: list[dict[str, Any]]) -> None:
         """Record each left-out attachment as a failed child of its message: it shows with
@@ -305,28 +333,60 @@ class Syncer:
             self.state.mark_failed(self.owner, item_id)
 
     def _flush(self) -> None:
-        """Embed and store every chunk of the batch, then record the items as indexed."""
+        """Embed and store every chunk of the batch, then record the items as indexed.
+
+        Chunks go in slices (small items share one, a large item takes many), each embedded
+        and stored before the next is made; the stop flag is asked between slices, so even
+        one enormous item can be stopped (it is redone by the next sync)."""
         if not self.batch:
             return
         batch, self.batch, self.batch_chunks = self.batch, [], 0
-        texts, nodes = chunk_nodes(self.owner, batch)
-        started = time.perf_counter()
-        vectors = self.embedder.embed_documents(texts)
-        self.report.embed_seconds += time.perf_counter() - started
-        for node, vector in zip(nodes, vectors, strict=True):
-            node.embedding = vector.tolist()
-        if nodes:
-            self.store.add(nodes)
+        texts: list[str] = []
+        nodes: list[Any] = []
+        for work in batch:
+            total = len(work.chunks)
+            self.report.current, self.report.item_total = work.item.title, total
+            for start in range(0, total, self.slice):
+                more_texts, more_nodes = item_nodes(self.owner, work, start, start + self.slice)
+                texts += more_texts
+                nodes += more_nodes
+                self.report.item_done = min(start + self.slice, total)
+                if len(nodes) >= self.slice:
+                    self._store(texts, nodes)
+                    texts, nodes = [], []
+        self._store(texts, nodes)
         for work in batch:
             self.store.delete_item(self.owner, work.item.id, keep_hash=work.content_hash)
         self.store.flush()
         self.state.record_items(
             self.owner, [state_row(w, self.scope, "indexed", len(w.chunks)) for w in batch]
         )
+        for work in batch:  # after record_items, which clears an indexed item's old rows
+            note = self.notes.pop(work.item.id, None)
+            if note:
+                self.state.record_failure(self.owner, self.scope, work.item.id, NOTE_STAGE, note)
+                self.report.notes.append({"item": work.item.id, "note": note})
         self.report.indexed += len(batch)
-        self.report.chunks += len(nodes)
-        self.report.embedded += len(nodes)
         self._save_checkpoints()
+
+    def _store(self, texts: list[str], nodes: list[Any]) -> None:
+        """Embed the dense chunks of one slice, store the slice, report progress."""
+        if not nodes:
+            return
+        self._check_stop()
+        dense = [i for i, node in enumerate(nodes) if not node.metadata.get("keyword_only")]
+        started = time.perf_counter()
+        if dense:
+            vectors = self.embedder.embed_documents([texts[i] for i in dense])
+            for i, vector in zip(dense, vectors, strict=True):
+                nodes[i].embedding = vector.tolist()
+        self.report.embed_seconds += time.perf_counter() - started
+        self.store.add(nodes)
+        self.report.chunks += len(nodes)
+        self.report.embedded += len(dense)
+        self.report.keyword_only += len(nodes) - len(dense)
+        self.report.seconds = time.perf_counter() - self.started
+        self.on_progress(self.report)
 
     def _delete_missing(self) -> None:
         listed = self.connector.list_ids()

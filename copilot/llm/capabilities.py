@@ -21,7 +21,7 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,10 +82,11 @@ def ask_window(base_url: str, model: str, key: str | None) -> int | None:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = base_url.rstrip("/")
     root = base.removesuffix("/v1")
-    for url, read in (
+    readers: list[tuple[str, Callable[[Any], int | None]]] = [
         (f"{base}/models", lambda body: window_from_models(body, model)),
         (f"{root}/props", window_from_props),
-    ):
+    ]
+    for url, read in readers:
         try:
             response = _httpx.get(url, headers=headers, timeout=ASK_TIMEOUT_S)
             found = read(response.json()) if response.status_code == 200 else None

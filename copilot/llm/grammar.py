@@ -4,9 +4,10 @@ llama.cpp's server (and others built on it) accept a grammar in GBNF, its BNF di
 they do not accept a ``response_format``. The subset of JSON Schema the copilot's skills use
 is translated exactly: objects with properties (required ones always, in order, then the
 optional ones), arrays, strings, numbers (scores from 0 or -1 to 1 bounded), integers,
-booleans, null, ``enum``, ``const`` and ``anyOf``/``oneOf``. Anything else (``$ref``, ``allOf``, patterns, bounds) becomes "any JSON
-value" of the right kind: the answer is still validated against the full schema afterwards,
-so a looser grammar costs at most the one repair request, never a wrong answer.
+booleans, null, ``enum``, ``const`` and ``anyOf``/``oneOf``. Anything else (``$ref``,
+``allOf``, patterns, other bounds) becomes "any JSON value" of the right kind: the answer
+is still validated against the full schema afterwards, so a looser grammar costs at most
+the one repair request, never a wrong answer.
 """
 
 from __future__ import annotations

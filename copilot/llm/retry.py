@@ -55,7 +55,7 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 def backoff(attempt: int) -> float:
     """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... s, never over MAX_WAIT_S."""
     base = min(MAX_WAIT_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
-    return min(MAX_WAIT_S, base * random.uniform(0.75, 1.25))
+    return float(min(MAX_WAIT_S, base * random.uniform(0.75, 1.25)))
 
 
 def first_token_timeout(base_s: float, prompt_tokens: int, rate: float) -> float:

@@ -42,7 +42,7 @@ _FORMAT_WORDS = re.compile(
 )
 
 
-def validator_for(schema: dict) -> jsonschema.Draft202012Validator:
+def validator_for(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -59,7 +59,7 @@ def modes_from(accepted: str | None) -> tuple[JsonMode, ...]:
     return JSON_MODES
 
 
-def request_fields(mode: JsonMode, schema: dict) -> dict[str, Any]:
+def request_fields(mode: JsonMode, schema: dict[str, Any]) -> dict[str, Any]:
     """The request fields that ask for ``schema`` in ``mode`` (none for ``prompt``)."""
     if mode == "json_schema":
         return {
@@ -75,7 +75,7 @@ def request_fields(mode: JsonMode, schema: dict) -> dict[str, Any]:
     return {}
 
 
-def with_schema(messages: Sequence[Message], schema: dict) -> list[Message]:
+def with_schema(messages: Sequence[Message], schema: dict[str, Any]) -> list[Message]:
     """The messages with the schema written into the system message, for ``prompt`` mode.
 
     The system message, not the last turn: it is the same for every call of a skill, so a

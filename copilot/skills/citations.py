@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from copilot.index.search import body_text, format_locator, mail_fields, snippet
@@ -49,7 +50,9 @@ _DIGITS = re.compile(r"\d+")
 _GONE = "\x00"  # where a marker was removed, until the whitespace around it is tidied
 _TAB_NEWLINE = re.compile(r"[\t\r\n]")
 _C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
-_ANSWER_SENTENCE = re.compile(r"(?<=[.!?\]])\s+|\n+")
+# Sentence ends of an answer; a marker after the full stop ("… we have. [1]") stays with it.
+_ANSWER_SENTENCE = re.compile(r"(?<=[.!?\]])\s+(?!\[\d)|\n+")
+_REPEATED_MARKER = re.compile(r"\[(\d{1,4})\](?:[ \t]*\[\1\])+")
 _CANONICAL_MARKER = re.compile(r"\[(\d{1,4})\]")
 _WORDS = re.compile(r"\w+")
 
@@ -226,7 +229,7 @@ def renumber(answer: str, mapping: dict[int, int]) -> str:
     return _tidy(_rewrite(answer.replace(_GONE, ""), move))
 
 
-def deep_link(url: str, kind: str, locator: dict) -> str:
+def deep_link(url: str, kind: str, locator: dict[str, Any]) -> str:
     """A link that opens the item at the cited place, or "" if the URL is not safe to show.
 
     Only http(s), file and mailto links are produced: an item's URL comes from a document
@@ -346,7 +349,8 @@ def _rewrite_prose(text: str, replace: Callable[[list[int]], str]) -> str:
             return match.group()  # a year or a quantity: not ours to touch
         return replace(numbers) or _GONE
 
-    return _MARKER.sub(one, text)
+    # Two markers of one passage side by side ("[1][2]", both [1] now) are one citation.
+    return _REPEATED_MARKER.sub(r"[\1]", _MARKER.sub(one, text))
 
 
 def _numbers(body: str) -> list[int] | None:

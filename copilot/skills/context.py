@@ -272,11 +272,12 @@ def _joined_text(first: str, second: str) -> str:
     head, _, rest = second.partition("\n")
     if rest and head.strip() and head == first.partition("\n")[0] and len(head) < 300:
         second = rest  # the heading path or table header every chunk of a section repeats
-    probe = second[:60]
-    if len(probe) >= 20:
-        at = first.find(probe, max(0, len(first) - 4000))
-        if at >= 0 and second.startswith(first[at:]):
+    probe = second[:20]  # the longest end of ``first`` that ``second`` starts with
+    at = first.find(probe, max(0, len(first) - 4000)) if len(probe) == 20 else -1
+    while at >= 0:
+        if second.startswith(first[at:]):
             return first + second[len(first) - at :]
+        at = first.find(probe, at + 1)
     if second in first:
         return first
     return f"{first}\n{second}"

@@ -101,7 +101,7 @@ def test_a_second_process_on_the_same_index_gets_a_plain_error(cli_env, tmp_path
     (folder / "a.txt").write_text("The okapi memo.")
     copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
     with Workspace(Settings(home=cli_env["COPILOT_HOME"])) as ws:
-        assert ws.store.count("ann") == 1  # a sync (or the server) holds the index open
+        assert ws.store.count("local:ann") == 1  # a sync (or the server) holds the index open
         busy = copilot(cli_env, "search", "okapi", "--user", "ann", check=False)
     assert busy.returncode == 2
     assert "already open" in busy.stderr and "Traceback" not in busy.stderr

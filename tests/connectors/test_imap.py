@@ -128,7 +128,8 @@ def test_first_sync_indexes_exactly_the_seeded_messages(dovecot, index):
     assert hit.item_id == f"{first}#0:minutes.txt"
     with dovecot.client(user) as client:  # syncing never marks mail as read
         client.select_folder("INBOX", readonly=True)
-        assert all(b"\\Seen" not in f for f in client.get_flags([1, 2, 3]).values())
+        flags = client.get_flags([1, 2, 3])
+        assert len(flags) == 3 and all(b"\\Seen" not in f for f in flags.values())
 
 
 def test_incremental_sync_fetches_only_new_messages(dovecot, index):
@@ -161,10 +162,8 @@ def test_expunged_message_and_its_attachment_leave_the_index(dovecot, index):
     assert report.deleted == 2  # the message and its attachment
     assert index.ids(conn) == ids_on_server(dovecot, conn, user)
     assert index.consistent(conn)
-    assert all(
-        "zebra" not in h.text
-        for h in search(index.store, index.embedder, OWNER, "zebra crossing minutes")
-    )
+    hits = search(index.store, index.embedder, OWNER, "zebra crossing minutes")
+    assert hits and all("zebra" not in h.text for h in hits)  # the other messages remain
 
 
 def test_uidvalidity_change_replaces_the_folder_without_duplicates(dovecot, index):

@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import docx
 import pytest
 
 from connectors.parsers import mail
@@ -251,7 +252,6 @@ def test_msg_garbage_is_a_parse_error():
 
 def test_msg_that_is_another_ole_file_is_a_parse_error(tmp_path):
     """An encrypted .docx is an OLE container too, but holds no Outlook message."""
-    docx = pytest.importorskip("docx")
     from msoffcrypto.format.ooxml import OOXMLFile
 
     plain = io.BytesIO()

@@ -108,6 +108,7 @@ def test_rouge_with_stemming_against_the_subject_and_the_best_annotation():
     half = score_subject("meeting agenda", Mail(1, "b", "Meeting confirmation", ()))
     assert half == {"subject": {"rouge1": 0.5, "rouge2": 0.0, "rougeL": 0.5}}
     assert clean_prediction("  Budget [2] review\n[10]") == "Budget review"
+    assert clean_prediction('Subject: "Budget review" [1]') == "Budget review"
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def test_a_model_engine_gets_the_subject_style(home, tmp_path, monkeypatch, llm)
     assert out["engine"] == "llm" and out["model"] and out["n"] == 1
     assert out["subject"] == {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0}
     sent = json.dumps(llm.requests[0].json)
-    assert "Write a subject line" in sent and "travel requests for March" in sent
+    assert "a subject line" in sent and "travel requests for March" in sent
 
 
 def test_failed_mails_are_counted_and_fail_the_command(home, tmp_path, monkeypatch, llm):

@@ -95,7 +95,7 @@ def test_azure_openai_uses_the_same_calls(settings, llm, tmp_path):
     job = jobs.start_job(azure, training_file(tmp_path), "gpt-4o-mini")
     assert jobs.job_status(azure, job["id"])["status"] == "running"
     paths = [p for _, p, _ in llm.finetune.requests]
-    assert all(p.startswith("/openai/") and "api-version=" in p for p in paths)
+    assert paths and all(p.startswith("/openai/") and "api-version=" in p for p in paths)
 
 
 def test_the_cli_starts_and_follows_a_job(llm_settings, llm, tmp_path, monkeypatch):

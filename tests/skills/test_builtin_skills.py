@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+import prompty  # a dev dependency: its absence is a broken install, not a skip
 import pytest
 
 from copilot.skills.templates.builtin import builtin_ids, builtin_text, load_builtin
@@ -58,7 +59,6 @@ def test_draft_fences_the_message_as_data() -> None:
 def test_prompty_loads_and_renders_the_builtins_like_we_do(skill_id: str) -> None:
     """Microsoft's `prompty` package (2.x) reads each shipped file and renders the same
     messages (up to whitespace: we trim block-tag lines, Prompty keeps them)."""
-    prompty = pytest.importorskip("prompty", reason="the prompty package is not installed")
     ours = load_builtin(skill_id)
     with resources.as_file(
         resources.files("copilot.skills.templates.builtin").joinpath(f"{skill_id}.prompty")

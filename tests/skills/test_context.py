@@ -270,3 +270,53 @@ def test_budget_for_subtracts_the_reserve_and_the_prompt():
     assert budget_for(8192, 1024, 600, cap=2000) == 2000
     assert budget_for(4096, 3000, 2000) == 0  # never negative
     assert budget_for(4096, 1000, 100, cap=0) == 0
+
+
+def test_chunks_of_one_place_share_one_number_and_their_overlap_is_said_once():
+    first = "Section one opens. The overlap sentence is here and long enough to find."
+    second = "The overlap sentence is here and long enough to find. Then the next part."
+    results = [
+        hit(1, first, item="report", paragraph=3, paragraph_end=5),
+        hit(2, "Another document entirely.", item="other"),
+        hit(3, second, item="report", paragraph=5, paragraph_end=7),  # overlaps 3–5
+        hit(4, "Far away in the report, a different place.", item="report", paragraph=40),
+    ]
+
+    packed = pack(results, budget_tokens=10_000, count_tokens=words)
+
+    assert [s.n for s in packed.sources] == [1, 2, 3]  # numbers stay dense
+    report = packed.sources[0]
+    assert report.locator == {"paragraph": 3, "paragraph_end": 7}
+    assert report.text == (
+        "Section one opens. The overlap sentence is here and long enough to find. "
+        "Then the next part."
+    )
+    assert packed.sources[2].locator == {"paragraph": 40}  # a distinct place keeps its number
+    assert ("chunk-3", "merged into [1]") in packed.dropped
+    assert 'where="paragraphs 3–7"' in packed.text
+
+
+def test_adjacent_places_join_only_when_asked():
+    results = [
+        hit(1, "Rows two to seven.", item="book", sheet="Budget", range="A2:F7"),
+        hit(2, "Rows eight to nine.", item="book", sheet="Budget", range="A8:F9"),
+    ]
+
+    joined = pack(results, budget_tokens=10_000, count_tokens=words)
+    apart = pack(results, budget_tokens=10_000, count_tokens=words, adjacent=False)
+
+    assert [s.locator for s in joined.sources] == [{"sheet": "Budget", "range": "A2:F9"}]
+    assert joined.sources[0].text == "Rows two to seven.\nRows eight to nine."
+    assert len(apart.sources) == 2
+
+
+def test_a_merge_that_would_break_the_budget_is_dropped():
+    results = [
+        hit(1, prose("kept", 40), item="report", paragraph=1),
+        hit(2, prose("extra", 40), item="report", paragraph=2),
+    ]
+
+    packed = pack(results, budget_tokens=80, count_tokens=words)
+
+    assert len(packed.sources) == 1 and "extra" not in packed.sources[0].text
+    assert packed.dropped == [("chunk-2", "over budget")] and packed.tokens <= 80

@@ -20,7 +20,6 @@ from copilot.skills.library.store import (
     SkillNotFound,
     SkillStore,
 )
-from copilot.skills.templates.builtin import builtin_ids
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import TemplateError, parse_template
 
@@ -338,8 +337,6 @@ def test_concurrent_saves_get_distinct_versions(store: SkillStore) -> None:
 
 
 def test_the_shipped_summarise_can_be_forked_and_edited(tmp_path: Path) -> None:
-    if "summarise" not in builtin_ids():
-        pytest.skip("summarise.prompty is not shipped yet")
     store = SkillStore(open_engine(f"sqlite:///{tmp_path / 'state.db'}"))
     forked = store.fork("ann", "summarise", "my-summary")
     edited = forked.text.rstrip("\n") + "\nAnswer in English.\n"  # one more line in the body

@@ -6,6 +6,7 @@ import re
 import time
 from pathlib import Path
 
+import prompty  # a dev dependency: its absence is a broken install, not a skip
 import pytest
 
 from copilot.skills.templates.fence import Fenced, note, unfence
@@ -394,7 +395,6 @@ def test_prompty_reads_our_templates(tmp_path: Path) -> None:
     Prompty 2 spells input types `kind:` (Prompty 1: `type:`); we accept both, so the
     portable spelling for shared templates is `kind:`.
     """
-    prompty = pytest.importorskip("prompty", reason="the prompty package is not installed")
     text = SUMMARISE.replace("    type: string", "    kind: string").replace(
         "    type: number", "    kind: number"
     )

@@ -177,7 +177,9 @@ def answer(
     if not sentences:
         return LocalAnswer(nothing, [], note=NOTE_ANSWER)
     vectors = embedder.embed_documents([s.text for s in sentences] + [asked])
-    scores = _relevance(asked, vectors[-1], sentences, vectors[:-1])
+    # "What did Kay Mann say about …": a mail's sentences are said by its sender.
+    speakers = {s.n: _terms(s.sender) for s in sources if s.sender}
+    scores = _relevance(asked, vectors[-1], sentences, vectors[:-1], speakers)
     best = float(scores.max())
     keep = [i for i in np.argsort(-scores) if scores[i] >= max(_RELEVANT, best - _ANSWER_MARGIN)]
     if not keep:
@@ -362,15 +364,22 @@ def _summary_size(length: str, style: str, n_sentences: int) -> int:
 
 
 def _relevance(
-    query: str, query_vector: np.ndarray, sentences: list[_Sentence], vectors: np.ndarray
+    query: str,
+    query_vector: np.ndarray,
+    sentences: list[_Sentence],
+    vectors: np.ndarray,
+    speakers: dict[int, set[str]] | None = None,
 ) -> np.ndarray:
     """Cosine to the query, plus a share of the query's content words the sentence holds
-    (names, numbers and product codes that an embedding blurs)."""
+    (names, numbers and product codes that an embedding blurs), its speaker's name (a
+    mail's sender, from ``speakers`` by source number) counted as its words."""
     terms = _terms(query)
     overlap = np.zeros(len(sentences), dtype=np.float32)
+    speakers = speakers or {}
     if terms:
         for i, s in enumerate(sentences):
-            overlap[i] = len(terms & _terms(s.text)) / len(terms)
+            words = _terms(s.text) | speakers.get(s.n, set())
+            overlap[i] = len(terms & words) / len(terms)
     return 0.75 * (vectors @ query_vector) + 0.25 * overlap
 
 

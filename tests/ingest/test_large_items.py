@@ -1,0 +1,122 @@
+"""A large item through the whole sync: streamed in slices with progress inside the item,
+its embedding budget applied, and what the budget left keyword-only noted in the status."""
+
+from __future__ import annotations
+
+import io
+
+import docx
+import pytest
+
+from connectors.local import LocalFolder
+from copilot.api.cli_ops import status
+from copilot.config import Settings
+from copilot.index.mmr import diverse_search
+from copilot.index.search import search
+from copilot.ingest.pipeline import NOTE_STAGE, SyncCancelled, SyncReport, sync
+from copilot.workspace import Workspace
+
+
+def ledger(rows: int) -> bytes:
+    """A Word file: a paragraph, then a table of ``rows`` rows, each with a word of its own."""
+    document = docx.Document()
+    document.add_paragraph("The supplier ledger for the Volga warehouse, audited in March.")
+    table = document.add_table(rows=1, cols=3)
+    for cell, name in zip(table.rows[0].cells, ("Supplier", "Invoice", "Amount"), strict=True):
+        cell.text = name
+    for r in range(rows):
+        cells = table.add_row().cells
+        cells[0].text = f"Supplier codeword{r:03d} of the northern depot with a long name"
+        cells[1].text = f"INV-{r:05d}"
+        cells[2].text = str(100 + r)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def budget_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"embed_table_rows": 40, "embed_item_chunks": 6, "embed_batch": 4}
+    )
+
+
+def test_a_large_item_is_streamed_budgeted_and_noted(budget_settings, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "ledger.docx").write_bytes(ledger(300))
+    seen: list[tuple[int, int, int]] = []
+
+    def on_progress(report: SyncReport) -> None:
+        seen.append((report.item_done, report.item_total, report.chunks))
+
+    with Workspace(budget_settings) as ws:
+        report = sync(LocalFolder(folder, owner="ann"), budget_settings, ws.state, ws.store,
+                      ws.embedder, on_progress=on_progress)  # fmt: skip
+        assert report.indexed == 1 and report.failed == 0
+        assert report.embedded == 6 and report.keyword_only == report.chunks - 6
+        assert ws.store.count("ann") == report.chunks
+
+        # Progress inside the item: slices of 2 x embed_batch chunks, each reported.
+        total = report.chunks
+        inside = [s for s in seen if s[1] == total]
+        assert len(inside) >= total // 8 - 1
+        assert [s[2] for s in inside] == sorted(s[2] for s in inside)  # chunks only grow
+        assert max(s[0] for s in inside) == total
+
+        # The note: in the report and as a note row of `copilot status`, not a failure.
+        item_id = f"local:{folder / 'ledger.docx'}"
+        assert report.notes == [{"item": item_id, "note": report.notes[0]["note"]}]
+        note = report.notes[0]["note"]
+        assert "rows after the first 40 of 1 table" in note
+        assert "chunks after the first 6 of the item" in note
+        shown = status(ws.state, "ann")
+        assert shown["failures"] == [
+            {"item": item_id, "stage": NOTE_STAGE, "reason": note, "owner": "ann"}
+        ]
+        assert shown["items"] == 1
+
+        # A keyword-only row: found by BM25 and hybrid search, never by dense search.
+        late = "codeword287"
+        hits = search(ws.store, ws.embedder, "ann", late, mode="bm25", k=3)
+        assert hits and late in hits[0].text
+        assert any(late in h.text for h in search(ws.store, ws.embedder, "ann", late, k=10))
+        dense = search(ws.store, ws.embedder, "ann", late, mode="dense", k=50)
+        assert all(late not in h.text for h in dense)
+        # MMR reads dense vectors back: a keyword-only candidate is simply left out.
+        assert diverse_search(ws.store, ws.embedder, "ann", late, k=3)
+
+        # The table summary is embedded and cited as the whole table.
+        summary = search(ws.store, ws.embedder, "ann", "summary of the supplier table",
+                         mode="dense", k=5)  # fmt: skip
+        assert any(h.text.startswith("Summary of table 1: 300 rows") for h in summary)
+
+
+def test_a_sync_stopped_inside_a_large_item_resumes_without_duplicates(budget_settings, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "ledger.docx").write_bytes(ledger(120))
+    progress: list[int] = []
+    with Workspace(budget_settings) as ws:
+        connector = LocalFolder(folder, owner="ann")
+        with pytest.raises(SyncCancelled):
+            sync(connector, budget_settings, ws.state, ws.store, ws.embedder,
+                 on_progress=lambda r: progress.append(r.chunks),
+                 should_stop=lambda: len(progress) >= 3)  # fmt: skip
+        assert 0 < ws.store.count("ann") and ws.state.summary("ann")["items"] == 0
+        report = sync(connector, budget_settings, ws.state, ws.store, ws.embedder)
+        assert report.indexed == 1
+        assert ws.store.count("ann") == report.chunks  # the stopped run's slices overwritten
+
+
+def test_chunks_fit_the_window_even_with_a_long_title(settings, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    long_name = "Quarterly board minutes and resolutions of the regional council " * 2
+    (folder / f"{long_name.strip()[:180]}.txt").write_text("Decision. " * 2000)
+    with Workspace(settings) as ws:
+        sync(LocalFolder(folder, owner="ann"), settings, ws.state, ws.store, ws.embedder)
+        hits = search(ws.store, ws.embedder, "ann", "decision", mode="bm25", k=50)
+        count = ws.embedder.count_tokens
+        for hit in hits:
+            assert count([f"{hit.title}\n{hit.text}"])[0] + 2 <= ws.embedder.max_tokens
