@@ -26,7 +26,7 @@ from imapclient.exceptions import LoginError
 from connectors.errors import ConnectorError
 
 Security = Literal["tls", "starttls", "plain"]
-DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
+DEFAULT_PORTS: dict[Security, int] = {"tls": 993, "starttls": 143, "plain": 143}
 
 
 class ImapError(ConnectorError):
@@ -57,12 +57,14 @@ class ImapSource:
     timeout_s: float = 30
 
 
-def check_security(host: str, security: str) -> None:
-    """Refuse plain IMAP (password in clear text) to anything but this machine."""
-    if security not in DEFAULT_PORTS:
+def check_security(host: str, security: str) -> Security:
+    """Refuse plain IMAP (password in clear text) to anything but this machine; else
+    return ``security`` as the Security it names."""
+    checked = next((s for s in DEFAULT_PORTS if s == security), None)
+    if checked is None:
         raise ValueError(f"unknown IMAP security {security!r}: use tls, starttls or plain")
-    if security != "plain":
-        return
+    if checked != "plain":
+        return checked
     name = host.strip("[]").lower()
     try:
         loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
@@ -73,6 +75,7 @@ def check_security(host: str, security: str) -> None:
             f"plain IMAP would send the password to {host} unencrypted; it is allowed only "
             "to a loopback host (127.0.0.1, ::1, localhost): use security tls or starttls"
         )
+    return checked
 
 
 def password_from(env_var: str | None, *, service: str, username: str) -> str:

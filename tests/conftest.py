@@ -20,6 +20,7 @@ import pytest
 
 from copilot.config import Settings
 from copilot.index.embed import Embedder, get_embedder
+from copilot.llm import capabilities
 from copilot.workspace import Workspace
 from tests.fakes.dovecot import DOVECOT, Dovecot, running_dovecot
 from tests.fakes.entra_fake import FakeEntra
@@ -110,11 +111,14 @@ def llm_server() -> Iterator[ScriptedLLM]:
 
 
 @pytest.fixture
-def llm(llm_server: ScriptedLLM) -> ScriptedLLM:
+def llm(llm_server: ScriptedLLM, monkeypatch: pytest.MonkeyPatch) -> ScriptedLLM:
     """The module's scripted server as a new one would be: no script, no recorded requests,
-    echo replies. A test that needs a server built otherwise (``window=``, ``rejects=``…)
+    echo replies, and nothing learned about it by the process (``copilot.llm.capabilities``
+    keeps a server's JSON mode, window and reading rate for the life of the process, keyed
+    by its URL). A test that needs a server built otherwise (``window=``, ``rejects=``…)
     starts its own ``ScriptedLLM``."""
     llm_server.reset()
+    monkeypatch.setattr(capabilities, "_facts", {})
     return llm_server
 
 

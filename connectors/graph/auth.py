@@ -72,6 +72,7 @@ def http_session(settings: EntraSettings) -> requests.Session:
     if settings.tls_ca_file is not None:
         # Per request, not ``session.verify``: REQUESTS_CA_BUNDLE would override that.
         options["verify"] = str(Path(settings.tls_ca_file).expanduser())
+    # Deliberately set on the instance: the defaults apply to every call MSAL makes.
     session.request = functools.partial(session.request, **options)  # type: ignore[method-assign]
     return session
 
@@ -177,7 +178,10 @@ def _silent(
     accounts = app.get_accounts()
     if not accounts:
         return None
-    return app.acquire_token_silent_with_error(scopes, account=accounts[0], force_refresh=force)
+    result: dict[str, Any] | None = app.acquire_token_silent_with_error(
+        scopes, account=accounts[0], force_refresh=force
+    )
+    return result
 
 
 def _device_flow(
@@ -193,7 +197,9 @@ def _device_flow(
                              "allows public client flows.")  # fmt: skip
     prompt(str(flow.get("message") or f"Enter the code {flow['user_code']} to sign in."))
     deadline = time.time() + min(timeout_s, float(flow.get("expires_in") or timeout_s))
-    result = app.acquire_token_by_device_flow(flow, exit_condition=lambda f: time.time() > deadline)
+    result: dict[str, Any] = app.acquire_token_by_device_flow(
+        flow, exit_condition=lambda f: time.time() > deadline
+    )
     if "access_token" in result:
         return result
     if result.get("error") in ("authorization_pending", "slow_down", "expired_token"):

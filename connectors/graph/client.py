@@ -155,7 +155,9 @@ class GraphClient:
             raise GraphError(response.status_code, "badJson", "the answer is not a JSON object")
         return body
 
-    def pages(self, path_or_url: str, headers: dict[str, str] | None = None) -> Iterator[dict]:
+    def pages(
+        self, path_or_url: str, headers: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every page of a collection, following ``@odata.nextLink`` (bounded by the budget)."""
         url: str | None = path_or_url
         while url:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -80,7 +81,7 @@ def _style_names(document: Any) -> dict[str, str]:
         return {}
 
 
-def _blocks(container: etree._Element):
+def _blocks(container: etree._Element) -> Iterator[tuple[str, etree._Element]]:
     """Paragraphs and tables in reading order, looking inside block-level content controls."""
     for child in container:
         tag = etree.QName(child).localname if isinstance(child.tag, str) else ""

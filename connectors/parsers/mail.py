@@ -4,7 +4,9 @@ Mail arrives damaged more often than any other format: wrong or invented charset
 line endings, boundaries that never close, multiparts nested by broken clients. The stdlib
 parser is lenient, so we let it parse, then read every value defensively and cap the walk.
 The body is indexed cleaned (``mail_clean.clean_body``) so a thread does not repeat itself
-in the index; ``display_text`` keeps the full text, quoted history included.
+in the index; ``display_text`` keeps the full text, quoted history included. A text part
+not declared quoted-printable whose body still is ("goa= ls", "=20") is repaired first
+(``mail_qp``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
 from connectors.parsers.mail_clean import clean_body, html_to_text
+from connectors.parsers.mail_qp import repair_qp
 from connectors.types import Attachment, Element, Parsed, ParseError
 
 MAX_MAIL_BYTES = 200 * 1024 * 1024
@@ -169,7 +172,11 @@ def _decode_text(part: Message) -> str:
         payload = part.get_payload()
         raw = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
     charset = _safe(lambda: part.get_content_charset(), None)
-    return decode_bytes(raw[: MAX_TEXT_CHARS * 4], charset)
+    text = decode_bytes(raw[: MAX_TEXT_CHARS * 4], charset)
+    encoding = str(_safe(lambda: part.get("Content-Transfer-Encoding", ""), "") or "")
+    if encoding.strip().lower() == "quoted-printable":
+        return text  # the stdlib decoded it: an "=" left is the sender's own
+    return repair_qp(text, charset)
 
 
 def decode_bytes(raw: bytes, charset: str | None) -> str:
@@ -374,10 +381,11 @@ def _from_msg(msg: Any, name: str) -> Parsed:
         "in_reply_to": _first_id(_safe(lambda: msg.inReplyTo, "") or ""),
         "references": MSG_ID.findall(str(refs or ""))[:200],
     }
-    parts = MailParts(plain=_safe(lambda: msg.body, None) or None)
+    parts = MailParts(plain=repair_qp(_safe(lambda: msg.body, None) or "") or None)
     if not (parts.plain or "").strip():  # htmlBody may be rebuilt from RTF: slow, so only then
         html = _safe(lambda: msg.htmlBody, None)
-        parts.html = decode_bytes(html, None) if isinstance(html, bytes) else html
+        html = decode_bytes(html, None) if isinstance(html, bytes) else html
+        parts.html = repair_qp(html) if isinstance(html, str) else html
     for index, att in enumerate(_safe(lambda: msg.attachments, []) or []):
         _msg_attachment(att, index, parts)
     return _build(meta, parts)

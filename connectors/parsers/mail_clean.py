@@ -199,7 +199,8 @@ def _outlook_header_regex() -> re.Pattern[str]:
     from mailparser_reply.parser import EmailMessage
 
     message = EmailMessage(text="", languages=["en", "de", "fr", "es", "nl", "it", "sv", "da"])
-    return message.HEADER_REGEX
+    pattern: re.Pattern[str] = message.HEADER_REGEX
+    return pattern
 
 
 def _trailing_quote_block(lines: list[str]) -> int | None:

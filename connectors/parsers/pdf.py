@@ -1,7 +1,11 @@
 """PDF files: one element per page, because a page is what a PDF citation can open.
 
-pypdf extracts the text; we tidy what layout extraction leaves behind (words split by a
-hyphen at a line end, runs of spaces, stray control characters). A PDF with an owner
+pypdf extracts the text, in reading order even where a producer wrote a multi-column page
+line by line across its columns (``pdf_layout.page_text``: pdfminer.six's layout analysis
+reads those pages); we tidy what extraction
+leaves behind (words split by a hyphen at a line end, runs of spaces, stray control
+characters) and join the lines of each sentence (``pdf_layout.reflow``), so the chunker
+cuts between sentences rather than at the typesetter's line breaks. A PDF with an owner
 password only (it opens without asking) is decrypted with the empty password, as every
 viewer does; one that needs a user password is reported as encrypted.
 """
@@ -13,6 +17,7 @@ import logging
 import re
 from typing import Any
 
+from connectors.parsers.pdf_layout import page_text, reflow
 from connectors.parsers.safety import DAMAGE_ERRORS
 from connectors.types import Element, Parsed, ParseError
 
@@ -48,11 +53,11 @@ def parse_pdf(data: bytes, name: str) -> Parsed:
     labels = _page_labels(reader, count)
     for index in range(min(count, MAX_PAGES)):
         try:
-            raw = reader.pages[index].extract_text()
+            raw = page_text(reader.pages[index], data, index)
         except damage:
             unreadable += 1  # one bad page should not cost us the rest of the document
             continue
-        text = clean_text(raw)
+        text = reflow(clean_text(raw))
         if not text:
             continue
         locator: dict[str, Any] = {"page": index + 1}

@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from connectors.types import Element, Parsed, ParseError
@@ -136,7 +137,7 @@ def _parse_prose(text: str, markdown: bool) -> Parsed:
     return Parsed(elements=elements, display_text=text.strip())
 
 
-def _blocks(lines: list[str], markdown: bool):
+def _blocks(lines: list[str], markdown: bool) -> Iterator[tuple[int, str]]:
     """(1-based first line, text) of each blank-line separated block.
 
     In Markdown a fenced code block is one block, blank lines and '#' comments included,

@@ -82,10 +82,9 @@ def connector_for(spec: SyncSpec, owner: str, settings: Settings) -> Connector:
 
         if not spec.host or not spec.username or spec.password is None:
             raise SyncSpecError("An IMAP sync needs a host, a user name and a password.")
-        check_security(spec.host, spec.security)
+        security = check_security(spec.host, spec.security)
         source = ImapSource(
-            host=spec.host, port=spec.port, username=spec.username,
-            security=spec.security,  # type: ignore[arg-type]
+            host=spec.host, port=spec.port, username=spec.username, security=security,
             folders=spec.folders, password=spec.password,
             ca_file=Path(spec.ca_file) if spec.ca_file else None,
         )  # fmt: skip
@@ -108,12 +107,14 @@ def search(
     ws: Workspace, owner: str, query: str, *, k: int, mode: str, kind: str | None
 ) -> list[dict[str, Any]]:
     """``copilot search``: the hits as ``--json`` prints them (QueryError if empty)."""
+    from copilot.index.base import is_mode
     from copilot.index.filters import SearchFilters
     from copilot.index.search import search as run_search
 
+    if not is_mode(mode):
+        raise ValueError(f"unknown search mode {mode!r}")
     filters = SearchFilters(kinds=(kind,)) if kind else None
-    results = run_search(ws.store, ws.embedder, owner, query, k=k, filters=filters,
-                         mode=mode)  # type: ignore[arg-type]  # fmt: skip
+    results = run_search(ws.store, ws.embedder, owner, query, k=k, filters=filters, mode=mode)
     return [_plain(r.as_dict()) for r in results]
 
 

@@ -200,6 +200,7 @@ def _session(settings: Settings) -> requests.Session:
     if settings.tls_ca_file is not None:
         # Per request: requests lets REQUESTS_CA_BUNDLE override a session-wide ``verify``.
         options["verify"] = str(settings.tls_ca_file.expanduser())
+    # Deliberately set on the instance: the defaults apply to every call MSAL makes.
     session.request = functools.partial(session.request, **options)  # type: ignore[method-assign]
     return session
 

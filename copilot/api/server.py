@@ -30,6 +30,7 @@ class HeaderDeadline(H11Protocol):
     header_timeout_s: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
 
+    # uvicorn's own signature (it narrows asyncio's BaseTransport the same way).
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()

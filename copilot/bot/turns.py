@@ -36,14 +36,14 @@ from copilot.bot.prefs import Defaults
 from copilot.bot.replies import blocking, explain, notice, say, with_typing
 from copilot.config import Settings
 from copilot.db.owners import local_user_exists
-from copilot.skills.request import FileInputError, InputError, RunRequest, from_bot
-from copilot.skills.templates.models import SkillTemplate
-from copilot.skills.prepare import SkillInputError
-from copilot.skills.runner import RunResult, SkillRunner
-from copilot.skills.history import RunNotFound
 from copilot.office.scoring import score_workbook
-from copilot.skills.library.store import StoredSkill
 from copilot.office.xlsx import WorkbookError
+from copilot.skills.history import RunNotFound
+from copilot.skills.library.store import StoredSkill
+from copilot.skills.prepare import SkillInputError
+from copilot.skills.request import FileInputError, InputError, RunRequest, from_bot
+from copilot.skills.runner import RunResult, SkillRunner
+from copilot.skills.templates.models import SkillTemplate
 
 log = logging.getLogger("copilot.bot")
 BASE_URL: ContextVar[str] = ContextVar("copilot_bot_base_url", default="")
@@ -169,6 +169,11 @@ async def run_command(
                      "Chat) and ask there.", "warning")  # fmt: skip
 
 
+def _account(raw: dict[str, Any]) -> ChannelAccount:
+    """The activity's JSON for an account, validated: a missing id or name raises."""
+    return ChannelAccount.model_validate({"id": raw.get("id"), "name": raw.get("name")})
+
+
 async def open_private_chat(
     bot: Bot, raw: dict[str, Any], callback: Callable[[TurnContext], Awaitable[None]]
 ) -> None:
@@ -181,8 +186,8 @@ async def open_private_chat(
         tenant_fields = {"tenant_id": tenant, "channel_data": {"tenant": {"id": tenant}}}
     params = ConversationParameters(
         is_group=False,
-        agent=ChannelAccount(id=recipient.get("id"), name=recipient.get("name")),
-        members=[ChannelAccount(id=sender.get("id"), name=sender.get("name"))],
+        agent=_account(recipient),
+        members=[_account(sender)],
         **tenant_fields,
     )
     await bot.adapter.create_conversation(

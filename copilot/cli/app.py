@@ -119,7 +119,10 @@ def status(
             )
         console.print(table)
     for f in summary["failures"]:
-        console.print(f"[yellow]failed[/yellow] ({f['stage']}) {f['item']}: {f['reason']}")
+        if f["stage"] == "note":  # copilot.ingest.pipeline.NOTE_STAGE: indexed, with a limit
+            console.print(f"[cyan]note[/cyan] {f['item']}: {f['reason']}")
+        else:
+            console.print(f"[yellow]failed[/yellow] ({f['stage']}) {f['item']}: {f['reason']}")
 
 
 def service_line(service: dict[str, Any] | None) -> str:

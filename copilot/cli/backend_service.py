@@ -214,7 +214,9 @@ def as_local_error(exc: ServiceError) -> Exception:
     cls = _error_classes().get(exc.kind)
     if cls is None:
         return exc
-    local = _as_said(cls).__new__(_as_said(cls))
+    # mypy takes a class object for unhashable (python/mypy#11470); it is hashable.
+    said = _as_said(cls)  # type: ignore[arg-type]
+    local = said.__new__(said)
     BaseException.__init__(local, str(exc))
     local.kind, local.status = exc.kind, exc.status
     for name in cls.fields:

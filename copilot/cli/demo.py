@@ -63,7 +63,7 @@ def write_report(path: Path) -> None:
         for cell, text in zip(cells, row, strict=True):
             cell.text = text
     doc.sections[0].footer.paragraphs[0].text = "Internal — Project Atlas"
-    doc.save(path)
+    doc.save(str(path))
 
 
 def write_budget(path: Path) -> None:

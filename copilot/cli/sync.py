@@ -34,10 +34,13 @@ __all__ = ["JsonOpt", "UserOpt", "console", "err", "run_sync", "settings_or_exit
 
 def progress_line(report: Any) -> str:
     rate = report.seen / report.seconds if report.seconds else 0.0
-    return (
+    line = (
         f"seen {report.seen}  indexed {report.indexed}  unchanged {report.unchanged}  "
         f"failed {report.failed}  chunks {report.chunks}  {rate:,.1f} items/s"
     )
+    if report.item_total > 256:  # a large item: show how far into it the sync is
+        line += f"  ({report.item_done:,}/{report.item_total:,} chunks of {report.current[-40:]})"
+    return line
 
 
 @contextmanager
@@ -67,6 +70,8 @@ def print_report(report: SyncReport, label: str, owner: str, as_json: bool) -> N
     )
     for failure in report.failures:
         console.print(f"  [yellow]failed[/yellow] {failure['item']}: {failure['reason']}")
+    for note in report.notes:
+        console.print(f"  [cyan]note[/cyan] {note['item']}: {note['note']}")
 
 
 def run_sync(connector: Any, settings: Settings, label: str, as_json: bool) -> Any:

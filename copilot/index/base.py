@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard, get_args
 
 import numpy as np
 from llama_index.core.schema import BaseNode
@@ -33,9 +33,16 @@ __all__ = [
     "Mode",
     "QueryEmbedder",
     "SearchFilters",
+    "is_mode",
 ]
 
 Mode = Literal["hybrid", "dense", "bm25"]
+
+
+def is_mode(value: str) -> TypeGuard[Mode]:
+    """Whether a mode a person typed (CLI option, request field) is one the index knows."""
+    return value in get_args(Mode)
+
 
 KEYWORD_FIELDS = (
     "acl", "source", "item_id", "parent_id", "kind", "item_hash", "sender", "folder", "thread_id",

@@ -23,12 +23,15 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from copilot.config import Settings
 from copilot.index.onnx_export import ensure_int8_model, ensure_onnx_model
+
+if TYPE_CHECKING:
+    import tiktoken
 
 MINILM_ID = "all-minilm-l6-v2"
 MINILM_DIM = 384
@@ -95,7 +98,8 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return unit
 
 
 def _packaged_model_dir(settings: Settings) -> Path:
@@ -150,7 +154,8 @@ class _MiniLMBase:
         raise NotImplementedError
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        vector: np.ndarray = self.embed_documents([text])[0]
+        return vector
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens without [CLS]/[SEP]: what a chunker can spend on text."""
@@ -343,7 +348,8 @@ class OpenAIEmbedder:
         return np.concatenate(parts)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        vector: np.ndarray = self.embed_documents([text])[0]
+        return vector
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         texts = _check_texts(texts)
@@ -377,7 +383,7 @@ class OpenAIEmbedder:
         return _normalise(vectors)
 
 
-def _tiktoken_encoding(model: str) -> Any:
+def _tiktoken_encoding(model: str) -> tiktoken.Encoding | None:
     """tiktoken's encoding if it is installed AND its file is cached: it would otherwise
     download the file, and nothing here may reach the network unasked. Else None."""
     try:

@@ -66,9 +66,7 @@ class PointParts:
 def to_point(node: BaseNode, dim: int) -> qe.Point:
     """The node as a Qdrant Edge point; see :func:`point_parts` for the checks."""
     parts = point_parts(node, dim)
-    vectors: dict[str, list[float] | list[list[float]] | qe.SparseVector] = {
-        SPARSE: parts.sparse
-    }
+    vectors: dict[str, list[float] | list[list[float]] | qe.SparseVector] = {SPARSE: parts.sparse}
     if parts.dense is not None:
         vectors[DENSE] = parts.dense
     return qe.Point(parts.id, vectors, parts.payload)

@@ -112,7 +112,7 @@ def client_point(node: BaseNode, dim: int) -> models.PointStruct:
     """The node as the embedded store writes it (payload, dense and title-boosted BM25
     vectors), in the client's model; ``point_parts`` checks owner, item id and vector."""
     parts = point_parts(node, dim)
-    vector: dict[str, list[float] | models.SparseVector] = {SPARSE: client_query(parts.sparse)}
+    vector: dict[str, models.Vector] = {SPARSE: client_query(parts.sparse)}
     if parts.dense is not None:  # a keyword-only chunk has none
         vector[DENSE] = parts.dense
     return models.PointStruct(id=parts.id, vector=vector, payload=parts.payload)

@@ -80,7 +80,7 @@ def skipped_rows(
         if name and media_type and not (media_type_for(name) or media_type in MAIL_TYPES):
             continue  # a kind of file we would not index anyway: nothing was lost
         item_id = f"{parent.id}#skipped{n}:{name}"
-        row = {"item_id": item_id, "scope": scope, "parent_id": parent.id}
+        row: dict[str, Any] = {"item_id": item_id, "scope": scope, "parent_id": parent.id}
         row.update(kind="file", title=name or "(part)", url=parent.url, status="failed")
         row.update(version=f"skipped:{entry.get('size', '')}", content_hash="", chunks=0)
         row.update(modified=parent.modified.timestamp())

@@ -120,9 +120,7 @@ def table_summary(rows: Sequence[Element]) -> tuple[str, list[str]]:
     return intro, [columns[name].describe(name) for name in order]
 
 
-def _summary_chunks(
-    rows: Sequence[Element], count: Counter, max_tokens: int
-) -> list[Chunk]:
+def _summary_chunks(rows: Sequence[Element], count: Counter, max_tokens: int) -> list[Chunk]:
     """The summary as chunks of its own, the intro heading each (a wide table needs more
     than one), cited as the whole table's range."""
     intro, lines = table_summary(rows)

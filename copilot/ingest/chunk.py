@@ -238,9 +238,9 @@ def chunk_elements(
     cap = max(int(max_tokens * PREFIX_SHARE), 1)
     sizes = count([e.text.strip() for e in body])
     prefixes: dict[tuple[tuple[str, ...], str], tuple[str, int]] = {}
-    for key in dict.fromkeys(_prefix_key(e) for e in body):
-        text = fit_prefix(key[0], key[1], cap, count)
-        prefixes[key] = (text, count([text])[0] + 1 if text else 0)  # + its newline
+    for section, header in dict.fromkeys(_prefix_key(e) for e in body):
+        text = fit_prefix(section, header, cap, count)
+        prefixes[section, header] = (text, count([text])[0] + 1 if text else 0)  # + newline
 
     chunks: list[Chunk] = []
     run: list[tuple[Element, int]] = []

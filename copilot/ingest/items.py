@@ -43,9 +43,7 @@ def item_title(item: Item, parsed: Parsed) -> str:
     return item.title
 
 
-def item_nodes(
-    owner: str, work: Work, start: int, stop: int
-) -> tuple[list[str], list[TextNode]]:
+def item_nodes(owner: str, work: Work, start: int, stop: int) -> tuple[list[str], list[TextNode]]:
     """The texts to embed (title first, so it counts) and the nodes to store of chunks
     ``start:stop`` of one item: a large item is stored in slices, so its nodes and vectors
     are never all in memory at once."""

@@ -43,11 +43,11 @@ from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachment
 from copilot.ingest.budget import Limits, apply_budget
 from copilot.ingest.chunk import chunk_elements
 from copilot.ingest.items import Work, item_nodes, item_title, state_row
+from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
 # The failures table's stage of a note: the item is indexed, but not all of it densely.
 NOTE_STAGE = "note"
 MIN_CHUNK_TOKENS = 32  # the chunk budget's floor, whatever the title costs
-from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
 
 class SyncCancelled(Cancelled):
@@ -307,10 +307,10 @@ class Syncer:
     def _release(self, parent_id: str | None) -> None:
         """One attachment of ``parent_id`` is done: once all are, the parent may be stored."""
         entry = self.held.get(parent_id) if parent_id else None
-        if entry is not None:
+        if parent_id and entry is not None:
             entry[1] -= 1
             if entry[1] <= 0:
-                del self.held[parent_id]  # type: ignore[arg-type]
+                del self.held[parent_id]
                 self._enqueue(entry[0])
 
     def _save_checkpoints(self) -> None:
@@ -355,6 +355,8 @@ class Syncer:
                     self._store(texts, nodes)
                     texts, nodes = [], []
         self._store(texts, nodes)
+        self.report.item_done = self.report.item_total = 0
+        self.report.current = ""
         for work in batch:
             self.store.delete_item(self.owner, work.item.id, keep_hash=work.content_hash)
         self.store.flush()

@@ -26,7 +26,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from connectors.parsers import XLSM, XLSX, media_type_for, parse
 from connectors.types import Parsed, ParseError
@@ -108,7 +108,8 @@ def run_untrusted(
     if outcome.error is not None:
         message = outcome.error.removesuffix("; skipped")  # the sync's wording
         raise UntrustedFileError(message if name in message else f"{name}: {message}")
-    return outcome.parsed  # type: ignore[return-value]
+    # What ``reader`` returned (Parsed with no reader), unpickled from the worker's answer.
+    return cast(T, outcome.parsed)
 
 
 def check_spreadsheet(data: bytes, name: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 try:  # the SDK's HTTP library: httpx2 in openai>=3, httpx before
     import httpx2 as _httpx
 except ImportError:  # pragma: no cover
-    import httpx as _httpx  # type: ignore[no-redef]
+    import httpx as _httpx  # type: ignore[no-redef]  # the same API under its old name
 
 # A measurement counts only when the server took at least this long and read this much:
 # below, network latency and queueing dominate and the "rate" says nothing about reading.

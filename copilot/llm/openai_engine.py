@@ -51,7 +51,7 @@ from copilot.llm.usage import estimate_cost as estimate_cost  # re-exported
 try:  # the SDK's HTTP library: httpx2 in openai>=3, httpx before
     import httpx2 as _httpx
 except ImportError:  # pragma: no cover
-    import httpx as _httpx  # type: ignore[no-redef]
+    import httpx as _httpx  # type: ignore[no-redef]  # the same API under its old name
 
 Sleep = Callable[[float], None]
 Delta = Callable[[str], None]
@@ -73,6 +73,10 @@ class Completion:
 
 class _CallerError(Exception):
     """Wraps an exception raised by ``on_delta`` so it is not mistaken for a server fault."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -416,7 +420,7 @@ class OpenAIEngine:
                         self._emit(on_delta, delta)
                     finish = choice.finish_reason or finish
         except _CallerError as exc:
-            raise exc.__cause__ from None  # type: ignore[misc]
+            raise exc.error from None
         except streaming.Stopped:
             raise Failure(self.failures.cancelled(), retryable=False) from None
         except streaming.Deadline as late:

@@ -15,7 +15,7 @@ whatever it starts with (formula injection).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from copy import copy
 from pathlib import Path
@@ -61,7 +61,7 @@ def write_scored_workbook(
     column: TextColumn,
     results: Sequence[SentimentResult],
     *,
-    summary: dict | None = None,
+    summary: Mapping[str, object] | None = None,
     name: str | None = None,
 ) -> None:
     """Write the worksheets of ``src`` plus a "Scored" and a "Summary" sheet to ``out``,
@@ -84,7 +84,7 @@ def write_scored(
     out: Path,
     column: TextColumn,
     results: list[SentimentResult],
-    summary: dict,
+    summary: Mapping[str, object],
 ) -> None:
     """Write the scored workbook for the workbook ``data`` to ``out``.
 
@@ -282,7 +282,11 @@ def _scored_rows(
 
 
 def _fill_summary(
-    ws: Any, name: str, column: TextColumn, results: Sequence[SentimentResult], extra: dict
+    ws: Any,
+    name: str,
+    column: TextColumn,
+    results: Sequence[SentimentResult],
+    extra: Mapping[str, object],
 ) -> None:
     bold = Font(bold=True)
     ws.column_dimensions["A"].width = 14

@@ -35,6 +35,7 @@ ALLOWED_SCHEMES = ("http", "https", "file", "mailto")
 MAX_CITATION = 999  # [1000] and up read as years or quantities, not citations
 MAX_RANGE = 20  # [1-500] is not a request to cite 500 sources: only its ends count
 SNIPPET_CHARS = 200
+TYPED_TITLE = "your text"  # what a person calls the text they gave with the request
 
 _NUM = r"\d{1,4}"
 _ITEM = rf"(?:sources?\s*)?{_NUM}(?:\s*[-–—]\s*{_NUM})?"
@@ -130,6 +131,8 @@ def citation(
         sender, date, subject = "", "", ""
         where = format_locator(locator)
         title = source.title or source.item_id
+        if source.kind == "text" and title == "input":  # typed or pasted with the request
+            title = TYPED_TITLE
     return Citation(
         n=source.n,
         item_id=source.item_id,

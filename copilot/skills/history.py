@@ -20,6 +20,7 @@ The table is ``skill_runs`` in ``copilot.db.schema``; ``open_engine`` creates it
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -108,12 +109,12 @@ class RunStore:
         with self._lock:  # strictly increasing here, so pagination by time never skips a run
             self._last = max(time.time(), self._last + 1e-6)
             row["created_at"] = self._last
-        row["id"] = uuid.uuid4().hex
+        run_id = row["id"] = uuid.uuid4().hex
         with self.engine.begin() as conn:
             conn.execute(skill_runs.insert().values(**row))
-        run.id, run.created_at, run.truncated = row["id"], row["created_at"], row["truncated"]
+        run.id, run.created_at, run.truncated = run_id, row["created_at"], row["truncated"]
         run.inputs_hash = row["inputs_hash"]
-        return row["id"]
+        return run_id
 
     def get(self, user: str, run_id: str) -> RunRecord:
         query = select(skill_runs).where(skill_runs.c.owner == user, skill_runs.c.id == run_id)
@@ -182,7 +183,7 @@ class RunStore:
 
     def approved(
         self, skill_id: str, *, user: str | None = None, min_rating: int = 1, limit: int = 1000
-    ) -> list[RunRecord]:
+    ) -> builtins.list[RunRecord]:
         """Successful, untruncated runs rated at least `min_rating`, newest first, with the
         user's edited text (when there is one) as `output`: what the user approved of.
 
@@ -274,7 +275,7 @@ def _row(run: RunRecord, keep_inputs: bool) -> dict[str, Any]:
     }
 
 
-def _record(r: Row) -> RunRecord:
+def _record(r: Row[Any]) -> RunRecord:
     return RunRecord(
         user=r.owner,
         skill_id=r.skill_id,
@@ -348,13 +349,21 @@ def _size(text: str) -> int:
 
 
 def _json(value: Any, what: str, *, sort_keys: bool = False) -> str:
-    options = {"allow_nan": False, "sort_keys": sort_keys, "separators": (",", ":")}
+    def dump(ensure_ascii: bool) -> str:
+        return json.dumps(
+            value,
+            ensure_ascii=ensure_ascii,
+            allow_nan=False,
+            sort_keys=sort_keys,
+            separators=(",", ":"),
+        )
+
     try:
-        text = json.dumps(value, ensure_ascii=False, **options)  # type: ignore[arg-type]
+        text = dump(ensure_ascii=False)
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:  # lone surrogates: JSON's \u escapes store them losslessly
-        return json.dumps(value, ensure_ascii=True, **options)  # type: ignore[arg-type]
+        return dump(ensure_ascii=True)
     except (TypeError, ValueError, RecursionError) as e:
         raise ValueError(f"run {what} must be plain JSON data: {e}") from e
 

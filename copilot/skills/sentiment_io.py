@@ -9,11 +9,15 @@ input, which the workbook writer turns into columns and a summary sheet.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
-from copilot.skills.types import Aspect, SentimentResult
+from copilot.skills.types import Aspect, Label, SentimentResult
 
-LABELS = ("positive", "negative", "neutral", "mixed")
+LABELS: tuple[Label, ...] = ("positive", "negative", "neutral", "mixed")
+
+
+def _is_label(value: object) -> TypeGuard[Label]:
+    return value in LABELS
 
 
 def result_from_json(data: Any, text: str = "") -> SentimentResult:
@@ -22,7 +26,7 @@ def result_from_json(data: Any, text: str = "") -> SentimentResult:
     if not isinstance(data, dict):
         raise ValueError("the sentiment answer is not a JSON object")
     label = data.get("label")
-    if label not in LABELS:
+    if not _is_label(label):
         raise ValueError(f"unknown sentiment label {label!r}")
     score = _clamp(data.get("score"), -1.0, 1.0, default=0.0)
     aspects = []
@@ -31,7 +35,8 @@ def result_from_json(data: Any, text: str = "") -> SentimentResult:
             continue
         evidence = str(raw.get("evidence") or "")
         start = text.find(evidence) if evidence and text else -1
-        aspect_label = raw.get("label") if raw.get("label") in LABELS else "neutral"
+        raw_label = raw.get("label")
+        aspect_label: Label = raw_label if _is_label(raw_label) else "neutral"
         aspects.append(
             Aspect(
                 aspect=str(raw["aspect"])[:100],

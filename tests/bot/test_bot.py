@@ -140,7 +140,8 @@ def test_summarise_in_personal_chat_posts_to_the_connector(
     assert kinds[0] == "typing" and kinds[-1] == "message"
     (card,) = [valid(c) for s in connector.sent for c in s.cards]
     assert "Revenue rose 12%" in card_text(card)
-    assert any(a["type"] == "Action.ShowCard" for a in card["actions"])
+    assert "[1] your text — paragraph 1" in card_text(card)  # the one source, cited
+    assert not any(a["type"] == "Action.ShowCard" for a in card["actions"])  # none uncited
     assert {a.get("title") for a in card["actions"]} >= {"👍 Helpful", "👎 Not helpful"}
     assert "Revenue rose 12% in Q3." in json.dumps(llm.requests[-1].json["messages"])
 

@@ -53,3 +53,32 @@ def test_json_comes_back_as_the_objects_the_in_process_path_returns() -> None:
         dropped=[("i", "too long")], run_id="r1",
     )  # fmt: skip
     assert result_of(json.loads(json.dumps(result.as_dict()))) == result
+
+
+def test_where_the_cli_finds_the_service(settings, tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from copilot.cli.client import ServiceInfo, discovery_path, find_service, write_discovery
+    from copilot.cli.serve import loopback_url, uptime_words
+
+    assert loopback_url("0.0.0.0", 80) == loopback_url("localhost", 80) == "http://127.0.0.1:80"
+    assert loopback_url("::", 80) == loopback_url("::1", 80) == "http://[::1]:80"
+    assert loopback_url("10.1.2.3", 80) is None  # the admin token is not taken from outside
+    assert [uptime_words(s) for s in (5, 125, 7260, 90000)] == ["5 s", "2 min", "2 h 1 min",
+                                                                 "1 d 1 h 0 min"]  # fmt: skip
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "copilot"])
+    try:
+        info = ServiceInfo(f"http://127.0.0.1:{port}", alive.pid, 0.0, "127.0.0.1", "t" * 43)
+        write_discovery(settings, info)
+        assert find_service(settings, timeout=2) is None  # a live pid that does not answer
+        assert discovery_path(settings).exists()  # ...is ignored; only a dead one's file goes
+    finally:
+        alive.kill()
+        alive.wait()
+    assert find_service(settings) is None and not discovery_path(settings).exists()

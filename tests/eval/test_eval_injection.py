@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import pytest
 from typer.testing import CliRunner
 
 from copilot.cli.eval import eval_app
-from copilot.config import Settings
 from copilot.eval.bipia import BipiaError, inject, load_bipia, select_cases
 from copilot.eval.injection import evaluate
 from copilot.eval.injection_scoring import (
@@ -95,17 +93,10 @@ def fooled_by_unfenced_text(request: dict) -> Reply:
 
 
 @pytest.fixture
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        server.responder = fooled_by_unfenced_text
-        yield server
-
-
-@pytest.fixture
-def llm_settings(settings: Settings, llm: ScriptedLLM) -> Settings:
-    return settings.model_copy(
-        update={"llm_base_url": llm.base_url, "llm_timeout_s": 5, "llm_max_retries": 0}
-    )
+def llm(llm: ScriptedLLM) -> ScriptedLLM:
+    """The shared scripted model (tests/conftest.py), as gullible as a small model can be."""
+    llm.responder = fooled_by_unfenced_text
+    return llm
 
 
 # -- reading the folder --------------------------------------------------------------------

@@ -95,21 +95,22 @@ def test_a_large_item_is_streamed_budgeted_and_noted(budget_settings, tmp_path):
 def test_a_sync_stopped_inside_a_large_item_resumes_without_duplicates(budget_settings, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
-    (folder / "ledger.docx").write_bytes(ledger(120))
+    (folder / "ledger.docx").write_bytes(ledger(300))
     progress: list[int] = []
     with Workspace(budget_settings) as ws:
         connector = LocalFolder(folder, owner="ann")
         with pytest.raises(SyncCancelled):
             sync(connector, budget_settings, ws.state, ws.store, ws.embedder,
                  on_progress=lambda r: progress.append(r.chunks),
-                 should_stop=lambda: len(progress) >= 3)  # fmt: skip
-        assert 0 < ws.store.count("ann") and ws.state.summary("ann")["items"] == 0
+                 should_stop=lambda: len(progress) >= 2)  # fmt: skip
+        assert ws.store.count("ann") > 0 and ws.state.summary("ann")["items"] == 0
         report = sync(connector, budget_settings, ws.state, ws.store, ws.embedder)
         assert report.indexed == 1
         assert ws.store.count("ann") == report.chunks  # the stopped run's slices overwritten
 
 
 def test_chunks_fit_the_window_even_with_a_long_title(settings, tmp_path):
+    settings = settings.model_copy(update={"chunk_tokens": 250})  # the window leaves 254
     folder = tmp_path / "docs"
     folder.mkdir()
     long_name = "Quarterly board minutes and resolutions of the regional council " * 2
@@ -118,5 +119,6 @@ def test_chunks_fit_the_window_even_with_a_long_title(settings, tmp_path):
         sync(LocalFolder(folder, owner="ann"), settings, ws.state, ws.store, ws.embedder)
         hits = search(ws.store, ws.embedder, "ann", "decision", mode="bm25", k=50)
         count = ws.embedder.count_tokens
+        assert len(hits) > 10 and max(count([h.text for h in hits])) > 200
         for hit in hits:
             assert count([f"{hit.title}\n{hit.text}"])[0] + 2 <= ws.embedder.max_tokens

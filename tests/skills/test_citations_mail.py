@@ -84,7 +84,7 @@ def test_pieces_of_one_typed_paragraph_are_cited_as_one() -> None:
 
     assert cited.text == "The collateral threshold is 5,000,000 dollars [1]. Hess chose [1]."
     assert [c.n for c in cited.citations] == [1]
-    assert cited.citations[0].where == "paragraph 1"
+    assert cited.citations[0].label == "your text — paragraph 1"
     assert "threshold" in cited.citations[0].snippet  # the sentence the answer leans on
     assert cited.uncited == []
 

@@ -40,12 +40,6 @@ def source(n: int, text: str = "Some text.") -> Source:
 
 
 @pytest.fixture
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture
 def ws(settings: Settings, llm: ScriptedLLM) -> Iterator[Workspace]:
     configured = settings.model_copy(
         update={"llm_base_url": llm.base_url, "llm_timeout_s": 2, "llm_max_retries": 0}

@@ -162,7 +162,7 @@ def check(settings: Settings, model: PackagedModel, *, rehash: bool = False) -> 
 
 def _stamped(path: Path, st: os.stat_result, sha256: str) -> bool:
     try:
-        stamp = json.loads(_stamp_path(path).read_text(encoding="utf-8"))
+        stamp: object = json.loads(_stamp_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return stamp == _stamp_of(st, sha256)

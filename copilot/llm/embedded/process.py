@@ -35,7 +35,11 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from llama_cpp.llama_cache import LlamaRAMCache
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -78,7 +82,7 @@ def track(app: ASGIApp, activity: Activity) -> ASGIApp:
     return tracked
 
 
-def build(args: argparse.Namespace, activity: Activity) -> Any:
+def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
     """The llama.cpp server app for ``args``, with the status route added."""
     from llama_cpp.server import app as llama_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
@@ -96,7 +100,7 @@ def build(args: argparse.Namespace, activity: Activity) -> Any:
         cache=False,  # ours instead, below
         verbose=args.verbose,  # llama.cpp's load and per-request timings, to the log file
     )
-    app = llama_app.create_app(server_settings=server, model_settings=[model])
+    app: FastAPI = llama_app.create_app(server_settings=server, model_settings=[model])
     # The model create_app loaded (one model per process; read, never locked).
     llama = getattr(getattr(llama_app, "_llama_proxy", None), "_current_model", None)
     if llama is not None and args.cache_mb > 0:
@@ -120,9 +124,9 @@ def build(args: argparse.Namespace, activity: Activity) -> Any:
     return app
 
 
-def prompt_cache(capacity_bytes: int) -> Any:
+def prompt_cache(capacity_bytes: int) -> LlamaRAMCache:
     """llama-cpp-python's RAM prompt cache, keeping only what it counts (module docstring)."""
-    from llama_cpp import LlamaRAMCache
+    from llama_cpp.llama_cache import LlamaRAMCache
 
     class PromptCache(LlamaRAMCache):
         @property

@@ -19,12 +19,13 @@ from copilot.llm.openai_engine import Completion, OpenAIEngine
 from copilot.llm.tokens import count_tokens
 from copilot.llm.types import Message
 from copilot.skills.citations import CitationStream
-from copilot.skills.engines.base import JSON, Answer, ChatModel, EngineName, Job
+from copilot.skills.engines.base import Answer, ChatModel, EngineName, Job
 from copilot.skills.engines.local.engine import describe_sentiment
 from copilot.skills.mapreduce import summarise_long
 from copilot.skills.privacy import redacted, restore, restoring_sink
 from copilot.skills.result import Tally
 from copilot.skills.templates import techniques as tq
+from copilot.skills.types import JSON
 
 
 def open_llm(settings: Settings, *, client: ChatModel | None = None) -> ChatEngine:

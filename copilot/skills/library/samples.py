@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
-from copilot.skills.templates.models import PY_TYPES, SkillTemplate
-from copilot.skills.library.types import SURROGATE, SampleNotFound, SkillError
 from copilot.db.engine import upsert
 from copilot.db.schema import skill_samples
+from copilot.skills.library.types import SURROGATE, SampleNotFound, SkillError
+from copilot.skills.templates.models import PY_TYPES, SkillTemplate
 
 MAX_SAMPLES = 50
 MAX_SAMPLE_BYTES = 256 * 1024
@@ -82,7 +82,7 @@ def put_sample(
         raise SkillError(
             f"skill {skill_id!r} already has {MAX_SAMPLES} samples, the most kept: delete one first"
         )
-    row = {"owner": user, "skill_id": skill_id, "name": name, "inputs": data}
+    row: dict[str, Any] = {"owner": user, "skill_id": skill_id, "name": name, "inputs": data}
     row["created_at"] = time.time()
     conn.execute(upsert(skill_samples, row, ("owner", "skill_id", "name"), dialect))
 

@@ -15,6 +15,7 @@ SkillNotFound as a skill that does not exist, so ids never leak between users.
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from collections.abc import Callable
@@ -24,16 +25,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from copilot.db.schema import personal_skills, skill_versions
 from copilot.skills.library import samples as saved
-from copilot.skills.templates.builtin import builtin_ids, builtin_text, load_builtin
-from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.library.types import (
     BUILTIN_PREFIX,
-    SkillError,
-    SkillExists,
     SkillInfo,
-    SkillNotFound,
-    StoredSkill,
     VersionInfo,
     check_message,
     check_skill_id,
@@ -42,9 +38,16 @@ from copilot.skills.library.types import (
     parse_text,
     slugify,
 )
-from copilot.skills.library.types import SampleNotFound as SampleNotFound  # re-exported
+
+# The `X as X` imports re-export what the store returns and raises: its interface.
+from copilot.skills.library.types import SampleNotFound as SampleNotFound
+from copilot.skills.library.types import SkillError as SkillError
+from copilot.skills.library.types import SkillExists as SkillExists
+from copilot.skills.library.types import SkillNotFound as SkillNotFound
+from copilot.skills.library.types import StoredSkill as StoredSkill
+from copilot.skills.templates.builtin import builtin_ids, builtin_text, load_builtin
+from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import parse_template
-from copilot.db.schema import personal_skills, skill_versions
 
 MAX_SKILLS = 200
 MAX_VERSIONS = 100
@@ -84,19 +87,23 @@ class SkillStore:
 
     def get(self, user: str, skill_id: str, version: int | None = None) -> StoredSkill:
         """The user's skill of that id if any, else the built-in; a version only if personal."""
-        head, row = self._read(user, skill_id, version)
-        if row is None:
+        found = self._read(user, skill_id, version)
+        if found is None:
             return _builtin(skill_id.removeprefix(BUILTIN_PREFIX))
+        head, row = found
         template = parse_template(row.text, f"{skill_id} v{row.version}")
         fields = (row.version, row.text, template, row.created_at, row.message, head.forked_from)
         return StoredSkill(skill_id, "personal", *fields)
 
     def export_text(self, user: str, skill_id: str, version: int | None = None) -> str:
         """The stored text as saved, unparsed: exporting works even if the parser changed."""
-        _, row = self._read(user, skill_id, version)
-        return row.text if row is not None else builtin_text(skill_id.removeprefix(BUILTIN_PREFIX))
+        found = self._read(user, skill_id, version)
+        if found is None:
+            return builtin_text(skill_id.removeprefix(BUILTIN_PREFIX))
+        text: str = found[1].text
+        return text
 
-    def history(self, user: str, skill_id: str) -> list[VersionInfo]:
+    def history(self, user: str, skill_id: str) -> builtins.list[VersionInfo]:
         """The user's versions of a skill, newest first."""
         check_user(user)
         check_skill_id(skill_id)
@@ -216,8 +223,10 @@ class SkillStore:
             saved.delete_sample(conn, user, skill.id, name)
 
     # -- internals -----------------------------------------------------------------------
-    def _read(self, user: str, skill_id: str, version: int | None) -> tuple[Row, Row | None]:
-        """The personal head and version rows, (_, None) for a built-in, else SkillNotFound."""
+    def _read(
+        self, user: str, skill_id: str, version: int | None
+    ) -> tuple[Row[Any], Row[Any]] | None:
+        """The personal head and version rows, None for a built-in, else SkillNotFound."""
         check_user(user)
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
             raise SkillError(f"a version is a whole number, got {version!r}")
@@ -225,7 +234,7 @@ class SkillStore:
             bare = skill_id.removeprefix(BUILTIN_PREFIX)
             if version is not None or bare not in builtin_ids():
                 raise SkillNotFound(skill_id, version)
-            return None, None  # type: ignore[return-value]
+            return None
         check_skill_id(skill_id)
         p, v = personal_skills.c, skill_versions.c
         with self.engine.connect() as conn:
@@ -235,7 +244,7 @@ class SkillStore:
             if head is None:
                 if version is not None or skill_id not in builtin_ids():
                     raise SkillNotFound(skill_id, version)
-                return None, None  # type: ignore[return-value]
+                return None
             row = conn.execute(
                 select(skill_versions).where(
                     v.owner == user, v.skill_id == skill_id, v.version == (version or head.latest)
@@ -267,7 +276,8 @@ class SkillStore:
         if head is not None:
             where = (v.owner == user, v.skill_id == skill_id, v.version == head.latest)
             if conn.execute(select(v.text).where(*where)).scalar_one() == text:
-                return head.latest
+                latest: int = head.latest
+                return latest
         size = len(text.encode("utf-8", "surrogatepass"))
         _check_room(conn, user, skill_id, head, size)
         now, version = time.time(), 1 if head is None else head.latest + 1
@@ -312,7 +322,7 @@ class SkillStore:
         raise AssertionError("unreachable")
 
 
-def _personal_info(r: Row, shadows: bool) -> SkillInfo:
+def _personal_info(r: Row[Any], shadows: bool) -> SkillInfo:
     surfaces = json.loads(r.surfaces)
     fields = (r.latest, surfaces, r.task, r.forked_from, r.updated_at, shadows)
     return SkillInfo(r.skill_id, r.name, r.description, "personal", *fields)
@@ -320,7 +330,8 @@ def _personal_info(r: Row, shadows: bool) -> SkillInfo:
 
 def _builtin_info(skill_id: str) -> SkillInfo:
     t = load_builtin(skill_id)
-    fields = (None, list(t.metadata.surfaces), t.metadata.task, None, None, False)
+    surfaces: list[str] = list(t.metadata.surfaces)
+    fields = (None, surfaces, t.metadata.task, None, None, False)
     return SkillInfo(skill_id, t.name, t.description, "builtin", *fields)
 
 
@@ -330,7 +341,9 @@ def _builtin(skill_id: str) -> StoredSkill:
     )
 
 
-def _check_room(conn: Connection, user: str, skill_id: str, head: Row | None, size: int) -> None:
+def _check_room(
+    conn: Connection, user: str, skill_id: str, head: Row[Any] | None, size: int
+) -> None:
     """The per-user caps, checked before a version is added: refuse rather than drop."""
     p, v = personal_skills.c, skill_versions.c
     if head is not None and head.latest >= MAX_VERSIONS:

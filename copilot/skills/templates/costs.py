@@ -29,11 +29,13 @@ MAX_INT_BITS = 16_384  # ~4,900 digits: Python itself refuses to print longer in
 MAX_WRAP_WORK = 2_000_000_000  # textwrap breaks a long word in time ~ length² / width
 MAX_JSON_INDENT = 4
 
-Cost = Callable[[Any, tuple, dict], int]  # (the value or the method's owner, args, kwargs)
-FilterCost = Callable[[Environment, Any, tuple, dict], int]
+Args = tuple[Any, ...]  # a call's positional arguments, as the sandbox receives them
+Kwargs = dict[str, Any]  # and its keyword arguments
+Cost = Callable[[Any, Args, Kwargs], int]  # (the value or the method's owner, args, kwargs)
+FilterCost = Callable[[Environment, Any, Args, Kwargs], int]
 
 
-def _arg(args: tuple, kwargs: dict, pos: int, name: str, default: Any) -> Any:
+def _arg(args: Args, kwargs: Kwargs, pos: int, name: str, default: Any) -> Any:
     return args[pos] if len(args) > pos else kwargs.get(name, default)
 
 
@@ -112,11 +114,11 @@ def binop_size(operator: str, left: Any, right: Any) -> int:
     return 0
 
 
-def _width_cost(s: str, a: tuple, k: dict) -> int:
+def _width_cost(s: str, a: Args, k: Kwargs) -> int:
     return max(len(s), big_number(_arg(a, k, 0, "width", 0), "the width"))
 
 
-def _replace_cost(s: str, a: tuple, k: dict) -> int:
+def _replace_cost(s: str, a: Args, k: Kwargs) -> int:
     old, new, count = _arg(a, k, 0, "old", ""), _arg(a, k, 1, "new", ""), _arg(a, k, 2, "count", -1)
     if not isinstance(old, str) or not isinstance(new, str):
         return len(s)
@@ -129,7 +131,7 @@ def _replace_cost(s: str, a: tuple, k: dict) -> int:
 _LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
 
-def _split_cost(s: str, a: tuple, k: dict) -> int:
+def _split_cost(s: str, a: Args, k: Kwargs) -> int:
     sep = _arg(a, k, 0, "sep", None)
     if isinstance(sep, str) and sep:
         pieces = s.count(sep) + 1
@@ -142,16 +144,16 @@ def _split_cost(s: str, a: tuple, k: dict) -> int:
     return len(s) + pieces * 6 * ITEM_UNITS  # a small str object is ~50 bytes
 
 
-def _expandtabs_cost(s: str, a: tuple, k: dict) -> int:
+def _expandtabs_cost(s: str, a: Args, k: Kwargs) -> int:
     size = big_number(_arg(a, k, 0, "tabsize", 8), "the tab size")
     return len(s) + s.count("\t") * size
 
 
-def _free(value: Any, a: tuple, k: dict) -> int:
+def _free(value: Any, a: Args, k: Kwargs) -> int:
     return 0
 
 
-def _copy(value: Any, a: tuple, k: dict) -> int:
+def _copy(value: Any, a: Args, k: Kwargs) -> int:
     return count(value) * ITEM_UNITS
 
 
@@ -203,11 +205,11 @@ def _on_value(cost: Cost) -> FilterCost:
     return lambda env, value, a, k: cost(value, a, k)
 
 
-def _center_cost(value: Any, a: tuple, k: dict) -> int:
+def _center_cost(value: Any, a: Args, k: Kwargs) -> int:
     return max(size_of(value), big_number(_arg(a, k, 0, "width", 80), "the width"))
 
 
-def _indent_cost(value: Any, a: tuple, k: dict) -> int:
+def _indent_cost(value: Any, a: Args, k: Kwargs) -> int:
     width = _arg(a, k, 0, "width", 4)
     step = len(width) if isinstance(width, str) else big_number(width, "the indent width")
     text = str(value) if isinstance(value, str) else ""
@@ -215,7 +217,7 @@ def _indent_cost(value: Any, a: tuple, k: dict) -> int:
     return size_of(value) + (lines + 1) * step
 
 
-def _wordwrap_cost(value: Any, a: tuple, k: dict) -> int:
+def _wordwrap_cost(value: Any, a: Args, k: Kwargs) -> int:
     text = value if isinstance(value, str) else ""
     width = _arg(a, k, 0, "width", 79)
     wrapstring = _arg(a, k, 2, "wrapstring", None) or "\n"
@@ -227,22 +229,22 @@ def _wordwrap_cost(value: Any, a: tuple, k: dict) -> int:
     return len(text) + lines * size_of(wrapstring)
 
 
-def _replace_filter_cost(value: Any, a: tuple, k: dict) -> int:
+def _replace_filter_cost(value: Any, a: Args, k: Kwargs) -> int:
     old, new = str(_arg(a, k, 0, "old", "")), str(_arg(a, k, 1, "new", ""))
     limit = _arg(a, k, 2, "count", None)
     return _replace_cost(str(value), (old, new, -1 if limit is None else limit), {})
 
 
-def _format_cost(value: Any, a: tuple, k: dict) -> int:
+def _format_cost(value: Any, a: Args, k: Kwargs) -> int:
     return printf_size(str(value), k or a)
 
 
-def _truncate_cost(value: Any, a: tuple, k: dict) -> int:
+def _truncate_cost(value: Any, a: Args, k: Kwargs) -> int:
     end = _arg(a, k, 2, "end", "...")
     return size_of(value) + size_of(end)
 
 
-def _json_cost(value: Any, a: tuple, k: dict) -> int:
+def _json_cost(value: Any, a: Args, k: Kwargs) -> int:
     indent = _arg(a, k, 0, "indent", None)
     if indent is not None and (not isinstance(indent, int) or indent > MAX_JSON_INDENT):
         raise SecurityError(f"tojson indent is at most {MAX_JSON_INDENT}")
@@ -270,7 +272,7 @@ def _attributes(env: Environment, value: Any, attribute: Any) -> list[Any]:
     return [getter(x) for x in values]
 
 
-def _join_cost(env: Environment, value: Any, a: tuple, k: dict) -> int:
+def _join_cost(env: Environment, value: Any, a: Args, k: Kwargs) -> int:
     sep, attribute = _arg(a, k, 0, "d", ""), _arg(a, k, 1, "attribute", None)
     values = _attributes(env, value, attribute)
     return sum(size_of(x) for x in values) + size_of(sep) * max(len(values) - 1, 0)
@@ -280,7 +282,7 @@ def _items_cost(extra: str | None = None, weight: int = 1) -> FilterCost:
     """A new list of the items (``weight`` more when a Python key runs per item: sorting),
     plus, for ``batch`` and ``slice``, the lists their count argument asks for."""
 
-    def cost(env: Environment, value: Any, a: tuple, k: dict) -> int:
+    def cost(env: Environment, value: Any, a: Args, k: Kwargs) -> int:
         added = 0
         if extra is not None:
             added = big_number(_arg(a, k, 0, extra, 1), f"the {extra}", MAX_ITEMS)
@@ -289,7 +291,7 @@ def _items_cost(extra: str | None = None, weight: int = 1) -> FilterCost:
     return cost
 
 
-def _sum_cost(env: Environment, value: Any, a: tuple, k: dict) -> int:
+def _sum_cost(env: Environment, value: Any, a: Args, k: Kwargs) -> int:
     """Numbers only: summing lists copies the running total each time (quadratic)."""
     attribute, start = _arg(a, k, 0, "attribute", None), _arg(a, k, 1, "start", 0)
     if not all(isinstance(x, int | float) for x in [start, *_attributes(env, value, attribute)]):

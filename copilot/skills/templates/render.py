@@ -16,7 +16,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta, nodes
@@ -24,6 +24,7 @@ from jinja2.exceptions import SecurityError
 from pydantic import ValidationError
 
 from copilot.errors import CopilotError
+from copilot.llm.types import Role
 from copilot.skills.templates import fence, sandbox
 from copilot.skills.templates.models import (
     PY_TYPES,
@@ -179,7 +180,8 @@ def _yaml_line(root: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
     """File line of a pydantic error location, found by walking the YAML node tree."""
     if root is None:
         return None
-    node, line = root, root.start_mark.line
+    node: yaml.Node = root
+    line: int = root.start_mark.line
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             match = next(((k, v) for k, v in node.value if k.value == part), None)
@@ -357,17 +359,21 @@ def _error_line(template: SkillTemplate, tb: TracebackType | None) -> int | None
     return _body_line(template, lineno)
 
 
+_ROLES: dict[str, Role] = {role: role for role in get_args(Role)}
+
+
 def _split_messages(text: str, nonce: str) -> list[Message]:
     """Split rendered text on this render's role tokens; text before the first one is a
     system message, as in Prompty. Empty messages are dropped."""
     messages = []
-    role, start = "system", 0
+    role: Role = "system"
+    start = 0
     for match in re.finditer(rf"<\|{nonce}:(system|user|assistant)\|>", text):
         content = text[start : match.start()].strip()
         if content:
-            messages.append(Message(role, content))  # type: ignore[arg-type]
-        role, start = match.group(1), match.end()
+            messages.append(Message(role, content))
+        role, start = _ROLES[match.group(1)], match.end()
     content = text[start:].strip()
     if content:
-        messages.append(Message(role, content))  # type: ignore[arg-type]
+        messages.append(Message(role, content))
     return messages

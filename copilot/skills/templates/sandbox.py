@@ -320,7 +320,7 @@ def rewrite(ast: nodes.Template) -> nodes.Template:
     (priced: literal text inside loops and captured blocks costs memory too), each ``~``
     ``__concat__(…)``, and each ``for`` iterable is counted against the loop budget.
     """
-    rewritten = _Rewriter().visit(ast)
+    rewritten = cast(nodes.Template, _Rewriter().visit(ast))  # jinja2's visit() is untyped
     rewritten.set_environment(_ENV)
     return rewritten
 

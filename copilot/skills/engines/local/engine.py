@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 from copilot.errors import CopilotError
 from copilot.index.embed import Embedder
-from copilot.skills.engines.base import JSON, Answer, EngineName, Job
+from copilot.skills.engines.base import Answer, EngineName, Job
 from copilot.skills.engines.local import text as local_text
 from copilot.skills.engines.local.sentiment import LocalSentiment
 from copilot.skills.templates.models import SkillTemplate
-from copilot.skills.types import SentimentResult, Source
+from copilot.skills.types import JSON, SentimentResult, Source
 
 Choice = TypeVar("Choice", bound=str)
 

@@ -147,12 +147,13 @@ class LocalSentiment:
         logits -= logits.max(axis=1, keepdims=True)
         mass = np.exp(logits) @ self._onehot
         mass /= mass.sum(axis=1, keepdims=True)
-        embedded = mass[:, 0] - mass[:, 1]
+        embedded: np.ndarray = mass[:, 0] - mass[:, 1]
         vader = _lexicon()
         if vader is None:
             return embedded
         compound = np.array([vader.polarity_scores(t)["compound"] for t in texts])
-        return (1 - LEXICON_WEIGHT) * embedded + LEXICON_WEIGHT * compound
+        blended: np.ndarray = (1 - LEXICON_WEIGHT) * embedded + LEXICON_WEIGHT * compound
+        return blended
 
 
 _LABEL_CLASS = {"positive": 0, "pos": 0, "1": 0, "negative": 1, "neg": 1, "0": 1, "neutral": 2}

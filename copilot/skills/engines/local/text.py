@@ -380,7 +380,8 @@ def _relevance(
         for i, s in enumerate(sentences):
             words = _terms(s.text) | speakers.get(s.n, set())
             overlap[i] = len(terms & words) / len(terms)
-    return 0.75 * (vectors @ query_vector) + 0.25 * overlap
+    relevance: np.ndarray = 0.75 * (vectors @ query_vector) + 0.25 * overlap
+    return relevance
 
 
 def _terms(text: str) -> set[str]:
