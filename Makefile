@@ -72,9 +72,12 @@ demo: install embedded
 	$(BIN)/copilot model install $(EMBEDDED_MODEL)
 	HF_HUB_OFFLINE=1 $(BIN)/copilot demo
 
+# Style, the import layers ([tool.importlinter]) and types ([tool.mypy]: strict on the core).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy -p copilot -p connectors
 
 test: system-deps install embedded $(BIN)/.test-model lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q

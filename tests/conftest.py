@@ -25,6 +25,8 @@ from copilot.workspace import Workspace
 from tests.fakes.dovecot import DOVECOT, Dovecot, running_dovecot
 from tests.fakes.entra_fake import FakeEntra
 from tests.fakes.llm_server import ScriptedLLM
+from tests.fakes.postgres import BIN_DIR as POSTGRES_BIN
+from tests.fakes.postgres import Postgres, running_postgres
 
 MODELS_DIR = Path(sys.prefix) / "share" / "copilot-models"
 os.environ.setdefault("COPILOT_MODELS_DIR", str(MODELS_DIR))
@@ -147,3 +149,22 @@ def dovecot() -> Iterator[Dovecot]:
         pytest.skip("dovecot is not installed (apt-get install dovecot-imapd, or make system-deps)")
     with running_dovecot() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One real PostgreSQL server for the session; every test gets a database of its own."""
+    if POSTGRES_BIN is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql, or make system-deps)")
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The state database's URL, once on a SQLite file and once on a fresh PostgreSQL database:
+    the state, runs and skill-store suites must pass on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.new_database()

@@ -22,6 +22,7 @@ Two things go wrong with a PDF's text as pypdf extracts it, and both cost retrie
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import re
 from typing import Any
@@ -60,7 +61,7 @@ def interleaved(runs: list[tuple[float, float]], width: float) -> bool:
         return False
     jumps = sum(
         1
-        for (x1, y1), (x2, y2) in zip(runs, runs[1:], strict=False)
+        for (x1, y1), (x2, y2) in itertools.pairwise(runs)
         if abs(y1 - y2) < 1.0 and x2 - x1 > 0.35 * width
     )
     baselines = len({round(y) for _, y in runs})

@@ -1,4 +1,5 @@
-"""The sync state store on its own: the facts the pipeline relies on."""
+"""The sync state store on its own: the facts the pipeline relies on, on SQLite and on
+PostgreSQL (the ``state_url`` fixture runs each test on both)."""
 
 from copilot.db.state import StateStore
 
@@ -20,8 +21,8 @@ def row(item_id, status="indexed", **kw):
     return {**base, **kw}
 
 
-def test_items_are_scoped_by_owner_and_failures_clear_when_indexed(tmp_path):
-    state = StateStore(f"sqlite:///{tmp_path / 's.db'}")
+def test_items_are_scoped_by_owner_and_failures_clear_when_indexed(state_url):
+    state = StateStore(state_url)
     state.record_items("ann", [row("a", display_text="full text of a")])
     state.record_items("bob", [row("a", chunks=5)])
     state.record_failure("ann", "local:/d", "b", "parse", "b is damaged")
@@ -35,8 +36,8 @@ def test_items_are_scoped_by_owner_and_failures_clear_when_indexed(tmp_path):
     assert state.failures("ann") == []
 
 
-def test_checkpoints_round_trip_and_forget_removes_everything(tmp_path):
-    state = StateStore(f"sqlite:///{tmp_path / 's.db'}")
+def test_checkpoints_round_trip_and_forget_removes_everything(state_url):
+    state = StateStore(state_url)
     assert state.checkpoint("ann", "local:/d") is None
     state.save_checkpoint("ann", "local:/d", {"delta": "https://x/delta?token=1"})
     assert state.checkpoint("ann", "local:/d") == {"delta": "https://x/delta?token=1"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 
 from copilot.db.engine import open_engine
-from copilot.db.schema import create_all, metadata, skill_runs
 from copilot.llm.types import Message
 from copilot.skills.history import (
     MAX_MESSAGES_BYTES,
@@ -58,14 +56,9 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def runs(db: Path) -> RunStore:
-    """A SQLite file; or, opt-in, an empty PostgreSQL table from COPILOT_TEST_POSTGRES_URL."""
-    url = os.environ.get("COPILOT_TEST_POSTGRES_URL")
-    engine = open_engine(url or f"sqlite:///{db}")
-    if url:
-        metadata.drop_all(engine, tables=[skill_runs])
-        create_all(engine)
-    return RunStore(engine)
+def runs(state_url: str) -> RunStore:
+    """On a SQLite file and on a fresh PostgreSQL database (``state_url`` runs both)."""
+    return RunStore(open_engine(state_url))
 
 
 def test_a_recorded_run_reads_back_as_it_was(runs: RunStore) -> None:

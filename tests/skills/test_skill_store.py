@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from sqlalchemy import func, select
 
 import copilot.skills.library.store as store_module
 from copilot.db.engine import open_engine
-from copilot.db.schema import create_all, metadata, personal_skills, skill_samples, skill_versions
+from copilot.db.schema import skill_versions
 from copilot.skills.library.store import (
     MAX_VERSIONS,
     SampleNotFound,
@@ -81,14 +80,9 @@ def fake_builtins(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, fake_builtins: dict[str, str]) -> SkillStore:
-    """A SQLite file; or, opt-in, an empty PostgreSQL schema from COPILOT_TEST_POSTGRES_URL."""
-    url = os.environ.get("COPILOT_TEST_POSTGRES_URL")
-    engine = open_engine(url or f"sqlite:///{tmp_path / 'state.db'}")
-    if url:
-        metadata.drop_all(engine, tables=[personal_skills, skill_versions, skill_samples])
-        create_all(engine)
-    return SkillStore(engine)
+def store(state_url: str, fake_builtins: dict[str, str]) -> SkillStore:
+    """On a SQLite file and on a fresh PostgreSQL database (``state_url`` runs both)."""
+    return SkillStore(open_engine(state_url))
 
 
 def test_fork_a_builtin_edit_twice_history_and_revert(store: SkillStore) -> None:

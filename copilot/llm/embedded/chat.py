@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from copilot.config import Settings
+from copilot.llm import retry
 from copilot.llm.embedded import server
 from copilot.llm.embedded.models import ModelFile
 from copilot.llm.embedded.queue import GenerationQueue, queue_for
@@ -81,6 +82,13 @@ class EmbeddedChat:
     def window(self) -> int:
         """The context window the running server reports (it is started if needed)."""
         return self.start().n_ctx
+
+    def prompt_rate(self) -> float | None:
+        """Prompt tokens a second the model reads, measured on its calls (a CPU's until
+        the first one): the prompt budget follows it (``skills.budget``)."""
+        with self._lock:
+            client = next(iter(self._clients.values()), None)
+        return client.prompt_rate() if client is not None else retry.CPU_PROMPT_RATE
 
     def complete(
         self,
