@@ -2,11 +2,12 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# Debian packages the test suite needs: a real IMAP server and the browser that drives
-# the add-in pages (Playwright uses it through executable_path; nothing is downloaded).
+# Debian packages the test suite needs: a real IMAP server, the browser that drives
+# the add-in pages (Playwright uses it through executable_path; nothing is downloaded) and
+# PostgreSQL 15 (the tests start a throwaway server of their own: tests/fakes/postgres.py).
 # Node and npm are installed only when the commands are missing: a machine may have them
 # from elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's npm).
-SYSTEM_PACKAGES ?= dovecot-imapd chromium
+SYSTEM_PACKAGES ?= dovecot-imapd chromium postgresql
 NODE_PACKAGES ?= nodejs npm
 
 # The embedded engine (copilot/llm/embedded): llama.cpp's server, and the packaged models,

@@ -15,6 +15,7 @@ import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from copilot.config import Settings
 from copilot.index.embed import Embedder, get_embedder
 from copilot.llm import capabilities
 from copilot.workspace import Workspace
+from tests.fakes.browser import chromium, have_chromium
 from tests.fakes.dovecot import DOVECOT, Dovecot, running_dovecot
 from tests.fakes.entra_fake import FakeEntra
 from tests.fakes.llm_server import ScriptedLLM
@@ -168,3 +170,15 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'state.db'}"
     server: Postgres = request.getfixturevalue("postgres")
     return server.new_database()
+
+
+# ---- the browser for the add-in pages ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the module's tests (each opens contexts of its own)."""
+    if not have_chromium():
+        pytest.skip("chromium is not installed (make system-deps installs it)")
+    with chromium() as launched:
+        yield launched

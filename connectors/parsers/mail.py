@@ -20,7 +20,7 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.parsers.mail_clean import clean_body, html_to_text
 from connectors.parsers.mail_qp import repair_qp
@@ -327,7 +327,7 @@ def _safe_filename(filename: str | None, media_type: str, index: int) -> str:
     return name
 
 
-def _safe(fn: Any, default: Any) -> Any:
+def _safe(fn: Callable[[], T], default: D) -> T | D:
     """Call a stdlib accessor that may raise on malformed input; fall back quietly."""
     try:
         return fn()

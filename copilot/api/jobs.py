@@ -77,6 +77,7 @@ class Job:
     failures: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     created_at: float = field(default_factory=time.time)
+    total: int | None = None  # items expected, when known: the progress then has an ETA
 
 
 @dataclass
@@ -91,8 +92,19 @@ def _snapshot(job: Job) -> Job:
     return dataclasses.replace(job, progress=dict(job.progress), failures=list(job.failures))
 
 
-def _progress(report: SyncReport) -> dict[str, Any]:
-    return {k: v for k, v in report.as_dict().items() if isinstance(v, int | float)}
+def _progress(report: SyncReport, total: int | None = None) -> dict[str, Any]:
+    """The numbers the CLI's progress bar shows, for ``GET /v1/sync/jobs/{id}``: the report's
+    counters, the item being embedded, the rate (items/s) and, with a known total, the ETA."""
+    numbers: dict[str, Any] = {
+        k: v for k, v in report.as_dict().items() if isinstance(v, int | float)
+    }
+    rate = report.seen / report.seconds if report.seconds > 0 else 0.0
+    numbers["current"] = report.current
+    numbers["rate"] = round(rate, 3)
+    numbers["total"] = total
+    left = None if total is None or rate <= 0 else max(total - report.seen, 0) / rate
+    numbers["eta_seconds"] = None if left is None else round(left, 1)
+    return numbers
 
 
 def _plain(exc: BaseException) -> str:
@@ -127,11 +139,19 @@ class JobManager:
             thread.start()
 
     # -- the public API ---------------------------------------------------------------
-    def submit(self, user: str, source: str, connector_factory: Callable[[], Connector]) -> Job:
+    def submit(
+        self,
+        user: str,
+        source: str,
+        connector_factory: Callable[[], Connector],
+        *,
+        total: int | None = None,
+    ) -> Job:
         """Queue a sync of ``source`` for ``user``, or return the one already queued/running.
 
         ``connector_factory`` runs in the worker, so slow setup (a token exchange) does not
-        hold up the request that submits the job.
+        hold up the request that submits the job. ``total``, the items expected (a folder's
+        file count), turns the progress's rate into an ETA.
         """
         with self._lock:
             if self._closed:
@@ -152,7 +172,7 @@ class JobManager:
                     f"You already have {waiting} syncs waiting; wait for one to finish "
                     "before starting another."
                 )
-            job = Job(id=uuid.uuid4().hex, user=user, source=source)
+            job = Job(id=uuid.uuid4().hex, user=user, source=source, total=total)
             self._entries[job.id] = _Entry(job, connector_factory, next(self._order))
             self._active[(user, source)] = job.id
             self._queue.put(job.id)
@@ -270,7 +290,7 @@ class JobManager:
                 self._finish(entry, status, error)
 
     def _on_progress(self, job: Job, report: SyncReport) -> None:
-        progress = _progress(report)
+        progress = _progress(report, job.total)
         failures = [dict(f) for f in report.failures[:MAX_FAILURES]]
         with self._lock:
             job.progress, job.failures = progress, failures

@@ -170,7 +170,8 @@ def _linked(text: str) -> str:
         out.append(html.escape(text[last : match.start()]))
         value = match.group()
         href = value if match.group("url") else f"mailto:{value}"
-        out.append(f'<a href="{html.escape(href)}" rel="noopener noreferrer">{html.escape(value)}</a>')
+        link = f'<a href="{html.escape(href)}" rel="noopener noreferrer">'
+        out.append(f"{link}{html.escape(value)}</a>")
         last = match.end()
     out.append(html.escape(text[last:]))
     return "".join(out)

@@ -15,7 +15,7 @@ from copilot.api import schemas
 from copilot.api.deps import ApiDep, LimitedUserDep, UserDep
 from copilot.api.problems import Problem
 from copilot.index.filters import SearchFilters
-from copilot.index.search import format_locator, search
+from copilot.index.search import place, search
 from copilot.skills.engines.select import choose_engine
 
 router = APIRouter(prefix="/v1", tags=["data"])
@@ -50,9 +50,11 @@ def search_index(body: schemas.SearchIn, api: ApiDep, user: LimitedUserDep) -> l
             "url": r.url,
             "kind": r.kind,
             "locator": r.locator,
-            "where": format_locator(r.locator),
+            "where": place(r.kind, r.locator, r.sender, r.date),
             "score": r.score,
             "snippet": r.snippet,
+            "sender": r.sender,
+            "date": r.date,
         }
         for r in results
     ]

@@ -235,6 +235,8 @@ class SearchHit(BaseModel):
     where: str
     score: float
     snippet: str
+    sender: str = ""
+    date: str = ""
 
 
 class SyncIn(_In):

@@ -21,7 +21,7 @@ from fastapi import Request
 
 from copilot.api import errors
 from copilot.api.problems import Problem
-from copilot.index.search import format_locator
+from copilot.index.search import place
 from copilot.skills.citations import more_sources
 from copilot.skills.runner import RunResult
 
@@ -60,7 +60,8 @@ def source_out(source: Any) -> dict[str, Any]:
     data = source.as_dict() if hasattr(source, "as_dict") else dict(source)
     data.pop("chunk_id", None)
     data.pop("score", None)
-    data["where"] = format_locator(data.get("locator") or {})
+    data["where"] = place(str(data.get("kind") or ""), data.get("locator") or {},
+                          str(data.get("sender") or ""), str(data.get("date") or ""))  # fmt: skip
     return data
 
 

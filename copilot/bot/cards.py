@@ -177,7 +177,7 @@ def message_card(title: str, text: str, *, tone: str = "default") -> dict[str, A
 
 
 def citation_line(c: Citation) -> str:
-    """"[1] Mexico advice — Kay Mann, 14 Mar 2001", the title a link to the item when it
+    """ "[1] Mexico advice — Kay Mann, 14 Mar 2001", the title a link to the item when it
     is an http(s) one; the document's words escaped so they cannot form a link."""
     title = escape_md(clean(c.title or c.item_id))[:200]
     link = safe_link(c.link or c.url)

@@ -17,6 +17,7 @@ from copilot.cli.manifest import manifest_build
 from copilot.cli.model import model_app
 from copilot.cli.output import console, err, fail_for, settings_or_exit
 from copilot.cli.run import run
+from copilot.cli.runs import runs_app
 from copilot.cli.skills import skills_app
 from copilot.cli.sources import (
     login,
@@ -37,6 +38,7 @@ app.add_typer(skills_app, name="skills")
 app.add_typer(finetune_app, name="finetune")
 app.add_typer(model_app, name="model")
 app.command("run")(run)
+app.add_typer(runs_app, name="runs")
 sync_app.command("local")(sync_local)
 sync_app.command("imap")(sync_imap)
 sync_app.command("outlook")(sync_outlook)
@@ -65,7 +67,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search USER's index: hybrid (meaning + exact words) by default."""
-    from copilot.index.search import QueryError, format_locator
+    from copilot.index.search import QueryError, place
 
     if mode not in ("hybrid", "dense", "bm25"):
         err.print(f"[red]Unknown mode {mode!r}: use hybrid, dense or bm25.[/red]")
@@ -84,7 +86,8 @@ def search(
         return
     for n, r in enumerate(hits, 1):
         console.print(
-            f"[bold]{n}. {r['title']}[/bold]  [dim]{format_locator(r['locator'])}[/dim]  "
+            f"[bold]{n}. {r['title']}[/bold]  "
+            f"[dim]{place(r['kind'], r['locator'], r.get('sender', ''), r.get('date', ''))}[/dim]  "
             f"({r['score']:.3f})"
         )
         console.print(f"   {r['snippet']}", highlight=False)

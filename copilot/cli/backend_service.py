@@ -104,10 +104,11 @@ class ServiceBackend:
                 ) from None
         if job["status"] == "failed":
             raise SyncFailed(job["error"] or "the sync failed")
-        if job["status"] == "cancelled":
-            from copilot.ingest.pipeline import SyncCancelled
-
-            raise SyncCancelled("The service stopped the sync (it is shutting down).")
+        if job["status"] == "cancelled":  # the service is stopping (or someone cancelled it)
+            raise ServiceGone(
+                "The copilot service stopped the sync. What it stored stays: run it again to "
+                "resume where it stopped."
+            )
         return report_of(job, scope)
 
     def search(

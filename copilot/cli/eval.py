@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -23,7 +22,10 @@ from rich.table import Table
 
 from copilot.cli.output import console, err, fail, fail_for, settings_or_exit
 from copilot.errors import CopilotError
-from copilot.skills.engines.base import EngineName
+
+if TYPE_CHECKING:
+    from copilot.eval.injection import Report
+    from copilot.skills.engines.base import EngineName
 
 eval_app = typer.Typer(help="Measure search, sentiment, injection and summary quality.")
 ENGINE_HELP = (
@@ -123,10 +125,8 @@ class _Progress:
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self.started < PROGRESS_AFTER_S and done < total:
-            return
         if now - self.started < PROGRESS_AFTER_S:
-            return  # finished quickly: nothing to show
+            return  # a quick run shows nothing
         if err.is_terminal:
             if self.bar is None:
                 self.bar = Progress(
@@ -227,7 +227,7 @@ def injection(
     rate of the ask skill, beside the same model without our fencing (on a model).
 
     Exits 1 after printing the results when any answer or judge request failed."""
-    from copilot.eval.injection import BipiaError, evaluate, load_bipia, rates
+    from copilot.eval.injection import BipiaError, evaluate, load_bipia
     from copilot.eval.skill_runs import MODEL_ENGINES
 
     name = _engine_or_exit(engine)
@@ -243,16 +243,14 @@ def injection(
         for line in report.lines():
             print(json.dumps(line))
     else:
-        _print_injection(report, rates, name in MODEL_ENGINES)
+        _print_injection(report, name in MODEL_ENGINES)
     failures = report.failures()
     if failures:
         raise fail("Incomplete: " + "; ".join(failures), code=1)
 
 
-def _print_injection(report: object, rates: Callable[..., dict], model: bool) -> None:
-    from copilot.eval.injection import Report
-
-    assert isinstance(report, Report)
+def _print_injection(report: Report, model: bool) -> None:
+    from copilot.eval.injection import rates
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"

@@ -33,10 +33,10 @@ from connectors.graph.auth import (
     device_code_provider,
 )
 from copilot.cli.backend import OptionalUserOpt
+from copilot.cli.sync import JsonOpt, UserOpt, console, err, run_sync, settings_or_exit
 from copilot.config import Settings
 from copilot.db.owners import local_name
 from copilot.sources import Source, SourcesError, forget, load_sources, remember
-from copilot.cli.sync import JsonOpt, UserOpt, console, err, run_sync, settings_or_exit
 
 AppOnlyOpt = Annotated[
     bool,

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 
 from copilot.cli.backend import UserOpt as UserOpt  # re-exported for cli/sources.py
 from copilot.cli.backend import backend
 from copilot.cli.output import console, err, fail, settings_or_exit
+from copilot.cli.progress import Total, count_files, sync_progress
 from copilot.config import Settings
 
 if TYPE_CHECKING:
@@ -32,46 +33,33 @@ KEYRING_SERVICE = "office-copilot-imap"
 __all__ = ["JsonOpt", "UserOpt", "console", "err", "run_sync", "settings_or_exit"]
 
 
-def progress_line(report: Any) -> str:
-    rate = report.seen / report.seconds if report.seconds else 0.0
-    line = (
-        f"seen {report.seen}  indexed {report.indexed}  unchanged {report.unchanged}  "
-        f"failed {report.failed}  chunks {report.chunks}  {rate:,.1f} items/s"
-    )
-    if report.item_total > 256:  # a large item: show how far into it the sync is
-        line += f"  ({report.item_done:,}/{report.item_total:,} chunks of {report.current[-40:]})"
-    return line
-
-
 @contextmanager
-def progress_shown(as_json: bool) -> Iterator[tuple[Callable[..., None], Callable[[], None]]]:
-    """``(on_progress, on_waiting)`` for a sync: a live line on stderr, or nothing for --json."""
-    if as_json:
-        yield (lambda report: None), (lambda: None)
-        return
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
-    ) as progress:
-        task = progress.add_task("starting…")
-        yield (
-            lambda report: progress.update(task, description=progress_line(report)),
-            lambda: progress.update(task, description="waiting for another sync to finish…"),
-        )
+def progress_shown(
+    as_json: bool, total: Total | None = None
+) -> Iterator[tuple[Callable[..., None], Callable[[], None]]]:
+    """``(on_progress, on_waiting)`` for a sync: a bar on a terminal, plain lines when piped
+    (``cli/progress.py``), nothing for --json."""
+    with sync_progress(err, total, enabled=not as_json) as shown:
+        yield shown.update, shown.waiting
 
 
 def print_report(report: SyncReport, label: str, owner: str, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
         return
+    # Names and reasons are escaped: a folder called "[old]" must print as it is.
     console.print(
-        f"Synced [bold]{label}[/bold] for {owner}: {report.indexed} indexed, "
+        f"Synced [bold]{escape(label)}[/bold] for {escape(owner)}: {report.indexed} indexed, "
         f"{report.unchanged} unchanged, {report.deleted} deleted, {report.failed} failed, "
-        f"{report.chunks} chunks in {report.seconds:.1f} s."
+        f"{report.chunks} chunks in {report.seconds:.1f} s.",
+        highlight=False,
     )
     for failure in report.failures:
-        console.print(f"  [yellow]failed[/yellow] {failure['item']}: {failure['reason']}")
+        item, reason = escape(failure["item"]), escape(failure["reason"])
+        console.print(f"  [yellow]failed[/yellow] {item}: {reason}", highlight=False)
     for note in report.notes:
-        console.print(f"  [cyan]note[/cyan] {note['item']}: {note['note']}")
+        item, text = escape(note["item"]), escape(note["note"])
+        console.print(f"  [cyan]note[/cyan] {item}: {text}", highlight=False)
 
 
 def run_sync(connector: Any, settings: Settings, label: str, as_json: bool) -> Any:
@@ -86,9 +74,13 @@ def run_sync(connector: Any, settings: Settings, label: str, as_json: bool) -> A
     return report
 
 
-def sync_spec(spec: SyncSpec, user: str, settings: Settings, label: str, as_json: bool) -> Any:
+def sync_spec(
+    spec: SyncSpec, user: str, settings: Settings, label: str, as_json: bool,
+    total: Total | None = None,
+) -> Any:  # fmt: skip
     """Sync the source ``spec`` names where the backend runs it, and print the result."""
-    with backend(settings) as chosen, progress_shown(as_json) as (on_progress, on_waiting):
+    shown = progress_shown(as_json, total)
+    with backend(settings) as chosen, shown as (on_progress, on_waiting):
         report = chosen.sync(user, spec, on_progress=on_progress, on_waiting=on_waiting)
     print_report(report, label, user, as_json)
     return report
@@ -120,7 +112,8 @@ def sync_local(
         max_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
     )
     try:
-        sync_spec(spec, user, settings, str(root), as_json)
+        total = None if as_json else count_files(root)  # "n of N" (or "~N") in the progress
+        sync_spec(spec, user, settings, str(root), as_json, total)
     except (SyncFailed, ValueError) as exc:
         raise fail(str(exc)) from exc
     from copilot.sources import Source, SourcesError, remember

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -188,11 +189,30 @@ def _sent(payload: dict[str, Any]) -> dict[str, str]:
     when = payload.get("modified_ts")
     date = header["date"]
     if isinstance(when, int | float) and not isinstance(when, bool):
-        try:
+        with suppress(OverflowError, OSError, ValueError):  # a corrupt timestamp: the header's
             date = datetime.fromtimestamp(when, UTC).isoformat()
-        except (OverflowError, OSError, ValueError):
-            pass
     return {"sender": str(sender), "date": date}
+
+
+def place(kind: str, locator: dict[str, Any], sender: str = "", date: str = "") -> str:
+    """What, beside its title, tells a person which passage it is: a mail's sender and
+    date ("Kay Mann, 14 Mar 2001": a message is one passage, named by who and when), a
+    file's place in it (``format_locator``)."""
+    if kind == "mail":
+        return ", ".join(x for x in (sender, short_date(date)) if x)
+    return format_locator(locator)
+
+
+def short_date(value: str) -> str:
+    """An ISO 8601 date as people read it in any locale ("14 Mar 2001"); "" for no date,
+    the text as given when it is not ISO."""
+    if not value:
+        return ""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value.strip()[:40]
+    return f"{when.day} {when:%b %Y}"
 
 
 def format_locator(locator: dict[str, Any]) -> str:

@@ -24,11 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from copilot.index.search import body_text, format_locator, mail_fields, snippet
+from copilot.index.search import (
+    body_text,
+    format_locator,
+    mail_fields,
+    place,
+    snippet,
+)
 from copilot.skills.types import Citation, Source
 
 ALLOWED_SCHEMES = ("http", "https", "file", "mailto")
@@ -125,11 +130,9 @@ def citation(
         sender = source.sender or (header["sender"] if header else "")
         date = source.date or (header["date"] if header else "")
         subject = source.title or (header["subject"] if header else "") or "(no subject)"
-        where = ", ".join(x for x in (sender, short_date(date)) if x)
         title = subject
     else:
         sender, date, subject = "", "", ""
-        where = format_locator(locator)
         title = source.title or source.item_id
         if source.kind == "text" and title == "input":  # typed or pasted with the request
             title = TYPED_TITLE
@@ -140,7 +143,7 @@ def citation(
         url=source.url,
         link=deep_link(source.url, source.kind, locator),
         locator=locator,
-        where=where,
+        where=place(source.kind, locator, sender, date),
         snippet=_snippet(texts, near),
         kind=source.kind,
         subject=subject,
@@ -167,18 +170,6 @@ def citation_line(c: Citation, *, link: bool = True) -> str:
     """One line of text for a source list: "[1] Mexico advice — Kay Mann, 14 Mar 2001 <link>"."""
     target = (c.link or c.url) if link else ""
     return f"[{c.n}] {c.label}" + (f"  {target}" if target else "")
-
-
-def short_date(value: str) -> str:
-    """An ISO 8601 date as people read it in any locale ("14 Mar 2001"); "" for no date,
-    the text as given when it is not ISO."""
-    if not value:
-        return ""
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return value.strip()[:40]
-    return f"{when.day} {when:%b %Y}"
 
 
 class CitationStream:

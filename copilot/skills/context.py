@@ -26,9 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from copilot.index.search import SearchResult, format_locator
+from copilot.index.search import SearchResult, format_locator, short_date
 from copilot.ingest.chunk import merge_locators
-from copilot.skills.citations import short_date
 from copilot.skills.templates.fence import Fenced, neutralise
 from copilot.skills.types import Source
 

@@ -113,7 +113,7 @@ def from_cli(
             inputs[about_input(template)] = text
         elif main_input(template) in QUESTION_INPUTS and main_input(template) not in inputs:
             raise InputError(
-                f"ask a question about it: --text \"your question\" (or --set "
+                f'ask a question about it: --text "your question" (or --set '
                 f"{main_input(template)}=…)"
             )
     elif text is not None:  # typed text: the skill's main input (the question, for ask)

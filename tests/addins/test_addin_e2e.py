@@ -11,9 +11,7 @@ network. Screenshots of the panes are written to docs/screenshots/.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,18 +20,10 @@ import pytest
 from copilot.api.app import create_app
 from copilot.config import Settings
 from tests.fakes.api_server import serving, wait_for_job
+from tests.fakes.browser import OFFICE_JS, ROOT, STANDIN, have_chromium
 from tests.fakes.llm_server import Reply, ScriptedLLM
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-STANDIN = ROOT / "addins" / "tests" / "office-standin.js"
 SHOTS = ROOT / "docs" / "screenshots"
-OFFICE_JS = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run",
-               "--disable-quic"]  # fmt: skip
 ANNA = {"Authorization": "Bearer dev:anna"}
 WAIT_MS = 15_000
 DOCS = {
@@ -42,7 +32,7 @@ DOCS = {
     "invoice export, a nightly batch job nobody has changed in six years.\n",
 }
 
-if not Path(CHROMIUM).exists():
+if not have_chromium():
     pytest.skip("chromium is not installed (make system-deps installs it)", allow_module_level=True)
 
 
@@ -60,16 +50,6 @@ def api_url(tmp_path_factory: pytest.TempPathFactory, llm_server: ScriptedLLM) -
         job = client.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()
         assert wait_for_job(client, job, ANNA)["status"] == "done"
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS, timeout=30_000
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ end to end, and the browser must report no policy violation at all.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,17 +15,9 @@ import pytest
 from copilot.api.app import create_app
 from copilot.config import Settings
 from tests.fakes.api_server import serving
+from tests.fakes.browser import OFFICE_JS, STANDIN
 from tests.fakes.llm_server import Reply, ScriptedLLM
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-STANDIN = ROOT / "addins" / "tests" / "office-standin.js"
-OFFICE_JS = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run",
-               "--disable-quic"]  # fmt: skip
 COLLECT_VIOLATIONS = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -35,9 +25,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 window.__officeConfig = {host: "Word", theme: "dark", selection: "Revenue rose 12%.", body: ""};
 """
-
-if not Path(CHROMIUM).exists():
-    pytest.skip("chromium is not installed (make system-deps installs it)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +37,9 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Scr
             yield url, llm
 
 
-def test_the_pane_runs_a_skill_with_no_policy_violation(api_url: tuple[str, Any]) -> None:
+def test_the_pane_runs_a_skill_with_no_policy_violation(
+    api_url: tuple[str, Any], browser: Any
+) -> None:
     url, llm = api_url
     llm.script(Reply.text("Revenue rose 12% [1]."))
     blocked: list[str] = []
@@ -64,28 +53,19 @@ def test_the_pane_runs_a_skill_with_no_policy_violation(api_url: tuple[str, Any]
             blocked.append(r.request.url)
             r.abort()
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=LAUNCH_ARGS, timeout=30_000)  # fmt: skip
-        try:
-            context = browser.new_context(viewport={"width": 320, "height": 860})
-            context.set_default_timeout(15_000)
-            context.route("**/*", route)
-            context.add_init_script(COLLECT_VIOLATIONS)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            response = page.goto(f"{url}/addins/office/index.html?dev=anna")
-            assert (
-                response is not None
-                and "frame-ancestors" in response.headers["content-security-policy"]
-            )
-            page.wait_for_selector("body[data-ready=true]")
-            page.click("#action-summarise")
-            page.wait_for_selector("#output-row:not([hidden])")
-            assert page.input_value("#output") == "Revenue rose 12% [1]."
-            assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-            assert page.evaluate("window.__csp") == []
-            assert errors == [] and blocked == []
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 320, "height": 860})
+    context.set_default_timeout(15_000)
+    context.route("**/*", route)
+    context.add_init_script(COLLECT_VIOLATIONS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    response = page.goto(f"{url}/addins/office/index.html?dev=anna")
+    assert response is not None and "frame-ancestors" in response.headers["content-security-policy"]
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#action-summarise")
+    page.wait_for_selector("#output-row:not([hidden])")
+    assert page.input_value("#output") == "Revenue rose 12% [1]."
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert page.evaluate("window.__csp") == []
+    assert errors == [] and blocked == []

@@ -295,7 +295,8 @@ def dev(tmp_path: Path) -> Authenticator:
 
 def test_dev_mode_accepts_named_users(dev: Authenticator) -> None:
     user = dev.authenticate("Bearer dev:anna")
-    assert (user.user_id, user.name, user.tenant_id, user.token) == ("local:anna", "anna", None, None)
+    assert (user.user_id, user.name, user.token) == ("local:anna", "anna", None)
+    assert user.tenant_id is None
     assert REQUIRED_SCOPE in user.scopes
 
 

@@ -61,9 +61,7 @@ def test_a_run_lists_cited_sources_named_for_people_and_the_rest_as_more(
     assert more and all(not m["cited"] for m in more)
     numbers = [c["n"] for c in run["citations"]] + [m["n"] for m in more]
     assert len(numbers) == len(set(numbers))  # each passage once, under one number
-    assert {s["item_id"] for s in run["sources"]} == {
-        c["item_id"] for c in run["citations"] + more
-    }
+    assert {s["item_id"] for s in run["sources"]} == {c["item_id"] for c in run["citations"] + more}
 
 
 def test_the_stream_answers_the_same_with_or_without_the_question_mark(
@@ -83,4 +81,3 @@ def test_an_input_outside_its_allowed_values_is_refused(client: httpx.Client) ->
     )
     assert response.status_code == 400
     assert "bullets, paragraph, tldr, action_items, subject" in response.json()["detail"]
-

@@ -161,6 +161,7 @@ def _master_pid(root: Path) -> int | None:
 
 def _stop(config: Path, root: Path) -> None:
     """``dovecot stop``, then wait (bounded) for the master to go; SIGKILL as a last resort."""
+    assert DOVECOT is not None
     pid = _master_pid(root)
     subprocess.call(
         [DOVECOT, "-c", str(config), "stop"],

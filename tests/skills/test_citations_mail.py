@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from copilot.llm.redact import RedactionPolicy, Redactor
-from copilot.skills.citations import cite, citation_line, more_sources
+from copilot.skills.citations import citation_line, cite, more_sources
 from copilot.skills.engines.local.sentences import sources_from_text
 from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace

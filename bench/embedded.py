@@ -1,0 +1,177 @@
+"""The embedded engine against the same llama.cpp server called directly.
+
+Issue 14's benchmark: summarise a 300-word mail and draft a reply to it, (a) through the
+copilot (``SkillRunner.run`` on the ``embedded`` engine: template, fence, packing, prefill,
+citation checks, run record) and (b) with a plain prompt sent straight to the same server
+through the ``openai`` SDK. Per call: time to first token and total time; at the end the
+peak RSS of the model server and of this process. Goals: first token ≤ 3 s with the cached
+prefix, total ≤ 1.2 × the direct call.
+
+The two sides alternate (copilot, direct, copilot, direct …) so they share the machine's
+load. The first copilot call of each skill fills llama.cpp's prompt cache with the skill's
+fixed prefix and is reported as ``cold``; the rest are ``warm``. Retrieval is off (the
+mail is given as the input), so both sides see the same text.
+
+Prints JSON lines: one per call (name "call"), then one "summary" per skill and side with
+medians and the ratio copilot/direct.
+
+    .venv/bin/python bench/embedded.py [--reps 3] [--model-file FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MAIL = """From: Maria Lopez <maria.lopez@contoso.example>
+To: Daniel Berg <daniel.berg@contoso.example>
+Subject: Atlas migration: new go-live date and open questions
+
+Hi Daniel,
+
+after yesterday's steering meeting we agreed to move the go-live of the Atlas billing
+migration from 14 March to 21 March. The main reason is the legacy invoice export: it
+still depends on the nightly batch job, and the rehearsal on 28 February showed that two
+of the eleven export files are written in the old format. Tom is rewriting the mapping
+and expects to finish by 5 March, which leaves us two weeks of testing instead of one.
+
+Finance has asked whether the March invoices can still go out on the first working day
+of April. I think they can, but only if the data migration rehearsal on 7 March passes
+without manual fixes. Could you confirm that your team can run the rehearsal on that day,
+and that someone can stay until the reconciliation report is ready, usually around 9 pm?
+
+Two smaller points. First, the vendor of the managed queue service wants a decision on
+the three-year contract by the end of next week; I would like your view on the lock-in
+risk before I answer. Second, the customer summit in Lisbon moves our Q3 travel budget
+up by about 6,000 euros; Ana will send the updated numbers to finance on Friday.
+
+Please let me know by Thursday whether 7 March works for you, and whether you see any
+other risk for the new date. If it helps, we can go through the plan together on
+Wednesday afternoon.
+
+Thanks and best regards,
+Maria"""
+
+DIRECT = {
+    "summarise": "Summarise this mail in three to five short bullet points.",
+    "draft": "Write a short reply to this mail from Daniel to Maria. Confirm 7 March.",
+}
+COPILOT = {
+    "summarise": {"text": MAIL, "style": "bullets"},
+    "draft": {"message": MAIL, "notes": "Confirm 7 March; someone stays until the report."},
+}
+
+
+def copilot_call(runner, skill: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    first: list[float] = []
+
+    def on_event(kind: str, data: dict[str, object]) -> None:
+        if kind == "delta" and not first:
+            first.append(time.perf_counter() - start)
+
+    result = runner.run("local:bench", skill, COPILOT[skill], retrieval=False, on_event=on_event)
+    total = time.perf_counter() - start
+    return {"ttft_s": first[0] if first else total, "total_s": total, "chars": len(result.text),
+            "engine": result.engine}  # fmt: skip
+
+
+def direct_call(client, model: str, skill: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    first = None
+    text = []
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "system", "content": DIRECT[skill]}, {"role": "user", "content": MAIL}],
+        stream=True, max_tokens=400, temperature=0.2,
+    )  # fmt: skip
+    for chunk in stream:
+        piece = chunk.choices[0].delta.content if chunk.choices else None
+        if piece:
+            first = first or time.perf_counter() - start
+            text.append(piece)
+    total = time.perf_counter() - start
+    return {"ttft_s": first or total, "total_s": total, "chars": len("".join(text))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--model-file", type=Path, default=None,
+                        help="a GGUF file (default: the installed packaged model)")  # fmt: skip
+    args = parser.parse_args()
+
+    from openai import OpenAI
+
+    from copilot.config import Settings
+    from copilot.llm.embedded import server
+    from copilot.skills.runner import SkillRunner
+    from copilot.workspace import Workspace
+
+    base = Settings()
+    model_file = args.model_file
+    if model_file is None:
+        from copilot.llm.embedded import models
+
+        model_file = models.resolve(base).path
+    # A throwaway home for the runs; the model and the ONNX export come from the usual place.
+    os.environ.update({
+        "COPILOT_HOME": tempfile.mkdtemp(prefix="bench-embedded-"),
+        "COPILOT_MODELS_DIR": str(base.models_dir),
+        "COPILOT_LLM_MODEL_FILE": str(model_file),
+        "COPILOT_ENGINE": "embedded",
+    })  # fmt: skip
+    settings = Settings()
+    me = psutil.Process()
+    with Workspace(settings) as ws:
+        runner = SkillRunner(ws)
+        runner.run("local:bench", "sentiment", {"text": "Fine."}, retrieval=False)  # start it
+        info = server.running(settings)
+        assert info is not None, "the embedded server did not start"
+        srv = psutil.Process(info.pid)
+        client = OpenAI(base_url=info.base_url, api_key="none", max_retries=0, timeout=600)
+        rows: dict[tuple[str, str], list[dict[str, float]]] = {}
+        peak_server = 0
+        for skill in ("summarise", "draft"):
+            for rep in range(args.reps):
+                for side in ("copilot", "direct"):
+                    row = copilot_call(runner, skill) if side == "copilot" else direct_call(
+                        client, info.model, skill)  # fmt: skip
+                    state = "cold" if side == "copilot" and rep == 0 else "warm"
+                    peak_server = max(peak_server, srv.memory_info().rss)
+                    rows.setdefault((skill, side), []).append(row)
+                    print(json.dumps({"name": "call", "skill": skill, "side": side, "rep": rep,
+                                      "cache": state, **row}), flush=True)  # fmt: skip
+        for skill in ("summarise", "draft"):
+            ours, direct = rows[(skill, "copilot")], rows[(skill, "direct")]
+            warm = ours[1:] or ours
+            summary = {
+                "name": "summary", "skill": skill, "model": info.model,
+                "copilot_ttft_cold_s": round(ours[0]["ttft_s"], 2),
+                "copilot_ttft_warm_s": round(statistics.median(r["ttft_s"] for r in warm), 2),
+                "direct_ttft_s": round(statistics.median(r["ttft_s"] for r in direct), 2),
+                "copilot_total_s": round(statistics.median(r["total_s"] for r in warm), 2),
+                "direct_total_s": round(statistics.median(r["total_s"] for r in direct), 2),
+            }  # fmt: skip
+            ratio = summary["copilot_total_s"] / summary["direct_total_s"]
+            summary["ratio_total"] = round(ratio, 2)
+            print(json.dumps(summary), flush=True)
+        memory = {"name": "memory", "server_peak_rss_mb": round(peak_server / 2**20),
+                  "bench_rss_mb": round(me.memory_info().rss / 2**20)}  # fmt: skip
+        print(json.dumps(memory), flush=True)
+        server.stop(settings, force=True)
+
+
+if __name__ == "__main__":
+    main()
