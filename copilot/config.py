@@ -294,6 +294,11 @@ class Settings(BaseSettings):
         },
         description="USD per 1,000 training tokens by base model (dated names match by prefix).",
     )
+    finetune_base_model: str = Field(
+        default="gpt-4o-mini",
+        min_length=1,
+        description="The base model `copilot finetune validate` prices when none is given.",
+    )
     finetune_max_tokens: int = Field(
         default=65_536, ge=512, description="Most tokens in one training example."
     )

@@ -118,7 +118,7 @@ def device_code_provider(
     interactive: bool = True,
     scopes: Sequence[str] = DELEGATED_SCOPES,
     timeout_s: float = DEVICE_FLOW_TIMEOUT_S,
-    http_client: Any = None,
+    http_client: requests.Session | None = None,
 ) -> Callable[[], str]:
     """Tokens of the person signed in with a device code, cached at ``cache_path``.
 
@@ -214,7 +214,10 @@ def _device_flow(
 
 
 def client_credentials_provider(
-    settings: EntraSettings, *, tenant: str | None = None, http_client: Any = None
+    settings: EntraSettings,
+    *,
+    tenant: str | None = None,
+    http_client: requests.Session | None = None,
 ) -> Callable[[], str]:
     """App-only Graph tokens (``…/.default``) with the app's client secret.
 

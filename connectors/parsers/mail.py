@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -25,6 +26,9 @@ from typing import Any, TypeVar
 from connectors.parsers.mail_clean import clean_body, html_to_text
 from connectors.parsers.mail_qp import repair_qp
 from connectors.types import Attachment, Element, Parsed, ParseError
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 MAX_MAIL_BYTES = 200 * 1024 * 1024
 # A safety ceiling only: the pipeline applies the real, configurable cap (25 MB by default,
@@ -133,22 +137,27 @@ def _walk(part: Message, found: MailParts, depth: int) -> None:
         return  # logos and pasted screenshots: not documents anyone searches for
     if disposition != "attachment" and not filename:
         return  # calendar alternatives, delivery-status parts and other machinery
-    data = _safe(lambda: part.get_payload(decode=True), None) or b""
+    data = _safe(lambda: _decoded_payload(part), None) or b""
     _add_attachment(found, _safe_filename(filename, ctype, len(found.attachments)), ctype, data)
 
 
 def _attach_message(part: Message, found: MailParts) -> None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else payload
+    message = inner if isinstance(inner, Message) else None
+    data: bytes | None
     try:
-        data = inner.as_bytes() if isinstance(inner, Message) else str(inner).encode()
-    except Exception:
-        try:
-            data = inner.as_string().encode("utf-8", "replace")  # type: ignore[union-attr]
-        except Exception:
+        data = message.as_bytes() if message is not None else str(inner).encode()
+    except Exception:  # as_bytes() refused it (a malformed header): its text, lossily
+        data = None
+        if message is not None:
+            data = _safe(lambda: message.as_string().encode("utf-8", "replace"), None)
+        if data is None:
             found.skipped.append({"name": "attached message", "reason": "cannot be re-encoded"})
             return
-    subject = _safe(lambda: str(inner.get("Subject", "") or ""), "")  # type: ignore[union-attr]
+    subject = ""
+    if message is not None:
+        subject = _safe(lambda: str(message.get("Subject", "") or ""), "")
     filename = _safe(part.get_filename, None) or (f"{subject}.eml" if subject else None)
     name = _safe_filename(filename, "message/rfc822", len(found.attachments))
     _add_attachment(found, name, "message/rfc822", data)
@@ -165,9 +174,15 @@ def _add_attachment(found: MailParts, name: str, media_type: str, data: bytes) -
     found.attachments.append(Attachment(name=name, media_type=media_type, data=data))
 
 
+def _decoded_payload(part: Message) -> bytes | None:
+    """The payload with its transfer encoding undone (the stdlib gives None for a multipart)."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else None
+
+
 def _decode_text(part: Message) -> str:
     """A text part's payload as str, whatever its declared charset claims."""
-    raw = _safe(lambda: part.get_payload(decode=True), None)
+    raw = _safe(lambda: _decoded_payload(part), None)
     if raw is None:
         payload = part.get_payload()
         raw = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from copilot.cli.backend import OptionalUserOpt, UserOpt, backend
 from copilot.cli.eval import eval_app
@@ -102,30 +101,13 @@ def status(
     with backend(settings_or_exit()) as chosen:
         summary = chosen.status(user)
         summary["service"] = chosen.service()
+    from copilot.cli import status as shown
+
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(shown.as_json(summary))
         return
-    console.print(service_line(summary["service"]), highlight=False)
-    console.print(f"{summary['items']} items, {summary['chunks']} chunks indexed.")
-    if summary["syncs"]:
-        table = Table("user", "source", "status", "indexed", "unchanged", "failed", "seconds")
-        for run in summary["syncs"]:
-            c = run["counts"]
-            table.add_row(
-                run["owner"],
-                run["scope"],
-                run["status"],
-                str(c.get("indexed", "")),
-                str(c.get("unchanged", "")),
-                str(c.get("failed", "")),
-                f"{c.get('seconds', 0):.1f}",
-            )
-        console.print(table)
-    for f in summary["failures"]:
-        if f["stage"] == "note":  # copilot.ingest.pipeline.NOTE_STAGE: indexed, with a limit
-            console.print(f"[cyan]note[/cyan] {f['item']}: {f['reason']}")
-        else:
-            console.print(f"[yellow]failed[/yellow] ({f['stage']}) {f['item']}: {f['reason']}")
+    console.print(service_line(summary["service"]), highlight=False, markup=False)
+    shown.show(console, summary)
 
 
 def service_line(service: dict[str, Any] | None) -> str:

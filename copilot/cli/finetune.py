@@ -177,7 +177,13 @@ def _print_cost(cost: dict[str, Any]) -> None:
 @finetune_app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="A chat fine-tuning JSONL file.")],
-    base_model: Annotated[str, typer.Option("--base-model", help="The model to train.")],
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model",
+            help="The model to price; default COPILOT_FINETUNE_BASE_MODEL (gpt-4o-mini).",
+        ),
+    ] = None,
     epochs: EpochsOpt = DEFAULT_EPOCHS,
     as_json: JsonOpt = False,
 ) -> None:
@@ -186,6 +192,7 @@ def validate(
     from copilot.finetune.validate import cost_summary, max_tokens_of, validate_file
 
     settings = settings_or_exit()
+    base_model = base_model or settings.finetune_base_model
     result = _guard(validate_file, file, max_tokens=max_tokens_of(settings))
     report = result.as_dict()
     report["residual"] = [h.as_dict() for h in _guard(scan_file, file)]

@@ -25,7 +25,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Column, Table, and_, exists, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import Update
 
+from copilot.config import Settings
 from copilot.db.schema import items, metadata
 
 LOCAL = "local:"
@@ -186,7 +188,7 @@ def _items_of(engine: Engine, old: str, new: str) -> tuple[list[str], list[str]]
     return movable, stuck
 
 
-def _move_rows(table: Table, column: Column[Any], old: str, new: str) -> Any:
+def _move_rows(table: Table, column: Column[Any], old: str, new: str) -> Update:
     """UPDATE ``table`` from ``old`` to ``new``, skipping rows whose key ``new`` has."""
     statement = update(table).where(column == old).values({column.name: new})
     key = [c for c in table.primary_key.columns if c.name != column.name]
@@ -197,7 +199,7 @@ def _move_rows(table: Table, column: Column[Any], old: str, new: str) -> Any:
     return statement
 
 
-def adopt_legacy_sources(settings: Any) -> int:
+def adopt_legacy_sources(settings: Settings) -> int:
     """Move the users of ``copilot watch``'s sources (``sources.json``) to local ids too;
     returns how many moved."""
     from dataclasses import replace

@@ -199,6 +199,20 @@ class StateStore:
             if owner:
                 sync_query = sync_query.where(syncs.c.owner == owner)
             runs = [dict(r._mapping) for r in conn.execute(sync_query)]
+            per_source = select(
+                items.c.owner,
+                items.c.scope,
+                func.count(),
+                func.coalesce(func.sum(items.c.chunks), 0),
+            ).where(items.c.status == "indexed", *where)
+            sources = [
+                {"owner": r[0], "scope": r[1], "items": r[2], "chunks": int(r[3])}
+                for r in conn.execute(
+                    per_source.group_by(items.c.owner, items.c.scope).order_by(
+                        items.c.owner, items.c.scope
+                    )
+                )
+            ]
         for run in runs:
             run["counts"] = json.loads(run["counts"] or "{}")
-        return {"items": indexed[0], "chunks": int(indexed[1]), "syncs": runs}
+        return {"items": indexed[0], "chunks": int(indexed[1]), "syncs": runs, "sources": sources}

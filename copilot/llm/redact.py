@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from copilot.config import Settings
 from copilot.llm.types import Message
 
 KINDS = ("EMAIL", "ACCOUNT", "CARD", "PHONE", "NAME")
@@ -80,7 +80,7 @@ class RedactionPolicy:
     names: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> RedactionPolicy | None:
+    def from_settings(cls, settings: Settings) -> RedactionPolicy | None:
         """The policy the settings ask for; None when nothing is to be redacted."""
         names = tuple(n for n in settings.redact_names if n.strip())
         if settings.redact:

@@ -47,7 +47,7 @@ def prompt_budget(
     return min(by_window, max(by_time, max(0, fixed_tokens) + MIN_TIME_SOURCES))
 
 
-def prompt_rate(engine: Any, settings: Settings) -> float | None:
+def prompt_rate(engine: object, settings: Settings) -> float | None:
     """The prompt rate of the server behind ``engine``: from the first of the engine, its
     chat client (``client``, ``chat``) that has a ``prompt_rate()`` (``OpenAIEngine``'s is
     measured on real calls), else ``COPILOT_LLM_PROMPT_RATE``; None for a fast server."""
@@ -77,7 +77,7 @@ def fixed_prefix_tokens(template: SkillTemplate) -> int:
 
 
 def context_budget(
-    engine: Any, template: SkillTemplate, settings: Settings, reserve: int, *,
+    engine: object, template: SkillTemplate, settings: Settings, reserve: int, *,
     fixed_tokens: int = 0,
 ) -> int:  # fmt: skip
     """The prompt budget of a run of ``template`` on ``engine`` (0 without a model window),

@@ -27,7 +27,12 @@ def test_items_are_scoped_by_owner_and_failures_clear_when_indexed(state_url):
     state.record_items("bob", [row("a", chunks=5)])
     state.record_failure("ann", "local:/d", "b", "parse", "b is damaged")
     assert set(state.item_states("ann", "local:/d")) == {"a"}
-    assert state.summary("ann") == {"items": 1, "chunks": 2, "syncs": []}
+    assert state.summary("ann") == {
+        "items": 1,
+        "chunks": 2,
+        "syncs": [],
+        "sources": [{"owner": "ann", "scope": "local:/d", "items": 1, "chunks": 2}],
+    }
     assert state.summary()["chunks"] == 7
     assert state.display_text("ann", "a") == "full text of a"
     assert state.display_text("bob", "a") is None
