@@ -78,12 +78,18 @@ def retrieval(
             "hybrid-rrf or all.[/red]"
         )
         raise typer.Exit(2)
-    try:
-        if beir is not None:
-            scores = evaluate_beir(beir, modes)
-        else:
-            assert mail_known_item is not None
-            scores = evaluate_mail_known_item(mail_known_item, modes)
+    from copilot.cli.progress import sync_progress
+
+    try:  # progress on stderr: the documents going in, then the queries (cli/progress.py)
+        shown = sync_progress(err, None, enabled=not as_json)
+        with shown as ingesting, _Progress("queries") as querying:
+            if beir is not None:
+                scores = evaluate_beir(beir, modes, on_ingest=ingesting.update, on_query=querying)
+            else:
+                assert mail_known_item is not None
+                scores = evaluate_mail_known_item(
+                    mail_known_item, modes, on_ingest=ingesting.update, on_query=querying
+                )
     except CollectionError as exc:
         err.print(f"[red]Cannot evaluate:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -175,10 +175,13 @@ def _score_workbook(
             )
         )
     else:
+        from copilot.office.scoring import summary_table
+
         console.print(
-            f"Scored {summary['rows']} rows of {summary['sheet']}!{summary['column']} → {target}"
+            f"Scored {summary['rows']} rows of {summary['sheet']}!{summary['column']} → {target}",
+            highlight=False,
         )
-        console.print(json.dumps(summary, indent=2, default=str), highlight=False)
+        console.print(summary_table(summary), highlight=False, markup=False)
 
 
 def _print_dry_run(result: RunResult) -> None:

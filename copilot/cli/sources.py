@@ -26,16 +26,9 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors.graph.auth import (
-    GraphAuthError,
-    cached_username,
-    client_credentials_provider,
-    device_code_provider,
-)
 from copilot.cli.backend import OptionalUserOpt
 from copilot.cli.sync import JsonOpt, UserOpt, console, err, run_sync, settings_or_exit
 from copilot.config import Settings
-from copilot.db.owners import local_name
 from copilot.sources import Source, SourcesError, forget, load_sources, remember
 
 AppOnlyOpt = Annotated[
@@ -48,6 +41,8 @@ MIN_INTERVAL_S, MAX_INTERVAL_S = 30.0, 86_400.0
 def token_cache_path(settings: Settings, user: str) -> Path:
     """Hashed, so a user name never becomes part of a path (a local user's by the name, as
     before local ids: ``local:anna`` keeps anna's sign-in)."""
+    from copilot.db.owners import local_name  # here, not at import: `--help` stays fast
+
     key = local_name(user) or user
     return settings.home_dir / "tokens" / f"cli-{hashlib.sha256(key.encode()).hexdigest()}.json"
 
@@ -58,6 +53,9 @@ def _prompt(message: str) -> None:
 
 def token_provider(settings: Settings, source: Source, *, interactive: bool) -> Any:
     """The token provider a source needs: app-only, or the user's device-code sign-in."""
+    from connectors.graph.auth import client_credentials_provider, device_code_provider
+    from copilot.db.owners import local_name
+
     if source.app_only:
         return client_credentials_provider(settings)
     return device_code_provider(
@@ -103,6 +101,8 @@ def _sync_source(settings: Settings, source: Source, as_json: bool) -> Any:
 
 
 def _run_or_exit(settings: Settings, sources: list[Source], as_json: bool) -> None:
+    from connectors.graph.auth import GraphAuthError
+
     failed = 0
     for source in sources:
         try:
@@ -121,6 +121,8 @@ def login(
     ] = None,
 ) -> None:
     """Sign in to Microsoft 365 for USER with a device code; later syncs reuse the sign-in."""
+    from connectors.graph.auth import GraphAuthError, cached_username, device_code_provider
+
     settings = settings_or_exit()
     final = token_cache_path(settings, user)
     # A fresh cache, put in place only once the sign-in worked: a failed or abandoned
@@ -155,6 +157,8 @@ def sync_outlook(
     as_json: JsonOpt = False,
 ) -> None:
     """Index Outlook mail through Microsoft Graph, incrementally (delta per folder)."""
+    from copilot.db.owners import local_name
+
     settings = settings_or_exit()
     box = mailbox or ((local_name(user) or user) if app_only else "me")
     source = Source(user=user, kind="outlook", mailbox=box, folders=tuple(folder or ()),

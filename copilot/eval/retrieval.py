@@ -130,10 +130,13 @@ def score_queries(
     to_doc: Callable[[SearchResult], str | None],
     modes: Sequence[str] = MODES,
     owner: str = OWNER,
+    on_query: Callable[[int, int], None] | None = None,
 ) -> dict[str, ModeScores]:
-    """Run every query in every mode and average the metrics."""
+    """Run every query in every mode and average the metrics; ``on_query(done, total)``
+    after each query (of all modes together), for a progress bar."""
     ws.embedder.embed_query("warm up")  # the first call pays for session start-up
     out: dict[str, ModeScores] = {}
+    done, total = 0, len(queries) * len(modes)
     for mode in modes:
         ndcg, mrr, recall, times = [], [], [], []
         unsearchable = 0
@@ -151,6 +154,9 @@ def score_queries(
             ndcg.append(ndcg_at(ranked, relevant, 10))
             mrr.append(mrr_at(ranked, relevant, 10))
             recall.append(recall_at(ranked, relevant, DOCS_PER_QUERY))
+            done += 1
+            if on_query is not None:
+                on_query(done, total)
         n = len(queries)
         out[mode] = ModeScores(
             ndcg10=sum(ndcg) / n,
@@ -175,12 +181,19 @@ def _searcher(ws: Workspace, owner: str, mode: str) -> Callable[[str], list[Sear
     )
 
 
-def ingest(ws: Workspace, connector: Any) -> SyncReport:
-    return sync(connector, ws.settings, ws.state, ws.store, ws.embedder)
+def ingest(
+    ws: Workspace, connector: Any, on_progress: Callable[[SyncReport], None] | None = None
+) -> SyncReport:
+    return sync(connector, ws.settings, ws.state, ws.store, ws.embedder, on_progress=on_progress)
 
 
 def evaluate_beir(
-    folder: Path, modes: Sequence[str] = MODES, settings: Settings | None = None
+    folder: Path,
+    modes: Sequence[str] = MODES,
+    settings: Settings | None = None,
+    *,
+    on_ingest: Callable[[SyncReport], None] | None = None,
+    on_query: Callable[[int, int], None] | None = None,
 ) -> dict[str, ModeScores]:
     """Score a BEIR folder (see ``copilot.eval.beir``) in each mode."""
     collection = load_beir(folder)
@@ -188,8 +201,10 @@ def evaluate_beir(
         tempfile.TemporaryDirectory(prefix="copilot-eval-") as tmp,
         Workspace(eval_settings(Path(tmp), settings)) as ws,
     ):
-        ingest(ws, MemoryConnector(OWNER, beir_items(collection)))
-        return score_queries(ws, collection.queries, collection.qrels, beir_doc, modes)
+        ingest(ws, MemoryConnector(OWNER, beir_items(collection)), on_ingest)
+        return score_queries(
+            ws, collection.queries, collection.qrels, beir_doc, modes, on_query=on_query
+        )
 
 
 def beir_doc(result: SearchResult) -> str | None:
@@ -231,7 +246,12 @@ def load_known_item(folder: Path) -> tuple[dict[str, str], dict[str, dict[str, i
 
 
 def evaluate_mail_known_item(
-    folder: Path, modes: Sequence[str] = MODES, settings: Settings | None = None
+    folder: Path,
+    modes: Sequence[str] = MODES,
+    settings: Settings | None = None,
+    *,
+    on_ingest: Callable[[SyncReport], None] | None = None,
+    on_query: Callable[[int, int], None] | None = None,
 ) -> dict[str, ModeScores]:
     """Score a mail folder (.eml files + queries.tsv) by MRR@10 of the wanted message."""
     queries, qrels = load_known_item(folder)
@@ -239,8 +259,8 @@ def evaluate_mail_known_item(
         tempfile.TemporaryDirectory(prefix="copilot-eval-") as tmp,
         Workspace(eval_settings(Path(tmp), settings)) as ws,
     ):
-        ingest(ws, LocalFolder(Path(folder), owner=OWNER, include=("*.eml",)))
-        return score_queries(ws, queries, qrels, mail_doc, modes)
+        ingest(ws, LocalFolder(Path(folder), owner=OWNER, include=("*.eml",)), on_ingest)
+        return score_queries(ws, queries, qrels, mail_doc, modes, on_query=on_query)
 
 
 def mail_doc(result: SearchResult) -> str | None:

@@ -14,8 +14,9 @@ The invariants this module keeps, and why:
   sync goes on.
 * Checkpoints are stored only when everything yielded before them is durable.
 * Memory is bounded per item: chunks go to the embedder and the store in slices of
-  ``2 x embed_batch``, with a progress report after each, so a 17,000-chunk item neither
-  holds all its vectors at once nor freezes the progress line. What the embedding budget
+  half an ``embed_batch``, with a progress report after each (and one a second while a slow file
+  is parsed), so a 17,000-chunk item neither holds all its vectors at once nor freezes
+  the progress line. What the embedding budget
   leaves keyword-only (``budget.py``) is recorded as a note on the item (``NOTE_STAGE``
   in the failures table, shown by ``copilot status``), never lost silently.
 * ``should_stop`` is asked before each item and after each result: a stopped sync raises
@@ -114,7 +115,7 @@ class Syncer:
         self.batch_chunks = 0
         self.notes: dict[str, str] = {}  # item id -> what its embedding budget left out
         self.limits = Limits(settings.embed_table_rows, settings.embed_item_chunks)
-        self.slice = max(settings.embed_batch * 2, 16)
+        self.slice = max(settings.embed_batch // 2, 16)  # ~1 s of embedding on 2 cores
         self.started = time.perf_counter()
 
     # -- deciding what needs work ----------------------------------------------------
@@ -215,7 +216,7 @@ class Syncer:
         ) as pool:
             jobs: Iterator[tuple[Any, ParseTask | None]] = self._jobs()
             while True:
-                for key, outcome in pool.run(jobs):
+                for key, outcome in pool.run(jobs, on_wait=self._waiting):
                     self._check_stop()
                     self._handle(key, outcome)
                     self.report.seconds = time.perf_counter() - started
@@ -233,6 +234,12 @@ class Syncer:
         self.state.sync_finished(self.owner, self.scope, self._counts())
         self.on_progress(self.report)
         return self.report
+
+    def _waiting(self) -> None:
+        """A slow file holds the next result back: say the sync is alive, and stop if asked."""
+        self._check_stop()
+        self.report.seconds = time.perf_counter() - self.started
+        self.on_progress(self.report)
 
     def _counts(self) -> dict[str, Any]:
         counts = self.report.as_dict()

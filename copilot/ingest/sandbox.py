@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 from connectors.types import Parsed, ParseError
 
 T = TypeVar("T")
+WAIT_S = 1.0  # longest wait for a worker before ``run``'s caller hears from it
 
 
 @dataclass(frozen=True)
@@ -170,13 +171,18 @@ class ParsePool:
         self.close()
 
     def run(
-        self, jobs: Iterable[tuple[T, ParseTask | None]], window: int = 16
+        self,
+        jobs: Iterable[tuple[T, ParseTask | None]],
+        window: int = 16,
+        on_wait: Callable[[], None] | None = None,
     ) -> Iterator[tuple[T, Outcome]]:
         """Parse each job's task, yielding ``(key, outcome)`` in the order of ``jobs``.
 
         A job whose task is None is a marker (a checkpoint, an item with nothing to parse)
         that passes through in order. At most ``window`` jobs are read ahead, so the
         caller's generator can keep adding work (attachments) as results arrive.
+        ``on_wait`` is called about every ``WAIT_S`` while a slow file holds the next
+        result back (the sync's progress report: a stalled line looks like a hang).
         """
         source = iter(jobs)
         pending: deque[_Entry[T]] = deque()
@@ -200,6 +206,8 @@ class ParsePool:
                 continue
             if not pending[0].done:
                 self._collect()
+                if on_wait is not None and not pending[0].done:
+                    on_wait()
 
     def _assign(self, pending: deque[_Entry[T]]) -> None:
         queued = (e for e in pending if not e.done and not self._running(e))
@@ -223,7 +231,8 @@ class ParsePool:
         if not busy:
             return
         deadline = min(s.started for s in busy) + self.timeout_s
-        ready = wait([s.conn for s in busy], timeout=max(deadline - time.monotonic(), 0.01))
+        timeout = min(deadline - time.monotonic(), WAIT_S)
+        ready = wait([s.conn for s in busy], timeout=max(timeout, 0.01))
         for slot in busy:
             if slot.conn in ready:
                 try:

@@ -18,11 +18,10 @@ from copilot.ingest.untrusted import UntrustedFileError, read_limited, run_untru
 from copilot.office.xlsx import MAX_TEXT_ROWS, TextColumn, WorkbookError, read_column
 from copilot.office.xlsx_scored import write_scored
 from copilot.skills.engines.local.engine import sentiment_model
-from copilot.skills.engines.local.sentiment import aggregate
 from copilot.skills.engines.select import choose_engine
 from copilot.skills.request import InputError, main_input
 from copilot.skills.runner import SkillRunner
-from copilot.skills.sentiment_io import score_texts
+from copilot.skills.sentiment_io import aggregate, score_texts
 
 MAX_LLM_ROWS = 2_000  # one model call per row: beyond this, use the local engine
 MAX_WORKBOOK_BYTES = 50 * 1024 * 1024
@@ -58,7 +57,8 @@ def score_workbook(
     col: TextColumn = _sandboxed(read_column, data, name, column, sheet, MAX_TEXT_ROWS,
                                  max_bytes=limit, timeout_s=READ_S)  # fmt: skip
     texts = [t for _, t in col.rows]
-    if choose_engine(runner.settings, engine) == "local":
+    engine_name = choose_engine(runner.settings, engine)
+    if engine_name == "local":
         model = sentiment_model(stored.template, runner.workspace.embedder)
         results = score_texts(texts, local=model.classify)
     else:
@@ -74,7 +74,8 @@ def score_workbook(
 
         results = score_texts(texts, one=one, on_progress=on_progress)
     summary = aggregate(results)
-    _sandboxed(write_scored, data, name, out, col, list(results), summary,
+    about = {"skill": skill_id, "engine": engine_name}  # the Summary sheet's own lines
+    _sandboxed(write_scored, data, name, out, col, list(results), about,
                max_bytes=limit, timeout_s=WRITE_S)  # fmt: skip
     return {"rows": len(results), "sheet": col.sheet, "column": col.column_letter, **summary}
 
@@ -85,3 +86,23 @@ def _sandboxed(reader: Any, data: bytes, name: str, *args: Any, **limits: Any) -
         return run_untrusted(reader, data, name, *args, media_type=XLSX, **limits)
     except UntrustedFileError as exc:
         raise WorkbookError(str(exc), status=exc.status, kind=exc.kind) from exc
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """``score_workbook``'s summary as a short table for a terminal: texts per label with
+    their share, the mean score, and the most mentioned aspects."""
+    n = int(summary.get("n") or summary.get("rows") or 0)
+    counts = summary.get("counts") or {}
+    lines = [f"{'label':<10}{'texts':>7}{'share':>8}"]
+    for label in ("positive", "negative", "neutral", "mixed"):
+        count = int(counts.get(label, 0))
+        lines.append(f"{label:<10}{count:>7}{(count / n if n else 0.0):>8.0%}")
+    lines.append(f"{'total':<10}{n:>7}    mean score {float(summary.get('mean_score') or 0):+.2f}")
+    aspects = summary.get("aspects") or []
+    if aspects:
+        lines += ["", f"{'aspect':<24}{'mentions':>9}{'mean':>7}"]
+        for a in aspects[:5]:
+            mean = a.get("mean_score")
+            shown = "" if mean is None else f"{mean:+.2f}"
+            lines.append(f"{str(a['aspect'])[:23]:<24}{a['mentions']:>9}{shown:>7}")
+    return "\n".join(lines)

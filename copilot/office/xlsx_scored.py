@@ -27,8 +27,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import quote_sheetname
-from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.utils import get_column_letter
 
 from connectors.parsers.safety import XLSX, check_container
 from connectors.types import ParseError
@@ -41,12 +40,14 @@ from copilot.office.xlsx import (
     WorkbookError,
     open_workbook,
 )
+from copilot.skills.sentiment_io import aggregate
 from copilot.skills.types import Aspect, SentimentResult
 
 # Cells visited while copying (empty ones included: a row is as wide as the sheet's widest).
 MAX_VISITED = 4 * MAX_CELLS
-# Cells written: the copy, six per scored row, and the summary.
-MAX_WRITTEN = MAX_CELLS + 6 * MAX_TEXT_ROWS + 100
+# Cells written: the copy, the scored copy (the user's sheet again, four more cells per
+# scored row), and the summary.
+MAX_WRITTEN = 2 * MAX_CELLS + 4 * MAX_TEXT_ROWS + 100
 LABELS = ("positive", "negative", "neutral", "mixed")
 LABEL_FILLS = {"positive": "C6EFCE", "negative": "FFC7CE", "neutral": "EDEDED", "mixed": "FFEB9C"}
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r")
@@ -108,9 +109,10 @@ def write_scored(
         for table in _STYLE_TABLES:
             setattr(wb, table, getattr(source, table))
         written = _Counter(name)
-        _copy_sheets(source, wb, written, name)
+        width = _copy_sheets(source, wb, written, name, column.sheet)
         taken = set(source.sheetnames)
-        _fill_scored(wb.create_sheet(_unique_title(taken, "Scored")), column, results, written)
+        scored_ws = wb.create_sheet(_unique_title(taken, "Scored"))
+        _fill_scored(scored_ws, source[column.sheet], column, results, width, written, name)
         summary_ws = wb.create_sheet(_unique_title(taken, "Summary"))
         _fill_summary(summary_ws, name, column, results, summary)
         save_atomically(wb.save, out)
@@ -168,25 +170,44 @@ class _Counter:
 # --- the copy of the user's sheets -----------------------------------------------------
 
 
-def _copy_sheets(source: Any, wb: Workbook, counter: _Counter, name: str) -> None:
+def _copy_sheets(source: Any, wb: Workbook, counter: _Counter, name: str, scored: str) -> int:
+    """Copy every worksheet; return how many columns the sheet ``scored`` uses (the score
+    columns go right of them)."""
     from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
+    width = 0
     for ws in source.worksheets:
         if not isinstance(ws, ReadOnlyWorksheet):
             continue  # a chart sheet: not copied
         copy_ws = wb.create_sheet(ws.title)
-        for number, row in enumerate(ws.iter_rows(), start=1):
-            if number > MAX_ROW_NUMBER:
-                raise ParseError(
-                    f"{name}, sheet {ws.title!r}: rows past Excel's last row, {MAX_ROW_NUMBER:,}."
-                )
-            counter.visit(len(row) + 1)  # a gap of empty rows costs time too
-            cells = [_copy_cell(copy_ws, cell) for cell in row]
-            counter.write(sum(c is not None for c in cells))
+        for cells in _copied_rows(ws, copy_ws, counter, name):
+            if ws.title == scored:
+                width = max(width, _used_width(cells))
             copy_ws.append(cells)
+    return width
 
 
-def _copy_cell(ws: Any, cell: Any) -> WriteOnlyCell | None:
+def _copied_rows(
+    ws: Any, copy_ws: Any, counter: _Counter, name: str, *, guard: bool = False
+) -> Iterator[list[WriteOnlyCell | None]]:
+    """The rows of ``ws`` as cells of ``copy_ws``; ``guard``: text that looks like a formula
+    gets Excel's quote prefix, so it stays text when someone edits the cell."""
+    for number, row in enumerate(ws.iter_rows(), start=1):
+        if number > MAX_ROW_NUMBER:
+            raise ParseError(
+                f"{name}, sheet {ws.title!r}: rows past Excel's last row, {MAX_ROW_NUMBER:,}."
+            )
+        counter.visit(len(row) + 1)  # a gap of empty rows costs time too
+        cells = [_copy_cell(copy_ws, cell, guard) for cell in row]
+        counter.write(sum(c is not None for c in cells))
+        yield cells
+
+
+def _used_width(cells: Sequence[object]) -> int:
+    return next((i for i in range(len(cells), 0, -1) if cells[i - 1] is not None), 0)
+
+
+def _copy_cell(ws: Any, cell: Any, guard: bool = False) -> WriteOnlyCell | None:
     value = getattr(cell, "value", None)
     style = getattr(cell, "_style_id", 0)
     if value is None and not style:
@@ -196,6 +217,8 @@ def _copy_cell(ws: Any, cell: Any) -> WriteOnlyCell | None:
         out.data_type = "s"  # text stays text, even "=…" (a formula would have type "f")
     if style:
         out._style = copy(cell.style_array)
+    if guard and out.data_type == "s" and str(value).startswith(_RISKY_START):
+        out.quotePrefix = True
     return out
 
 
@@ -217,65 +240,78 @@ def _text_cell(ws: Any, text: str, **style: Any) -> WriteOnlyCell | None:
 
 
 def format_aspects(aspects: Sequence[Aspect]) -> str:
-    """``battery (−0.62): died in a day; screen (+0.71): great screen``."""
+    """``battery (−0.62): died in a day; screen: great screen`` (a model may give no score:
+    then the aspect's label alone, never a made-up 0)."""
     parts = []
     for a in aspects:
-        sign = "−" if a.score < 0 else "+"
-        parts.append(f"{a.aspect} ({sign}{abs(a.score):.2f}): {a.evidence}")
+        if a.score is None:
+            head = f"{a.aspect} ({a.label})"
+        else:
+            head = f"{a.aspect} ({'−' if a.score < 0 else '+'}{abs(a.score):.2f})"
+        parts.append(f"{head}: {a.evidence}" if a.evidence else head)
     return "; ".join(parts)
 
 
+SCORE_HEADERS = ("Label", "Score", "Confidence", "Aspects")
+
+
 def _fill_scored(
-    ws: Any, column: TextColumn, results: Sequence[SentimentResult], counter: _Counter
+    ws: Any,
+    source_ws: Any,
+    column: TextColumn,
+    results: Sequence[SentimentResult],
+    width: int,
+    counter: _Counter,
+    name: str,
 ) -> None:
-    # The header sits on the original header row and each result on its text's row, so the
-    # two sheets can be read side by side and sorted or filtered back together by "Row".
-    h = max(column.header_row, 1)
-    last = max([h, *(r for r, _ in column.rows)])
-    ws.freeze_panes = f"A{h + 1}"
-    ws.auto_filter.ref = f"A{h}:F{last}"
-    for letter, width in zip("ABCDEF", (8, 60, 11, 8, 12, 60), strict=True):
-        ws.column_dimensions[letter].width = width
-    labels = f"C{h + 1}:C{max(last, h + 1)}"
+    """The user's sheet again, every column kept, with the scores as four new columns right
+    of it on each text's own row: the user's own columns (Id, Customer…) filter the scores.
+
+    A sheet whose column has no header row gets one on top (naming the columns by letter),
+    so there its rows sit one lower than in the original.
+    """
+    h = column.header_row
+    shift = 0 if h else 1
+    header_at = max(h, 1)
+    first = width + 1  # the first score column
+    letters = [get_column_letter(first + i) for i in range(len(SCORE_HEADERS))]
+    last = max([header_at, *(r + shift for r, _ in column.rows)])
+    ws.freeze_panes = f"A{header_at + 1}"
+    ws.auto_filter.ref = f"A{header_at}:{letters[-1]}{last}"
+    ws.column_dimensions[column.column_letter].width = 60
+    for letter, w in zip(letters, (11, 8, 12, 60), strict=True):
+        ws.column_dimensions[letter].width = w
+    label_range = f"{letters[0]}{header_at + 1}:{letters[0]}{max(last, header_at + 1)}"
     for label, colour in LABEL_FILLS.items():
         fill = PatternFill(start_color=colour, end_color=colour, fill_type="solid")
         ws.conditional_formatting.add(
-            labels, CellIsRule(operator="equal", formula=[f'"{label}"'], fill=fill)
+            label_range, CellIsRule(operator="equal", formula=[f'"{label}"'], fill=fill)
         )
-    for row in _scored_rows(ws, column, results, h):
-        counter.write(sum(c is not None for c in row))
-        ws.append(row)
-
-
-def _scored_rows(
-    ws: Any, column: TextColumn, results: Sequence[SentimentResult], h: int
-) -> Iterator[list[Any]]:
     bold = Font(bold=True)
-    headers = ["Row", column.header, "Label", "Score", "Confidence", "Aspects"]
-    yield from ([] for _ in range(1, h))
-    yield [_text_cell(ws, text, font=bold) for text in headers]
-    source_sheet = quote_sheetname(column.sheet)
-    link = Font(color="0563C1", underline="single")
+    headers = [_text_cell(ws, t, font=bold) for t in SCORE_HEADERS]
+    by_row = {r: result for (r, _), result in zip(column.rows, results, strict=True)}
+    if shift:
+        names = [_text_cell(ws, get_column_letter(i), font=bold) for i in range(1, width + 1)]
+        counter.write(width + len(headers))
+        ws.append([*names, *headers])
+    for number, cells in enumerate(_copied_rows(source_ws, ws, counter, name, guard=True), start=1):
+        extra: list[Any] = []
+        if number == h:
+            extra = headers
+        elif number in by_row:
+            extra = _score_cells(ws, by_row[number])
+        if extra:
+            cells = [*cells[:width], *([None] * (width - len(cells))), *extra]
+            counter.write(sum(c is not None for c in extra))
+        ws.append(cells)
+
+
+def _score_cells(ws: Any, result: SentimentResult) -> list[Any]:
+    score = _number(ws, round(float(result.score), 4), "0.00")
+    confidence = _number(ws, round(float(result.confidence), 4), "0%")
     wrap = Alignment(wrap_text=True, vertical="top")
-    at = h
-    for (r, text), result in zip(column.rows, results, strict=True):
-        yield from ([] for _ in range(at + 1, r))  # rows without text stay empty
-        at = r
-        ref = WriteOnlyCell(ws, value=r)
-        ref.hyperlink = Hyperlink(ref=f"A{r}", location=f"{source_sheet}!{column.column_letter}{r}")
-        ref.font = link
-        score = WriteOnlyCell(ws, value=round(float(result.score), 4))
-        score.number_format = "0.00"
-        confidence = WriteOnlyCell(ws, value=round(float(result.confidence), 4))
-        confidence.number_format = "0%"
-        yield [
-            ref,
-            _text_cell(ws, text, alignment=wrap),
-            _text_cell(ws, result.label),
-            score,
-            confidence,
-            _text_cell(ws, format_aspects(result.aspects), alignment=wrap),
-        ]
+    aspects = _text_cell(ws, format_aspects(result.aspects), alignment=wrap)
+    return [_text_cell(ws, result.label), score, confidence, aspects]
 
 
 # --- the Summary sheet ----------------------------------------------------------------------
@@ -288,10 +324,11 @@ def _fill_summary(
     results: Sequence[SentimentResult],
     extra: Mapping[str, object],
 ) -> None:
+    """Counts, shares and mean scores per label, the top aspects, then what was scored: all
+    as cells (numbers as numbers), with a chart of the counts."""
     bold = Font(bold=True)
-    ws.column_dimensions["A"].width = 14
-    ws.column_dimensions["B"].width = 12
-    ws.column_dimensions["D"].width = 12
+    for letter, w in zip("ABCDE", (18, 12, 12, 12, 12), strict=True):
+        ws.column_dimensions[letter].width = w
     ws.append([_text_cell(ws, h, font=bold) for h in ("Label", "Count", "Share", "Mean score")])
     total = len(results)
     for label in LABELS:
@@ -304,14 +341,30 @@ def _fill_summary(
     ws.append([_text_cell(ws, "total", font=bold), total, _number(ws, share_all, "0%"),
                _number(ws, mean_all, "0.00")])  # fmt: skip
     ws.append([])
-    info = {
+    ws.append([_text_cell(ws, h, font=bold) for h in ("Aspect", "Mentions", "Mean score")])
+    top = aggregate(results)["aspects"]
+    for a in top:
+        ws.append(
+            [_text_cell(ws, a["aspect"]), a["mentions"], _number(ws, a["mean_score"], "0.00")]
+        )
+    if not top:
+        ws.append([_text_cell(ws, "(no aspects found)")])
+    ws.append([])
+    info: dict[str, object] = {
         "source": name,
         "sheet": column.sheet,
         "column": f"{column.header} ({column.column_letter})",
         **{str(k): v for k, v in extra.items()},
     }
     for key, value in info.items():
-        ws.append([_text_cell(ws, key), _text_cell(ws, "" if value is None else str(value))])
+        if isinstance(value, bool) or value is None:
+            value = "" if value is None else str(value).lower()
+        if isinstance(value, int | float):
+            ws.append([_text_cell(ws, key), value])
+        elif isinstance(value, str):
+            ws.append([_text_cell(ws, key), _text_cell(ws, value)])
+        else:  # a list or a mapping is no cell's content
+            raise TypeError(f"summary value {key!r} is not a single value: {type(value).__name__}")
 
     chart = BarChart()
     chart.type = "col"
@@ -322,7 +375,7 @@ def _fill_summary(
     cats = Reference(ws, min_col=1, min_row=2, max_row=len(LABELS) + 1)
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(cats)
-    ws.add_chart(chart, "F2")
+    ws.add_chart(chart, "G2")
 
 
 def _number(ws: Any, value: float | None, number_format: str) -> WriteOnlyCell | None:

@@ -8,6 +8,7 @@ input, which the workbook writer turns into columns and a summary sheet.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeGuard
 
@@ -41,7 +42,7 @@ def result_from_json(data: Any, text: str = "") -> SentimentResult:
             Aspect(
                 aspect=str(raw["aspect"])[:100],
                 label=aspect_label,
-                score=_clamp(raw.get("score"), -1.0, 1.0, default=0.0),
+                score=_optional_score(raw.get("score")),
                 evidence=evidence[:500],
                 start=start,
                 end=start + len(evidence) if start >= 0 else -1,
@@ -78,6 +79,43 @@ def score_texts(
         if on_progress is not None:
             on_progress(i, len(texts))
     return out
+
+
+def aggregate(results: Sequence[SentimentResult]) -> dict[str, Any]:
+    """Counts per label, mean score, shares, and the most mentioned aspects with their mean."""
+    counts = Counter({"positive": 0, "negative": 0, "neutral": 0, "mixed": 0})
+    counts.update(r.label for r in results)
+    n = len(results)
+    by_aspect: dict[str, list[float | None]] = defaultdict(list)
+    for r in results:
+        for a in r.aspects:
+            if a.aspect != "overall":
+                by_aspect[a.aspect].append(a.score)
+    top = sorted(by_aspect.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
+    return {
+        "n": n,
+        "counts": dict(counts),
+        "mean_score": round(sum(r.score for r in results) / n, 3) if n else 0.0,
+        "share_positive": round(counts["positive"] / n, 3) if n else 0.0,
+        "share_negative": round(counts["negative"] / n, 3) if n else 0.0,
+        "aspects": [
+            {"aspect": name, "mentions": len(s), "mean_score": _mean(s)} for name, s in top
+        ],
+    }
+
+
+def _mean(scores: Sequence[float | None]) -> float | None:
+    """The mean of the scores given; None when none was (a model may omit an aspect's)."""
+    given = [s for s in scores if s is not None]
+    return round(sum(given) / len(given), 3) if given else None
+
+
+def _optional_score(value: Any) -> float | None:
+    """An aspect's score in -1..1, or None when the model gave none: a missing score is
+    shown as the label alone, never as a made-up 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return max(-1.0, min(1.0, float(value)))
 
 
 def _clamp(value: Any, low: float, high: float, *, default: float) -> float:

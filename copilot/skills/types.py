@@ -82,7 +82,7 @@ class Aspect:
 
     aspect: str  # "battery", "customer service"
     label: Label
-    score: float  # -1 (negative) .. 1 (positive)
+    score: float | None  # -1 (negative) .. 1 (positive); None: the model gave no score
     evidence: str  # the span of the text, verbatim
     start: int  # character offsets of the evidence in the text
     end: int

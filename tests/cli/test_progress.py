@@ -92,3 +92,21 @@ def test_sync_piped_prints_progress_lines_with_the_total(tmp_path: Path, cli_env
     assert "sync: items 3 of 3  indexed 3" in done.stderr
     assert "\x1b[" not in done.stderr
     assert str(docs) in done.stdout  # "[old]" survives: printed as text, not markup
+
+
+def test_eval_retrieval_piped_shows_ingestion_progress(tmp_path: Path, cli_env) -> None:
+    from tests.eval.test_eval import write_beir
+
+    folder = write_beir(tmp_path / "tiny")
+    done = subprocess.run(
+        [str(COPILOT), "eval", "retrieval", "--beir", str(folder), "--mode", "bm25"],
+        env=cli_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "sync: starting" in done.stderr and "sync: items" in done.stderr
+    assert "nDCG@10" in done.stdout
+    quiet = subprocess.run(
+        [str(COPILOT), "eval", "retrieval", "--beir", str(folder), "--mode", "bm25", "--json"],
+        env=cli_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert quiet.returncode == 0 and "sync:" not in quiet.stderr

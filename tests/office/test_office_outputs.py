@@ -180,31 +180,35 @@ def test_scored_workbook_keeps_the_original_and_lines_up(tmp_path: Path) -> None
     assert after["Reviews"]["C11"].value == "=AVERAGE(C4:C10)"
     assert after["Reviews"]["C4"].font.bold
 
+    # The Scored sheet is the user's sheet again, every column kept (ID and Stars filter
+    # the scores), with the scores as new columns right of it, on each text's own row.
     scored = after["Scored"]
     assert [c.value for c in scored[3]] == [
-        "Row",
-        "Comment",
-        "Label",
-        "Score",
-        "Confidence",
-        "Aspects",
-    ]
-    assert scored.freeze_panes == "A4" and scored.auto_filter.ref == "A3:F11"
+        "ID", " Comment ", "Stars", "Label", "Score", "Confidence", "Aspects"
+    ]  # fmt: skip
+    assert scored.freeze_panes == "A4" and scored.auto_filter.ref == "A3:G11"
     for (row, text), result in zip(column.rows, results, strict=True):
         values = [c.value for c in scored[row]]
-        assert values[:5] == [row, text, result.label, result.score, result.confidence]
+        assert values[0] == row - 3  # the user's ID, beside its scores
+        assert values[3:6] == [result.label, result.score, result.confidence]
         assert before["Reviews"][f"B{row}"].value == text or row == 10
-    assert scored["F4"].value == "battery (−0.62): died in a day"
-    assert all(scored.cell(row=r, column=2).value is None for r in (5, 7, 8))
-    assert scored["A4"].hyperlink.location == "'Reviews'!B4"
+    assert scored["G4"].value == "battery (−0.62): died in a day"
+    assert [scored.cell(row=r, column=4).value for r in (5, 7, 8)] == [None] * 3
+    assert [scored.cell(row=r, column=3).value for r in (5, 7, 8)] == [3, 4, 4]  # Stars kept
+    assert scored["C11"].value == "=AVERAGE(C4:C10)" and scored["C4"].font.bold
+    assert scored["A1"].value == "Customer reviews, March"
 
     summary = after["Summary"]
     counts = {row[0]: row[1] for row in summary.iter_rows(min_row=2, max_row=6, values_only=True)}
     assert counts == {"positive": 2, "negative": 2, "neutral": 1, "mixed": 0, "total": 5}
     assert summary["C2"].value == pytest.approx(0.4)  # share of positive
     assert summary["D3"].value == pytest.approx(-0.6)  # mean score of negative
-    info = {row[0]: row[1] for row in summary.iter_rows(min_row=8, values_only=True)}
+    assert [c.value for c in summary[8]][:3] == ["Aspect", "Mentions", "Mean score"]
+    assert [c.value for c in summary[9]][:3] == ["battery", 1, pytest.approx(-0.62)]
+    info = {row[0]: row[1] for row in summary.iter_rows(min_row=11, values_only=True)}
     assert info["engine"] == "local" and info["column"] == "Comment (B)"
+    texts = [c.value for row in summary.iter_rows() for c in row if isinstance(c.value, str)]
+    assert not any("{" in t or "[" in t for t in texts), texts  # no Python dict text
     with zipfile.ZipFile(out) as zf:
         assert any(n.startswith("xl/charts/chart") for n in zf.namelist())
         chart = zf.read("xl/charts/chart1.xml").decode()

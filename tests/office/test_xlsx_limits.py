@@ -75,7 +75,10 @@ def test_the_scored_copy_is_written_in_streaming_mode(tmp_path: Path) -> None:
     out = tmp_path / "out.xlsx"
     write_scored_workbook(path, out, column, scores(2))
     scored = openpyxl.load_workbook(out)["Scored"]
-    assert [scored.cell(row=r, column=2).value for r in range(1, 6)] == [
-        "Comment", "good", None, None, "bad"
-    ]  # fmt: skip
-    assert scored["A5"].hyperlink.location == "'Reviews'!A5"
+    assert [[c.value for c in row] for row in scored.iter_rows(max_col=3)] == [
+        ["Comment", "Label", "Score"],
+        ["good", "neutral", 0.0],
+        [None, None, None],
+        [None, None, None],
+        ["bad", "neutral", 0.0],
+    ]

@@ -13,8 +13,6 @@ from dataclasses import replace
 
 import pytest
 
-from copilot.config import Settings
-from copilot.index.embed import Embedder, get_embedder
 from copilot.skills.engines.local import cues
 from copilot.skills.engines.local.engine import run_local
 from copilot.skills.engines.local.sentences import sources_from_text, split_sentences
@@ -65,11 +63,6 @@ Mark, please send the revised budget to the finance team by Thursday.
 joy.wagner@example.com will collect the RSVPs for the offsite.
 @anna please book the large meeting room for the kick-off.
 Sherri Lee will present the results to the board on Monday."""
-
-
-@pytest.fixture
-def embedder(settings: Settings) -> Embedder:
-    return get_embedder(settings)
 
 
 def _pieces(text: str) -> list[str]:

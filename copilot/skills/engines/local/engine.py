@@ -64,7 +64,8 @@ def sentiment_model(template: SkillTemplate, embedder: Embedder) -> LocalSentime
 def describe_sentiment(result: SentimentResult) -> str:
     lines = [f"{result.label} (score {result.score:+.2f}, confidence {result.confidence:.2f})"]
     for a in result.aspects:
-        lines.append(f"- {a.aspect}: {a.label} ({a.score:+.2f}) — “{a.evidence}”")
+        score = "" if a.score is None else f" ({a.score:+.2f})"  # a model may omit it
+        lines.append(f"- {a.aspect}: {a.label}{score} — “{a.evidence}”")
     return "\n".join(lines)
 
 

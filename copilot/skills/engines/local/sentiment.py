@@ -20,7 +20,6 @@ Why this shape:
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +27,8 @@ import numpy as np
 
 from copilot.index.embed import Embedder
 from copilot.skills.engines.local import prototypes as prototypes
+from copilot.skills.engines.local.aspects import is_aspect_word
+from copilot.skills.sentiment_io import aggregate as aggregate  # where callers found it
 from copilot.skills.types import Aspect, Label, SentimentResult
 
 TEMPERATURE = 0.1  # softmax over cosine similarities: the nearest ~10 prototypes dominate
@@ -189,13 +190,14 @@ def split_clauses(text: str) -> list[tuple[str, int, int]]:
 
 
 def _aspect_name(clause: str) -> str:
-    """The first run of content words: neither stopwords nor the lexicon's opinion words."""
+    """The first run of up to two likely nouns (``aspects.is_aspect_word``) that are not
+    the lexicon's opinion words: "battery", "customer service"; "overall" when none."""
     vader = _lexicon()
     opinion = vader.lexicon if vader is not None else {}
     run: list[str] = []
     for word in _WORD.findall(clause):
         lower = word.lower().strip("'-")
-        if lower in _STOPWORDS or lower in opinion or len(lower) < 3:
+        if lower in _STOPWORDS or lower in opinion or not is_aspect_word(lower):
             if run:
                 break
             continue
@@ -230,7 +232,7 @@ def _result(
         for (clause, start, end), s in zip(spans, clause_scores, strict=True)
         if abs(s) >= ASPECT_BAND
     ]
-    polarities = {a.label for a in aspects if abs(a.score) >= MIXED_BAND}
+    polarities = {a.label for a in aspects if abs(a.score or 0.0) >= MIXED_BAND}
     score = float(np.clip(score, -1.0, 1.0))
     label: Label = _label(score)
     confidence = min(1.0, abs(score) / 0.5)
@@ -238,36 +240,14 @@ def _result(
         # Both sides clearly present: "mixed" unless the whole text leans clearly one way.
         label = label if abs(score) >= MIXED_BAND else "mixed"
         if label == "mixed":
-            confidence = min(max(abs(a.score) for a in aspects if a.label == p) for p in polarities)
+            confidence = min(
+                max(abs(a.score or 0.0) for a in aspects if a.label == p) for p in polarities
+            )
     elif label == "neutral":
         confidence = 1.0 - abs(score) / NEUTRAL_BAND
     return SentimentResult(
         label=label, score=round(score, 3), confidence=round(confidence, 3), aspects=aspects
     )
-
-
-def aggregate(results: Sequence[SentimentResult]) -> dict[str, Any]:
-    """Counts per label, mean score, shares, and the most mentioned aspects with their mean."""
-    counts = Counter({"positive": 0, "negative": 0, "neutral": 0, "mixed": 0})
-    counts.update(r.label for r in results)
-    n = len(results)
-    by_aspect: dict[str, list[float]] = defaultdict(list)
-    for r in results:
-        for a in r.aspects:
-            if a.aspect != "overall":
-                by_aspect[a.aspect].append(a.score)
-    top = sorted(by_aspect.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
-    return {
-        "n": n,
-        "counts": dict(counts),
-        "mean_score": round(sum(r.score for r in results) / n, 3) if n else 0.0,
-        "share_positive": round(counts["positive"] / n, 3) if n else 0.0,
-        "share_negative": round(counts["negative"] / n, 3) if n else 0.0,
-        "aspects": [
-            {"aspect": name, "mentions": len(s), "mean_score": round(sum(s) / len(s), 3)}
-            for name, s in top
-        ],
-    }
 
 
 def predict_binary(engine: LocalSentiment, texts: Sequence[str]) -> list[int]:
