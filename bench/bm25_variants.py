@@ -52,6 +52,7 @@ from copilot.index import bm25  # noqa: E402
 from copilot.index.filters import scoped  # noqa: E402
 from copilot.index.fusion import dbsf, plan_stages  # noqa: E402
 from copilot.index.search import QueryError, clean_query  # noqa: E402
+from copilot.index.store import EdgeVectorStore  # noqa: E402
 from copilot.workspace import Workspace  # noqa: E402
 
 LIMIT = 200  # candidates per list, as the evaluation asks
@@ -71,12 +72,15 @@ def dump(kind: str, folder: Path, out: Path) -> None:
         else:
             queries, qrels = R.load_known_item(folder)
             R.ingest(ws, LocalFolder(folder, owner=R.OWNER, include=("*.eml",)))
+        store = ws.store
+        if not isinstance(store, EdgeVectorStore):
+            raise SystemExit("the variant study reads the embedded index (no COPILOT_QDRANT_URL)")
         flt = scoped(R.OWNER)
         chunks: dict[str, dict[str, Any]] = {}
         offset = None
         while True:
             request = qe.ScrollRequest(offset=offset, limit=1000, filter=flt, with_payload=True)
-            records, offset = ws.store.client.scroll(request)
+            records, offset = store.client.scroll(request)
             for r in records:
                 p = dict(r.payload or {})
                 chunks[str(r.id)] = {
@@ -87,7 +91,7 @@ def dump(kind: str, folder: Path, out: Path) -> None:
                 }
             if offset is None:
                 break
-        engine = ws.store._engine()
+        engine = store._engine()
         lists: dict[str, dict[str, Any]] = {}
         for qid, query in queries.items():
             try:

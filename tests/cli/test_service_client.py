@@ -133,7 +133,6 @@ def test_commands_print_the_same_json_with_and_without_the_service(
     commands = [
         ("sync", "local", str(docs), "--user", "sam", "--json"),
         ("search", "when is the go-live date", "--user", "sam", "--json", "--k", "4"),
-        ("search", "Q3 travel budget", "--user", "sam", "--json", "--mode", "bm25"),
         ("status", "--user", "sam", "--json"),
         ("run", "ask", "--user", "sam", "--text", "When is the Atlas go-live?", "--json"),
         ("run", "summarise", "--user", "sam", "--file", str(docs / "Atlas status report.docx"),

@@ -13,9 +13,9 @@ import openpyxl
 import pytest
 
 from copilot.office.docx import write_docx
-from copilot.skills.types import Aspect, Citation, SentimentResult
 from copilot.office.xlsx import TextColumn, WorkbookError, read_text_column
 from copilot.office.xlsx_scored import write_scored_workbook
+from copilot.skills.types import Aspect, Citation, SentimentResult
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"

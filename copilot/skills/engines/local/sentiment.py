@@ -28,6 +28,7 @@ import numpy as np
 from copilot.index.embed import Embedder
 from copilot.skills.engines.local import prototypes as prototypes
 from copilot.skills.engines.local.aspects import is_aspect_word
+from copilot.skills.engines.local.negation import plain_polarity
 from copilot.skills.sentiment_io import aggregate as aggregate  # where callers found it
 from copilot.skills.types import Aspect, Label, SentimentResult
 
@@ -80,16 +81,18 @@ def _lexicon() -> Any:
     return _vader or None
 
 
-_bank_cache: dict[str, np.ndarray] = {}
+_bank_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _builtin_bank(embedder: Embedder) -> np.ndarray:
-    """Prototype vectors, once per vector space: re-embedding them per skill run costs ~0.3 s."""
-    vectors = _bank_cache.get(embedder.model_id)
-    if vectors is None:
+def _builtin_bank(embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
+    """Prototype and calibration vectors, once per vector space (re-embedding them per
+    skill run costs ~0.5 s)."""
+    cached = _bank_cache.get(embedder.model_id)
+    if cached is None:
         texts = [*prototypes.POSITIVE, *prototypes.NEGATIVE, *prototypes.NEUTRAL]
-        vectors = _bank_cache[embedder.model_id] = embedder.embed_documents(texts)
-    return vectors
+        vectors = embedder.embed_documents([*texts, *prototypes.CALIBRATION])
+        cached = _bank_cache[embedder.model_id] = (vectors[: len(texts)], vectors[len(texts) :])
+    return cached
 
 
 class LocalSentiment:
@@ -104,7 +107,7 @@ class LocalSentiment:
             + [2] * len(prototypes.NEUTRAL)
         )
         weights = [1.0] * len(classes)
-        vectors = _builtin_bank(embedder)
+        vectors, calibration = _builtin_bank(embedder)
         kept = [(t, _LABEL_CLASS[lab.strip().lower()]) for t, lab in examples if _usable(t, lab)]
         if kept:
             extra = embedder.embed_documents([t[: self._max_chars] for t, _ in kept])
@@ -115,6 +118,9 @@ class LocalSentiment:
         # log-weights added to the logits: a weight of 4 is four identical prototypes.
         self._log_weights = np.log(np.asarray(weights, dtype=np.float32))
         self._onehot = np.eye(3, dtype=np.float32)[classes]
+        # The threshold, moved so that neutral text scores 0 on average: without it the
+        # bank's own lean (which side has the closer wording) decides every vague sentence.
+        self._bias = float(np.mean(self._embedded(calibration)))
 
     def classify(self, texts: Sequence[str]) -> list[SentimentResult]:
         """Score every text and its clauses with one embedding call for the whole batch."""
@@ -143,18 +149,25 @@ class LocalSentiment:
 
     def _scores(self, texts: list[str]) -> np.ndarray:
         """P(positive) - P(negative) over the bank, blended with the lexicon's compound."""
-        vectors = self._embedder.embed_documents([t if t.strip() else "." for t in texts])
-        logits = vectors @ self._bank.T / TEMPERATURE + self._log_weights
-        logits -= logits.max(axis=1, keepdims=True)
-        mass = np.exp(logits) @ self._onehot
-        mass /= mass.sum(axis=1, keepdims=True)
-        embedded: np.ndarray = mass[:, 0] - mass[:, 1]
+        vectors = self._embedder.embed_documents(
+            [plain_polarity(t) if t.strip() else "." for t in texts]
+        )
+        embedded = np.clip(self._embedded(vectors) - self._bias, -1.0, 1.0)
         vader = _lexicon()
         if vader is None:
             return embedded
         compound = np.array([vader.polarity_scores(t)["compound"] for t in texts])
         blended: np.ndarray = (1 - LEXICON_WEIGHT) * embedded + LEXICON_WEIGHT * compound
         return blended
+
+    def _embedded(self, vectors: np.ndarray) -> np.ndarray:
+        """P(positive) - P(negative): a softmax over the similarities to the bank."""
+        logits = vectors @ self._bank.T / TEMPERATURE + self._log_weights
+        logits -= logits.max(axis=1, keepdims=True)
+        mass = np.exp(logits) @ self._onehot
+        mass /= mass.sum(axis=1, keepdims=True)
+        result: np.ndarray = mass[:, 0] - mass[:, 1]
+        return result
 
 
 _LABEL_CLASS = {"positive": 0, "pos": 0, "1": 0, "negative": 1, "neg": 1, "0": 1, "neutral": 2}
