@@ -46,7 +46,7 @@ import qdrant_edge as qe  # noqa: E402
 
 from connectors.local import LocalFolder  # noqa: E402
 from copilot.eval import retrieval as R  # noqa: E402
-from copilot.eval.beir import load_beir  # noqa: E402
+from copilot.eval.beir import CollectionError, load_beir  # noqa: E402
 from copilot.eval.metrics import mrr_at, ndcg_at  # noqa: E402
 from copilot.index import bm25  # noqa: E402
 from copilot.index.filters import scoped  # noqa: E402
@@ -249,7 +249,10 @@ def main() -> None:
     s.add_argument("--mail", action="store_true", help="documents are messages (Message-ID)")
     args = parser.parse_args()
     if args.command == "dump":
-        dump("beir" if args.beir else "mail", args.beir or args.mail, args.out)
+        try:
+            dump("beir" if args.beir else "mail", args.beir or args.mail, args.out)
+        except CollectionError as exc:
+            raise SystemExit(f"bm25_variants: {exc}") from None
     else:
         score(args.dump, args.mail)
 

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from connectors.types import Element
+from copilot.config import Settings
+from copilot.index.embed import Embedder
 from copilot.ingest.chunk import CELL_SEPARATOR, Chunk, Counter, chunk_elements, merge_locators
 
 _NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+|\d*)(\.\d+)?([eE][-+]?\d+)?%?$")
@@ -33,6 +35,7 @@ _COLUMN_LETTERS = re.compile(r"^[A-Z]{1,3}$")
 MAX_DISTINCT = 1000  # distinct values remembered per text column
 EXAMPLES = 3
 EXAMPLE_CHARS = 40
+MIN_CHUNK_TOKENS = 32  # the chunk size's floor, whatever the title costs
 
 
 @dataclass(frozen=True)
@@ -182,3 +185,18 @@ def apply_budget(
         f"{keyword:,} keyword-only (BM25): " + "; ".join(reasons)
     )
     return Budgeted(out, note)
+
+
+def plan_chunks(
+    elements: Sequence[Element], title: str, embedder: Embedder, settings: Settings, limits: Limits
+) -> Budgeted:
+    """An item's chunks, sized for the model's window and with the budget applied.
+
+    The chunk size is the setting, within what the model reads once the title (which the
+    embedded text starts with) and [CLS]/[SEP] are counted: nothing is cut off unseen.
+    """
+    count = embedder.count_tokens
+    window = embedder.max_tokens - 2
+    size = max(min(settings.chunk_tokens, window - count([title])[0] - 1), MIN_CHUNK_TOKENS)
+    chunks = chunk_elements(elements, count, size, settings.chunk_overlap)
+    return apply_budget(elements, chunks, limits, count, size)

@@ -30,7 +30,6 @@ import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors.base import Connector
@@ -41,46 +40,18 @@ from copilot.errors import Cancelled
 from copilot.index.base import IndexStore
 from copilot.index.embed import Embedder
 from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachments
-from copilot.ingest.budget import Limits, apply_budget
-from copilot.ingest.chunk import chunk_elements
+from copilot.ingest.budget import Limits, plan_chunks
 from copilot.ingest.items import Work, item_nodes, item_title, state_row
+from copilot.ingest.report import NOTE_STAGE, SyncReport
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
-# The failures table's stage of a note: the item is indexed, but not all of it densely.
-NOTE_STAGE = "note"
-MIN_CHUNK_TOKENS = 32  # the chunk budget's floor, whatever the title costs
+__all__ = ["NOTE_STAGE", "SyncCancelled", "SyncReport", "Syncer", "sync"]
 
 
 class SyncCancelled(Cancelled):
     """``should_stop`` asked the sync to stop; what was stored stays, the rest is redone."""
 
     kind = "sync_cancelled"
-
-
-@dataclass
-class SyncReport:
-    """What one sync did; also what the progress bar shows."""
-
-    scope: str
-    seen: int = 0
-    unchanged: int = 0
-    indexed: int = 0
-    failed: int = 0
-    deleted: int = 0
-    renamed: int = 0  # same content under a new title/url: payload updated, not re-embedded
-    chunks: int = 0
-    embedded: int = 0
-    keyword_only: int = 0  # chunks stored for BM25 only, over the embedding budget
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-    item_done: int = 0  # chunks of the item being stored, done / total: a large item's
-    item_total: int = 0  # progress, so the progress line never sits still for long
-    current: str = ""  # the title of that item
-    failures: list[dict[str, str]] = field(default_factory=list)
-    notes: list[dict[str, str]] = field(default_factory=list)  # {"item", "note"}
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Syncer:
@@ -242,10 +213,7 @@ class Syncer:
         self.on_progress(self.report)
 
     def _counts(self) -> dict[str, Any]:
-        counts = self.report.as_dict()
-        for key in ("failures", "notes", "current", "item_done", "item_total"):
-            counts.pop(key)
-        return counts
+        return self.report.counts()
 
     def _handle(self, key: Any, outcome: Outcome) -> None:
         if isinstance(key, Checkpoint):
@@ -269,10 +237,8 @@ class Syncer:
 
     def _parsed(self, work: Work, parsed: Parsed) -> None:
         work.parsed = parsed
-        count = self.embedder.count_tokens
-        budget = self._chunk_tokens(item_title(work.item, parsed))
-        chunks = chunk_elements(parsed.elements, count, budget, self.settings.chunk_overlap)
-        planned = apply_budget(parsed.elements, chunks, self.limits, count, budget)
+        title = item_title(work.item, parsed)
+        planned = plan_chunks(parsed.elements, title, self.embedder, self.settings, self.limits)
         work.chunks = planned.chunks
         if planned.note:
             self.notes[work.item.id] = planned.note
@@ -286,13 +252,6 @@ class Syncer:
             self.held[work.item.id] = [work, queued]
         else:
             self._enqueue(work)
-
-    def _chunk_tokens(self, title: str) -> int:
-        """The chunk size: the setting, within what the model reads once the title (which
-        the embedded text starts with) and [CLS]/[SEP] are counted."""
-        window = self.embedder.max_tokens - 2
-        title_tokens = self.embedder.count_tokens([title])[0] + 1
-        return max(min(self.settings.chunk_tokens, window - title_tokens), MIN_CHUNK_TOKENS)
 
     def _report_skipped(self, work: Work, skipped: list[dict[str, Any]]) -> None:
         """Record each left-out attachment as a failed child of its message: it shows with

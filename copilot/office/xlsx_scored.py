@@ -1,5 +1,10 @@
 """The scored workbook: the user's worksheets, plus a "Scored" and a "Summary" sheet.
 
+"Scored" is the scored sheet again with every one of the user's columns (so Id, Customer…
+still filter it) and four new columns right of them: label, score, confidence, aspects, on
+each text's own row. "Summary" holds counts, shares and mean scores per label and the top
+aspects as cells (numbers as numbers), with a chart of the counts.
+
 It is written in streaming mode (openpyxl ``write_only``): rows go to disk as they are
 made, so memory does not grow with the workbook. The source is read in streaming mode too
 (it is the user's file: this runs in the sandbox worker, ``ingest.untrusted``) and each
@@ -27,7 +32,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 
 from connectors.parsers.safety import XLSX, check_container
 from connectors.types import ParseError
@@ -273,6 +278,7 @@ def _fill_scored(
     h = column.header_row
     shift = 0 if h else 1
     header_at = max(h, 1)
+    width = max(width, column_index_from_string(column.column_letter))  # even if it is empty
     first = width + 1  # the first score column
     letters = [get_column_letter(first + i) for i in range(len(SCORE_HEADERS))]
     last = max([header_at, *(r + shift for r, _ in column.rows)])
@@ -356,15 +362,9 @@ def _fill_summary(
         "column": f"{column.header} ({column.column_letter})",
         **{str(k): v for k, v in extra.items()},
     }
-    for key, value in info.items():
-        if isinstance(value, bool) or value is None:
-            value = "" if value is None else str(value).lower()
-        if isinstance(value, int | float):
-            ws.append([_text_cell(ws, key), value])
-        elif isinstance(value, str):
-            ws.append([_text_cell(ws, key), _text_cell(ws, value)])
-        else:  # a list or a mapping is no cell's content
-            raise TypeError(f"summary value {key!r} is not a single value: {type(value).__name__}")
+    for key, value in _info_lines(info):
+        ws.append([_text_cell(ws, key), value if isinstance(value, int | float) else
+                   _text_cell(ws, value)])  # fmt: skip
 
     chart = BarChart()
     chart.type = "col"
@@ -376,6 +376,20 @@ def _fill_summary(
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(cats)
     ws.add_chart(chart, "G2")
+
+
+def _info_lines(info: Mapping[str, object], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Key/value lines, one cell each: a mapping becomes "key sub" lines, never its repr."""
+    for key, value in info.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _info_lines(value, f"{name} ")
+        elif isinstance(value, bool) or value is None:
+            yield name, "" if value is None else str(value).lower()
+        elif isinstance(value, int | float | str):
+            yield name, value
+        else:
+            raise ValueError(f"summary line {name!r}: {type(value).__name__} is not one value")
 
 
 def _number(ws: Any, value: float | None, number_format: str) -> WriteOnlyCell | None:

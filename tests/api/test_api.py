@@ -245,7 +245,7 @@ def test_upload_a_workbook_get_it_scored(client: httpx.Client, tmp_path: Path) -
     assert response.status_code == 200, response.text
     out = tmp_path / "scored.xlsx"
     out.write_bytes(response.content)
-    labels = [c.value for c in openpyxl.load_workbook(out)["Scored"]["C"]][1:]
+    labels = [c.value for c in openpyxl.load_workbook(out)["Scored"]["B"]][1:]  # Review, Label…
     assert labels[:2] == ["positive", "negative"] or "negative" in labels
     problem(client.post("/v1/files/sentiment", files={"file": ("x.xlsx", b"not a workbook")},
                         data={"column": "Review"}, headers=ANNA), 400)  # fmt: skip

@@ -94,9 +94,7 @@ def test_the_scored_workbook_keeps_the_users_columns_beside_the_scores(
     assert not any("{" in t or "[" in t for t in texts)  # no Python dict text
 
 
-def test_an_unknown_column_is_named_and_nothing_is_written(
-    cli: CliRunner, tmp_path: Path
-) -> None:
+def test_an_unknown_column_is_named_and_nothing_is_written(cli: CliRunner, tmp_path: Path) -> None:
     src = reviews(tmp_path / "feedback.xlsx")
     out = tmp_path / "scored.xlsx"
     run = cli.invoke(app, ["run", "sentiment", "--user", "anna", "--engine", "local", "--file",
@@ -112,16 +110,17 @@ def test_an_aspect_without_a_score_shows_its_label_only() -> None:
         "aspects": [
             {"aspect": "battery", "label": "negative", "evidence": "died in a day"},
             {"aspect": "screen", "label": "positive", "score": 0.8, "evidence": "sharp"},
+            {"aspect": "price", "label": "neutral"},
         ],
     }
     result = result_from_json(answer, "The battery died in a day; the screen is sharp.")
-    battery, screen = result.aspects
-    assert battery.score is None and screen.score == 0.8
+    battery, screen, price = result.aspects
+    assert battery.score is None and screen.score == 0.8 and price.score is None
     shown = describe_sentiment(result)
     assert "- battery: negative — “died in a day”" in shown and "+0.00" not in shown
-    assert "- screen: positive (+0.80)" in shown
+    assert "- screen: positive (+0.80)" in shown and shown.endswith("\n- price: neutral")
     assert format_aspects(result.aspects) == (
-        "battery (negative): died in a day; screen (+0.80): sharp"
+        "battery (negative): died in a day; screen (+0.80): sharp; price (neutral)"
     )
     top = {a["aspect"]: a for a in aggregate([result])["aspects"]}
     assert top["battery"] == {"aspect": "battery", "mentions": 1, "mean_score": None}

@@ -82,3 +82,23 @@ def test_the_scored_copy_is_written_in_streaming_mode(tmp_path: Path) -> None:
         [None, None, None],
         ["bad", "neutral", 0.0],
     ]
+
+
+def test_an_empty_column_gets_a_header_row_on_top(tmp_path: Path) -> None:
+    """A column given by letter with nothing in it has no header row: the scores' headers
+    still need a place, so the Scored sheet gets a header row naming the columns by letter,
+    and its rows sit one lower."""
+    path = book(tmp_path / "bare.xlsx", [[7, "good"], [8, None]])
+    column = read_text_column(path, "C")
+    assert (column.header_row, column.rows) == (0, [])
+    out = tmp_path / "out.xlsx"
+    write_scored_workbook(path, out, column, [], summary={"run": {"engine": "local"}})
+    result = openpyxl.load_workbook(out)
+    rows = [[c.value for c in row] for row in result["Scored"].iter_rows(max_col=4)]
+    assert rows == [["A", "B", "C", "Label"], [7, "good", None, None], [8, None, None, None]]
+    info = {r[0]: r[1] for r in result["Summary"].iter_rows(values_only=True) if r[0]}
+    assert info["run engine"] == "local"  # a nested mapping as lines, never its repr
+    assert info["total"] == 0
+    with pytest.raises(ValueError, match="summary line 'rows': list is not one value"):
+        write_scored_workbook(path, tmp_path / "x.xlsx", column, [], summary={"rows": []})
+    assert not (tmp_path / "x.xlsx").exists()

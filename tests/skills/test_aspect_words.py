@@ -11,15 +11,16 @@ import pytest
 
 from copilot.skills.engines.local.aspects import is_aspect_word
 
-NOUNS = """battery screen service delivery price quality support staff food room hotel
+_NOUN_TEXT = """battery screen service delivery price quality support staff food room hotel
     keyboard camera speaker sound display charger cable warranty refund packaging shipping
     installation manual interface software update app menu meal waiter checkout invoice
     contract meeting agenda report budget schedule deadline feedback speed performance
     design size fit fabric colour color material smell taste texture bed bread thread
     family supply assembly reply table label drive initiative customer manager reception
-    parking location breakfast value setup pricing lighting noise signal printer""".split()
+    parking location breakfast value setup pricing lighting noise signal printer"""
+NOUNS = _NOUN_TEXT.split()
 
-NOT_NOUNS = """basically cat due extremely really very quickly slowly honestly absolutely
+_NOT_NOUN_TEXT = """basically cat due extremely really very quickly slowly honestly absolutely
     definitely probably actually literally totally completely simply certainly
     beautiful wonderful useless careless expensive impressive comfortable reliable
     terrible horrible incredible dangerous delicious famous obvious helpful painful
@@ -27,7 +28,8 @@ NOT_NOUNS = """basically cat due extremely really very quickly slowly honestly a
     the this that which because although however about without before after
     good great bad nice poor cheap new old big small fast slow easy hard
     dog wife husband kids friend mom people guy
-    wasn't didn't i'm they're we've""".split()
+    wasn't didn't i'm they're we've"""
+NOT_NOUNS = _NOT_NOUN_TEXT.split()
 
 
 def test_the_reported_words_are_never_aspects() -> None:

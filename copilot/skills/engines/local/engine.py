@@ -65,7 +65,8 @@ def describe_sentiment(result: SentimentResult) -> str:
     lines = [f"{result.label} (score {result.score:+.2f}, confidence {result.confidence:.2f})"]
     for a in result.aspects:
         score = "" if a.score is None else f" ({a.score:+.2f})"  # a model may omit it
-        lines.append(f"- {a.aspect}: {a.label}{score} — “{a.evidence}”")
+        quote = f" — “{a.evidence}”" if a.evidence else ""
+        lines.append(f"- {a.aspect}: {a.label}{score}{quote}")
     return "\n".join(lines)
 
 

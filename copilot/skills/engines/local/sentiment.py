@@ -149,9 +149,10 @@ class LocalSentiment:
 
     def _scores(self, texts: list[str]) -> np.ndarray:
         """P(positive) - P(negative) over the bank, blended with the lexicon's compound."""
-        vectors = self._embedder.embed_documents(
-            [plain_polarity(t) if t.strip() else "." for t in texts]
-        )
+        # Both readers see negated complaints said plainly ("not bad" -> "good"): VADER
+        # flips "not bad" itself but reads "could not be more disappointed" as praise.
+        texts = [plain_polarity(t) if t.strip() else "." for t in texts]
+        vectors = self._embedder.embed_documents(texts)
         embedded = np.clip(self._embedded(vectors) - self._bias, -1.0, 1.0)
         vader = _lexicon()
         if vader is None:
