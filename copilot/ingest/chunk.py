@@ -283,10 +283,9 @@ def chunk_elements(
         row_cells = element.kind == "table_row"
         room = 0 if row_cells else overlap  # a cell repeated in the next piece adds nothing
         pieces = _split_long(element.text.strip(), budget, count, room, row_cells)
-        for piece in pieces:
+        for piece in pieces:  # their tokens are counted once, by _within
             text = f"{prefix}\n{piece}" if prefix else piece
-            tokens = prefix_tokens + count([piece])[0]
-            chunks.append(Chunk(text, dict(element.locator), element.group, tokens, skip, row))
+            chunks.append(Chunk(text, dict(element.locator), element.group, 0, skip, row))
     flush()
     return _within(chunks, count, max_tokens)
 

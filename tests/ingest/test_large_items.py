@@ -11,7 +11,6 @@ import docx
 import pytest
 
 from connectors.local import LocalFolder
-from connectors.types import Parsed
 from copilot.api.cli_ops import status
 from copilot.config import Settings
 from copilot.index.mmr import diverse_search
@@ -19,6 +18,7 @@ from copilot.index.search import search
 from copilot.ingest.pipeline import NOTE_STAGE, SyncCancelled, SyncReport, sync
 from copilot.ingest.sandbox import ParsePool, ParseTask
 from copilot.workspace import Workspace
+from tests.ingest.slow_parse import slow_reader
 
 
 def ledger(rows: int) -> bytes:
@@ -128,16 +128,10 @@ def test_chunks_fit_the_window_even_with_a_long_title(settings, tmp_path):
             assert count([f"{hit.title}\n{hit.text}"])[0] + 2 <= ws.embedder.max_tokens
 
 
-def slow_reader(data: bytes, name: str) -> Parsed:
-    """A parse that takes its time (sent to the worker by reference)."""
-    time.sleep(3)
-    return Parsed(elements=[], display_text=data.decode())
-
-
 def test_a_slow_parse_does_not_freeze_the_progress_report():
     beats: list[float] = []
     task = ParseTask(b"slow text", "slow.txt", "text/plain", reader=slow_reader)
-    with ParsePool(workers=1, timeout_s=20, memory_mb=1024) as pool:
+    with ParsePool(workers=1, timeout_s=60, memory_mb=1024) as pool:
         results = list(pool.run([("slow", task)], on_wait=lambda: beats.append(time.monotonic())))
     assert results[0][1].parsed is not None
     assert len(beats) >= 2  # about one a second while the worker was busy

@@ -97,13 +97,15 @@ def test_ask_sends_persona_and_fenced_sources_and_checks_citations(
 
 
 def test_context_respects_the_budget(ws: Workspace, llm: ScriptedLLM) -> None:
-    small = ws.settings.model_copy(update={"llm_context_window": 900, "llm_output_tokens": 600})
+    # A window with room for the (fenced) ask prompt and a few sources, not for all of them.
+    small = ws.settings.model_copy(update={"llm_context_window": 1100, "llm_output_tokens": 600})
     ws.settings = small
     runner = SkillRunner(ws)
     prep = runner.prepare(USER, "ask", {"question": "Atlas risk and travel budget?"})
     from copilot.llm.tokens import count_messages
 
-    assert count_messages(prep.messages) <= 900 - 600
+    assert count_messages(prep.messages) <= 1100 - 600
+    assert prep.sources  # some fit
     assert prep.dropped or len(prep.sources) <= 3
 
 

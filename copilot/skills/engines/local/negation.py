@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from copilot.skills.engines.local.prototypes import LEXICON
+
 NEGATIVE_VALENCE = -1.0  # VADER valence at or below this counts as a negative word
 # Negative words VADER's lexicon lacks, and words whose negation is not praise
 # ("not cheap" means expensive; "won't stop beeping" is a complaint).
@@ -67,6 +69,7 @@ def _negative_words() -> frozenset[str]:
         lexicon: dict[str, float] = {}
     else:
         lexicon = SentimentIntensityAnalyzer().lexicon
+    lexicon = {**lexicon, **LEXICON}
     words = {w for w, v in lexicon.items() if v <= NEGATIVE_VALENCE and w.isalpha()}
     return frozenset((words | _EXTRA_NEGATIVE) - _NOT_PRAISE_WHEN_NEGATED)
 

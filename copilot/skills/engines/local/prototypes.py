@@ -234,7 +234,6 @@ NEGATIVE: tuple[str, ...] = (
     "The plot makes no sense.",
     "I fell asleep halfway through the film.",
     "The jokes are recycled and predictable.",
-    "We checked out a day early.",
     "The course taught me nothing new.",
 )
 
@@ -297,3 +296,19 @@ CALIBRATION: tuple[str, ...] = (
     "The warranty covers two years.",
     "We flew to Lisbon and took a train to Porto.",
 )
+
+# Review words VADER's lexicon lacks (its valence scale, -4 to 4), added to it when it
+# loads. Without them "the room was spotless" or "the chips were soggy" carry no lexicon
+# signal and the embedding alone decides. Words with an everyday neutral sense ("quick",
+# "late", "moving", "prompt") are left out: they would tilt office text.
+LEXICON: dict[str, float] = {
+    **{"spotless": 2.0, "tasty": 2.0, "spacious": 1.5, "attentive": 1.8, "juicy": 1.2},
+    **{"knowledgeable": 1.5, "gripping": 1.8, "seamless": 1.8, "intuitive": 1.8},
+    **{"reliable": 1.8, "unreliable": -1.8, "stale": -1.5, "soggy": -1.5, "bland": -1.3},
+    **{"rubbery": -1.5, "filthy": -2.5, "unclean": -1.8, "overpriced": -1.8, "buggy": -1.8},
+    **{"crashes": -1.7, "cramped": -1.2, "greasy": -1.2, "undercooked": -1.8, "burnt": -1.5},
+    **{"overcooked": -1.5, "lukewarm": -1.0, "dusty": -1.0, "smelly": -1.8, "mouldy": -2.0},
+    **{"moldy": -2.0, "stained": -1.3, "leaking": -1.5, "leaky": -1.5, "tedious": -1.8},
+    **{"predictable": -1.0, "forgettable": -1.5, "clunky": -1.5, "laggy": -1.8},
+    **{"unresponsive": -1.8},
+}

@@ -78,6 +78,7 @@ def _lexicon() -> Any:
             _vader = False
         else:
             _vader = SentimentIntensityAnalyzer()
+            _vader.lexicon.update(prototypes.LEXICON)  # review words it lacks
     return _vader or None
 
 
