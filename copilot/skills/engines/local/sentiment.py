@@ -9,6 +9,11 @@ Why this shape:
 - MiniLM barely sees negation ("not terrible" sits next to "terrible"). VADER's lexicon and
   rules (``vaderSentiment``, when installed) handle negation, intensifiers and "but"; its
   compound score is mixed in with a fixed weight rather than fitted to any test set.
+  Negated complaints ("not bad at all") are also said plainly before either reads them
+  (``negation.plain_polarity``).
+- The bank leans to one side on text with no opinion (positive, with MiniLM): the mean
+  score of neutral sentences kept out of the bank (``prototypes.CALIBRATION``) is taken
+  off every score, so the two classes meet at 0 on neutral text.
 - A skill template's few-shot examples join the bank with a higher weight, so a user's
   own examples move the decision for texts like them: that is how a fork adapts the local
   engine to its domain.
