@@ -53,10 +53,15 @@ def copilot_real(folder: Path, home: Path) -> dict[str, Any]:
 
     settings = Settings(home=home, models_dir_override=Settings().models_dir)
     beats: list[float] = []
+    states: list[str] = []  # what each report said, to tell where the longest gaps were
     largest: dict[str, Any] = {"chunks": 0, "item": ""}
 
     def on_progress(report: SyncReport) -> None:
         beats.append(time.perf_counter())
+        states.append(
+            f"seen {report.seen} indexed {report.indexed} chunks {report.chunks} "
+            f"item {report.item_done}/{report.item_total} {report.current}"
+        )
         if report.item_total > largest["chunks"]:
             largest.update(chunks=report.item_total, item=report.current)
 
@@ -76,6 +81,8 @@ def copilot_real(folder: Path, home: Path) -> dict[str, Any]:
     unaccounted = [p.name for p in files if f"local:{p.resolve()}" not in accounted]
     marks = [started, *beats, ended]
     gaps = [b - a for a, b in itertools.pairwise(marks)]
+    after = ["start", *states]
+    worst = sorted(range(len(gaps)), key=lambda i: gaps[i], reverse=True)[:3]
     return {
         "name": "copilot_real",
         "files": len(files),
@@ -93,6 +100,7 @@ def copilot_real(folder: Path, home: Path) -> dict[str, Any]:
         "embed_seconds": round(report.embed_seconds, 1),
         "cpu_s": round(cpu, 1),
         "max_progress_gap_s": round(max(gaps), 2),
+        "longest_gaps": [{"s": round(gaps[i], 1), "after": after[i]} for i in worst],
         "rss_mb": _peak_mb(resource.RUSAGE_SELF),
         "parse_worker_rss_mb": _peak_mb(resource.RUSAGE_CHILDREN),
         "load_avg": round(os.getloadavg()[0], 1),

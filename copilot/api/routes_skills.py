@@ -10,10 +10,10 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from copilot.api import schemas, streaming
 from copilot.api.deps import Api, ApiDep, LimitedUserDep, UserDep
 from copilot.api.problems import Problem
-from copilot.skills.templates.builtin import builtin_ids
-from copilot.skills.request import InputError, ItemNotFound, RunRequest, from_api
 from copilot.skills.library.store import StoredSkill
 from copilot.skills.library.testing import compare_samples
+from copilot.skills.request import InputError, ItemNotFound, RunRequest, from_api
+from copilot.skills.templates.builtin import builtin_ids
 
 router = APIRouter(prefix="/v1/skills", tags=["skills"])
 

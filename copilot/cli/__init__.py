@@ -1,1 +1,1 @@
-"""The ``copilot`` command: every subcommand parses its arguments and calls one function of the core."""
+"""The ``copilot`` command: each subcommand parses its arguments and calls one core function."""

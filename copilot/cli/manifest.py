@@ -37,7 +37,13 @@ def manifest_build(
     ] = None,
 ) -> None:
     """Write word-manifest.xml, outlook-manifest.xml and teams-app.zip for BASE_URL."""
-    from copilot.deploy.manifests import DEFAULT_ICONS, OUTPUT_FILES, ManifestError, build, deployment
+    from copilot.deploy.manifests import (
+        DEFAULT_ICONS,
+        OUTPUT_FILES,
+        ManifestError,
+        build,
+        deployment,
+    )
 
     try:
         dep = deployment(base_url, app_id, api_client_id, bot_id, version=version)

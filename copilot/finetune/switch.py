@@ -25,11 +25,11 @@ from copilot.finetune.validate import FinetuneError
 from copilot.llm.errors import LLMError
 from copilot.llm.usage import estimate_cost
 from copilot.skills.engines.local.engine import LocalEngineError
+from copilot.skills.library.store import SkillStore, StoredSkill
+from copilot.skills.library.testing import MAX_SAMPLES, candidate_skill
 from copilot.skills.prepare import SkillInputError
 from copilot.skills.runner import SkillRunner
-from copilot.skills.library.store import SkillStore, StoredSkill
 from copilot.skills.templates.render import TemplateError
-from copilot.skills.library.testing import MAX_SAMPLES, candidate_skill
 
 MAX_INPUTS_BYTES = 1024 * 1024
 

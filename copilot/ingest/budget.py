@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from connectors.types import Element
 from copilot.config import Settings
@@ -97,11 +98,14 @@ def _short(value: str) -> str:
     return value if len(value) <= EXAMPLE_CHARS else value[: EXAMPLE_CHARS - 1] + "…"
 
 
-def table_summary(rows: Sequence[Element]) -> tuple[str, list[str]]:
+def table_summary(
+    rows: Sequence[Element], where: dict[str, Any] | None = None
+) -> tuple[str, list[str]]:
     """(intro line, one line per column) describing a table from its row elements.
 
     Rows read "Name: value | Name: value" (the docx and xlsx parsers' form); a cell whose
-    label is not a column name of the header counts under no column.
+    label is not a column name of the header counts under no column. ``where`` is the
+    rows' merged locator, if the caller has it.
     """
     first = rows[0]
     names = [n.strip().rstrip(":") for n in (first.header or "").split(CELL_SEPARATOR) if n.strip()]
@@ -115,7 +119,7 @@ def table_summary(rows: Sequence[Element]) -> tuple[str, list[str]]:
             value = value.strip()
             if value:
                 columns.setdefault(label, _Column([], [], {})).add(value)
-    where = merge_locators([r.locator for r in rows])
+    where = where if where is not None else merge_locators([r.locator for r in rows])
     place = where.get("sheet") or (f"table {where['table'] + 1}" if "table" in where else "table")
     span = f" ({where['range']})" if "range" in where else ""
     intro = f"Summary of {place}: {len(rows):,} rows{span}, {len(columns)} columns."
@@ -126,9 +130,9 @@ def table_summary(rows: Sequence[Element]) -> tuple[str, list[str]]:
 def _summary_chunks(rows: Sequence[Element], count: Counter, max_tokens: int) -> list[Chunk]:
     """The summary as chunks of its own, the intro heading each (a wide table needs more
     than one), cited as the whole table's range."""
-    intro, lines = table_summary(rows)
-    first = rows[0]
     locator = merge_locators([r.locator for r in rows])
+    intro, lines = table_summary(rows, locator)
+    first = rows[0]
     section = (*first.section, intro)
     parts = [Element(line, locator, "table_summary", first.group, section) for line in lines]
     parts = parts or [Element(intro, locator, "table_summary", first.group, first.section)]

@@ -114,7 +114,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespac
 def volatile(value: Any) -> Any:
     """``value`` without what differs between two runs (times, run ids, the service)."""
     drop = {"seconds", "embed_seconds", "started_at", "finished_at", "run_id", "latency_ms",
-            "prep_ms", "service", "score", "created_at"}  # fmt: skip
+            "prep_ms", "service", "score", "created_at", "last_synced"}  # fmt: skip
     if isinstance(value, dict):
         return {k: volatile(v) for k, v in value.items() if k not in drop}
     if isinstance(value, list):

@@ -88,11 +88,14 @@ def test_two_worker_processes_lose_and_duplicate_nothing(postgres: Postgres, tmp
         assert worker.returncode == 0, err
 
     state = StateStore(url)
-    items = state.item_states("ann", "local:/d")
-    assert len(items) == 20 + 2 * 20  # the shared ids once each, every worker's own ids
-    assert state.summary("ann")["items"] == 60
-    history = SkillStore(state.engine).history("ann", "notes")
-    assert [h.version for h in history] == list(range(80, 0, -1))  # no version lost or twice
+    try:
+        items = state.item_states("ann", "local:/d")
+        assert len(items) == 20 + 2 * 20  # the shared ids once each, every worker's own ids
+        assert state.summary("ann")["items"] == 60
+        history = SkillStore(state.engine).history("ann", "notes")
+        assert [h.version for h in history] == list(range(80, 0, -1))  # none lost or twice
+    finally:
+        state.close()
 
 
 def test_sync_worker_and_reader_processes_share_postgres_and_qdrant(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -56,9 +58,11 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def runs(state_url: str) -> RunStore:
+def runs(state_url: str) -> Iterator[RunStore]:
     """On a SQLite file and on a fresh PostgreSQL database (``state_url`` runs both)."""
-    return RunStore(open_engine(state_url))
+    engine = open_engine(state_url)
+    yield RunStore(engine)
+    engine.dispose()  # close the pool: an unclosed psycopg connection is a warning (an error)
 
 
 def test_a_recorded_run_reads_back_as_it_was(runs: RunStore) -> None:

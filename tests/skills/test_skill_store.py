@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import threading
 from pathlib import Path
 
@@ -80,9 +82,11 @@ def fake_builtins(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def store(state_url: str, fake_builtins: dict[str, str]) -> SkillStore:
+def store(state_url: str, fake_builtins: dict[str, str]) -> Iterator[SkillStore]:
     """On a SQLite file and on a fresh PostgreSQL database (``state_url`` runs both)."""
-    return SkillStore(open_engine(state_url))
+    engine = open_engine(state_url)
+    yield SkillStore(engine)
+    engine.dispose()  # close the pool: an unclosed psycopg connection is a warning (an error)
 
 
 def test_fork_a_builtin_edit_twice_history_and_revert(store: SkillStore) -> None:

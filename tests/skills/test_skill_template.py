@@ -125,7 +125,10 @@ def test_full_template_parses_and_renders(tmp_path: Path) -> None:
     assert 'Context:\n<source id="1">memo</source>' in system.content  # fenced once, by the packer
     # ... and an input is fenced, with a note saying once what the fence is.
     nonce = fence_nonce(user.content)
-    assert user.content == f'<untrusted-{nonce} name="document">Revenue rose 10% in Q3.</untrusted-{nonce}>'
+    assert (
+        user.content
+        == f'<untrusted-{nonce} name="document">Revenue rose 10% in Q3.</untrusted-{nonce}>'
+    )
     assert system.content.endswith(note(nonce))
 
 

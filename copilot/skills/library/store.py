@@ -269,9 +269,7 @@ class SkillStore:
         # FOR UPDATE: on PostgreSQL concurrent saves wait for the head row instead of racing
         # to the same version number (SQLite's single writer serialises them already).
         head = conn.execute(
-            select(personal_skills)
-            .where(p.owner == user, p.skill_id == skill_id)
-            .with_for_update()
+            select(personal_skills).where(p.owner == user, p.skill_id == skill_id).with_for_update()
         ).first()
         if head is not None and forked_from is not None:
             raise SkillExists(
