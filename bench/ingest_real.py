@@ -53,12 +53,12 @@ def copilot_real(folder: Path, home: Path) -> dict[str, Any]:
 
     settings = Settings(home=home, models_dir_override=Settings().models_dir)
     beats: list[float] = []
-    states: list[str] = []  # what each report said, to tell where the longest gaps were
+    said: list[str] = []  # what each report said, to tell where the longest gaps were
     largest: dict[str, Any] = {"chunks": 0, "item": ""}
 
     def on_progress(report: SyncReport) -> None:
         beats.append(time.perf_counter())
-        states.append(
+        said.append(
             f"seen {report.seen} indexed {report.indexed} chunks {report.chunks} "
             f"item {report.item_done}/{report.item_total} {report.current}"
         )
@@ -81,7 +81,7 @@ def copilot_real(folder: Path, home: Path) -> dict[str, Any]:
     unaccounted = [p.name for p in files if f"local:{p.resolve()}" not in accounted]
     marks = [started, *beats, ended]
     gaps = [b - a for a, b in itertools.pairwise(marks)]
-    after = ["start", *states]
+    after = ["start", *said]
     worst = sorted(range(len(gaps)), key=lambda i: gaps[i], reverse=True)[:3]
     return {
         "name": "copilot_real",

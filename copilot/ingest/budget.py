@@ -28,7 +28,15 @@ from typing import Any
 from connectors.types import Element
 from copilot.config import Settings
 from copilot.index.embed import Embedder
-from copilot.ingest.chunk import CELL_SEPARATOR, Chunk, Counter, chunk_elements, merge_locators
+from copilot.ingest.chunk import (
+    CELL_SEPARATOR,
+    TICK_EVERY,
+    Chunk,
+    Counter,
+    Tick,
+    chunk_elements,
+    merge_locators,
+)
 
 _NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+|\d*)(\.\d+)?([eE][-+]?\d+)?%?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -99,7 +107,7 @@ def _short(value: str) -> str:
 
 
 def table_summary(
-    rows: Sequence[Element], where: dict[str, Any] | None = None
+    rows: Sequence[Element], where: dict[str, Any] | None = None, tick: Tick | None = None
 ) -> tuple[str, list[str]]:
     """(intro line, one line per column) describing a table from its row elements.
 
@@ -111,7 +119,9 @@ def table_summary(
     names = [n.strip().rstrip(":") for n in (first.header or "").split(CELL_SEPARATOR) if n.strip()]
     known = set(names)
     columns: dict[str, _Column] = {}
-    for row in rows:
+    for n, row in enumerate(rows, 1):
+        if tick is not None and n % TICK_EVERY == 0:
+            tick()
         for cell in row.text.split(CELL_SEPARATOR):
             label, sep, value = cell.partition(": ")
             if not sep or not (label in known or _COLUMN_LETTERS.match(label)):
@@ -127,11 +137,13 @@ def table_summary(
     return intro, [columns[name].describe(name) for name in order]
 
 
-def _summary_chunks(rows: Sequence[Element], count: Counter, max_tokens: int) -> list[Chunk]:
+def _summary_chunks(
+    rows: Sequence[Element], count: Counter, max_tokens: int, tick: Tick | None = None
+) -> list[Chunk]:
     """The summary as chunks of its own, the intro heading each (a wide table needs more
     than one), cited as the whole table's range."""
     locator = merge_locators([r.locator for r in rows])
-    intro, lines = table_summary(rows, locator)
+    intro, lines = table_summary(rows, locator, tick)
     first = rows[0]
     section = (*first.section, intro)
     parts = [Element(line, locator, "table_summary", first.group, section) for line in lines]
@@ -145,6 +157,7 @@ def apply_budget(
     limits: Limits,
     count: Counter,
     max_tokens: int,
+    tick: Tick | None = None,
 ) -> Budgeted:
     """Decide which of ``chunks`` (made from ``elements``) are embedded; add table summaries
     (before their table's first chunk) for the tables over the row limit."""
@@ -161,7 +174,7 @@ def apply_budget(
         if chunk.group in big and chunk.first_row is not None:
             if chunk.group not in summarised:
                 summarised.add(chunk.group)
-                for made in _summary_chunks(rows[chunk.group], count, max_tokens):
+                for made in _summary_chunks(rows[chunk.group], count, max_tokens, tick):
                     summaries.add(len(out))
                     out.append(made)
             if chunk.first_row >= limits.table_rows:
@@ -192,15 +205,21 @@ def apply_budget(
 
 
 def plan_chunks(
-    elements: Sequence[Element], title: str, embedder: Embedder, settings: Settings, limits: Limits
+    elements: Sequence[Element],
+    title: str,
+    embedder: Embedder,
+    settings: Settings,
+    limits: Limits,
+    tick: Tick | None = None,
 ) -> Budgeted:
     """An item's chunks, sized for the model's window and with the budget applied.
 
     The chunk size is the setting, within what the model reads once the title (which the
     embedded text starts with) and [CLS]/[SEP] are counted: nothing is cut off unseen.
+    ``tick`` is called every few thousand elements.
     """
     count = embedder.count_tokens
     window = embedder.max_tokens - 2
     size = max(min(settings.chunk_tokens, window - count([title])[0] - 1), MIN_CHUNK_TOKENS)
-    chunks = chunk_elements(elements, count, size, settings.chunk_overlap)
-    return apply_budget(elements, chunks, limits, count, size)
+    chunks = chunk_elements(elements, count, size, settings.chunk_overlap, tick)
+    return apply_budget(elements, chunks, limits, count, size, tick)

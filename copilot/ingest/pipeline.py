@@ -13,12 +13,12 @@ The invariants this module keeps, and why:
   old chunks are removed (the index never keeps half an item or an outdated one), and the
   sync goes on.
 * Checkpoints are stored only when everything yielded before them is durable.
-* Memory is bounded per item: chunks go to the embedder and the store in slices of
-  half an ``embed_batch``, with a progress report after each (and one a second while a slow file
-  is parsed), so a 17,000-chunk item neither holds all its vectors at once nor freezes
-  the progress line. What the embedding budget
-  leaves keyword-only (``budget.py``) is recorded as a note on the item (``NOTE_STAGE``
-  in the failures table, shown by ``copilot status``), never lost silently.
+* Memory is bounded per item: chunks go to the embedder and the store in slices of 16
+  (about a second of embedding on 2 cores), with a progress report after each, and one
+  a second while a slow file is parsed: a 17,000-chunk item neither holds all its vectors
+  at once nor freezes the progress line. What the embedding budget leaves keyword-only
+  (``budget.py``) is recorded as a note on the item (``NOTE_STAGE`` in the failures
+  table, shown by ``copilot status``), never lost silently.
 * ``should_stop`` is asked before each item and after each result: a stopped sync raises
   ``SyncCancelled`` and, by the points above, the next sync resumes where it stopped.
 """
@@ -46,6 +46,8 @@ from copilot.ingest.report import NOTE_STAGE, SyncReport
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
 __all__ = ["NOTE_STAGE", "SyncCancelled", "SyncReport", "Syncer", "sync"]
+DENSE_SLICE = 16
+KEYWORD_SLICE = 256  # keyword-only chunks (nothing to embed) stored between reports
 
 
 class SyncCancelled(Cancelled):
@@ -86,7 +88,9 @@ class Syncer:
         self.batch_chunks = 0
         self.notes: dict[str, str] = {}  # item id -> what its embedding budget left out
         self.limits = Limits(settings.embed_table_rows, settings.embed_item_chunks)
-        self.slice = max(settings.embed_batch // 2, 16)  # ~1 s of embedding on 2 cores
+        # Dense chunks embedded between progress reports: ~1 s of CPU for the local model
+        # on 2 cores (and its best batch size there); one request for a remote one.
+        self.slice = DENSE_SLICE if settings.embed_provider == "local" else settings.embed_batch
         self.started = time.perf_counter()
 
     # -- deciding what needs work ----------------------------------------------------
@@ -207,7 +211,8 @@ class Syncer:
         return self.report
 
     def _waiting(self) -> None:
-        """A slow file holds the next result back: say the sync is alive, and stop if asked."""
+        """A slow file holds the next result back, or a huge one is being chunked: say the
+        sync is alive, and stop if asked."""
         self._check_stop()
         self.report.seconds = time.perf_counter() - self.started
         self.on_progress(self.report)
@@ -238,7 +243,10 @@ class Syncer:
     def _parsed(self, work: Work, parsed: Parsed) -> None:
         work.parsed = parsed
         title = item_title(work.item, parsed)
-        planned = plan_chunks(parsed.elements, title, self.embedder, self.settings, self.limits)
+        self.report.current, self.report.item_done = title, 0
+        planned = plan_chunks(
+            parsed.elements, title, self.embedder, self.settings, self.limits, self._waiting
+        )
         work.chunks = planned.chunks
         if planned.note:
             self.notes[work.item.id] = planned.note
@@ -309,6 +317,7 @@ class Syncer:
         batch, self.batch, self.batch_chunks = self.batch, [], 0
         texts: list[str] = []
         nodes: list[Any] = []
+        dense = 0
         for work in batch:
             total = len(work.chunks)
             self.report.current, self.report.item_total = work.item.title, total
@@ -316,10 +325,11 @@ class Syncer:
                 more_texts, more_nodes = item_nodes(self.owner, work, start, start + self.slice)
                 texts += more_texts
                 nodes += more_nodes
+                dense += sum(1 for node in more_nodes if not node.metadata.get("keyword_only"))
                 self.report.item_done = min(start + self.slice, total)
-                if len(nodes) >= self.slice:
+                if dense >= self.slice or len(nodes) >= KEYWORD_SLICE:
                     self._store(texts, nodes)
-                    texts, nodes = [], []
+                    texts, nodes, dense = [], [], 0
         self._store(texts, nodes)
         self.report.item_done = self.report.item_total = 0
         self.report.current = ""

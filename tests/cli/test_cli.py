@@ -141,3 +141,4 @@ def test_serve_answers_on_loopback_and_dev_mode_refuses_other_addresses(cli_env,
     finally:
         server.terminate()
         server.wait(timeout=20)
+        server.stdout.close()  # type: ignore[union-attr]  # a pipe: opened above

@@ -222,6 +222,7 @@ def test_sync_killed_mid_run_resumes_to_exactly_the_mailbox(settings, graph, hom
         time.sleep(0.05)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(30)
+    child.stderr.close()  # type: ignore[union-attr]  # a pipe: opened above
     graph.hold_after(None)
     graph.release.set()
 

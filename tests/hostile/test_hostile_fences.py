@@ -14,7 +14,15 @@ CASES = [
     (skill_id, name)
     for skill_id in builtin_ids()
     for name, spec in load_builtin(skill_id).inputs.items()
-    if spec.type == "string"
+    if spec.type == "string" and not spec.enum
+]
+# Inputs with a list of allowed values never reach the prompt with other text: the attack
+# is refused before rendering, naming the allowed values.
+CHOICES = [
+    (skill_id, name)
+    for skill_id in builtin_ids()
+    for name, spec in load_builtin(skill_id).inputs.items()
+    if spec.type == "string" and spec.enum
 ]
 
 
@@ -43,3 +51,19 @@ def test_the_attack_stays_inside_one_fence(server: Server, skill_id: str, name: 
     template = load_builtin(skill_id)
     via = "context" if (skill_id, name) == ("summarise", "text") else name
     assert bool(seen) == prints(template, via), f"{skill_id}: {name} printed {seen} times"
+
+
+@pytest.mark.parametrize(("skill_id", "name"), CHOICES, ids=[f"{s}-{n}" for s, n in CHOICES])
+def test_an_attack_in_a_choice_is_refused_before_rendering(
+    server: Server, skill_id: str, name: str
+) -> None:
+    sample = {k: str(v) for k, v in (load_builtin(skill_id).sample or {}).items()}
+    response = server.client.post(
+        f"/v1/skills/{skill_id}/preview",
+        json={"inputs": {**sample, name: ATTACK}, "retrieval": False, "engine": "local"},
+        headers=ANNA,
+    )
+    assert response.status_code in (400, 422), response.text
+    allowed = load_builtin(skill_id).inputs[name].enum
+    assert allowed and all(str(value) in response.text for value in allowed)
+    assert MARK not in response.text  # the refusal does not echo the attack

@@ -40,12 +40,11 @@ def ledger(rows: int) -> bytes:
 
 @pytest.fixture
 def budget_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"embed_table_rows": 40, "embed_item_chunks": 6, "embed_batch": 4}
-    )
+    return settings.model_copy(update={"embed_table_rows": 40, "embed_item_chunks": 6})
 
 
-def test_a_large_item_is_streamed_budgeted_and_noted(budget_settings, tmp_path):
+def test_a_large_item_is_stored_in_slices_each_reported(settings, tmp_path):
+    settings = settings.model_copy(update={"embed_table_rows": 1000})
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "ledger.docx").write_bytes(ledger(300))
@@ -54,19 +53,27 @@ def test_a_large_item_is_streamed_budgeted_and_noted(budget_settings, tmp_path):
     def on_progress(report: SyncReport) -> None:
         seen.append((report.item_done, report.item_total, report.chunks))
 
+    with Workspace(settings) as ws:
+        report = sync(LocalFolder(folder, owner="ann"), settings, ws.state, ws.store,
+                      ws.embedder, on_progress=on_progress)  # fmt: skip
+    total = report.chunks
+    assert total > 48 and report.embedded == total  # under the budget: all embedded
+    inside = [s for s in seen if s[1] == total]
+    assert len(inside) >= -(-total // 16)  # a report after each slice of 16 chunks
+    assert [s[2] for s in inside] == sorted(s[2] for s in inside)  # chunks only grow
+    assert max(s[0] for s in inside) == total
+
+
+def test_a_large_item_is_streamed_budgeted_and_noted(budget_settings, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "ledger.docx").write_bytes(ledger(300))
     with Workspace(budget_settings) as ws:
         report = sync(LocalFolder(folder, owner="ann"), budget_settings, ws.state, ws.store,
-                      ws.embedder, on_progress=on_progress)  # fmt: skip
+                      ws.embedder)  # fmt: skip
         assert report.indexed == 1 and report.failed == 0
         assert report.embedded == 6 and report.keyword_only == report.chunks - 6
         assert ws.store.count("ann") == report.chunks
-
-        # Progress inside the item: a report after each slice (16 chunks at this batch size).
-        total = report.chunks
-        inside = [s for s in seen if s[1] == total]
-        assert total > 48 and len(inside) >= -(-total // 16)
-        assert [s[2] for s in inside] == sorted(s[2] for s in inside)  # chunks only grow
-        assert max(s[0] for s in inside) == total
 
         # The note: in the report and as a note row of `copilot status`, not a failure.
         item_id = f"local:{folder / 'ledger.docx'}"
@@ -96,19 +103,19 @@ def test_a_large_item_is_streamed_budgeted_and_noted(budget_settings, tmp_path):
         assert any(h.text.startswith("Summary of table 1: 300 rows") for h in summary)
 
 
-def test_a_sync_stopped_inside_a_large_item_resumes_without_duplicates(budget_settings, tmp_path):
+def test_a_sync_stopped_inside_a_large_item_resumes_without_duplicates(settings, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "ledger.docx").write_bytes(ledger(300))
     progress: list[int] = []
-    with Workspace(budget_settings) as ws:
+    with Workspace(settings) as ws:
         connector = LocalFolder(folder, owner="ann")
         with pytest.raises(SyncCancelled):
-            sync(connector, budget_settings, ws.state, ws.store, ws.embedder,
+            sync(connector, settings, ws.state, ws.store, ws.embedder,
                  on_progress=lambda r: progress.append(r.chunks),
                  should_stop=lambda: len(progress) >= 2)  # fmt: skip
         assert ws.store.count("ann") > 0 and ws.state.summary("ann")["items"] == 0
-        report = sync(connector, budget_settings, ws.state, ws.store, ws.embedder)
+        report = sync(connector, settings, ws.state, ws.store, ws.embedder)
         assert report.indexed == 1
         assert ws.store.count("ann") == report.chunks  # the stopped run's slices overwritten
 

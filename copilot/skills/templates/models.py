@@ -131,7 +131,8 @@ class InputSpec(_Strict):
             return f"input {name!r} should be a {self.type}, got {type(value).__name__}"
         if self.enum is not None and value not in self.enum:
             allowed = ", ".join(str(v) for v in self.enum)
-            return f"input {name!r} is one of {allowed}; got {value!r}"
+            shown = repr(value) if len(str(value)) <= 40 else f"{len(str(value))} characters"
+            return f"input {name!r} is one of {allowed}; got {shown}"
         return None
 
     @model_validator(mode="before")
