@@ -91,7 +91,7 @@ class Syncer:
         # Dense chunks embedded between progress reports: ~1 s of CPU for the local model
         # on 2 cores (and its best batch size there); one request for a remote one.
         self.slice = DENSE_SLICE if settings.embed_provider == "local" else settings.embed_batch
-        self.started = time.perf_counter()
+        self.started = self.waited = time.perf_counter()
 
     # -- deciding what needs work ----------------------------------------------------
     def _jobs(self) -> Iterator[tuple[Any, ParseTask | None]]:
@@ -212,10 +212,13 @@ class Syncer:
 
     def _waiting(self) -> None:
         """A slow file holds the next result back, or a huge one is being chunked: say the
-        sync is alive, and stop if asked."""
+        sync is alive (at most twice a second), and stop if asked."""
         self._check_stop()
-        self.report.seconds = time.perf_counter() - self.started
-        self.on_progress(self.report)
+        now = time.perf_counter()
+        if now - self.waited >= 0.5:
+            self.waited = now
+            self.report.seconds = now - self.started
+            self.on_progress(self.report)
 
     def _counts(self) -> dict[str, Any]:
         return self.report.counts()

@@ -113,7 +113,7 @@ def test_a_sync_stopped_inside_a_large_item_resumes_without_duplicates(settings,
         with pytest.raises(SyncCancelled):
             sync(connector, settings, ws.state, ws.store, ws.embedder,
                  on_progress=lambda r: progress.append(r.chunks),
-                 should_stop=lambda: len(progress) >= 2)  # fmt: skip
+                 should_stop=lambda: bool(progress) and progress[-1] >= 16)  # fmt: skip
         assert ws.store.count("ann") > 0 and ws.state.summary("ann")["items"] == 0
         report = sync(connector, settings, ws.state, ws.store, ws.embedder)
         assert report.indexed == 1
