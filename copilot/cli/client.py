@@ -50,6 +50,7 @@ class ServiceInfo:
 class ServiceError(CopilotError):
     """The service refused or failed a request; ``kind`` and ``status`` are its problem's."""
 
+    kind = "service_refused"  # replaced by the problem's own kind on each instance
     title = "The copilot service refused that"
 
     def __init__(self, detail: str, *, kind: str, status: int, extra: dict[str, Any]) -> None:
