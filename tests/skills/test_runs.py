@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 

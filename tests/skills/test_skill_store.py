@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
