@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connectors.types import Element
@@ -68,30 +68,48 @@ class Budgeted:
 
 
 @dataclass
+class _Range:
+    """How many values of one kind a column had, and the least and greatest."""
+
+    count: int = 0
+    low: float | str | None = None
+    high: float | str | None = None
+
+    def add(self, value: float | str) -> None:
+        self.count += 1
+        if self.low is None or value < self.low:  # type: ignore[operator]
+            self.low = value
+        if self.high is None or value > self.high:  # type: ignore[operator]
+            self.high = value
+
+
+@dataclass
 class _Column:
-    numbers: list[float]
-    dates: list[str]
-    texts: dict[str, None]  # insertion-ordered set, at most MAX_DISTINCT
+    """What a summary says of one column, in memory that does not grow with the rows."""
+
+    numbers: _Range = field(default_factory=_Range)
+    dates: _Range = field(default_factory=_Range)  # ISO strings order as dates do
+    texts: dict[str, None] = field(default_factory=dict)  # ordered set, <= MAX_DISTINCT
     text_count: int = 0
 
     def add(self, value: str) -> None:
         if _NUMBER.match(value) and any(ch.isdigit() for ch in value):
-            self.numbers.append(float(value.replace(",", "").rstrip("%")))
+            self.numbers.add(float(value.replace(",", "").rstrip("%")))
         elif _DATE.match(value):
-            self.dates.append(value)
+            self.dates.add(value[:10])
         else:
             self.text_count += 1
             if len(self.texts) < MAX_DISTINCT:
                 self.texts[value] = None
 
     def describe(self, name: str) -> str:
-        kinds = {"number": len(self.numbers), "date": len(self.dates), "text": self.text_count}
+        kinds = {"number": self.numbers.count, "date": self.dates.count, "text": self.text_count}
         kind = max(kinds, key=lambda k: kinds[k])
         if kind == "number":
-            low, high = min(self.numbers), max(self.numbers)
+            low, high = float(self.numbers.low or 0), float(self.numbers.high or 0)
             return f"{name} (number, {_num(low)} to {_num(high)})"
         if kind == "date":
-            return f"{name} (date, {min(self.dates)} to {max(self.dates)})"
+            return f"{name} (date, {self.dates.low} to {self.dates.high})"
         distinct = len(self.texts)
         many = "over " if distinct >= MAX_DISTINCT else ""
         examples = ", ".join(_short(v) for v in list(self.texts)[:EXAMPLES])
@@ -128,7 +146,7 @@ def table_summary(
                 continue
             value = value.strip()
             if value:
-                columns.setdefault(label, _Column([], [], {})).add(value)
+                columns.setdefault(label, _Column()).add(value)
     where = where if where is not None else merge_locators([r.locator for r in rows])
     place = where.get("sheet") or (f"table {where['table'] + 1}" if "table" in where else "table")
     span = f" ({where['range']})" if "range" in where else ""
