@@ -118,7 +118,8 @@ def copilot_real(folder: Path, home: Path) -> dict[str, Any]:
 def llamaindex_real(folder: Path, work: Path) -> dict[str, Any]:
     from ingest import run_llamaindex  # bench/ingest.py: the same plain pipeline
 
-    record = run_llamaindex(folder, work, len(files_of(folder)), 200, REAL_EXTS, show=False)
+    files = len(files_of(folder))
+    record = run_llamaindex(folder, work, files, 200, REAL_EXTS, show=False, per_file=True)
     record.update(name="llamaindex_real", rss_mb=_peak_mb(resource.RUSAGE_SELF))
     return record
 
