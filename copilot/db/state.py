@@ -42,7 +42,14 @@ class StateStore:
         self.dialect = self.engine.dialect.name
 
     def close(self) -> None:
+        """Close the pooled connections now: PostgreSQL counts them until they go."""
         self.engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # -- items -----------------------------------------------------------------------
     def item_states(self, owner: str, scope: str) -> dict[str, ItemState]:

@@ -1,7 +1,15 @@
 """The sync state store on its own: the facts the pipeline relies on, on SQLite and on
 PostgreSQL (the ``state_url`` fixture runs each test on both)."""
 
+import pytest
+
 from copilot.db.state import StateStore
+
+
+@pytest.fixture
+def state(state_url):
+    with StateStore(state_url) as store:  # closed, or PostgreSQL sees the pool linger
+        yield store
 
 
 def row(item_id, status="indexed", **kw):
@@ -21,8 +29,7 @@ def row(item_id, status="indexed", **kw):
     return {**base, **kw}
 
 
-def test_items_are_scoped_by_owner_and_failures_clear_when_indexed(state_url):
-    state = StateStore(state_url)
+def test_items_are_scoped_by_owner_and_failures_clear_when_indexed(state):
     state.record_items("ann", [row("a", display_text="full text of a")])
     state.record_items("bob", [row("a", chunks=5)])
     state.record_failure("ann", "local:/d", "b", "parse", "b is damaged")
@@ -41,8 +48,7 @@ def test_items_are_scoped_by_owner_and_failures_clear_when_indexed(state_url):
     assert state.failures("ann") == []
 
 
-def test_checkpoints_round_trip_and_forget_removes_everything(state_url):
-    state = StateStore(state_url)
+def test_checkpoints_round_trip_and_forget_removes_everything(state):
     assert state.checkpoint("ann", "local:/d") is None
     state.save_checkpoint("ann", "local:/d", {"delta": "https://x/delta?token=1"})
     assert state.checkpoint("ann", "local:/d") == {"delta": "https://x/delta?token=1"}

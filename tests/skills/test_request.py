@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,9 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def state(settings: Settings) -> StateStore:
-    return StateStore(settings.state_url)
+def state(settings: Settings) -> Iterator[StateStore]:
+    with StateStore(settings.state_url) as store:
+        yield store
 
 
 def test_typed_text_goes_to_the_main_input_with_the_options_typed(state: StateStore) -> None:

@@ -5,6 +5,7 @@ about it, and `skills test` saying why two outputs are the same."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,9 @@ NOTES = " ".join(
 
 
 @pytest.fixture
-def state(settings: Settings) -> StateStore:
-    return StateStore(settings.state_url)
+def state(settings: Settings) -> Iterator[StateStore]:
+    with StateStore(settings.state_url) as store:
+        yield store
 
 
 def test_a_value_outside_the_enum_is_refused_with_the_allowed_values(state: StateStore) -> None:
