@@ -67,13 +67,28 @@ DIRECT = {
     "summarise": "Summarise this mail in three to five short bullet points.",
     "draft": "Write a short reply to this mail from Daniel to Maria. Confirm 7 March.",
 }
-COPILOT = {
-    "summarise": {"text": MAIL, "style": "bullets"},
-    "draft": {"message": MAIL, "notes": "Confirm 7 March; someone stays until the report."},
-}
+NOTES = "Confirm 7 March; someone stays until the report."
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 
 
-def copilot_call(runner, skill: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def mail_for(kind: str, rep: int) -> str:
+    """The mail of one call: the same every time ("same": the whole prompt can come from
+    the server's cache), or another mail each time ("new": only the skill's fixed prefix
+    can; what a user sees when replying to the next mail in the inbox)."""
+    if kind == "same":
+        return MAIL
+    day = DAYS[rep % len(DAYS)]
+    # Changed from the subject line on: after the two address lines nothing is cached.
+    return MAIL.replace("Subject: Atlas migration:", f"Subject: Atlas migration ({day}, {rep}):")
+
+
+def copilot_inputs(skill: str, mail: str) -> dict[str, str]:
+    if skill == "summarise":
+        return {"text": mail, "style": "bullets"}
+    return {"message": mail, "notes": NOTES}
+
+
+def copilot_call(runner, skill: str, mail: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     first: list[float] = []
 
@@ -81,19 +96,20 @@ def copilot_call(runner, skill: str) -> dict[str, float]:  # type: ignore[no-unt
         if kind == "delta" and not first:
             first.append(time.perf_counter() - start)
 
-    result = runner.run("local:bench", skill, COPILOT[skill], retrieval=False, on_event=on_event)
+    inputs = copilot_inputs(skill, mail)
+    result = runner.run("local:bench", skill, inputs, retrieval=False, on_event=on_event)
     total = time.perf_counter() - start
     return {"ttft_s": first[0] if first else total, "total_s": total, "chars": len(result.text),
             "engine": result.engine}  # fmt: skip
 
 
-def direct_call(client, model: str, skill: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def direct_call(client, model: str, skill: str, mail: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     first = None
     text = []
     stream = client.chat.completions.create(
         model=model,
-        messages=[{"role": "system", "content": DIRECT[skill]}, {"role": "user", "content": MAIL}],
+        messages=[{"role": "system", "content": DIRECT[skill]}, {"role": "user", "content": mail}],
         stream=True, max_tokens=400, temperature=0.2,
     )  # fmt: skip
     for chunk in stream:
@@ -105,11 +121,32 @@ def direct_call(client, model: str, skill: str) -> dict[str, float]:  # type: ig
     return {"ttft_s": first or total, "total_s": total, "chars": len("".join(text))}
 
 
+def summarise_rows(kind: str, skill: str, model: str, rows: dict) -> dict[str, object]:  # type: ignore[type-arg]
+    """Medians over the warm calls (the first copilot call of a skill fills the cache)."""
+    ours, direct = rows[(kind, skill, "copilot")], rows[(kind, skill, "direct")]
+    warm = ours[1:] or ours
+    summary: dict[str, object] = {
+        "name": "summary", "mail": kind, "skill": skill, "model": model,
+        "copilot_ttft_cold_s": round(ours[0]["ttft_s"], 2),
+        "copilot_ttft_warm_s": round(statistics.median(r["ttft_s"] for r in warm), 2),
+        "direct_ttft_s": round(statistics.median(r["ttft_s"] for r in direct), 2),
+        "copilot_total_s": round(statistics.median(r["total_s"] for r in warm), 2),
+        "direct_total_s": round(statistics.median(r["total_s"] for r in direct), 2),
+        "copilot_chars": round(statistics.median(r["chars"] for r in warm)),
+        "direct_chars": round(statistics.median(r["chars"] for r in direct)),
+    }  # fmt: skip
+    ratio = float(summary["copilot_total_s"]) / float(summary["direct_total_s"])  # type: ignore[arg-type]
+    summary["ratio_total"] = round(ratio, 2)
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--model-file", type=Path, default=None,
                         help="a GGUF file (default: the installed packaged model)")  # fmt: skip
+    parser.add_argument("--mail", nargs="+", choices=["same", "new"], default=["same", "new"],
+                        help="one mail every call, another mail each call, or both")  # fmt: skip
     args = parser.parse_args()
 
     from openai import OpenAI
@@ -141,32 +178,24 @@ def main() -> None:
         assert info is not None, "the embedded server did not start"
         srv = psutil.Process(info.pid)
         client = OpenAI(base_url=info.base_url, api_key="none", max_retries=0, timeout=600)
-        rows: dict[tuple[str, str], list[dict[str, float]]] = {}
+        rows: dict[tuple[str, str, str], list[dict[str, float]]] = {}
         peak_server = 0
-        for skill in ("summarise", "draft"):
-            for rep in range(args.reps):
-                for side in ("copilot", "direct"):
-                    row = copilot_call(runner, skill) if side == "copilot" else direct_call(
-                        client, info.model, skill)  # fmt: skip
-                    state = "cold" if side == "copilot" and rep == 0 else "warm"
-                    peak_server = max(peak_server, srv.memory_info().rss)
-                    rows.setdefault((skill, side), []).append(row)
-                    print(json.dumps({"name": "call", "skill": skill, "side": side, "rep": rep,
-                                      "cache": state, **row}), flush=True)  # fmt: skip
-        for skill in ("summarise", "draft"):
-            ours, direct = rows[(skill, "copilot")], rows[(skill, "direct")]
-            warm = ours[1:] or ours
-            summary = {
-                "name": "summary", "skill": skill, "model": info.model,
-                "copilot_ttft_cold_s": round(ours[0]["ttft_s"], 2),
-                "copilot_ttft_warm_s": round(statistics.median(r["ttft_s"] for r in warm), 2),
-                "direct_ttft_s": round(statistics.median(r["ttft_s"] for r in direct), 2),
-                "copilot_total_s": round(statistics.median(r["total_s"] for r in warm), 2),
-                "direct_total_s": round(statistics.median(r["total_s"] for r in direct), 2),
-            }  # fmt: skip
-            ratio = summary["copilot_total_s"] / summary["direct_total_s"]
-            summary["ratio_total"] = round(ratio, 2)
-            print(json.dumps(summary), flush=True)
+        for kind in args.mail:
+            for skill in ("summarise", "draft"):
+                for rep in range(args.reps):
+                    mail = mail_for(kind, rep)
+                    for side in ("copilot", "direct"):
+                        row = copilot_call(runner, skill, mail) if side == "copilot" else (
+                            direct_call(client, info.model, skill, mail))  # fmt: skip
+                        state = "cold" if side == "copilot" and rep == 0 else "warm"
+                        peak_server = max(peak_server, srv.memory_info().rss)
+                        rows.setdefault((kind, skill, side), []).append(row)
+                        print(json.dumps({"name": "call", "mail": kind, "skill": skill,
+                                          "side": side, "rep": rep, "cache": state, **row}),
+                              flush=True)  # fmt: skip
+        for kind in args.mail:
+            for skill in ("summarise", "draft"):
+                print(json.dumps(summarise_rows(kind, skill, info.model, rows)), flush=True)
         memory = {"name": "memory", "server_peak_rss_mb": round(peak_server / 2**20),
                   "bench_rss_mb": round(me.memory_info().rss / 2**20)}  # fmt: skip
         print(json.dumps(memory), flush=True)

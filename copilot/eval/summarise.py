@@ -12,12 +12,11 @@ Each mail goes, as the pasted text, to the built-in summarise skill with
 is scored with Google's ``rouge-score`` (the package behind the published AESLC and
 PEGASUS figures), Porter stemming on: ROUGE-1, ROUGE-2 and ROUGE-L F1 against the
 ``subject``, and against the best-matching of the ``annotations`` (per metric, as
-``score_multi`` picks). Citation markers ("[1]"), a leading "Subject:" label and
-enclosing quotes are taken out first: they are the copilot's links to sources and a small
-model's formatting, not words of the subject (a model that writes "Subject:" is a finding
-for the skill, not for ROUGE). The means are over the mails that
-have that kind of reference. rouge-score's tokenizer keeps only ASCII letters and digits,
-so the measure is for English mail.
+``score_multi`` picks). Citation markers ("[1]") are taken out first: they are the
+copilot's links to sources, not words of the subject; a "Subject:" label and enclosing
+quotes are taken out by the skill itself (``copilot.skills.shape``), as the user sees it.
+The means are over the mails that have that kind of reference. rouge-score's tokenizer
+keeps only ASCII letters and digits, so the measure is for English mail.
 
 Published reference (AESLC test split, fine-tuned PEGASUS-large, F1 against ``subject``):
 0.377 / 0.213 / 0.365.
@@ -40,6 +39,7 @@ from copilot.eval.metrics import percentile
 from copilot.eval.skill_runs import eval_runner, resolve_engine
 from copilot.llm.errors import LLMError
 from copilot.skills.engines.local.engine import LocalEngineError
+from copilot.skills.shape import subject_line
 
 __all__ = [
     "METRICS", "Mail", "SummariseDataError", "SummaryReport", "evaluate", "read_jsonl",
@@ -52,7 +52,6 @@ MAX_LINE_BYTES = 1_000_000  # one mail; AESLC's longest is ~30 kB
 MAX_BAD_LINES_SHOWN = 5
 MAX_ERRORS_IN_A_ROW = 10  # a dead model stops the run instead of failing every mail
 _MARKER = re.compile(r"\s*\[\d{1,6}\]")
-_LABEL = re.compile(r"^\s*(?:\*\*)?subject(?:\*\*)?\s*:\s*", re.IGNORECASE)
 
 
 class SummariseDataError(CopilotError, ValueError):
@@ -185,8 +184,7 @@ def score_subject(prediction: str, mail: Mail) -> dict[str, dict[str, float]]:
 def clean_prediction(text: str) -> str:
     """The answer without citation markers, a "Subject:" label, enclosing quotes and
     surrounding white space."""
-    text = " ".join(_MARKER.sub("", text).split())
-    return _LABEL.sub("", text).strip("\"'“”").strip()
+    return subject_line(" ".join(_MARKER.sub("", text).split()))
 
 
 def evaluate(

@@ -9,20 +9,22 @@ machine, the same citation checks, the same run record. What differs between eng
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Literal
 
-from copilot.config import Settings
 from copilot.errors import Cancelled
 from copilot.llm.errors import LLMError
 from copilot.llm.openai_engine import OpenAIEngine
 from copilot.llm.redact import RedactionPolicy, Redactor
+from copilot.skills.attribute import attribute_lines
 from copilot.skills.citations import cite
 from copilot.skills.engines.base import Answer, ChatModel, Engine, EngineName, EventSink, Job
 from copilot.skills.engines.local.engine import LocalEngineError
+from copilot.skills.engines.local.sentences import split_sentences
 from copilot.skills.engines.select import choose_engine, open_engine, skill_model
 from copilot.skills.history import RunRecord, RunStore, inputs_hash
 from copilot.skills.library.store import SkillStore, StoredSkill, model_name
@@ -30,12 +32,13 @@ from copilot.skills.prepare import Prepared, SkillInputError, prepare
 from copilot.skills.privacy import redacted
 from copilot.skills.request import RunRequest
 from copilot.skills.result import RunResult
+from copilot.skills.shape import shape_answer
 from copilot.skills.types import GivenInputs, Source
 from copilot.workspace import Workspace
 
 RunStatus = Literal["ok", "error", "cancelled"]
 
-__all__ = ["RunResult", "SkillInputError", "SkillRunner", "predict_llm"]
+__all__ = ["RunResult", "SkillInputError", "SkillRunner"]
 
 
 class SkillRunner:
@@ -267,8 +270,12 @@ def _complete(
     result.prompt_tokens, result.completion_tokens = tally.prompt, tally.completion
     result.cost_usd = tally.cost
     given = prep.all_sources if prep.long_document else prep.sources
-    if given and prep.template.metadata.output.format == "text":
-        cited = cite(answer.text, given)
+    text_output = prep.template.metadata.output.format == "text"
+    written = shape_answer(answer.text, prep.inputs.get("style")) if text_output else answer.text
+    if given and text_output:
+        if prep.template.metadata.prefill is None:  # not a reply: its reader has no sources
+            written = attribute_lines(written, given)
+        cited = cite(written, given)
         result.text, result.citations, result.invalid_citations = (
             cited.text,
             cited.citations,
@@ -276,21 +283,14 @@ def _complete(
         )
         result.sources = given
     else:
-        result.text = answer.text
+        result.text = written
     if not answer.streamed and on_event is not None:
-        on_event("delta", {"text": result.text})
+        for piece in sentence_pieces(result.text):  # the extractive engine, sentence by sentence
+            on_event("delta", {"text": piece})
 
 
-def predict_llm(settings: Settings, texts: Sequence[str]) -> list[int]:
-    """1 (positive) or 0 per text from the sentiment skill on the LLM (for `copilot eval`)."""
-    with Workspace(settings) as ws:
-        runner = SkillRunner(ws)
-        out = []
-        for text in texts:
-            result = runner.run("eval", "sentiment", {"text": text}, engine="llm", record=False)
-            data = result.data if isinstance(result.data, dict) else {}
-            score = data.get("score")
-            label = data.get("label")
-            positive = label == "positive" or (label != "negative" and (score or 0) >= 0)
-            out.append(1 if positive else 0)
-        return out
+def sentence_pieces(text: str) -> list[str]:
+    """``text`` cut at its sentence starts; the pieces join back to exactly ``text``."""
+    starts = sorted({start for start, _ in split_sentences(text) if 0 < start < len(text)})
+    bounds = [0, *starts, len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]

@@ -139,3 +139,12 @@ def test_neutralise_turns_every_tag_like_start_into_a_guillemet(text: str) -> No
 
 def test_neutralise_leaves_ordinary_text_alone() -> None:
     assert neutralise("a <= b, 3 < 4, <3, ->") == "a <= b, 3 < 4, <3, ->"
+
+
+def test_renders_share_one_fence_name_so_a_prompt_cache_can_match() -> None:
+    """Two mails, one system message: a model server reuses its cache of the skill's
+    instructions for the next mail (the fence rule, not the name, stops a breakout)."""
+    draft = load_builtin("draft")
+    first = render(draft, {"message": "From: Ann <ann@x.example>\n\nCan we meet?"})
+    other = render(draft, {"message": f"From: Bob <bob@x.example>\n\n{ATTACK}"})
+    assert first[0] == other[0] and "<untrusted-" in first[0].content

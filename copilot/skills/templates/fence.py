@@ -8,13 +8,16 @@ fence nor open one of its own:
   ``<|im_end|>``, with zero-width characters or a full-width ``＜`` in between) becomes
   ``‹``, so no fence of any template (built-in or personal, whatever its tag names) can
   be ended or forged from inside a value;
-- the renderer wraps each such value in an element named with a per-render random nonce
-  (``<untrusted-3f9a0c1d name="message">…</untrusted-3f9a0c1d>``), which the value cannot
-  guess, and tells the model once what those elements are.
+- the renderer wraps each such value in an element named with a nonce the value cannot
+  guess (``<untrusted-3f9a0c1d name="message">…</untrusted-3f9a0c1d>``), and tells the
+  model once what those elements are.
 
-The renderer applies both to every ``{{ … }}`` output, so a personal template cannot forget
-them. ``Fenced`` marks text that was already fenced under this rule (the numbered context
-block), so it is not wrapped twice.
+The nonce is drawn once per process, not per render. What stops a value from closing its
+fence is the first rule (it cannot write a tag-like ``<``); the nonce is defence in depth,
+and a mail's author never sees the prompt. A fresh nonce per render put a new word in the
+system message of every prompt, so llama.cpp's prompt cache matched nothing after it: a
+repeated draft waited 11 s for its first token, 0.2 s with one nonce per process
+(bench/embedded.py, docs/benchmarks.md). Answers never show it (``unfence``).
 """
 
 from __future__ import annotations
@@ -62,9 +65,17 @@ def neutralise_all(value: Any) -> Any:
     return value
 
 
+_PROCESS_NONCE = secrets.token_hex(4)
+
+
 def new_nonce() -> str:
-    """A fresh fence name for one render: 32 random bits, never in the template or input."""
+    """A fresh fence name: 32 random bits, never in the template or input."""
     return secrets.token_hex(4)
+
+
+def process_nonce() -> str:
+    """The fence name of every render in this process (see the module's docstring)."""
+    return _PROCESS_NONCE
 
 
 def wrap(text: str, nonce: str, name: str = "") -> str:

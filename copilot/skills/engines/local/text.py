@@ -178,7 +178,7 @@ def answer(
         return LocalAnswer(nothing, [], note=NOTE_ANSWER)
     vectors = embedder.embed_documents([s.text for s in sentences] + [asked])
     # "What did Kay Mann say about …": a mail's sentences are said by its sender.
-    speakers = {s.n: _terms(s.sender) for s in sources if s.sender}
+    speakers = {s.n: content_terms(s.sender) for s in sources if s.sender}
     scores = _relevance(asked, vectors[-1], sentences, vectors[:-1], speakers)
     best = float(scores.max())
     keep = [i for i in np.argsort(-scores) if scores[i] >= max(_RELEVANT, best - _ANSWER_MARGIN)]
@@ -304,10 +304,10 @@ def _pool(sentences: list[_Sentence], limit: int, query: str) -> list[_Sentence]
     """The sentences worth embedding: all of them, or for a long text the half that shares
     most words with ``query`` (a sample alone could miss the one sentence asked about) and
     a sample of the rest."""
-    terms = _terms(query)
+    terms = content_terms(query)
     if len(sentences) <= limit or not terms:
         return _sample(sentences, limit)
-    shared = [(len(terms & _terms(s.text)), s) for s in sentences]
+    shared = [(len(terms & content_terms(s.text)), s) for s in sentences]
     best = sorted((x for x in shared if x[0] > 0), key=lambda x: (-x[0], x[1].order))
     matched = [s for _, s in best[: limit // 2]]
     taken = {s.order for s in matched}
@@ -373,18 +373,19 @@ def _relevance(
     """Cosine to the query, plus a share of the query's content words the sentence holds
     (names, numbers and product codes that an embedding blurs), its speaker's name (a
     mail's sender, from ``speakers`` by source number) counted as its words."""
-    terms = _terms(query)
+    terms = content_terms(query)
     overlap = np.zeros(len(sentences), dtype=np.float32)
     speakers = speakers or {}
     if terms:
         for i, s in enumerate(sentences):
-            words = _terms(s.text) | speakers.get(s.n, set())
+            words = content_terms(s.text) | speakers.get(s.n, set())
             overlap[i] = len(terms & words) / len(terms)
     relevance: np.ndarray = 0.75 * (vectors @ query_vector) + 0.25 * overlap
     return relevance
 
 
-def _terms(text: str) -> set[str]:
+def content_terms(text: str) -> set[str]:
+    """The stemmed words of ``text`` that carry meaning (stop words left out)."""
     return {_stem(w.lower()) for w in _WORD.findall(text) if w.lower() not in _STOPWORDS}
 
 

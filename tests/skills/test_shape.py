@@ -1,0 +1,37 @@
+"""The last touch on written answers: what a small model adds and the user never wants."""
+
+from copilot.skills.shape import shape_answer, subject_line, without_placeholders
+
+
+def test_a_placeholder_signature_line_is_dropped_under_the_sign_off() -> None:
+    draft = "Hi Maria,\n\n7 March works for us.\n\nBest regards,\n[Your Name]\n"
+    assert without_placeholders(draft) == "Hi Maria,\n\n7 March works for us.\n\nBest regards,\n"
+
+
+def test_several_placeholder_lines_go_but_citations_links_and_words_stay() -> None:
+    draft = "Yes [2].\nSee [the plan](https://x.example).\n\nRegards,\n[Your Name]\n[Your Position]"
+    assert without_placeholders(draft) == "Yes [2].\nSee [the plan](https://x.example).\n\nRegards,"
+    assert without_placeholders("[Note] the budget is final.") == "[Note] the budget is final."
+    assert without_placeholders("[3]\n") == "[3]\n"
+
+
+def test_a_subject_line_loses_its_label_quotes_and_further_lines() -> None:
+    assert subject_line('Subject: "Atlas go-live moves to 21 March"\n\nIt moved.') == (
+        "Atlas go-live moves to 21 March"
+    )
+    assert subject_line("**Subject:** Q3 travel budget") == "Q3 travel budget"
+    assert (
+        subject_line("Subject matter experts meet Friday") == "Subject matter experts meet Friday"
+    )
+    assert subject_line("Re: Q3 travel budget") == "Re: Q3 travel budget"  # a real subject
+
+
+def test_the_style_decides_which_shaping_applies() -> None:
+    assert shape_answer("Subject: Budget\n", "subject") == "Budget"
+    assert shape_answer("Subject: Budget\n", "bullets") == "Subject: Budget\n"
+    assert shape_answer("Thanks,\n[Your Name]", None) == "Thanks,"
+
+
+def test_a_fence_element_echoed_from_the_prompt_is_taken_out() -> None:
+    echoed = 'Hi Maria,\n\n<untrusted-1a2b3c4d name="notes">7 March works.</untrusted-1a2b3c4d>'
+    assert shape_answer(echoed, None) == "Hi Maria,\n\n7 March works."
