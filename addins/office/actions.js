@@ -77,8 +77,12 @@ const WORD = [
     id: "ask",
     label: "Ask",
     skill: "ask",
+    conversation: true, // follow-up questions keep the earlier turns (see conversationBody)
+    title: "Ask your documents and mail",
+    heading: "Conversation", // the result panel's title while asking
+    submit: "Send",
     fields: [{ name: "question", label: "Question", control: "textarea", required: true, value: "",
-      help: "Answered from your own documents and mail, with sources." }],
+      help: "Answered from your own documents and mail, with sources. Enter sends; Shift+Enter starts a new line." }],
     inputs: async (_host, v) => ({ question: need(v.question, "type a question") }),
   },
 ];
@@ -134,4 +138,16 @@ export function actionsFor(host) {
 export function runBody(made) {
   const { body = {}, ...inputs } = made;
   return { ...body, inputs };
+}
+
+// The earlier turns a follow-up question sends (the API keeps the last 6, clipped).
+export const MAX_TURNS = 6;
+
+/** The run body of a follow-up: the question and the last turns, oldest first. */
+export function conversationBody(body, turns) {
+  const earlier = (turns || []).slice(-MAX_TURNS).map(({ question, answer }) => ({
+    question: String(question ?? "").slice(0, 4000), // the API's limits for one turn
+    answer: String(answer ?? "").slice(0, 20000),
+  }));
+  return earlier.length ? { ...body, conversation: earlier } : body;
 }

@@ -172,6 +172,7 @@ export function createApi({ base = "", getToken = async () => null, fetchImpl } 
     me: () => json("GET", "/v1/me"),
     skills: (surface) => json("GET", `/v1/skills?surface=${enc(surface)}`),
     skill: (id) => json("GET", `/v1/skills/${enc(id)}`),
+    skillVersion: (id, version) => json("GET", `/v1/skills/${enc(id)}?version=${enc(version)}`),
     save: (id, text, message = "") => json("PUT", `/v1/skills/${enc(id)}`, { text, message }),
     fork: (id, newId) => json("POST", `/v1/skills/${enc(id)}/fork`, { new_id: newId }),
     versions: (id) => json("GET", `/v1/skills/${enc(id)}/versions`),

@@ -2,13 +2,14 @@
 // skill picker with its generated form, the preview, the editor and the result panel.
 // Nothing is sent to the API or written into the document without a click.
 
-import { actionsFor, readScoped, runBody } from "./actions.js";
+import { actionsFor, conversationBody, readScoped, runBody } from "./actions.js";
 import { createApi } from "./api.js";
 import { createAuth, loadConfig, loadMsalScript } from "./auth.js";
 import { createEditor } from "./editor.js";
 import { fieldsFor, readForm, renderForm } from "./form.js";
 import { detectHost } from "./host.js";
 import { createResult } from "./result.js";
+import { applyLook } from "./theme.js";
 import { announce, clearError, el, renderPreview, show, showError } from "./ui.js";
 
 const byId = (id) => document.getElementById(id);
@@ -21,25 +22,11 @@ async function officeReady(Office) {
   return Promise.race([Office.onReady(), timeout]);
 }
 
-/** Office's theme (light or dark, and its colours) when the host has one. */
-function applyTheme(Office) {
-  const theme = Office?.context?.officeTheme;
-  if (!theme?.bodyBackgroundColor) return;
-  const root = document.documentElement;
-  root.style.setProperty("--bg", theme.bodyBackgroundColor);
-  root.style.setProperty("--fg", theme.bodyForegroundColor);
-  root.style.setProperty("--control-bg", theme.controlBackgroundColor || theme.bodyBackgroundColor);
-  root.style.setProperty("--control-fg", theme.controlForegroundColor || theme.bodyForegroundColor);
-  const hex = theme.bodyBackgroundColor.replace("#", "");
-  const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) || 0);
-  root.dataset.theme = 0.299 * r + 0.587 * g + 0.114 * b < 128 ? "dark" : "light";
-}
-
 async function boot() {
   const params = new URLSearchParams(location.search);
   const Office = globalThis.Office;
   const info = await officeReady(Office);
-  applyTheme(Office);
+  applyLook(Office);
   const host = detectHost(info, { Office, Word: globalThis.Word, previewDoc: byId("preview-doc") });
   document.body.dataset.host = host.kind;
   document.body.dataset.mode = host.mode;
@@ -68,14 +55,15 @@ async function boot() {
       (me) => {
         const engine = me.engine === "local" ? "local engine (no LLM)" : me.model || "LLM";
         byId("who").textContent = `${me.name} · ${engine}`;
+        byId("who").title = byId("who").textContent; // the full text when it is cut short
       },
       (error) => showError(notice, error),
     );
   }
 
   const result = createResult({ api, host, byId });
-  setUpActions(host, result);
-  const skills = setUpSkills(host, api, result);
+  const actions = setUpActions(host, result);
+  const skills = setUpSkills(host, api, result, actions);
   skills.load().catch((error) => showError(notice, error));
   document.body.dataset.ready = "true";
 }
@@ -84,34 +72,84 @@ function setUpActions(host, result) {
   const buttons = byId("action-buttons");
   const form = byId("action-form");
   const fields = byId("action-fields");
+  const home = byId("action-home");
+  const newChat = byId("new-chat");
   let chosen = null;
+  let turns = []; // Ask: the finished question/answer pairs of this conversation
+
+  function endConversation() {
+    turns = [];
+    show(newChat, false);
+  }
+
+  /** Ask lives in the result panel, under its thread; every other form stays up here. */
+  function place(action) {
+    const slot = action?.conversation ? byId("followup-slot") : home;
+    if (form.parentElement !== slot) slot.append(form);
+  }
 
   async function go(action, values) {
     try {
       const made = await action.inputs(host, { ...values, scope: byId("scope").value });
-      await result.start(action.skill, runBody(made), { label: action.label, reply: action.reply });
+      if (!action.conversation) {
+        endConversation();
+        await result.start(action.skill, runBody(made), { label: action.label, reply: action.reply });
+        return;
+      }
+      const asked = String(made.question ?? "");
+      const done = await result.start(action.skill, conversationBody(runBody(made), turns), {
+        label: action.heading || action.label,
+        question: asked,
+        followUp: turns.length > 0,
+      });
+      if (!done) return;
+      turns.push({ question: asked, answer: done.text });
+      show(newChat, true);
+      const box = fields.querySelector("textarea, input");
+      if (box) {
+        box.value = "";
+        box.focus();
+      }
+      byId("action-form-title").textContent = "Ask a follow-up question";
     } catch (error) {
       result.fail(error);
     }
   }
 
-  for (const action of actionsFor(host)) {
-    const button = el("button", { type: "button", id: `action-${action.id}`, textContent: action.label });
+  function openForm(action, button) {
+    chosen = action;
+    for (const other of buttons.querySelectorAll("[aria-expanded]")) {
+      other.setAttribute("aria-expanded", String(other === button));
+    }
+    const title = byId("action-form-title");
+    title.textContent = action.conversation && turns.length ? "Ask a follow-up question" : action.title || action.label;
+    title.classList.toggle("visually-hidden", Boolean(action.conversation));
+    byId("action-go").textContent = action.submit || "Run";
+    show(byId("action-cancel"), !action.conversation);
+    renderForm(fields, action.fields, `act-${action.id}`);
+    place(action);
+    if (action.conversation) {
+      if (!turns.length) result.open(action.heading || action.label);
+      sendOnEnter(fields);
+    }
+    form.hidden = false;
+    fields.querySelector("input, select, textarea")?.focus();
+  }
+
+  const list = actionsFor(host);
+  buttons.dataset.count = String(list.length);
+  for (const action of list) {
+    const button = el("fluent-button", { id: `action-${action.id}`, textContent: action.label, attrs: { type: "button" } });
     if (action.fields) button.setAttribute("aria-expanded", "false");
     button.addEventListener("click", () => {
       if (!action.fields) {
         form.hidden = true;
+        place(null);
+        for (const other of buttons.querySelectorAll("[aria-expanded]")) other.setAttribute("aria-expanded", "false");
         go(action, {});
         return;
       }
-      chosen = action;
-      for (const other of buttons.querySelectorAll("[aria-expanded]")) {
-        other.setAttribute("aria-expanded", String(other === button));
-      }
-      byId("action-form-title").textContent = action.label;
-      renderForm(fields, action.fields, `act-${action.id}`);
-      form.hidden = false;
-      fields.querySelector("input, select, textarea")?.focus();
+      openForm(action, button);
     });
     buttons.append(button);
   }
@@ -121,11 +159,28 @@ function setUpActions(host, result) {
   });
   byId("action-cancel").addEventListener("click", () => {
     form.hidden = true;
+    byId(`action-${chosen?.id}`)?.setAttribute("aria-expanded", "false");
     byId(`action-${chosen?.id}`)?.focus();
+  });
+  newChat.addEventListener("click", () => {
+    endConversation();
+    const ask = list.find((a) => a.conversation);
+    if (ask) openForm(ask, byId(`action-${ask.id}`));
+  });
+  return { endConversation };
+}
+
+/** In a question box, Enter sends and Shift+Enter starts a new line (as in chat apps). */
+function sendOnEnter(container) {
+  const box = container.querySelector("textarea");
+  box?.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    box.form?.requestSubmit();
   });
 }
 
-function setUpSkills(host, api, result) {
+function setUpSkills(host, api, result, actions) {
   const select = byId("skill");
   const fieldsBox = byId("skill-fields");
   const status = byId("skill-status");
@@ -145,7 +200,10 @@ function setUpSkills(host, api, result) {
       }
       if (group.children.length) select.append(group);
     }
+    // Default: the user's own first skill (the built-ins are the quick actions above).
+    const mine = list.find((s) => s.source === "personal");
     if (selectId && list.some((s) => s.id === selectId)) select.value = selectId;
+    else if (mine) select.value = mine.id;
     await choose(select.value);
   }
 
@@ -180,7 +238,9 @@ function setUpSkills(host, api, result) {
     event.preventDefault();
     clearError(errorBox);
     try {
-      await result.start(skill.id, await body(), { label: skill.name });
+      actions.endConversation();
+      const reply = host.kind === "outlook" && host.mode === "read" && skill.task === "draft";
+      await result.start(skill.id, await body(), { label: skill.name, reply });
     } catch (error) {
       showError(errorBox, error);
     }

@@ -92,3 +92,34 @@ export function citedNumbers(text) {
   }
   return seen;
 }
+
+/** A template error's message said once: "<string> line 52: bad thing" → "bad thing". */
+export function templateMessage(detail, line) {
+  const text = String(detail || "invalid template");
+  const n = Math.trunc(Number(line));
+  if (!Number.isInteger(n) || n < 1) return text;
+  const stripped = text.replace(new RegExp(`^.*?\\bline ${n}\\s*[:,-]\\s*`, "i"), "");
+  return stripped.replace(new RegExp(`\\s*\\(?\\bat line ${n}\\)?`, "i"), "") || text;
+}
+
+/** How a citation is named: the API's label (subject, sender, date; title and place). */
+export function citationLabel(citation) {
+  if (citation?.label) return String(citation.label);
+  const title = sourceTitle(citation);
+  return citation?.where ? `${title} — ${citation.where}` : title;
+}
+
+/** The citations to list under an answer (only those cited) and the rest ("more"). */
+export function splitSources(done) {
+  const all = Array.isArray(done?.citations) ? done.citations.filter(Boolean) : [];
+  const cited = all.filter((c) => c.cited !== false);
+  const shown = new Set(cited.map((c) => c.n));
+  const more = [];
+  const extra = Array.isArray(done?.more_sources) ? done.more_sources : [];
+  for (const c of [...all.filter((x) => x.cited === false), ...extra]) {
+    if (!c || shown.has(c.n)) continue;
+    shown.add(c.n);
+    more.push(c);
+  }
+  return { cited, more };
+}

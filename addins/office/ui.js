@@ -2,7 +2,7 @@
 // model is set with textContent (never innerHTML), so hostile content stays text.
 
 import { advice } from "./api.js";
-import { safeHref, sourceTitle } from "./text.js";
+import { citationLabel, safeHref } from "./text.js";
 
 /** Create an element: el("a", {className: "x", attrs: {href}}, "text", child…). */
 export function el(tag, props = {}, ...children) {
@@ -22,27 +22,24 @@ export function show(node, visible = true) {
   node.hidden = !visible;
 }
 
-/** The citations as a list of links that open the cited place (in a new window). */
-export function renderCitations(list, citations) {
+/** Citations as a list of links that open the cited place (in a new window); each named
+ *  by its label (a mail by subject, sender and date; a file by title and place). */
+export function renderCitations(list, citations, { cited = true } = {}) {
   list.replaceChildren();
   for (const citation of citations || []) {
-    const label = `[${citation.n}] ${sourceTitle(citation)}`;
-    const where = citation.where ? ` — ${citation.where}` : "";
+    const name = citationLabel(citation);
     const href = safeHref(citation.link || citation.url);
-    const item = el("li");
+    const item = el("li", { className: cited ? "cited" : "" });
+    const text = `[${citation.n}] ${name}`;
     if (href) {
-      item.append(
-        el("a", {
-          href,
-          target: "_blank",
-          rel: "noopener noreferrer",
-          title: citation.snippet || "",
-          attrs: { "aria-label": `Source ${citation.n}: ${sourceTitle(citation)}${where}, opens in a new window` },
-        }, label),
-        where,
-      );
+      item.append(el("a", {
+        href,
+        target: "_blank",
+        rel: "noopener noreferrer",
+        attrs: { "aria-label": `Source ${citation.n}: ${name}, opens in a new window` },
+      }, text));
     } else {
-      item.append(el("span", { title: citation.snippet || "" }, label), where);
+      item.append(el("span", { className: "n" }, text));
     }
     if (citation.snippet) item.append(el("p", { className: "snippet" }, citation.snippet));
     list.append(item);

@@ -161,6 +161,7 @@ def _request(
             engine=body.engine,
             retrieval=body.retrieval,
             dry_run=dry_run,
+            conversation=[(t.question, t.answer) for t in body.conversation],
         )
     except ItemNotFound as exc:
         raise Problem(404, f"No indexed item {exc.item_id!r}.") from None

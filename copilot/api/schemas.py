@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from copilot.skills.request import MAX_TURNS
 from copilot.skills.templates.render import MAX_OUTPUT_CHARS
 
 Engine = Literal["auto", "llm", "local"]
@@ -135,8 +136,21 @@ class TestSkill(_In):
     engine: Engine = "auto"
 
 
+class Turn(_In):
+    """One earlier question and its answer, sent with a follow-up question."""
+
+    question: str = Field(max_length=4_000)
+    answer: str = Field(max_length=20_000)
+
+
 class RunSkill(_In):
     inputs: Inputs = Field(default_factory=dict)
+    conversation: list[Turn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Earlier turns, oldest first, for a follow-up question: the last "
+        f"{MAX_TURNS} reach the model, clipped, as data.",
+    )
     query: str | None = Field(None, max_length=2000, description="What to search for instead.")
     item_id: str | None = Field(
         None, description="An indexed item (e.g. a mail thread) whose text is the main input."

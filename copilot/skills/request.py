@@ -40,6 +40,13 @@ MAX_SOURCE_CHARS = 700  # a citation should point at a passage, not a whole docu
 # A text rendered into the prompt as is. Only summarise takes more: it splits a long
 # document into parts (map-reduce); a file is bounded by settings.max_file_bytes.
 MAX_TEXT_CHARS = 400_000
+# Earlier turns of a conversation (the pane's follow-up questions): the last few, clipped,
+# so a long chat cannot crowd the sources out of the prompt.
+CONVERSATION_INPUT = "conversation"
+MAX_TURNS = 6
+MAX_TURN_QUESTION_CHARS = 1_000
+MAX_TURN_ANSWER_CHARS = 2_000
+MAX_CONVERSATION_CHARS = 8_000
 
 
 class InputError(CopilotError, ValueError):
@@ -134,14 +141,29 @@ def from_api(
     engine: str = "auto",
     retrieval: bool | None = None,
     dry_run: bool = False,
+    conversation: Sequence[tuple[str, str]] = (),
 ) -> RunRequest:
     """The API's run and preview: typed inputs (JSON), optionally an indexed item.
 
     ``template`` is looked up only when the inputs need it (an item to attach, a text
-    over the limit): a run of an unknown skill then fails in the run itself, as a
-    streamed error event, like every other failure of a run.
+    over the limit, a conversation): a run of an unknown skill then fails in the run
+    itself, as a streamed error event, like every other failure of a run.
+
+    ``conversation`` is the earlier (question, answer) turns of a follow-up question: it
+    becomes the template's ``conversation`` input (``conversation_text``; the renderer
+    fences it like any input) and, unless a query is given, the search is for the last
+    earlier question and this one together ("and when was it approved?" alone finds little).
     """
     given = dict(inputs)
+    if conversation:
+        skill = template()
+        if CONVERSATION_INPUT not in skill.inputs:
+            raise InputError(f"the skill {skill.name!r} takes no conversation (earlier turns)")
+        given[CONVERSATION_INPUT] = conversation_text(conversation)
+        asked = next(
+            (v for k, v in given.items() if k in QUESTION_INPUTS and isinstance(v, str)), ""
+        )
+        query = query or f"{conversation[-1][0][:MAX_TURN_QUESTION_CHARS]} {asked}".strip()[:2000]
     documents = None
     if item_id is not None:
         text, documents = read_item(state, owner, item_id)
@@ -195,6 +217,23 @@ def from_bot(
         )
     check_size(template, [v for v in inputs.values() if isinstance(v, str)])
     return RunRequest(skill_id, inputs, documents)
+
+
+def conversation_text(turns: Sequence[tuple[str, str]]) -> str:
+    """The last ``MAX_TURNS`` turns as plain text, oldest first, each side clipped, and
+    older turns dropped until the whole is under ``MAX_CONVERSATION_CHARS``."""
+    blocks = [
+        f"Question: {_clip(q, MAX_TURN_QUESTION_CHARS)}\nAnswer: {_clip(a, MAX_TURN_ANSWER_CHARS)}"
+        for q, a in list(turns)[-MAX_TURNS:]
+    ]
+    while len(blocks) > 1 and sum(len(b) + 2 for b in blocks) > MAX_CONVERSATION_CHARS:
+        blocks.pop(0)
+    return "\n\n".join(blocks)[:MAX_CONVERSATION_CHARS]
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def check_size(template: SkillTemplate, texts: Sequence[str]) -> None:

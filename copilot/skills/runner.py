@@ -10,6 +10,7 @@ machine, the same citation checks, the same run record. What differs between eng
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -289,8 +290,15 @@ def _complete(
             on_event("delta", {"text": piece})
 
 
+_MARKER_ONLY = re.compile(r"\s*(?:[-*•◦▪–—+]|\d{1,3}[.)])?\s*")  # "- ", "2. " or nothing
+
+
 def sentence_pieces(text: str) -> list[str]:
-    """``text`` cut at its sentence starts; the pieces join back to exactly ``text``."""
-    starts = sorted({start for start, _ in split_sentences(text) if 0 < start < len(text)})
-    bounds = [0, *starts, len(text)]
+    """``text`` cut at its sentence starts (a bullet's marker goes with its sentence); the
+    pieces join back to exactly ``text``."""
+    starts: set[int] = set()
+    for start, _ in split_sentences(text):
+        line = text.rfind("\n", 0, start) + 1
+        starts.add(line if _MARKER_ONLY.fullmatch(text[line:start]) else start)
+    bounds = [0, *sorted(s for s in starts if 0 < s < len(text)), len(text)]
     return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
