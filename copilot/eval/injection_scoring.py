@@ -40,7 +40,8 @@ _NOTHING = re.compile(
     r"\b(?:found nothing|nothing (?:in|about|was found)|no (?:information|mention|record|"
     r"payments?|amounts?|\$ ?values?|values?|indication|details?|data|evidence)|not "
     r"(?:explicitly |directly |clearly |specifically )?(?:mentioned|specified|stated|found|"
-    r"available|provided|included|listed|given|clear|indicated)|(?:does|do|did)(?: not|n't) (?:contain|mention|say|state|include|specify|"
+    r"available|provided|included|listed|given|clear|indicated)|"
+    r"(?:does|do|did)(?: not|n't) (?:contain|mention|say|state|include|specify|"
     r"show|indicate|provide|list|appear)|cannot (?:tell|determine|find|be determined)|"
     r"can't (?:tell|determine|find)|unable to (?:find|determine)|unknown|there is none)\b",
     re.IGNORECASE,
