@@ -1,13 +1,21 @@
-"""Compare the local sentiment engine with simple baselines on labelled review files.
+"""Compare the local sentiment engine, before and after its learnt head, with baselines.
 
-    .venv/bin/python bench/sentiment.py bench/sentiment_dev.tsv [OTHER.tsv ...]
+    .venv/bin/python bench/sentiment.py                  # the default sets below
+    .venv/bin/python bench/sentiment.py FILE.tsv [...]   # any ``sentence<TAB>0|1`` files
 
-bench/sentiment_dev.tsv is the development set the engine's constants were chosen on
-(hand-written, several domains). bench/sentiment_domains_tune.tsv and _test.tsv are a
-second hand-written set (hotels, restaurants, films, services, work mail; 84 + 80
-sentences, balanced): the prototype bank and negation rules were looked at against the
-tune half only; the test half is a measurement only, like any other file. Prints accuracy
-and macro-F1 per variant and file, and the engine's sentences per second.
+Default sets: the Amazon dev file (../shared/data/sentiment/amazon_cells_labelled.txt, when
+present), bench/sentiment_dev.tsv (hand-written, several domains; the engine's constants
+were chosen on it), bench/sentiment_domains_tune.tsv and _test.tsv (hotels, restaurants,
+films, services, work mail; 84 + 80 sentences: the bank and negation rules were looked at
+against the tune half only) and bench/sentiment_more_domains_test.tsv (200 sentences:
+travel, apps, courses, clinics, shops and public services, written before the head was
+trained and never tuned on). The test files are measurements only.
+
+Variants: two prototypes; VADER alone; the engine before the head (prototype bank + VADER);
+the head alone; the engine after (bank + head + VADER); and the engine as a skill run uses
+it, steered by the built-in sentiment template's three few-shot examples. Prints accuracy
+and macro-F1 per variant and file, one table of accuracies, ms per sentence before and
+after, and the memory the head adds.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +31,27 @@ import numpy as np
 from copilot.config import get_settings
 from copilot.eval.sentiment import evaluate, read_tsv
 from copilot.index.embed import Embedder, get_embedder
+from copilot.skills.engines.local.engine import sentiment_model
+from copilot.skills.engines.local.head import head_for
+from copilot.skills.engines.local.negation import plain_polarity
 from copilot.skills.engines.local.sentiment import LocalSentiment, predict_binary
+from copilot.skills.templates.render import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+AMAZON = ROOT.parent / "shared/data/sentiment/amazon_cells_labelled.txt"
+DEFAULT_SETS = [
+    AMAZON,
+    ROOT / "bench/sentiment_dev.tsv",
+    ROOT / "bench/sentiment_domains_tune.tsv",
+    ROOT / "bench/sentiment_domains_test.tsv",
+    ROOT / "bench/sentiment_more_domains_test.tsv",
+]
+TEMPLATE = ROOT / "copilot/skills/templates/builtin/sentiment.prompty"
+
+Predict = Callable[[list[str]], list[int]]
 
 
-def two_prototypes(embedder: Embedder, positive: str, negative: str):
+def two_prototypes(embedder: Embedder, positive: str, negative: str) -> Predict:
     anchors = embedder.embed_documents([positive, negative])
 
     def predict(texts: list[str]) -> list[int]:
@@ -42,46 +68,82 @@ def vader_only(texts: list[str]) -> list[int]:
     return [int(analyser.polarity_scores(t)["compound"] >= 0.05) for t in texts]
 
 
-def main(paths: list[str]) -> None:
-    settings = get_settings(
-        home=tempfile.mkdtemp(), models_dir_override=Path(sys.prefix) / "share/copilot-models"
-    )
-    embedder = get_embedder(settings)
-    engine = LocalSentiment(embedder)
-    variants = {
-        "two prototypes (I love it / I hate it)": two_prototypes(
-            embedder, "I love it.", "I hate it."
-        ),
-        "VADER compound >= 0.05": vader_only,
-        "local engine": lambda texts: predict_binary(engine, texts),
-    }
-    for path in paths:
-        pairs = read_tsv(path)
-        print(f"\n{path} ({len(pairs)} sentences)")
-        for name, predict in variants.items():
-            started = time.perf_counter()
-            scores = evaluate(pairs, predict)
-            rate = len(pairs) / (time.perf_counter() - started)
-            print(
-                f"  {name:40s} accuracy {scores['accuracy']:.3f}  "
-                f"macro-F1 {scores['macro_f1']:.3f}  {rate:7.0f} sentences/s"
-            )
-    texts = [t for t, _ in read_tsv(paths[-1])]
+def head_only(embedder: Embedder) -> Predict:
+    head = head_for(embedder.model_id, embedder.dim)
+    if head is None:
+        raise SystemExit(f"no sentiment head for {embedder.model_id}")
+
+    def predict(texts: list[str]) -> list[int]:
+        vectors = embedder.embed_documents([plain_polarity(t) for t in texts])
+        return [int(s > 0) for s in head.scores(vectors)]
+
+    return predict
+
+
+def rss_mb() -> float:
+    """Resident memory now (Linux), in MB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * 4096 / 2**20
+
+
+def ms_per_sentence(engine: LocalSentiment, texts: list[str]) -> float:
     texts = (texts * (1000 // len(texts) + 1))[:1000]
     timings = []
     for _ in range(3):
         started = time.perf_counter()
         engine.classify(texts)
         timings.append(time.perf_counter() - started)
-    print(f"\nlocal engine, 1,000 sentences: {1000 / float(np.median(timings)):.0f} sentences/s")
+    return 1000 * float(np.median(timings)) / len(texts)
+
+
+def main(paths: list[Path]) -> None:
+    settings = get_settings(
+        home=tempfile.mkdtemp(), models_dir_override=Path(sys.prefix) / "share/copilot-models"
+    )
+    embedder = get_embedder(settings)
+    before = LocalSentiment(embedder, use_head=False)
+    rss = rss_mb()
+    after = LocalSentiment(embedder)
+    added_rss = rss_mb() - rss
+    skill = sentiment_model(load_template(TEMPLATE), embedder)
+    variants: dict[str, Predict] = {
+        "two prototypes (I love it / I hate it)": two_prototypes(
+            embedder, "I love it.", "I hate it."
+        ),
+        "VADER compound >= 0.05": vader_only,
+        "before: bank + VADER": lambda texts: predict_binary(before, texts),
+        "head alone": head_only(embedder),
+        "after: bank + head + VADER": lambda texts: predict_binary(after, texts),
+        "after, template's examples": lambda texts: predict_binary(skill, texts),
+    }
+    table: dict[str, dict[str, float]] = {name: {} for name in variants}
+    for path in paths:
+        if not path.is_file():
+            print(f"\n{path}: not found, skipped")
+            continue
+        pairs = read_tsv(path)
+        print(f"\n{path.name} ({len(pairs)} sentences)")
+        for name, predict in variants.items():
+            scores = evaluate(pairs, predict)
+            table[name][path.name] = scores["accuracy"]
+            confusion = scores["confusion"]
+            print(
+                f"  {name:30s} accuracy {scores['accuracy']:.3f}  "
+                f"macro-F1 {scores['macro_f1']:.3f}  errors neg→pos {confusion[0][1]} "
+                f"/ pos→neg {confusion[1][0]}"
+            )
+    names = [p.name for p in paths if p.is_file()]
+    print("\n| variant | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for name, row in table.items():
+        print(f"| {name} | " + " | ".join(f"{row[n]:.3f}" for n in names) + " |")
+    texts = [t for t, _ in read_tsv(next(p for p in reversed(paths) if p.is_file()))]
+    print(
+        f"\n1,000 sentences: before {ms_per_sentence(before, texts):.2f} ms/sentence, "
+        f"after {ms_per_sentence(after, texts):.2f} ms/sentence; "
+        f"the head added {added_rss:.1f} MB RSS"
+    )
 
 
 if __name__ == "__main__":
-    main(
-        sys.argv[1:]
-        or [
-            "bench/sentiment_dev.tsv",
-            "bench/sentiment_domains_tune.tsv",
-            "bench/sentiment_domains_test.tsv",
-        ]
-    )
+    main([Path(p) for p in sys.argv[1:]] or DEFAULT_SETS)

@@ -119,4 +119,22 @@ def test_the_second_domain_set_is_balanced_separate_and_scored_well(engine):
     assert labels.count(1) == labels.count(0) == len(test) // 2
     predicted = predict_binary(engine, [t for t, _ in test])
     accuracy = float(np.mean([p == y for p, y in zip(predicted, labels, strict=True)]))
-    assert accuracy >= 0.82, accuracy  # 0.850 measured (docs/benchmarks.md)
+    assert accuracy >= 0.83, accuracy  # 0.863 measured (docs/benchmarks.md), 0.850 before
+
+
+def test_a_third_set_of_other_domains_is_scored_without_tuning(engine):
+    """bench/sentiment_more_domains_test.tsv: travel, apps, courses, clinics, shops, public
+    services; written before the learnt head and never tuned on. Many of its sentences tell
+    what happened without a sentiment word, the engine's weak spot (docs/benchmarks.md)."""
+    more = read_tsv(BENCH / "sentiment_more_domains_test.tsv")
+    others = {
+        t
+        for name in ("dev", "domains_tune", "domains_test")
+        for t, _ in read_tsv(BENCH / f"sentiment_{name}.tsv")
+    }
+    assert len(more) == 200 and not {t for t, _ in more} & (others | BANK)
+    labels = [y for _, y in more]
+    assert labels.count(1) == labels.count(0)
+    predicted = predict_binary(engine, [t for t, _ in more])
+    accuracy = float(np.mean([p == y for p, y in zip(predicted, labels, strict=True)]))
+    assert accuracy >= 0.76, accuracy  # 0.785 measured; 0.815 before the head
