@@ -20,6 +20,13 @@ Document-level variants keep the chunk locator: an item is represented by its be
     .venv/bin/python bench/bm25_variants.py dump --mail DIR OUT.json
     .venv/bin/python bench/bm25_variants.py score OUT.json [--mail]
 
+3. ``compare``: the real engine, before and after a change, in one run: ``copilot eval
+   retrieval`` (sync, then every query through ``copilot.index.search``) on one
+   collection, once from each of two source trees (folders holding ``copilot/`` and
+   ``connectors/``), printed side by side:
+
+    .venv/bin/python bench/bm25_variants.py compare --before SRC --after SRC --beir DIR
+
 Chunk size comes from the settings (``COPILOT_CHUNK_TOKENS``, ``COPILOT_CHUNK_OVERLAP``).
 """
 
@@ -36,6 +43,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -51,6 +59,7 @@ from copilot.eval.metrics import mrr_at, ndcg_at  # noqa: E402
 from copilot.index import bm25  # noqa: E402
 from copilot.index.filters import scoped  # noqa: E402
 from copilot.index.fusion import dbsf, plan_stages  # noqa: E402
+from copilot.index.items import IS_ITEM  # noqa: E402
 from copilot.index.search import QueryError, clean_query  # noqa: E402
 from copilot.index.store import EdgeVectorStore  # noqa: E402
 from copilot.workspace import Workspace  # noqa: E402
@@ -75,7 +84,7 @@ def dump(kind: str, folder: Path, out: Path) -> None:
         store = ws.store
         if not isinstance(store, EdgeVectorStore):
             raise SystemExit("the variant study reads the embedded index (no COPILOT_QDRANT_URL)")
-        flt = scoped(R.OWNER)
+        flt = scoped(R.OWNER, must_not=[IS_ITEM])  # chunks only, not whole-item points
         chunks: dict[str, dict[str, Any]] = {}
         offset = None
         while True:
@@ -101,7 +110,10 @@ def dump(kind: str, folder: Path, out: Path) -> None:
                 continue
             vector = [float(x) for x in ws.embedder.embed_query(text)]
             stages = plan_stages("hybrid", vector, text, LIMIT, LIMIT, None)
-            found = engine.candidates(R.OWNER, flt, stages)
+            found = [
+                [(i, s) for i, s, _ in ranked]
+                for ranked in engine.candidates(R.OWNER, [(st, flt) for st in stages])
+            ]
             lists[qid] = {"text": text, "dense": found[0], "bm25": found[1:] and found[1]}
     out.write_text(json.dumps({"chunks": chunks, "queries": lists, "qrels": qrels}))
 
@@ -199,27 +211,81 @@ def score(path: Path, mail: bool) -> None:
     variants["D1 whole-item BM25 + best chunk (C3)"] = item_variant(lambda d, c: d + c)
     variants["S0 sum of an item's chunk scores (C0)"] = summed
 
-    worst = 0.0
+    def built(avg_item: float | None) -> Callable[[list[int]], Any]:
+        """What the stores run (E): whole item with item length against a fixed ``avg_item``
+        (None: the real mean), plus the best chunk scored with item IDF against the chunk
+        field's fixed AVG_LEN (C1); items without an item score keep their chunk score."""
+
+        def run(terms: list[int]) -> list[tuple[str, float]]:
+            idf = item.idf(terms)
+            best: dict[str, tuple[str, float]] = {}
+            for cid, s in ranked(chunk.scores(idf, bm25.AVG_LEN)):
+                best.setdefault(item_of[cid], (cid, s))
+            whole = item.scores(idf, item.avg if avg_item is None else avg_item)
+            return ranked({cid: s + whole.get(it, 0.0) for it, (cid, s) in best.items()})
+
+        return run
+
+    for avg_item in (None, 100.0, 300.0, 1000.0):
+        label = "real mean" if avg_item is None else f"{avg_item:.0f}"
+        variants[f"E item avg_len {label} + best chunk C1"] = built(avg_item)
+
+    worst = {"C0": 0.0, "C1": 0.0}
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for qid, q in queries.items():
         terms = list(bm25.query_vector(q["text"]).indices) if q["text"] else []
         dense = [tuple(x) for x in q["dense"]]
         for name, run in variants.items():
             sparse = run(terms)[:LIMIT] if terms else []
-            if name.startswith("C0") and q["bm25"]:
+            if name[:2] in worst and q["bm25"]:
                 engine = dict(q["bm25"])
-                worst = max([worst] + [abs(engine[c] - s) for c, s in sparse[:20] if c in engine])
+                gaps = [abs(engine[c] - s) for c, s in sparse[:20] if c in engine]
+                worst[name[:2]] = max([worst[name[:2]], *gaps])
             fused = dbsf([dense, sparse], [1.0, 1.0]) if dense and sparse else dense or sparse
             for mode, hits in (("bm25", sparse), ("hybrid", fused)):
                 docs = documents(hits, doc_of)
                 table[name][f"{mode} ndcg"].append(ndcg_at(docs, qrels[qid], 10))
                 table[name][f"{mode} mrr"].append(mrr_at(docs, qrels[qid], 10))
-    print(f"C0 against the engine's BM25 scores: largest difference {worst:.2e}")
+    # An index without whole-item points scores chunks as C0, one with them as C1.
+    print(
+        "the engine's chunk BM25 scores against C0 / C1: largest difference "
+        f"{worst['C0']:.2e} / {worst['C1']:.2e}"
+    )
     print("| variant | BM25 nDCG@10 | BM25 MRR@10 | hybrid nDCG@10 | hybrid MRR@10 |")
     print("|---|---|---|---|---|")
     for name, cols in table.items():
         row = (fmean(cols[k]) for k in ("bm25 ndcg", "bm25 mrr", "hybrid ndcg", "hybrid mrr"))
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+
+
+COMPARE_MODES = "bm25,dense,hybrid"
+_RUN_CLI = "import sys; from copilot.cli.app import main; sys.argv[0] = 'copilot'; main()"
+
+
+def compare(before: Path, after: Path, kind: str, folder: Path) -> None:
+    """Run ``copilot eval retrieval --json`` from each source tree and print both."""
+    found = {}
+    for label, tree in (("before", before), ("after", after)):
+        if not (tree / "copilot").is_dir():
+            raise SystemExit(f"bm25_variants: {tree} holds no copilot/ package")
+        env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+        option = "--beir" if kind == "beir" else "--mail-known-item"
+        command = [sys.executable, "-c", _RUN_CLI, "eval", "retrieval", "--json"]
+        command += ["--mode", COMPARE_MODES, option, str(folder.resolve())]
+        # cwd = the tree: ``python -c`` puts the working directory first on sys.path.
+        done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"bm25_variants: the {label} run failed:\n{done.stderr[-2000:]}")
+        found[label] = json.loads(done.stdout)
+    print(f"{folder.name}: before | after")
+    print("| mode | nDCG@10 | MRR@10 | R@100 | p50 ms | p95 ms |")
+    print("|---|---|---|---|---|---|")
+    for mode in COMPARE_MODES.split(","):
+        b, a = found["before"][mode], found["after"][mode]
+        cells = [
+            f"{b[key]:.3f} \\| {a[key]:.3f}" for key in ("ndcg@10", "mrr@10", "recall@100")
+        ] + [f"{b[key]:.1f} \\| {a[key]:.1f}" for key in ("p50_ms", "p95_ms")]
+        print(f"| {mode} | " + " | ".join(cells) + " |")
 
 
 def documents(hits: list[tuple[str, float]], doc_of: Callable[[str], str | None]) -> list[str]:
@@ -247,8 +313,16 @@ def main() -> None:
     s = sub.add_parser("score")
     s.add_argument("dump", type=Path)
     s.add_argument("--mail", action="store_true", help="documents are messages (Message-ID)")
+    c = sub.add_parser("compare")
+    c.add_argument("--before", type=Path, required=True, help="source tree of the baseline")
+    c.add_argument("--after", type=Path, required=True, help="source tree of the change")
+    collection = c.add_mutually_exclusive_group(required=True)
+    collection.add_argument("--beir", type=Path)
+    collection.add_argument("--mail", type=Path)
     args = parser.parse_args()
-    if args.command == "dump":
+    if args.command == "compare":
+        compare(args.before, args.after, "beir" if args.beir else "mail", args.beir or args.mail)
+    elif args.command == "dump":
         try:
             dump("beir" if args.beir else "mail", args.beir or args.mail, args.out)
         except CollectionError as exc:

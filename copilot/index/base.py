@@ -46,8 +46,11 @@ def is_mode(value: str) -> TypeGuard[Mode]:
 
 KEYWORD_FIELDS = (
     "acl", "source", "item_id", "parent_id", "kind", "item_hash", "sender", "folder", "thread_id",
+    "level",  # "item" on the whole-item BM25 points (copilot/index/items.py), else absent
 )  # fmt: skip
-FORMAT = 1  # of the shard / collection metadata
+# Of the shard / collection metadata. 2: whole-item BM25 points (an index of format 1 gets
+# them built from its chunks on open; see copilot/index/items.py).
+FORMAT = 2
 UPSERT_BATCH = 256
 
 
@@ -75,7 +78,9 @@ class IndexStore(Protocol):
         ...
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        """Upsert chunks (UUID ids; re-adding an id replaces that point); their ids."""
+        """Upsert chunks (UUID ids; re-adding an id replaces that point); their ids. The
+        whole-item BM25 point of each item they belong to is rewritten from its stored
+        chunks (``copilot.index.items``)."""
         ...
 
     def search(
@@ -96,7 +101,8 @@ class IndexStore(Protocol):
         ...
 
     def delete_item(self, owner: str, item_id: str, keep_hash: str | None = None) -> None:
-        """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``."""
+        """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``
+        (the item's whole-item point goes or stays with the chunks of its version)."""
         ...
 
     def set_item_payload(self, owner: str, item_id: str, values: dict[str, Any]) -> None:
@@ -104,7 +110,7 @@ class IndexStore(Protocol):
         ...
 
     def count(self, owner: str | None = None) -> int:
-        """Exact number of chunks: all of them, or ``owner``'s."""
+        """Exact number of chunks: all of them, or ``owner``'s (item points not counted)."""
         ...
 
     def item_chunk_ids(self, owner: str, item_id: str) -> list[str]:

@@ -56,6 +56,17 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
 
 
+def model_id_of(settings: Settings) -> str:
+    """The vector space an embedder of ``settings`` writes, known without loading a model.
+
+    It names the index (one folder or collection per id), so ``copilot status`` and the sync
+    can tell cheaply that a changed setting points at another, perhaps empty, index."""
+    if settings.embed_provider in ("openai", "azure"):
+        slug = re.sub(r"[^a-z0-9]+", "-", settings.embed_model.lower()).strip("-")
+        return f"{settings.embed_provider}-{slug}"
+    return f"{MINILM_ID}-int8" if settings.embed_backend == "onnx-int8" else MINILM_ID
+
+
 _cache: dict[tuple[object, ...], Embedder] = {}
 _cache_lock = threading.Lock()
 
@@ -174,7 +185,7 @@ class OnnxMiniLM(_MiniLMBase):
         ensure = ensure_int8_model if quantized else ensure_onnx_model
         folder = ensure(_packaged_model_dir(settings), settings.models_dir)
         if quantized:
-            self.model_id = f"{MINILM_ID}-int8"  # other vectors: another index
+            self.model_id = model_id_of(settings)  # other vectors: another index
         super().__init__(settings, folder / "tokenizer.json")
         self._tok = _wordpiece(folder / "tokenizer.json", truncate=True)
         opts = ort.SessionOptions()
@@ -292,7 +303,7 @@ class OpenAIEmbedder:
             raise RuntimeError("The OpenAI embedder needs the SDK: `pip install openai`.") from e
         self._model = settings.embed_model
         self._batch = min(settings.embed_batch, MAX_INPUTS_PER_REQUEST)
-        slug = re.sub(r"[^a-z0-9]+", "-", self._model.lower()).strip("-")
+        self.model_id = model_id_of(settings)
         common: dict[str, Any] = {"max_retries": 5, "timeout": 120.0}
         secret = settings.openai_api_key
         configured = secret.get_secret_value() if secret else None
@@ -308,7 +319,6 @@ class OpenAIEmbedder:
                 api_key=key,
                 **common,
             )
-            self.model_id = f"azure-{slug}"
         else:
             key = configured or os.environ.get("OPENAI_API_KEY")
             if not key and not settings.openai_base_url:
@@ -317,7 +327,6 @@ class OpenAIEmbedder:
             self._client = openai.OpenAI(
                 api_key=key or "unused", base_url=settings.openai_base_url, **common
             )
-            self.model_id = f"openai-{slug}"
         self._dim: int | None = KNOWN_DIMS.get(self._model)
         self._seen_response = False
         self._encoding = _tiktoken_encoding(self._model)

@@ -50,6 +50,18 @@ def dbsf(
     return sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
 
 
+def rrf(
+    lists: Sequence[Sequence[tuple[T, float]]], weights: Sequence[float], k: int = 60
+) -> list[tuple[T, float]]:
+    """Weighted reciprocal rank fusion: a key at rank r (from 1) of a list gets
+    ``weight / (k + r)`` from it. Ties keep the order of first appearance."""
+    fused: dict[T, float] = {}
+    for ranked, weight in zip(lists, weights, strict=True):
+        for rank, (key, _) in enumerate(ranked, start=1):
+            fused[key] = fused.get(key, 0.0) + weight / (k + rank)
+    return sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
+
+
 class Stage(NamedTuple):
     """One candidate list of a search: which vector field, the query for it, how many, weight."""
 

@@ -2,13 +2,22 @@
 
 The embedded and the server store differ only in how they talk to their engine. What a
 search does is decided here once: the request is checked, the candidate lists are planned
-(``fusion.plan_stages``), and then one of three things happens:
+(``fusion.plan_stages``), and then:
 
-- one list (a single mode, or hybrid with one side empty): the engine's nearest search;
-- hybrid with ``fusion="rrf"``: the engine fuses both lists itself (weighted RRF);
-- hybrid with ``fusion="dbsf"`` (the default): both lists without payloads in one batched
-  call, fused in Python (the engines' DBSF takes no weights), then only the ``k`` winners'
-  payloads are read.
+- dense alone (dense mode, or hybrid when the text has only stop words): the engine's
+  nearest search, payloads included;
+- anything with BM25: one batched engine call for the lists without payloads (dense
+  chunks, BM25 chunks, BM25 whole items), then BM25 per item (below), fusion in Python
+  (weighted DBSF by default, weighted RRF with ``fusion="rrf"``), then only the ``k``
+  winners' payloads are read.
+
+BM25 per item (issue 18, measured in docs/benchmarks.md "BM25 on chunks"): IDF is counted
+over the owner's items (the whole-item points of ``copilot.index.items``), and a chunk
+scores its own BM25 plus its item's whole-item BM25, so an item ranks by its best chunk
+plus its whole text. The hit is still a chunk and keeps its locator. An item in the
+whole-item list none of whose chunks made the chunk list gets its best chunk from one
+more batched call (one chunk per item); a chunk whose item has no whole-item score (a
+filter on a chunk-only field, a chunk stored before its item point) keeps its own.
 
 A store gives its engine calls as a :class:`SearchEngine` and gets ``search()`` from
 :class:`PlannedSearch`; every filter it is handed is already scoped to the owner.
@@ -26,12 +35,14 @@ import qdrant_edge as qe
 
 from copilot.index.base import Hit, Mode
 from copilot.index.filters import SearchFilters, scoped, search_conditions
-from copilot.index.fusion import Fusion, Stage, check_request, dbsf, plan_stages
+from copilot.index.fusion import Fusion, Stage, check_request, dbsf, plan_stages, rrf
+from copilot.index.items import IS_ITEM
 from copilot.index.points import dense_list
 
-__all__ = ["PlannedSearch", "SearchEngine", "SearchRequest", "run_search"]
+__all__ = ["Candidate", "PlannedSearch", "SearchEngine", "SearchRequest", "run_search"]
 
 MIN_EF = 128  # HNSW beam for dense candidates: at least this, or the candidate count
+Candidate = tuple[str, float, str]  # point id, score, item id
 
 
 @dataclass(frozen=True)
@@ -56,10 +67,10 @@ class SearchRequest:
 
 
 class SearchEngine(Protocol):
-    """The four engine calls a store makes for the planner.
+    """The three engine calls a store makes for the planner.
 
-    ``flt`` is an engine filter from ``filters.scoped`` (only the owner's points); a
-    sparse stage needs ``owner`` as well, for IDF over that owner's chunks only.
+    Every filter is one from ``filters.scoped`` (only the owner's points); a sparse
+    stage needs ``owner`` as well, for IDF over that owner's items only.
     """
 
     @property
@@ -69,16 +80,10 @@ class SearchEngine(Protocol):
         """The ``k`` best points of one stage, with payloads."""
         ...
 
-    def rrf(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage], k: int, rrf_k: int
-    ) -> list[Hit]:
-        """The ``k`` best points of the stages fused by weighted RRF, with payloads."""
-        ...
-
     def candidates(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage]
-    ) -> list[list[tuple[str, float]]]:
-        """Each stage's ranked ``(point id, score)`` list, without payloads, in one call."""
+        self, owner: str, requests: Sequence[tuple[Stage, qe.Filter]]
+    ) -> list[list[Candidate]]:
+        """Each request's ranked ``(point id, score, item id)`` list, in one call."""
         ...
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -88,33 +93,75 @@ class SearchEngine(Protocol):
 
 def search_params(owner: str, stage: Stage) -> tuple[int | None, qe.Filter | None]:
     """``(hnsw_ef, IDF corpus)`` of a stage: a dense stage searches a beam of at least
-    ``MIN_EF``; a sparse stage computes IDF over the owner's chunks only, so other users'
-    words neither shape the ranking nor leak through it."""
+    ``MIN_EF``; a sparse stage computes IDF over the owner's items only (their whole-item
+    points), so other users' words neither shape the ranking nor leak through it, and a
+    long item split into many chunks counts once."""
     if stage.field == "dense":
         return max(stage.limit, MIN_EF), None
-    return None, scoped(owner)
+    return None, scoped(owner, IS_ITEM)
 
 
 def run_search(engine: SearchEngine, request: SearchRequest) -> list[Hit]:
     """Hits for ``request`` through ``engine``; see the module docstring."""
     r = request
     check_request(r.k, r.mode, r.fusion, r.dense is not None, r.text)
-    flt = scoped(r.owner, *r.conditions)  # raises without an owner, before anything else
+    chunks = scoped(r.owner, *r.conditions, must_not=[IS_ITEM])  # raises without an owner
     vector = None if r.dense is None else dense_list(r.dense, engine.dim)
     stages = plan_stages(r.mode, vector, r.text, r.dense_limit, r.sparse_limit, r.weights)
     if not stages:
         return []  # BM25 with only stop words / empty text: nothing can match
-    if r.mode != "hybrid" or len(stages) == 1:
-        return engine.nearest(r.owner, flt, stages[0], r.k)
-    if r.fusion == "rrf":
-        return engine.rrf(r.owner, flt, stages, r.k, r.rrf_k)
-    return _dbsf(engine, r.owner, flt, stages, r.k)
+    if len(stages) == 1 and stages[0].field == "dense":
+        return engine.nearest(r.owner, chunks, stages[0], r.k)
+    requests = [(stage, chunks) for stage in stages]
+    sparse = stages[-1]  # plan_stages puts BM25 last
+    requests.append((sparse, scoped(r.owner, IS_ITEM, *r.conditions)))
+    found = engine.candidates(r.owner, requests)
+    lists = [[(i, s) for i, s, _ in ranked] for ranked in found[: len(stages) - 1]]
+    lists.append(item_bm25(engine, r.owner, r.conditions, sparse, found[-2], found[-1]))
+    weights = [stage.weight for stage in stages]
+    if len(lists) == 1:
+        fused = lists[0]
+    elif r.fusion == "rrf":
+        fused = rrf(lists, weights, r.rrf_k)
+    else:
+        fused = dbsf(lists, weights)
+    return _read(engine, fused, r.k)
 
 
-def _dbsf(
-    engine: SearchEngine, owner: str, flt: qe.Filter, stages: Sequence[Stage], k: int
-) -> list[Hit]:
-    fused = dbsf(engine.candidates(owner, flt, stages), [st.weight for st in stages])
+def item_bm25(
+    engine: SearchEngine,
+    owner: str,
+    conditions: Sequence[Any],
+    stage: Stage,
+    chunk_list: Sequence[Candidate],
+    item_list: Sequence[Candidate],
+) -> list[tuple[str, float]]:
+    """The BM25 list: each chunk scores its own BM25 plus its item's whole-item BM25.
+
+    An item so ranks by its best chunk plus its whole text (what was measured), and its
+    other matching chunks stay in the list below that one, as passages for an answer.
+    """
+    whole = {item: score for _, score, item in item_list}
+    seen = {item for _, _, item in chunk_list}
+    missing = [item for item in whole if item not in seen]
+    found = list(chunk_list)
+    if missing:
+        one = stage._replace(limit=1)
+        lookups = [
+            (one, scoped(owner, *conditions, _item_is(item), must_not=[IS_ITEM]))
+            for item in missing
+        ]
+        for ranked in engine.candidates(owner, lookups):
+            found += ranked[:1]
+    scored = [(point, score + whole.get(item, 0.0)) for point, score, item in found]
+    return sorted(scored, key=lambda pair: pair[1], reverse=True)
+
+
+def _item_is(item_id: str) -> qe.FieldCondition:
+    return qe.FieldCondition("item_id", match=qe.MatchValue(item_id))
+
+
+def _read(engine: SearchEngine, fused: Sequence[tuple[str, float]], k: int) -> list[Hit]:
     # The ids came from owner-filtered lists, so reading them back stays in the tenant.
     # A sync in another thread can delete a point between the two calls (it replaces an
     # item's chunks): such a point has no record any more. Skip it and read on down the
@@ -161,7 +208,7 @@ class PlannedSearch(ABC):
 
         ``hybrid`` takes ``candidates`` from dense and from BM25 and fuses them, by default
         (``fusion`` None: the store's setting) with distribution-based score fusion (see
-        ``fusion.py`` for why), or with the engine's RRF (``rrf_k``); ``weights`` = dense,
+        ``fusion.py`` for why), or with weighted RRF (``rrf_k``); ``weights`` = dense,
         BM25. If one side has nothing to go on (no vector, or only stop words) the other
         side alone is used.
         """

@@ -65,11 +65,30 @@ class PointParts:
 
 def to_point(node: BaseNode, dim: int) -> qe.Point:
     """The node as a Qdrant Edge point; see :func:`point_parts` for the checks."""
-    parts = point_parts(node, dim)
+    return edge_point(point_parts(node, dim))
+
+
+def edge_point(parts: PointParts) -> qe.Point:
+    """Checked point parts as a Qdrant Edge point."""
     vectors: dict[str, list[float] | list[list[float]] | qe.SparseVector] = {SPARSE: parts.sparse}
     if parts.dense is not None:
         vectors[DENSE] = parts.dense
     return qe.Point(parts.id, vectors, parts.payload)
+
+
+def chunk_view(node: BaseNode) -> dict[str, Any]:
+    """What counting a stored node into its item's whole-item vector reads: point id,
+    owner, item id and hash, text, title and prefix length (as its payload holds them)."""
+    meta = node.metadata
+    return {
+        "id": point_id(node.node_id),
+        "owner": meta.get("owner"),
+        "item_id": meta.get("item_id") or node.ref_doc_id,
+        "item_hash": meta.get("item_hash"),
+        "text": node.get_content(metadata_mode=MetadataMode.NONE),
+        "title": meta.get("title"),
+        "prefix_chars": meta.get("prefix_chars"),
+    }
 
 
 def point_parts(node: BaseNode, dim: int) -> PointParts:

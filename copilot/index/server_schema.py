@@ -29,13 +29,14 @@ def ensure_collection(
     shard_number: int | None = None,
     replication_factor: int | None = None,
     write_consistency_factor: int | None = None,
-) -> None:
+) -> bool:
     """Create collection ``name`` if missing, then check it and add missing payload indexes.
 
     ValueError when it exists but was not made by the copilot for ``dim``-d vectors and the
-    current BM25 settings.
+    current BM25 settings. True when its whole-item points were made with other settings
+    (or before they existed): the store rebuilds them, then calls :func:`record_items`.
     """
-    meta = {"format": FORMAT, "dim": dim, "bm25": bm25.SIGNATURE}
+    meta = _meta(dim)
     if not client.collection_exists(name):
         client.create_collection(
             name,
@@ -75,3 +76,15 @@ def ensure_collection(
         for field, schema in wanted.items():
             if field not in (info.payload_schema or {}):
                 client.create_payload_index(name, field, field_schema=schema, wait=True)
+    return (info.config.metadata or {}).get("items") != bm25.ITEM_SIGNATURE
+
+
+def record_items(client: qdrant_client.QdrantClient, name: str) -> None:
+    """Record in the collection's metadata that its item points follow today's settings."""
+    dim = client.get_collection(name).config.params.vectors
+    size = dim[DENSE].size if isinstance(dim, dict) else 0
+    client.update_collection(name, metadata=_meta(size))
+
+
+def _meta(dim: int) -> dict[str, object]:
+    return {"format": FORMAT, "dim": dim, "bm25": bm25.SIGNATURE, "items": bm25.ITEM_SIGNATURE}

@@ -13,10 +13,11 @@ one they hold:
   and translated to the client's models by :func:`client_filter`, so the filter semantics
   cannot drift from the embedded store's;
 - a search runs as the embedded store's does, planned by :mod:`copilot.index.planner`:
-  BM25 IDF over the querying owner's points only (``IdfCorpusParams``); hybrid search
-  fuses the dense and BM25 candidate lists by weighted DBSF in Python by default
-  (``copilot.index.fusion``), or by weighted RRF on the server. Only the engine calls
-  (:class:`ClientEngine`) are this module's.
+  BM25 IDF over the querying owner's items only (``IdfCorpusParams``), whole-item BM25
+  added to the best chunk's, and the dense and BM25 lists fused in Python. Only the
+  engine calls (:class:`ClientEngine`) are this module's;
+- the same whole-item BM25 points (:mod:`copilot.index.items`), rewritten after each
+  ``add`` and rebuilt on open for a collection made with other item settings.
 
 ``QdrantVectorStore``'s own ``query``/``delete``/``get_nodes`` filter on nothing but what the
 caller passes; they are replaced here by owner-scoped versions or refused.
@@ -24,7 +25,8 @@ caller passes; they are replaced here by owner-scoped versions or refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +43,21 @@ from pydantic import PrivateAttr
 from qdrant_client import models
 from qdrant_client.local.qdrant_local import QdrantLocal
 
-from copilot.index import bm25
+from copilot.index import bm25, items
 from copilot.index.base import UPSERT_BATCH, Hit
+from copilot.index.filters import scoped
 from copilot.index.fusion import Fusion, Stage
 from copilot.index.llama_query import plan_query, to_result
-from copilot.index.planner import PlannedSearch, run_search, search_params
-from copilot.index.points import DENSE, SPARSE, dense_of, has_dense, point_id
+from copilot.index.planner import Candidate, PlannedSearch, run_search, search_params
+from copilot.index.points import (
+    DENSE,
+    SPARSE,
+    PointParts,
+    chunk_view,
+    dense_of,
+    has_dense,
+    point_id,
+)
 from copilot.index.server_client import (
     client_filter,
     client_point,
@@ -56,9 +67,11 @@ from copilot.index.server_client import (
     owner_filter,
     sparse_encoder,
 )
-from copilot.index.server_schema import ensure_collection
+from copilot.index.server_schema import ensure_collection, record_items
 
 __all__ = ["ServerVectorStore", "client_filter", "collection_name", "open_client"]
+
+log = logging.getLogger(__name__)
 
 
 class ServerVectorStore(PlannedSearch, QdrantVectorStore):
@@ -70,6 +83,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
     dim: int = 0
     fusion: Fusion = "dbsf"
     _closed: bool = PrivateAttr(default=False)
+    _tallies: items.Tallies = PrivateAttr(default_factory=items.Tallies)
 
     def __init__(
         self,
@@ -105,7 +119,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         )
         self.dim, self.fusion = dim, fusion
         try:
-            ensure_collection(
+            stale = ensure_collection(
                 self.client,
                 collection,
                 dim,
@@ -115,11 +129,13 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
                 replication_factor=replication_factor,
                 write_consistency_factor=write_consistency_factor,
             )
+            self._collection_initialized = True
+            self._legacy_vector_format = False  # ours: named vectors, checked above
+            if stale:
+                self._rebuild_items()
         except BaseException:
             self.close()  # a local-mode client holds its folder's lock until closed
             raise
-        self._collection_initialized = True
-        self._legacy_vector_format = False  # ours: named vectors, checked above
 
     # ---- LlamaIndex interface ------------------------------------------------------------
 
@@ -140,9 +156,12 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         """
         size, self.batch_size = self.batch_size, int(kwargs.pop("batch_size", self.batch_size))
         try:
-            return super().add(list(nodes), shard_identifier, **kwargs)
+            ids = super().add(list(nodes), shard_identifier, **kwargs)
         finally:
             self.batch_size = size
+        read = self._read_chunks
+        self._write(parts for parts in self._tallies.update([chunk_view(n) for n in nodes], read))
+        return ids
 
     def delete(
         self, ref_doc_id: str, shard_identifier: Any | None = None, **delete_kwargs: Any
@@ -197,6 +216,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``."""
         keep = [qe.FieldCondition("item_hash", match=qe.MatchValue(keep_hash))] if keep_hash else []
         item = qe.FieldCondition("item_id", match=qe.MatchValue(item_id))
+        self._tallies.forget(owner, item_id)
         self.client.delete(
             self.collection_name,
             points_selector=models.FilterSelector(filter=owner_filter(owner, item, must_not=keep)),
@@ -206,6 +226,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
     def set_item_payload(self, owner: str, item_id: str, values: dict[str, Any]) -> None:
         """Overwrite payload fields (``title``, ``url``) on every chunk of one item."""
         item = qe.FieldCondition("item_id", match=qe.MatchValue(item_id))
+        self._tallies.forget(owner, item_id)
         self.client.set_payload(
             self.collection_name,
             payload=values,
@@ -214,27 +235,17 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         )
 
     def count(self, owner: str | None = None) -> int:
-        """Exact number of chunks: all of them, or ``owner``'s."""
-        flt = None if owner is None else owner_filter(owner)
-        return self.client.count(self.collection_name, count_filter=flt, exact=True).count
+        """Exact number of chunks: all of them, or ``owner``'s (item points not counted)."""
+        flt = items.chunks_only(qe.Filter() if owner is None else scoped(owner))
+        return self.client.count(
+            self.collection_name, count_filter=client_filter(flt), exact=True
+        ).count
 
     def item_chunk_ids(self, owner: str, item_id: str) -> list[str]:
         """Point ids of one item's chunks, in chunk order."""
-        flt = owner_filter(owner, qe.FieldCondition("item_id", match=qe.MatchValue(item_id)))
-        found: list[tuple[int, str]] = []
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection_name,
-                scroll_filter=flt,
-                limit=1000,
-                offset=offset,
-                with_payload=["chunk"],
-                with_vectors=False,
-            )
-            found += [(int((r.payload or {}).get("chunk", 0)), str(r.id)) for r in records]
-            if offset is None:
-                return [pid for _, pid in sorted(found)]
+        flt = items.chunks_filter((owner, item_id, None))
+        found = [(int(p.get("chunk", 0)), p["id"]) for p in self._scroll(flt, ["chunk"])]
+        return [pid for _, pid in sorted(found)]
 
     def vectors(self, owner: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored dense vectors of ``owner``'s chunks ``ids`` (for MMR); others are skipped."""
@@ -281,6 +292,62 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         exact = isinstance(getattr(self.client, "_client", None), QdrantLocal)
         return ClientEngine(self.client, self.collection_name, self.dim, exact)
 
+    def _scroll(self, flt: qe.Filter, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Payload ``fields`` (and ``id``) of every point matching ``flt``, page by page."""
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection_name,
+                scroll_filter=client_filter(flt),
+                limit=1000,
+                offset=offset,
+                with_payload=fields,
+                with_vectors=False,
+            )
+            for r in records:
+                yield {**(r.payload or {}), "id": str(r.id)}
+            if offset is None:
+                return
+
+    def _read_chunks(self, flt: qe.Filter) -> Iterator[dict[str, Any]]:
+        return self._scroll(flt, items.CHUNK_FIELDS)
+
+    def _write_items(self, keys: Iterable[items.ItemKey]) -> None:
+        """(Re)write the item points of ``keys`` from their stored chunks."""
+        self._write(tally.parts() for tally in items.rebuild(keys, self._read_chunks))
+
+    def _write(self, parts: Iterable[PointParts]) -> None:
+        """Upsert item points in batches."""
+        batch: list[models.PointStruct] = []
+        for one in parts:
+            batch.append(_point(one))
+            if len(batch) >= self.batch_size:
+                self.client.upsert(self.collection_name, batch, wait=True)
+                batch = []
+        if batch:
+            self.client.upsert(self.collection_name, batch, wait=True)
+
+    def _rebuild_items(self) -> None:
+        """Rewrite every item point from the stored chunks, then record the settings (last:
+        a crash midway rebuilds again on the next open)."""
+        chunks = qe.Filter(must_not=[items.IS_ITEM])
+        keys = {items.key_of(p) for p in self._scroll(chunks, ["owner", "item_id", "item_hash"])}
+        log.warning(
+            "collection %s: building whole-item BM25 points for %d items (made by an older "
+            "version); this runs once",
+            self.collection_name,
+            len(keys),
+        )
+        self.client.delete(
+            self.collection_name,
+            points_selector=models.FilterSelector(
+                filter=client_filter(qe.Filter(must=[items.IS_ITEM]))
+            ),
+            wait=True,
+        )
+        self._write_items(keys)
+        record_items(self.client, self.collection_name)
+
 
 @dataclass(frozen=True)
 class ClientEngine:
@@ -309,46 +376,25 @@ class ClientEngine:
         )
         return _hits(response.points)
 
-    def rrf(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage], k: int, rrf_k: int
-    ) -> list[Hit]:
-        where = client_filter(flt)
-        prefetch = [
-            models.Prefetch(
-                query=client_query(st.query),
-                using=st.field,
-                params=self._params(owner, st),
-                limit=st.limit,
-                filter=where,
-            )
-            for st in stages
-        ]
-        response = self.client.query_points(
-            self.collection,
-            prefetch=prefetch,
-            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=[st.weight for st in stages])),
-            query_filter=where,
-            limit=k,
-            with_payload=True,
-        )
-        return _hits(response.points)
-
     def candidates(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage]
-    ) -> list[list[tuple[str, float]]]:
-        where = client_filter(flt)
-        requests = [
+        self, owner: str, requests: Sequence[tuple[Stage, qe.Filter]]
+    ) -> list[list[Candidate]]:
+        batch = [
             models.QueryRequest(
-                query=client_query(st.query),
-                using=st.field,
-                params=self._params(owner, st),
-                limit=st.limit,
-                filter=where,
+                query=client_query(stage.query),
+                using=stage.field,
+                params=self._params(owner, stage),
+                limit=stage.limit,
+                filter=client_filter(flt),
+                with_payload=["item_id"],
             )
-            for st in stages
+            for stage, flt in requests
         ]
-        lists = self.client.query_batch_points(self.collection, requests=requests)
-        return [[(str(p.id), p.score) for p in answer.points] for answer in lists]
+        lists = self.client.query_batch_points(self.collection, requests=batch)
+        return [
+            [(str(p.id), p.score, str((p.payload or {}).get("item_id", ""))) for p in answer.points]
+            for answer in lists
+        ]
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         records = self.client.retrieve(self.collection, list(ids))
@@ -357,3 +403,11 @@ class ClientEngine:
 
 def _hits(points: Sequence[models.ScoredPoint]) -> list[Hit]:
     return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
+
+
+def _point(parts: PointParts) -> models.PointStruct:
+    """Checked point parts in the client's model (an item point: BM25 only)."""
+    vector: dict[str, models.Vector] = {SPARSE: client_query(parts.sparse)}
+    if parts.dense is not None:
+        vector[DENSE] = parts.dense
+    return models.PointStruct(id=parts.id, vector=vector, payload=parts.payload)

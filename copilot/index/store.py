@@ -7,7 +7,11 @@ delete filters on: no method here takes a query without an owner (see ``filters.
 
 Payload per point: owner, acl, source, item_id, parent_id, kind, item_hash, chunk (index in
 the item), locator (dict), title, url, text, modified_ts (epoch seconds), sender (lower-case
-address), folder, thread_id, plus any other metadata the node carries.
+address), folder, thread_id, plus any other metadata the node carries. Beside its chunks,
+each item has one whole-item BM25 point (``level = "item"``, no dense vector, no text; see
+``copilot.index.items``), rewritten from the stored chunks whenever chunks of the item are
+added, and rebuilt for the whole shard on open when it was made with other item settings
+(an index from before item points existed included): no re-sync is needed.
 
 HNSW is built by :meth:`EdgeVectorStore.optimize`, not on write: until then new points sit in
 an appendable segment that is searched exactly (correct, slower: at 100k points and 10
@@ -34,8 +38,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,18 +57,29 @@ from pydantic import PrivateAttr
 
 from copilot.errors import CopilotError
 from copilot.fileio import make_private_dir, tighten
-from copilot.index import bm25
+from copilot.index import bm25, items
 from copilot.index.base import FORMAT, KEYWORD_FIELDS, UPSERT_BATCH, Hit, Mode
 from copilot.index.filters import SearchFilters, scoped
 from copilot.index.fusion import Fusion, Stage
 from copilot.index.llama_query import plan_query, to_result
-from copilot.index.planner import PlannedSearch, run_search, search_params
-from copilot.index.points import DENSE, SPARSE, dense_of, has_dense, point_id, to_point
+from copilot.index.planner import Candidate, PlannedSearch, run_search, search_params
+from copilot.index.points import (
+    DENSE,
+    SPARSE,
+    PointParts,
+    chunk_view,
+    dense_of,
+    edge_point,
+    has_dense,
+    point_id,
+    to_point,
+)
 
 __all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "Mode", "SearchFilters"]
 
 META_FILE = "copilot-index.json"
 LOCK_FILE = ".copilot.lock"
+log = logging.getLogger(__name__)
 
 
 class IndexLockedError(CopilotError, RuntimeError):
@@ -88,6 +104,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
 
     _shard: qe.EdgeShard | None = PrivateAttr(default=None)
     _lock_fd: int | None = PrivateAttr(default=None)
+    _tallies: items.Tallies = PrivateAttr(default_factory=items.Tallies)
 
     def __init__(self, path: Path, dim: int, fusion: Fusion = "dbsf") -> None:
         # The fields are this subclass's: mypy checks them against the base's __init__.
@@ -97,8 +114,10 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         make_private_dir(self.path)  # 0700: every user's text is in the payloads
         self._lock_fd = _lock(self.path)
         try:
-            self._shard = self._open()
+            self._shard, stale = self._open()
             self._ensure_indexes()
+            if stale:
+                self._rebuild_items()
             tighten(self.path)
         except BaseException:
             self.close()
@@ -119,13 +138,15 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
             hnsw_config=hnsw,
         )
 
-    def _open(self) -> qe.EdgeShard:
+    def _open(self) -> tuple[qe.EdgeShard, bool]:
+        """The shard, and whether its item points must be rebuilt (other item settings)."""
         meta_path = self.path / META_FILE
-        meta = {"format": FORMAT, "dim": self.dim, "bm25": bm25.SIGNATURE}
+        meta = self._meta()
         if not (self.path / "edge_config.json").exists():
             shard = qe.EdgeShard.create(str(self.path), self._config())
             meta_path.write_text(json.dumps(meta))
-            return shard
+            return shard, False
+        found: dict[str, Any] = {}
         if meta_path.exists():
             found = json.loads(meta_path.read_text())
             if found.get("dim") != self.dim:
@@ -142,9 +163,36 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
             shard = qe.EdgeShard.load(str(self.path), self._config())
         except Exception as e:
             raise ValueError(f"cannot open the index at {self.path}: {e}") from e
-        if not meta_path.exists():
-            meta_path.write_text(json.dumps(meta))
-        return shard
+        return shard, found.get("items") != bm25.ITEM_SIGNATURE
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "dim": self.dim,
+            "bm25": bm25.SIGNATURE,
+            "items": bm25.ITEM_SIGNATURE,
+        }
+
+    def _rebuild_items(self) -> None:
+        """Rewrite every item point from the stored chunks, then record the settings.
+
+        For a shard made before item points existed, or with other item settings. The
+        meta file is written last: a crash midway rebuilds again on the next open.
+        """
+        chunks = qe.Filter(must_not=[items.IS_ITEM])
+        keys = {items.key_of(p) for p in self._scroll(chunks, ["owner", "item_id", "item_hash"])}
+        log.warning(
+            "index at %s: building whole-item BM25 points for %d items (made by an older "
+            "version); this runs once",
+            self.path,
+            len(keys),
+        )
+        self.client.update(
+            qe.UpdateOperation.delete_points_by_filter(qe.Filter(must=[items.IS_ITEM]))
+        )
+        self._write_items(keys)
+        self.client.flush()
+        (self.path / META_FILE).write_text(json.dumps(self._meta()))
 
     def _ensure_indexes(self) -> None:
         """Create the payload indexes that are missing (all of them on a new shard)."""
@@ -173,6 +221,8 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         points = [to_point(node, self.dim) for node in nodes]
         for start in range(0, len(points), batch_size):
             self.client.update(qe.UpdateOperation.upsert_points(points[start : start + batch_size]))
+        read = self._read_chunks
+        self._write(parts for parts in self._tallies.update([chunk_view(n) for n in nodes], read))
         return [node.node_id for node in nodes]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
@@ -198,10 +248,12 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         """Delete ``owner``'s chunks of ``item_id``, except those of version ``keep_hash``.
 
         The pipeline upserts a new version first and then calls this with its hash, so a
-        crash in between leaves both versions findable rather than neither.
+        crash in between leaves both versions findable rather than neither. The item
+        point goes with the chunks of its version (it carries their ``item_hash``).
         """
         keep = [qe.FieldCondition("item_hash", match=qe.MatchValue(keep_hash))] if keep_hash else []
         item = qe.FieldCondition("item_id", match=qe.MatchValue(item_id))
+        self._tallies.forget(owner, item_id)
         self.client.update(
             qe.UpdateOperation.delete_points_by_filter(scoped(owner, item, must_not=keep))
         )
@@ -212,30 +264,19 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         For a renamed or moved file whose content is unchanged: no re-embedding.
         """
         item = qe.FieldCondition("item_id", match=qe.MatchValue(item_id))
+        self._tallies.forget(owner, item_id)
         self.client.update(qe.UpdateOperation.set_payload_by_filter(scoped(owner, item), values))
 
     def count(self, owner: str | None = None) -> int:
-        """Exact number of chunks: all of them, or ``owner``'s."""
-        flt = None if owner is None else scoped(owner)
+        """Exact number of chunks: all of them, or ``owner``'s (item points not counted)."""
+        flt = items.chunks_only(qe.Filter() if owner is None else scoped(owner))
         return self.client.count(qe.CountRequest(exact=True, filter=flt))
 
     def item_chunk_ids(self, owner: str, item_id: str) -> list[str]:
         """Point ids of one item's chunks, in chunk order."""
-        flt = scoped(owner, qe.FieldCondition("item_id", match=qe.MatchValue(item_id)))
-        found: list[tuple[int, str]] = []
-        offset = None
-        while True:
-            request = qe.ScrollRequest(
-                offset=offset,
-                limit=1000,
-                filter=flt,
-                with_payload=qe.PayloadSelector.Include(["chunk"]),
-                with_vector=False,
-            )
-            records, offset = self.client.scroll(request)
-            found += [(int((r.payload or {}).get("chunk", 0)), str(r.id)) for r in records]
-            if offset is None:
-                return [point_id for _, point_id in sorted(found)]
+        flt = items.chunks_filter((owner, item_id, None))
+        found = [(int(p.get("chunk", 0)), p["id"]) for p in self._scroll(flt, ["chunk"])]
+        return [point_id for _, point_id in sorted(found)]
 
     def vectors(self, owner: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored dense vectors of ``owner``'s chunks ``ids`` (for MMR); others are skipped.
@@ -283,13 +324,49 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
     def _engine(self) -> EdgeEngine:
         return EdgeEngine(self.client, self.dim)
 
+    def _scroll(self, flt: qe.Filter, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Payload ``fields`` (and ``id``) of every point matching ``flt``, page by page."""
+        offset = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset,
+                limit=1000,
+                filter=flt,
+                with_payload=qe.PayloadSelector.Include(fields),
+                with_vector=False,
+            )
+            records, offset = self.client.scroll(request)
+            for r in records:
+                yield {**(r.payload or {}), "id": str(r.id)}
+            if offset is None:
+                return
+
+    def _read_chunks(self, flt: qe.Filter) -> Iterator[dict[str, Any]]:
+        return self._scroll(flt, items.CHUNK_FIELDS)
+
+    def _write_items(self, keys: Iterable[items.ItemKey]) -> None:
+        """(Re)write the item points of ``keys`` from their stored chunks."""
+        self._write(tally.parts() for tally in items.rebuild(keys, self._read_chunks))
+
+    def _write(self, parts: Iterable[PointParts]) -> None:
+        """Upsert item points in batches."""
+        batch: list[qe.Point] = []
+        for one in parts:
+            batch.append(edge_point(one))
+            if len(batch) >= UPSERT_BATCH:
+                self.client.update(qe.UpdateOperation.upsert_points(batch))
+                batch = []
+        if batch:
+            self.client.update(qe.UpdateOperation.upsert_points(batch))
+
 
 @dataclass(frozen=True)
 class EdgeEngine:
     """The search planner's engine calls on one shard (see ``planner.SearchEngine``).
 
-    A fused (DBSF) search is two calls, candidates then payloads: the binding serialises
-    calls, not pairs of them, which is why ``planner`` skips ids deleted in between.
+    A search with BM25 is two or three calls, candidates then payloads: the binding
+    serialises calls, not pairs of them, which is why ``planner`` skips ids deleted in
+    between.
     """
 
     shard: qe.EdgeShard
@@ -302,36 +379,26 @@ class EdgeEngine:
         )
         return _hits(self.shard.query(request))
 
-    def rrf(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage], k: int, rrf_k: int
-    ) -> list[Hit]:
-        prefetches = []
-        for stage in stages:
-            query, params = _query(owner, stage)
-            prefetches.append(
-                qe.Prefetch(limit=stage.limit, query=query, params=params, filter=flt)
-            )
-        request = qe.QueryRequest(
-            limit=k,
-            prefetches=prefetches,
-            # The stub does not declare Fusion.Rrf a Fusion; the engine takes it as one.
-            query=qe.Fusion.Rrf(k=rrf_k, weights=[st.weight for st in stages]),  # type: ignore[arg-type]
-            filter=flt,
-            with_payload=True,
-        )
-        return _hits(self.shard.query(request))
-
     def candidates(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage]
-    ) -> list[list[tuple[str, float]]]:
-        requests = []
-        for stage in stages:
+        self, owner: str, requests: Sequence[tuple[Stage, qe.Filter]]
+    ) -> list[list[Candidate]]:
+        batch = []
+        for stage, flt in requests:
             query, params = _query(owner, stage)
-            requests.append(
-                qe.QueryRequest(limit=stage.limit, query=query, filter=flt, params=params)
+            batch.append(
+                qe.QueryRequest(
+                    limit=stage.limit,
+                    query=query,
+                    filter=flt,
+                    params=params,
+                    with_payload=qe.PayloadSelector.Include(["item_id"]),
+                )
             )
-        lists = self.shard.query_batch(qe.QueryBatchRequest(requests))
-        return [[(str(p.id), p.score) for p in points] for points in lists]
+        lists = self.shard.query_batch(qe.QueryBatchRequest(batch))
+        return [
+            [(str(p.id), p.score, str((p.payload or {}).get("item_id", ""))) for p in points]
+            for points in lists
+        ]
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         records = self.shard.retrieve(list(ids), True, False)

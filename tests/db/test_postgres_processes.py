@@ -135,4 +135,6 @@ def test_sync_worker_and_reader_processes_share_postgres_and_qdrant(
         points = client.count(names[0], exact=True).count
     finally:
         client.close()
-    assert points == 4  # the revised memo replaced its old chunk; nothing twice
+    # the revised memo replaced its old chunk; nothing twice (one chunk and one whole-item
+    # BM25 point per memo, copilot/index/items.py)
+    assert points == 4 + 4

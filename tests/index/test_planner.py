@@ -16,47 +16,73 @@ import qdrant_edge as qe
 from qdrant_client import models
 
 from copilot.index.base import Hit
-from copilot.index.fusion import Stage, dbsf
-from copilot.index.planner import SearchRequest, run_search, search_params
+from copilot.index.fusion import Stage, dbsf, rrf
+from copilot.index.planner import Candidate, SearchRequest, run_search, search_params
 from copilot.index.server_client import client_filter
 
 DENSE = [("a", 0.91), ("b", 0.90), ("c", 0.52), ("d", 0.50)]
-BM25 = [("b", 7.5), ("d", 3.1), ("a", 1.2)]
+BM25 = [("b", 7.5), ("d", 3.1), ("a", 1.2)]  # chunk BM25; each chunk its own item here
+ITEMS: list[tuple[str, float]] = []  # whole-item BM25 by item id: none unless a test says
 
 
 class Engine:
     """Answers from fixed candidate lists; ``deleted`` ids have lost their payload since
-    (a concurrent sync replaced the item between the two calls of a fused search)."""
+    (a concurrent sync replaced the item between the two calls of a fused search).
+
+    Chunk ids double as item ids (``item_of``), except where ``items`` maps them."""
 
     dim = 4
 
-    def __init__(self, deleted: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        deleted: Sequence[str] = (),
+        items: Sequence[tuple[str, float]] = ITEMS,
+        chunks: Sequence[tuple[str, float]] = BM25,
+        item_of: dict[str, str] | None = None,
+    ) -> None:
         self.deleted = set(deleted)
+        self.items, self.chunks, self.item_of = list(items), list(chunks), item_of or {}
         self.calls: list[tuple[Any, ...]] = []
         self.filters: list[qe.Filter] = []
 
     def nearest(self, owner: str, flt: qe.Filter, stage: Stage, k: int) -> list[Hit]:
         self.calls.append(("nearest", stage.field, k))
         self.filters.append(flt)
-        return [Hit(i, s, {"text": i}) for i, s in (DENSE if stage.field == "dense" else BM25)]
-
-    def rrf(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage], k: int, rrf_k: int
-    ) -> list[Hit]:
-        self.calls.append(("rrf", [st.field for st in stages], k, rrf_k))
-        self.filters.append(flt)
-        return []
+        return [Hit(i, s, {"text": i}) for i, s in DENSE]
 
     def candidates(
-        self, owner: str, flt: qe.Filter, stages: Sequence[Stage]
-    ) -> list[list[tuple[str, float]]]:
-        self.calls.append(("candidates", [st.field for st in stages]))
-        self.filters.append(flt)
-        return [DENSE if st.field == "dense" else BM25 for st in stages]
+        self, owner: str, requests: Sequence[tuple[Stage, qe.Filter]]
+    ) -> list[list[Candidate]]:
+        out = []
+        names = []
+        for stage, flt in requests:
+            self.filters.append(flt)
+            wanted = _item_wanted(flt)
+            if stage.field == "dense":
+                names.append("dense")
+                out.append([(i, s, i) for i, s in DENSE])
+            elif _is_item_stage(flt):
+                names.append("items")
+                out.append([(f"p-{i}", s, i) for i, s in self.items])
+            else:
+                names.append("bm25" if wanted is None else f"best of {wanted}")
+                ranked = [(i, s, self.item_of.get(i, i)) for i, s in self.chunks]
+                out.append([c for c in ranked if wanted in (None, c[2])][: stage.limit])
+        self.calls.append(("candidates", names))
+        return out
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         self.calls.append(("payloads", list(ids)))
         return {i: {"text": i} for i in ids if i not in self.deleted}
+
+
+def _is_item_stage(flt: qe.Filter) -> bool:
+    return any(getattr(c, "key", None) == "level" for c in flt.must or [])
+
+
+def _item_wanted(flt: qe.Filter) -> str | None:
+    found = [c.match.value for c in flt.must or [] if getattr(c, "key", None) == "item_id"]
+    return found[0] if found else None
 
 
 def request(**kw: Any) -> SearchRequest:
@@ -73,7 +99,26 @@ def test_hybrid_search_fuses_both_lists_and_reads_only_the_winners_payloads() ->
     hits = run_search(engine, request())
     fused = [i for i, _ in dbsf([DENSE, BM25], [1.0, 1.0])]
     assert [h.id for h in hits] == fused[:2]
-    assert engine.calls == [("candidates", ["dense", "bm25"]), ("payloads", fused[:2])]
+    assert engine.calls == [("candidates", ["dense", "bm25", "items"]), ("payloads", fused[:2])]
+
+
+def test_a_chunk_scores_its_own_bm25_plus_its_items_whole_text() -> None:
+    # Chunks b1 and b2 belong to report B, d1 to D; A's chunk missed the chunk list.
+    chunks = [("d1", 6.0), ("b1", 5.0), ("b2", 4.0)]
+    engine = Engine(
+        items=[("B", 3.0), ("A", 2.5), ("D", 0.5)],
+        chunks=[*chunks, ("a7", 1.0)],
+        item_of={"b1": "B", "b2": "B", "d1": "D", "a7": "A"},
+    )
+    hits = run_search(engine, request(mode="bm25", k=4, sparse_limit=3))
+    # b1 3.0 + 5.0 and b2 3.0 + 4.0 (item B); d1 0.5 + 6.0; A: 2.5 + 1.0, its best chunk
+    # a7 fetched by one more call because the chunk list (3 long) did not reach it.
+    assert [(h.id, h.score) for h in hits] == [("b1", 8.0), ("b2", 7.0), ("d1", 6.5), ("a7", 3.5)]
+    assert engine.calls == [
+        ("candidates", ["bm25", "items"]),
+        ("candidates", ["best of A"]),
+        ("payloads", ["b1", "b2", "d1", "a7"]),
+    ]
 
 
 def test_a_point_deleted_between_the_two_calls_is_skipped_not_returned_empty() -> None:
@@ -85,16 +130,14 @@ def test_a_point_deleted_between_the_two_calls_is_skipped_not_returned_empty() -
     assert engine.calls[1:] == [("payloads", fused[:2]), ("payloads", fused[2:3])]
 
 
-def test_one_list_or_rrf_is_left_to_the_engine() -> None:
+def test_dense_alone_is_one_engine_call_and_rrf_fuses_in_python() -> None:
     engine = Engine()
     run_search(engine, request(mode="dense", k=3))
     run_search(engine, request(text="the of and"))  # only stop words: no BM25 side
-    run_search(engine, request(fusion="rrf", rrf_k=20))
-    assert engine.calls == [
-        ("nearest", "dense", 3),
-        ("nearest", "dense", 2),
-        ("rrf", ["dense", "bm25"], 2, 20),
-    ]
+    hits = run_search(engine, request(fusion="rrf", rrf_k=20, k=4))
+    assert engine.calls[:2] == [("nearest", "dense", 3), ("nearest", "dense", 2)]
+    assert [h.id for h in hits] == [i for i, _ in rrf([DENSE, BM25], [1.0, 1.0], 20)]
+    assert hits[0].id == "b"  # 1/22 + 1/21: second in dense, first in BM25
     assert run_search(engine, request(mode="bm25", text="the of")) == []  # nothing to match
 
 
@@ -102,13 +145,21 @@ def test_every_engine_call_is_scoped_to_the_owner() -> None:
     engine = Engine()
     item = qe.FieldCondition("kind", match=qe.MatchValue("mail"))
     run_search(engine, request(conditions=(item,)))
-    run_search(engine, request(mode="bm25"))
+    run_search(engine, request(mode="dense"))
     alice = models.FieldCondition(key="owner", match=models.MatchValue(value="alice"))
     mail = models.FieldCondition(key="kind", match=models.MatchValue(value="mail"))
-    assert [client_filter(flt).must for flt in engine.filters] == [[alice, mail], [alice]]
-    # BM25's IDF counts this owner's chunks only; dense searches a beam of at least 128.
+    level = models.FieldCondition(key="level", match=models.MatchValue(value="item"))
+    assert [client_filter(flt).must for flt in engine.filters] == [
+        [alice, mail],  # dense chunks
+        [alice, mail],  # BM25 chunks
+        [alice, level, mail],  # BM25 whole items, under the same filters
+        [alice],  # dense alone
+    ]
+    chunk_lists = [engine.filters[i] for i in (0, 1, 3)]
+    assert all(client_filter(flt).must_not == [level] for flt in chunk_lists)
+    # BM25's IDF counts this owner's items only; dense searches a beam of at least 128.
     ef, corpus = search_params("alice", Stage("bm25", [], 10, 1.0))
-    assert ef is None and corpus is not None and client_filter(corpus).must == [alice]
+    assert ef is None and corpus is not None and client_filter(corpus).must == [alice, level]
     assert search_params("alice", Stage("dense", [], 300, 1.0)) == (300, None)
     assert search_params("alice", Stage("dense", [], 10, 1.0)) == (128, None)
 

@@ -1,0 +1,198 @@
+"""Whole-item BM25 points (issue 18) in both stores: one per item, kept with its chunks
+through re-syncs, new versions and deletes, invisible to every chunk-level read, built for
+an index made before they existed, and what they change in the ranking."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import qdrant_edge as qe
+from qdrant_client import QdrantClient
+
+from copilot.index import bm25
+from copilot.index.filters import SearchFilters
+from copilot.index.items import IS_ITEM, Tallies, item_parts, item_point_id
+from copilot.index.server_store import ServerVectorStore
+from copilot.index.store import META_FILE, EdgeVectorStore
+from tests.index.test_store import DIM, chunk, random_unit
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request, tmp_path):
+    if request.param == "edge":
+        s: EdgeVectorStore | ServerVectorStore = EdgeVectorStore(tmp_path / "index", DIM)
+    else:
+        s = ServerVectorStore(QdrantClient(":memory:"), "copilot_test", DIM)
+    with s:
+        yield s
+
+
+def points(store) -> int:
+    """Every point of the store, item points included."""
+    if isinstance(store, EdgeVectorStore):
+        return store.client.count(qe.CountRequest(exact=True))
+    return store.client.count(store.collection_name, exact=True).count
+
+
+def item_payload(store, owner: str, item_id: str) -> dict | None:
+    pid = item_point_id(owner, item_id)
+    if isinstance(store, EdgeVectorStore):
+        records = store.client.retrieve([pid], True, False)
+    else:
+        records = store.client.retrieve(store.collection_name, [pid])
+    return dict(records[0].payload or {}) if records else None
+
+
+def report(item_id="local:report.docx", item_hash="h1", **meta):
+    return [
+        chunk(text, item_id=item_id, chunk=i, item_hash=item_hash, title="Report", **meta)
+        for i, text in enumerate(["turbine maintenance log", "blade inspection notes"])
+    ]
+
+
+def test_one_item_point_per_item_and_no_chunk_read_sees_it(store):
+    nodes = [*report(), chunk("lunch menu", item_id="local:menu.txt", item_hash="m1")]
+    store.add(nodes)
+    assert points(store) == 3 + 2  # three chunks, two items
+    assert store.count("alice") == store.count() == 3
+    assert store.item_chunk_ids("alice", "local:report.docx") == [n.node_id for n in nodes[:2]]
+    hits = store.search("alice", text="", dense=np.array(random_unit()), mode="dense", k=10)
+    assert {h.id for h in hits} == {n.node_id for n in nodes}
+    found = item_payload(store, "alice", "local:report.docx")
+    assert found is not None and found["level"] == "item" and "text" not in found
+    assert found["item_hash"] == "h1" and found["title"] == "Report"
+
+    store.add(nodes)  # a re-sync of unchanged items writes no new point
+    assert points(store) == 5
+
+
+def test_a_new_version_replaces_the_item_point_and_deletes_leave_no_orphan(store):
+    store.add(report(item_hash="h1"))
+    new = [chunk("rotor balancing", item_id="local:report.docx", item_hash="h2")]
+    store.add(new)
+    store.delete_item("alice", "local:report.docx", keep_hash="h2")
+    assert points(store) == 1 + 1
+    assert item_payload(store, "alice", "local:report.docx")["item_hash"] == "h2"
+    # The old version's words are gone from the item too, not only from its chunks.
+    assert store.search("alice", text="turbine", dense=None, mode="bm25") == []
+    assert [h.id for h in store.search("alice", text="rotor", dense=None, mode="bm25")] == [
+        new[0].node_id
+    ]
+
+    store.delete_item("alice", "local:report.docx")
+    assert points(store) == 0
+
+
+def test_a_long_item_with_the_words_spread_over_its_chunks_outranks_one_chunk_with_two(store):
+    """The case issue 18 measured: ranked by its best chunk alone, a long report whose
+    chunks each mention one query word loses to a note that has two of them."""
+    filler = "general remarks on the schedule and the budget of the site"
+    spread = [
+        chunk(f"{word} {filler}", item_id="local:long.docx", chunk=i, locator={"paragraph": i})
+        for i, word in enumerate(["turbine", "blade", "vibration", "fatigue"])
+    ]
+    note = chunk(f"turbine blade {filler}", item_id="local:note.txt")
+    others = [chunk(f"{filler} {i}", item_id=f"local:other{i}.txt") for i in range(6)]
+    store.add([*spread, note, *others])
+    hits = store.search("alice", text="turbine blade vibration fatigue", dense=None, mode="bm25")
+    assert hits[0].payload["item_id"] == "local:long.docx"
+    # Its best chunk is the hit, with its locator: one with a word the note lacks (rarer).
+    assert hits[0].payload["locator"] in ({"paragraph": 2}, {"paragraph": 3})
+    items = list(dict.fromkeys(h.payload["item_id"] for h in hits))
+    assert items[:2] == ["local:long.docx", "local:note.txt"]
+
+
+def test_filters_hold_for_the_whole_item_list(store):
+    mail = chunk("turbine", item_id="mail:1", kind="mail")
+    store.add([*report(kind="file"), mail])
+    hits = store.search(
+        "alice",
+        text="turbine blade",
+        dense=None,
+        mode="bm25",
+        filters=SearchFilters(kinds=("mail",)),
+    )
+    assert [h.id for h in hits] == [mail.node_id]
+    assert store.search("bob", text="turbine", dense=None, mode="bm25") == []
+
+
+def test_a_repeated_table_header_counts_once_per_item():
+    header = "Region | Quarter | Revenue\n"
+    rows = [f"{header}North | Q{i} | {100 + i}" for i in range(1, 5)]
+    payloads = [{"text": row, "prefix_chars": len(header)} for row in rows]
+    parts = item_parts(("alice", "local:sales.xlsx", None), payloads)
+    assert parts is not None
+    once = bm25.item_vector(bm25.term_counts(header + "\n".join(r[len(header) :] for r in rows)))
+    assert parts.sparse.indices == once.indices
+    assert parts.sparse.values == pytest.approx(once.values)
+    [region] = bm25.query_vector("region").indices
+    assert bm25.term_counts(header)[region] == 1
+
+
+def test_an_index_from_before_item_points_gets_them_on_open(tmp_path):
+    nodes = [*report(), *report(item_id="local:other.docx"), chunk("blade", item_id="local:b")]
+    path = tmp_path / "index"
+    with EdgeVectorStore(path, DIM) as s:
+        s.add(nodes)
+        before = s.search("alice", text="blade inspection", dense=None, mode="bm25")
+        # What an index of format 1 looks like: no item points, no "items" in the meta.
+        s.client.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter(must=[IS_ITEM])))
+    (path / META_FILE).write_text(json.dumps({"format": 1, "dim": DIM, "bm25": bm25.SIGNATURE}))
+
+    with EdgeVectorStore(path, DIM) as s:
+        assert points(s) == len(nodes) + 3
+        after = s.search("alice", text="blade inspection", dense=None, mode="bm25")
+    assert [(h.id, h.score) for h in after] == [(h.id, pytest.approx(h.score)) for h in before]
+    assert json.loads((path / META_FILE).read_text())["items"] == bm25.ITEM_SIGNATURE
+
+
+def test_a_collection_from_before_item_points_gets_them_on_open(tmp_path):
+    from copilot.index.server_client import client_filter, open_client
+
+    url = f"local:{tmp_path / 'qdrant'}"
+    nodes = [*report(), chunk("blade", item_id="local:b")]
+    with ServerVectorStore(open_client(url), "c", DIM) as s:
+        s.add(nodes)
+        before = s.search("alice", text="blade inspection", dense=None, mode="bm25")
+        s.client.delete("c", client_filter(qe.Filter(must=[IS_ITEM])), wait=True)
+        s.client.update_collection("c", metadata={"items": "older settings"})
+
+    with ServerVectorStore(open_client(url), "c", DIM) as s:
+        assert points(s) == len(nodes) + 2
+        after = s.search("alice", text="blade inspection", dense=None, mode="bm25")
+        assert s.client.get_collection("c").config.metadata["items"] == bm25.ITEM_SIGNATURE
+    assert [(h.id, h.score) for h in after] == [(h.id, pytest.approx(h.score)) for h in before]
+
+
+def test_a_large_item_stored_in_slices_is_read_back_once_not_after_every_slice():
+    """The pipeline streams a large item in slices: its item point is kept up to date from
+    a running tally, not by re-reading every chunk after every slice (quadratic)."""
+    stored: list[dict] = []
+    reads: list[qe.Filter] = []
+
+    def read(flt):  # the store's scroll; one item here, so the filter is not needed
+        reads.append(flt)
+        return list(stored)
+
+    key = ("alice", "local:big.xlsx", "h1")
+    rows = [
+        {"id": f"c{i}", "owner": key[0], "item_id": key[1], "item_hash": key[2], "text": f"row {i}"}
+        for i in range(10)
+    ]
+    tallies = Tallies()
+    for start in range(0, 10, 2):
+        stored += rows[start : start + 2]
+        [parts] = tallies.update(rows[start : start + 2], read)
+    whole = item_parts(key, rows)
+    assert whole is not None and len(reads) == 1
+    assert parts.sparse.indices == whole.sparse.indices
+    assert parts.sparse.values == pytest.approx(whole.sparse.values)
+
+    # A chunk stored again (its text changed) is not counted twice: the item is re-read.
+    stored[0] = {**rows[0], "text": "other words"}
+    [again] = tallies.update([stored[0]], read)
+    expected = item_parts(key, stored)
+    assert len(reads) == 2 and expected is not None
+    assert again.sparse.indices == expected.sparse.indices
