@@ -2,6 +2,7 @@
 
     python bench/api_load_servers.py llm --tokens 40 --chunk-delay 0.02
     python bench/api_load_servers.py api --llm-root http://127.0.0.1:PORT --home DIR [--trace]
+        [--sync-root DIR ...] [--dev-user NAME ...]
 
 Each prints one JSON line ``{"url": …}`` once it accepts connections and stops when its
 stdin closes, so a bench that dies for any reason leaves no server behind. ``spawn`` starts
@@ -39,8 +40,10 @@ TAG = re.compile(r"\[bench ([0-9a-z-]+)\]")
 
 
 def tag_of(text: Any) -> str | None:
-    found = TAG.search(str(text)[-200:])
-    return found[1] if found else None
+    """The run's tag: the last one near the end of the prompt (the question is followed by
+    the skill's closing instructions, a few hundred characters)."""
+    found = TAG.findall(str(text)[-2000:])
+    return found[-1] if found else None
 
 
 def serve_llm(tokens: int, chunk_delay: float) -> None:
@@ -123,23 +126,39 @@ def install_trace(app: Any) -> None:
         return out
 
 
-def serve_api(llm_root: str, home: str, *, trace: bool = False) -> None:
-    """The API as `copilot serve` runs it (uvicorn's defaults), on a free loopback port."""
+def serve_api(
+    llm_root: str,
+    home: str,
+    *,
+    trace: bool = False,
+    sync_roots: list[str] | None = None,
+    dev_users: list[str] | None = None,
+) -> None:
+    """The API as `copilot serve` runs it (``copilot.api.server.uvicorn_config``), on a free
+    loopback port. ``sync_roots``: folders POST /v1/sync/local may index besides the temp
+    folder (the bench's documents); ``dev_users``: dev sign-ins besides anna and bob."""
+    import tempfile
+
     import uvicorn
 
     from copilot.api.app import create_app
+    from copilot.api.server import uvicorn_config
     from copilot.config import Settings
 
     settings = Settings(
         home=Path(home), auth="dev", llm_base_url=f"{llm_root}/v1", llm_max_retries=0,
         llm_timeout_s=30, run_timeout_s=60, rate_limit_per_minute=10**6,
+        sync_roots=[tempfile.gettempdir(), *(sync_roots or [])],
+        dev_users=["anna", "bob", *(dev_users or [])],
     )  # fmt: skip
     app = create_app(settings)
     if trace:
         install_trace(app)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+    config = uvicorn_config(app, settings, "127.0.0.1", 0, log_level="warning",
+                            timeout_graceful_shutdown=2)  # fmt: skip
+    server = uvicorn.Server(config)
 
     def announce_then_watch_stdin() -> None:
         while not server.started and not server.should_exit:
@@ -181,11 +200,14 @@ def main() -> None:
     parser.add_argument("--llm-root")
     parser.add_argument("--home")
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--sync-root", action="append", default=[])
+    parser.add_argument("--dev-user", action="append", default=[])
     args = parser.parse_args()
     if args.role == "llm":
         serve_llm(args.tokens, args.chunk_delay)
     else:
-        serve_api(args.llm_root, args.home, trace=args.trace)
+        serve_api(args.llm_root, args.home, trace=args.trace, sync_roots=args.sync_root,
+                  dev_users=args.dev_user)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,9 +13,12 @@ llamaindex_plain, summary.
 
     .venv/bin/python bench/ingest.py [--items 2000] [--seed 0] [--keep DIR] [--skip-baseline]
     .venv/bin/python bench/ingest.py --real ../shared/data/office-files [--skip-baseline]
+        [--copies 3] [--baseline-commit REV] [--cap 900]
 
 ``--real DIR`` runs the same comparison over a folder of real files, each side in its own
-process, with peak memory and the longest stretch without progress (bench/ingest_real.py).
+process, with peak memory and the longest stretch without progress (bench/ingest_real.py);
+``--copies N`` syncs N altered copies of each file, ``--baseline-commit`` adds the copilot
+as it was at that commit, and ``--cap`` ends any side that takes longer.
 """
 
 from __future__ import annotations
@@ -316,12 +319,24 @@ def main(argv: list[str] | None = None) -> int:
         help="real files instead of the generated corpus (bench/ingest_real.py), e.g. "
         "../shared/data/office-files",
     )
+    parser.add_argument("--copies", type=int, default=1, help="--real: copies of each file")
+    parser.add_argument("--baseline-commit", help="--real: also sync with the code of this commit")
+    parser.add_argument("--cap", type=float, default=900.0, help="--real: seconds per side")
+    parser.add_argument("--int8", action="store_true", help="--real: also the onnx-int8 backend")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     if args.real:
         from ingest_real import run_real
 
-        return run_real(args.real.resolve(), args.skip_baseline, emit)
+        return run_real(
+            args.real.resolve(),
+            args.skip_baseline,
+            emit,
+            copies=args.copies,
+            baseline_commit=args.baseline_commit,
+            cap=args.cap,
+            int8=args.int8,
+        )
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

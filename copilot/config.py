@@ -84,7 +84,9 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         description="Most chunks of one item embedded (summaries first, then in reading order); "
-        "the rest are keyword-only (BM25). Noted in `copilot status` when it applies.",
+        "the rest are keyword-only (BM25). Noted in `copilot status` when it applies. 1,000 "
+        "chunks hold about 1M characters of English prose but only ~180k of Russian, which "
+        "MiniLM's tokenizer cuts into ~4.6x more tokens (docs/benchmarks.md).",
     )
 
     # Search

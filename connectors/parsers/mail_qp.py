@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 
 # Signs of QP. A soft break: "=" ending a line after a word character, or the same break
-# once lines were joined with a space, inside a word ("goa= ls", "inter= ests"). An escape
+# once lines were joined with a space or two, inside a word ("goa= ls", "If=  there"). An escape
 # that QP writers emit for text: a space or tab (not the start of a number: "x=200"), "=",
 # a line end, a UTF-8 sequence, or a Windows-1252 quote, dash or no-break space.
 _SOFT_RAW = re.compile(r"(?<=\w)=[ \t]*\r?\n(?=\S)")
-_SOFT_JOINED = re.compile(r"(?<=[^\W\d_])= (?=[a-z])|(?<=\w)= (?==[0-9A-F]{2})")
+_SOFT_JOINED = re.compile(r"(?<=[^\W\d_])= {1,2}(?=[a-z])|(?<=\w)= (?==[0-9A-F]{2})")
 _TYPICAL = re.compile(
     r"=(?:20|09)(?![0-9])|=3D|=0[AD]|=[C-F][0-9A-F](?:=[89AB][0-9A-F])+|=(?:9[1-7]|85|A0)(?![0-9])"
 )

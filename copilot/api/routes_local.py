@@ -113,7 +113,7 @@ def status(
     api: ApiDep, user: MachineDep, owner: Annotated[str | None, Query(max_length=300)] = None
 ) -> dict[str, Any]:
     """``copilot status`` (every user's, or ``owner``'s)."""
-    return _guarded(cli_ops.status, api.workspace.state, owner)
+    return _guarded(cli_ops.status, api.workspace.state, owner, api.settings)
 
 
 @cli_router.post("/search")
@@ -130,7 +130,8 @@ def sync(body: cli_ops.SyncSpec, api: ApiDep, user: MachineDep) -> dict[str, Any
     and two different ones queue behind the one worker.
     """
     connector = _guarded(cli_ops.connector_for, body, user.user_id, api.settings)
-    job = _guarded(api.jobs.submit, user.user_id, connector.scope, lambda: connector)
+    job = _guarded(api.jobs.submit, user.user_id, connector.scope, lambda: connector,
+                   total=cli_ops.sync_total(body))  # fmt: skip
     return {"job": job_out(job), "scope": connector.scope}
 
 

@@ -3,34 +3,48 @@
 A job syncs one source for the signed-in user only; the connector is built here from the
 user's identity (their Graph token via the on-behalf-of exchange), never from ids in the
 request body, so a request cannot point a sync at someone else's mailbox.
+
+Progress, on ``GET /v1/sync/{id}`` and as Server-Sent Events on ``GET /v1/sync/{id}/events``,
+carries the numbers the CLI's progress bar shows (``copilot.api.jobs._progress``): the
+counters, the item being embedded, the rate, and — when the total is known (a local folder's
+files, counted before the job starts) — ``total`` and ``eta_seconds``. A mailbox or a drive
+says how much there is only as its sync goes: ``total`` is null for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
+from fastapi.responses import StreamingResponse
 
-from copilot.api import schemas
+from copilot.api import cli_ops, schemas
 from copilot.api.auth import Principal
 from copilot.api.deps import Api, ApiDep, UserDep
 from copilot.api.problems import Problem
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 SOURCES = ("local", "outlook", "onedrive", "sharepoint")
+FINISHED = ("done", "failed", "cancelled")
+EVENTS_POLL_S = 0.5  # how often the event stream looks at its job
+KEEPALIVE_S = 15.0  # a comment line while nothing changes: proxies keep the stream open
 
 
 def job_out(job: Any) -> dict[str, Any]:
+    """A job as the API shows it; ``progress.total`` is there from the start (null when
+    unknown), the other numbers from the sync's first report on."""
     return {
         "id": job.id,
         "source": job.source,
         "status": job.status,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
-        "progress": dict(job.progress),
+        "progress": {"total": job.total, **job.progress},
         "failures": list(job.failures)[:100],
         "error": job.error,
     }
@@ -99,8 +113,11 @@ def start_sync(source: str, body: schemas.SyncIn, api: ApiDep, user: UserDep) ->
     if source not in SOURCES:
         raise Problem(404, f"Unknown source {source!r}: use {', '.join(SOURCES)}.")
     factory = connector_factory(api, user, source, body)
+    total = None
+    if source == "local" and body.path:  # checked by connector_factory: a folder in a root
+        total, _ = cli_ops.count_files(Path(os.path.realpath(body.path)))
     try:
-        job = api.jobs.submit(user.user_id, source, factory)
+        job = api.jobs.submit(user.user_id, source, factory, total=total)
     except Exception as exc:
         if type(exc).__name__ == "JobLimitError":
             raise Problem(429, str(exc)) from None
@@ -127,6 +144,44 @@ def sync_status(api: ApiDep, user: UserDep) -> dict[str, Any]:
 @router.get("/{job_id}", response_model=schemas.JobOut)
 def get_job(job_id: str, api: ApiDep, user: UserDep) -> dict[str, Any]:
     return job_out(_job(api, user, job_id, cancel=False))
+
+
+@router.get("/{job_id}/events", responses={200: {"content": {"text/event-stream": {}}}})
+def job_events(job_id: str, request: Request, api: ApiDep, user: UserDep) -> StreamingResponse:
+    """The job as Server-Sent Events: ``progress`` with the body of GET /v1/sync/{job_id}
+    each time it changes (at most every 0.5 s), then one ``done``, ``failed`` or
+    ``cancelled`` event with the final body, and the stream ends."""
+    first = _job(api, user, job_id, cancel=False)  # an unknown job: 404 before any event
+    return StreamingResponse(
+        _events(request, api, user, first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(request: Request, api: Api, user: Principal, job: Any) -> AsyncIterator[bytes]:
+    from copilot.api.streaming import sse
+
+    last: dict[str, Any] | None = None
+    quiet_since = time.monotonic()
+    while True:
+        body = job_out(job)
+        if job.status in FINISHED:
+            yield sse(job.status, body)
+            return
+        if body != last:
+            yield sse("progress", body)
+            last, quiet_since = body, time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEPALIVE_S:
+            yield b": still running\n\n"
+            quiet_since = time.monotonic()
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(EVENTS_POLL_S)
+        try:
+            job = api.jobs.get(user.user_id, job.id)
+        except KeyError:  # dropped from memory (many newer jobs): the history has it
+            return
 
 
 @router.delete("/{job_id}", response_model=schemas.JobOut)

@@ -14,7 +14,7 @@ from copilot.cli.eval import eval_app
 from copilot.cli.finetune import finetune_app
 from copilot.cli.manifest import manifest_build
 from copilot.cli.model import model_app
-from copilot.cli.output import console, err, fail_for, settings_or_exit
+from copilot.cli.output import console, err, fail, fail_for, settings_or_exit
 from copilot.cli.run import run
 from copilot.cli.runs import runs_app
 from copilot.cli.skills import skills_app
@@ -167,18 +167,22 @@ def demo(
 
 def main() -> None:
     """The console script: expected operational errors become one plain line (a locked
-    index, a service that stopped answering or refused): exit 2, or 1 for a failure."""
-    from copilot.cli.backend_service import NotLocalUser
-    from copilot.cli.client import ServiceError, ServiceGone
-    from copilot.index.store import IndexLockedError
+    index, a service that stopped answering or refused): exit 2, or 1 for a failure.
 
+    The error classes are imported only once something failed: importing the index's
+    module here would cost every command (and ``--help``) its start-up time."""
     try:
         app()
-    except IndexLockedError as exc:
-        err.print(f"[red]{exc}[/red]")
-        sys.exit(2)
-    except (ServiceGone, ServiceError, NotLocalUser) as exc:
-        sys.exit(fail_for(exc).exit_code)
+    except Exception as exc:
+        from copilot.cli.backend_service import NotLocalUser
+        from copilot.cli.client import ServiceError, ServiceGone
+        from copilot.index.store import IndexLockedError
+
+        if isinstance(exc, IndexLockedError):
+            sys.exit(fail(str(exc)).exit_code)
+        if isinstance(exc, ServiceGone | ServiceError | NotLocalUser):
+            sys.exit(fail_for(exc).exit_code)
+        raise
 
 
 if __name__ == "__main__":

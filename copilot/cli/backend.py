@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
-from copilot.config import Settings
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported by the commands that use them: `copilot --help` stays fast
     from copilot.api.cli_ops import RunArgs, SyncSpec
+    from copilot.config import Settings
     from copilot.ingest.pipeline import SyncReport
     from copilot.skills.result import RunResult
 

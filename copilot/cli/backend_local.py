@@ -74,7 +74,7 @@ class LocalBackend:
         return cli_ops.search(self.ws, user, query, k=k, mode=mode, kind=kind)
 
     def status(self, user: str | None) -> dict[str, Any]:
-        return cli_ops.status(self.ws.state, user)
+        return cli_ops.status(self.ws.state, user, self.ws.settings)
 
     def run(self, user: str, args: RunArgs, on_event: Event) -> RunResult:
         return cli_ops.run(self.runner, user, args, on_event)

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from copilot.cli.backend import Event
 from copilot.cli.client import ServiceClient, ServiceError, ServiceGone, ServiceInfo
-from copilot.config import Settings
 from copilot.errors import CopilotError
 
 if TYPE_CHECKING:
     from copilot.api.cli_ops import RunArgs, SyncSpec
+    from copilot.config import Settings
     from copilot.ingest.pipeline import SyncReport
     from copilot.skills.result import RunResult
 
@@ -149,7 +149,11 @@ class ServiceBackend:
             return _local(client.score, body, on_event, timeout)
 
     def skills(self, user: str, op: str, **args: Any) -> Any:
-        with self._client(user, self.settings.run_timeout_s + 30) as client:
+        from copilot.api.cli_ops import LONG_SKILL_OPS
+        from copilot.skills.library.testing import MAX_SAMPLES
+
+        runs = 2 * MAX_SAMPLES if op in LONG_SKILL_OPS else 1
+        with self._client(user, self.settings.run_timeout_s * runs + 30) as client:
             return _local(client.skills, op, args)
 
     def runs(self, user: str, *, skill_id: str | None = None, limit: int = 50) -> list[dict]:

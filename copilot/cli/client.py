@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from copilot.config import Settings
 from copilot.errors import CopilotError
 from copilot.fileio import write_atomically
 
@@ -33,6 +32,8 @@ CALL_TIMEOUT_S = 60.0
 MAX_FILE_BYTES = 64 * 1024
 if TYPE_CHECKING:  # imported when a service is found: commands without one skip it
     import httpx
+
+    from copilot.config import Settings
 Event = Callable[[str, dict[str, Any]], None]
 
 

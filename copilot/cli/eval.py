@@ -1,5 +1,11 @@
 """``copilot eval``: measure search, sentiment, injection resistance and subject lines on
-test collections, with any engine (``local``, ``llm``, ``embedded`` or ``auto``)."""
+test collections, with any engine (``local``, ``llm``, ``embedded`` or ``auto``).
+
+Why these run in this process even while ``copilot serve`` runs: an eval never opens the
+user's index or state store. It indexes its collection in a throwaway home of its own
+(``eval.retrieval.eval_settings``, ``eval.skill_runs.eval_runner``: own database, own
+embedded index, no Qdrant server), so there is no lock to share and nothing to route
+through the service; its numbers also do not then depend on the service's load."""
 
 from __future__ import annotations
 
@@ -10,20 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from copilot.cli.output import console, err, fail, fail_for, settings_or_exit
 from copilot.errors import CopilotError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich's progress and tables load when a command prints: --help stays fast
+    from rich.progress import Progress, TaskID
+
     from copilot.eval.injection import Report
     from copilot.skills.engines.base import EngineName
 
@@ -96,6 +95,8 @@ def retrieval(
     if as_json:
         print(json.dumps({m: s.as_dict() for m, s in scores.items()}, indent=2))
         return
+    from rich.table import Table
+
     table = Table("mode", "nDCG@10", "MRR@10", "Recall@100", "p50 ms", "p95 ms", "queries")
     for name, s in scores.items():
         table.add_row(
@@ -135,6 +136,14 @@ class _Progress:
             return  # a quick run shows nothing
         if err.is_terminal:
             if self.bar is None:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
+
                 self.bar = Progress(
                     TextColumn(self.what),
                     BarColumn(),
@@ -256,6 +265,8 @@ def injection(
 
 
 def _print_injection(report: Report, model: bool) -> None:
+    from rich.table import Table
+
     from copilot.eval.injection import rates
 
     def pct(value: float | None) -> str:
@@ -322,6 +333,8 @@ def summarise(
     if as_json:
         print(json.dumps(result))
     else:
+        from rich.table import Table
+
         table = Table("reference", "ROUGE-1", "ROUGE-2", "ROUGE-L")
         for kind in ("subject", "annotations"):
             scores = result[kind]

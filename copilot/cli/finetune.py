@@ -1,20 +1,29 @@
 """``copilot finetune …``: consent, dataset, validate, start/status/events/cancel/list, use,
-compare. Every expected failure is one plain line and exit code 2 (validation errors: 1)."""
+compare. Every expected failure is one plain line and exit code 2 (validation errors: 1).
+
+Beside a running ``copilot serve``: ``compare`` runs skills, which may search the index
+(the service's, one writer), so it runs in the service when one runs (``cli/backend.py``,
+the skills operation ``compare``). Every other command works in this process whether or
+not a service runs: they read and write only the state store (SQLite in WAL mode with a
+busy timeout, or PostgreSQL: many processes at once), files and the fine-tuning provider's
+API; ``dataset`` loads the embedder, not the index.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from copilot.cli.output import fail, settings_or_exit
-from copilot.config import Settings
 from copilot.finetune.validate import DEFAULT_EPOCHS, FinetuneError
+
+if TYPE_CHECKING:  # imported by the commands that use them: `copilot --help` stays fast
+    from copilot.config import Settings
 
 finetune_app = typer.Typer(help="Fine-tune a model on approved skill runs, and switch to it.")
 console = Console(soft_wrap=True, emoji=False)
@@ -285,6 +294,8 @@ def list_(
     if as_json:
         print(json.dumps(jobs, indent=2))
         return
+    from rich.table import Table
+
     table = Table("job", "status", "base model", "fine-tuned model", "created")
     for j in jobs:
         table.add_row(j["id"], j["status"], j["model"], j["fine_tuned_model"] or "",
@@ -371,16 +382,19 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the skill's sample inputs on two models, side by side, with tokens and cost."""
-    from copilot.finetune.switch import compare_models, load_inputs
-    from copilot.skills.runner import SkillRunner
-    from copilot.workspace import Workspace
+    from copilot.cli.backend import backend, to_user_id
+    from copilot.finetune.switch import load_inputs
 
     samples = _guard(load_inputs, inputs) if inputs is not None else None
-    with Workspace(settings_or_exit()) as ws:
-        rows = _guard(compare_models, SkillRunner(ws), user, skill, model, samples)
+    owner = to_user_id(user)  # "anna" is local:anna, as for every other command
+    with backend(settings_or_exit()) as chosen:  # the service's, when one runs
+        rows = _guard(chosen.skills, owner, "compare", skill=skill, models=list(model),
+                      inputs=samples)  # fmt: skip
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    from rich.table import Table
+
     table = Table("sample", *model, show_lines=True)
     for row in rows:
         cells = []

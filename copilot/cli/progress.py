@@ -12,7 +12,6 @@ counting the files first (:func:`count_files`), which may stop early and then re
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +33,6 @@ from rich.progress import (
 from rich.text import Text
 
 PLAIN_EVERY_S = 2.0  # a piped run prints a line at most (and, while busy, about) this often
-COUNT_LIMIT = 200_000  # files counted before giving up on an exact total
-COUNT_BUDGET_S = 2.0  # time spent counting before giving up on an exact total
 
 
 @dataclass(frozen=True)
@@ -49,17 +46,15 @@ class Total:
         return f"{self.count:,}" if self.exact else f"~{self.count:,}"
 
 
-def count_files(root: Path, *, limit: int = COUNT_LIMIT, budget_s: float = COUNT_BUDGET_S) -> Total:
+def count_files(root: Path, *, limit: int | None = None, budget_s: float | None = None) -> Total:
     """The files under ``root`` (hidden folders skipped, as the local connector does), or an
-    estimate when there are more than ``limit`` or counting takes longer than ``budget_s``."""
-    deadline = time.monotonic() + budget_s
-    count = 0
-    for _folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        count += sum(1 for f in files if not f.startswith("."))
-        if count >= limit or time.monotonic() > deadline:
-            return Total(count, exact=False)
-    return Total(count)
+    estimate when there are more than ``limit`` or counting takes longer than ``budget_s``
+    (defaults: ``cli_ops.COUNT_LIMIT``, ``COUNT_BUDGET_S``). The service counts a folder it
+    syncs the same way (``cli_ops.count_files``)."""
+    from copilot.api import cli_ops
+
+    return Total(*cli_ops.count_files(root, limit=limit or cli_ops.COUNT_LIMIT,
+                                      budget_s=budget_s or cli_ops.COUNT_BUDGET_S))  # fmt: skip
 
 
 class SyncNumbers(Protocol):

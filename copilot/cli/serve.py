@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from copilot.cli.client import (
     ServiceInfo,
@@ -31,8 +32,10 @@ from copilot.cli.client import (
     write_discovery,
 )
 from copilot.cli.output import err, fail
-from copilot.config import Settings
 from copilot.fileio import create_private_file, make_private_dir
+
+if TYPE_CHECKING:
+    from copilot.config import Settings
 
 READY_TIMEOUT_S = 180.0  # the embedder loads, the index opens, legacy ids move
 STOP_TIMEOUT_S = 40.0  # uvicorn's graceful 10 s + the sync jobs' 10 s + the model's 10 s

@@ -12,24 +12,33 @@ Watching: every successful sync remembers its source (``copilot.sources``); ``co
 syncs all of them (or one user's) every ``--interval`` seconds. A source that fails is
 reported and the others go on; Ctrl-C stops cleanly (what was stored stays, the next run
 resumes at the last checkpoint).
+
+Beside a running ``copilot serve`` (it owns the index): the syncs, ``watch``'s among them,
+run in the service as jobs (``sync_spec``, as ``sync local`` does), with the same progress,
+output and exit codes. The sign-in stays here, where the person is: before a signed-in
+sync starts, this process takes a token from the home's token cache (a first sign-in on a
+terminal shows its code here), and the service's job reads the same cache. ``login``
+never touches the index, so it works the same whether or not a service runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from copilot.cli.backend import OptionalUserOpt
-from copilot.cli.sync import JsonOpt, UserOpt, console, err, run_sync, settings_or_exit
-from copilot.config import Settings
+from copilot.cli.sync import JsonOpt, UserOpt, console, err, settings_or_exit, sync_spec
 from copilot.sources import Source, SourcesError, forget, load_sources, remember
+
+if TYPE_CHECKING:  # imported by the commands that use them: `copilot --help` stays fast
+    from copilot.config import Settings
 
 AppOnlyOpt = Annotated[
     bool,
@@ -39,76 +48,51 @@ MIN_INTERVAL_S, MAX_INTERVAL_S = 30.0, 86_400.0
 
 
 def token_cache_path(settings: Settings, user: str) -> Path:
-    """Hashed, so a user name never becomes part of a path (a local user's by the name, as
-    before local ids: ``local:anna`` keeps anna's sign-in)."""
-    from copilot.db.owners import local_name  # here, not at import: `--help` stays fast
+    """Where USER's sign-in is kept (``copilot.api.cli_ops.token_cache_path``)."""
+    from copilot.api.cli_ops import token_cache_path as cache_path  # not at import: --help
 
-    key = local_name(user) or user
-    return settings.home_dir / "tokens" / f"cli-{hashlib.sha256(key.encode()).hexdigest()}.json"
+    return cache_path(settings, user)
 
 
 def _prompt(message: str) -> None:
-    err.print(f"[bold]{message}[/bold]", highlight=False)
+    err.print(f"[bold]{escape(message)}[/bold]", highlight=False)
 
 
-def token_provider(settings: Settings, source: Source, *, interactive: bool) -> Any:
-    """The token provider a source needs: app-only, or the user's device-code sign-in."""
-    from connectors.graph.auth import client_credentials_provider, device_code_provider
-    from copilot.db.owners import local_name
+def sign_in_first(settings: Settings, source: Source, *, interactive: bool) -> None:
+    """Take a token for a signed-in Graph source before its sync starts.
 
-    if source.app_only:
-        return client_credentials_provider(settings)
-    return device_code_provider(
-        settings,
-        token_cache_path(settings, source.user),
-        prompt=_prompt,
-        user=local_name(source.user) or source.user,
-        interactive=interactive,
-    )
+    Why here and not in the sync: the sync may run in the service, which cannot show a
+    sign-in code to anyone. On a terminal a first sign-in happens now; otherwise a missing
+    or expired sign-in fails now, with words saying to run ``copilot login``, the same
+    whichever process would have run the sync. App-only sources need no sign-in."""
+    from copilot.api.cli_ops import GRAPH_KINDS, graph_token_provider
 
-
-def connector_for(settings: Settings, source: Source, *, interactive: bool = False) -> Any:
-    """The connector of a configured source (a new token provider and client each time)."""
-    if source.kind == "local":
-        from connectors.local import DEFAULT_EXCLUDE, LocalFolder
-
-        if not Path(source.path).is_dir():
-            raise ValueError(f"{source.path} is not a folder (any more)")
-        return LocalFolder(
-            Path(source.path),
-            owner=source.user,
-            exclude=tuple(DEFAULT_EXCLUDE),
-            max_bytes=settings.max_file_bytes,
-        )
-    from connectors.graph import GraphDrive, GraphMail, client_from_settings
-
-    client = client_from_settings(
-        settings, token_provider(settings, source, interactive=interactive)
-    )
-    if source.kind == "outlook":
-        return GraphMail(client, source.user, mailbox=source.mailbox,
-                         folders=list(source.folders or settings.graph_mail_folders),
-                         max_mime_bytes=settings.max_file_bytes)  # fmt: skip
-    return GraphDrive(client, source.user, drive=source.drive, max_bytes=settings.max_file_bytes)
+    if source.kind in GRAPH_KINDS and not source.app_only:
+        graph_token_provider(settings, source, interactive=interactive, prompt=_prompt)()
 
 
 def _sync_source(settings: Settings, source: Source, as_json: bool) -> Any:
-    """Sync one source interactively (a TTY may sign in) and remember it if it worked."""
-    connector = connector_for(settings, source, interactive=sys.stdin.isatty())
-    report = run_sync(connector, settings, source.id, as_json)
+    """Sync one source (a terminal may sign in first) and remember it if it worked."""
+    from copilot.api.cli_ops import spec_for_source
+
+    sign_in_first(settings, source, interactive=sys.stdin.isatty())
+    spec = spec_for_source(source, settings)
+    report = sync_spec(spec, source.user, settings, source.id, as_json)
     remember(settings, source)
     return report
 
 
 def _run_or_exit(settings: Settings, sources: list[Source], as_json: bool) -> None:
     from connectors.graph.auth import GraphAuthError
+    from copilot.cli.backend_service import SyncFailed
+    from copilot.cli.client import ServiceError
 
     failed = 0
     for source in sources:
         try:
             _sync_source(settings, source, as_json)
-        except (GraphAuthError, SourcesError, ValueError) as exc:
-            err.print(f"[red]{source.id}: {exc}[/red]")
+        except (GraphAuthError, SourcesError, ValueError, SyncFailed, ServiceError) as exc:
+            err.print(f"[red]{escape(f'{source.id}: {exc}')}[/red]", highlight=False)
             failed += 1
     if failed:
         raise typer.Exit(2 if failed == len(sources) else 1)
@@ -120,7 +104,10 @@ def login(
         str | None, typer.Option(help="Tenant id or domain; default COPILOT_ENTRA_TENANT_ID.")
     ] = None,
 ) -> None:
-    """Sign in to Microsoft 365 for USER with a device code; later syncs reuse the sign-in."""
+    """Sign in to Microsoft 365 for USER with a device code; later syncs reuse the sign-in.
+
+    The same with or without a running service: it writes only USER's token cache in
+    COPILOT_HOME, which the service's syncs read (no index, no state store)."""
     from connectors.graph.auth import GraphAuthError, cached_username, device_code_provider
 
     settings = settings_or_exit()
@@ -133,7 +120,7 @@ def login(
         provider()
         os.replace(fresh, final)
     except GraphAuthError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         err.print("Sign-in cancelled.")
@@ -141,7 +128,8 @@ def login(
     finally:
         fresh.unlink(missing_ok=True)
     who = cached_username(final) or "your account"
-    console.print(f"Signed in as [bold]{who}[/bold] for user {user}; syncs will reuse it.")
+    console.print(f"Signed in as [bold]{escape(who)}[/bold] for user {escape(user)}; syncs "
+                  "will reuse it.", highlight=False)  # fmt: skip
 
 
 def sync_outlook(
@@ -222,10 +210,17 @@ def watch(
 
 
 def _adopt_legacy_owners(settings: Settings) -> None:
-    """Sources and data of older user ids (``anna``) move to ``local:anna`` first."""
+    """Sources and data of older user ids (``anna``) move to ``local:anna`` first (a running
+    service did so when it started, and holds the index: nothing to do here then)."""
     from copilot.cli.backend_local import adopt_legacy_owners
+    from copilot.cli.client import find_service
     from copilot.workspace import Workspace
 
+    if find_service(settings) is not None:
+        from copilot.db.owners import adopt_legacy_sources
+
+        adopt_legacy_sources(settings)  # the sources file; the data is the service's
+        return
     with Workspace(settings) as ws:
         adopt_legacy_owners(ws)
 
@@ -241,12 +236,15 @@ def _round(settings: Settings, user: str | None) -> int:
         err.print("No sources configured: a successful `copilot sync outlook|onedrive|"
                   "sharepoint` adds one.")  # fmt: skip
         return 1
+    from copilot.api.cli_ops import spec_for_source
+
     failed = 0
-    for source in sources:
+    for source in sources:  # each in the service if one runs now, else here (sync_spec)
         try:
-            run_sync(connector_for(settings, source), settings, source.id, as_json=False)
+            spec = spec_for_source(source, settings)
+            sync_spec(spec, source.user, settings, source.id, as_json=False)
         except Exception as exc:  # auth, network, a locked index: the next source still runs
-            err.print(f"[red]{source.id}: {exc}[/red]", highlight=False)
+            err.print(f"[red]{escape(f'{source.id}: {exc}')}[/red]", highlight=False)
             failed += 1
     return failed
 

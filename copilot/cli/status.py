@@ -91,6 +91,8 @@ def show(console: Console, summary: dict[str, Any]) -> None:
                 Text(str(failed)),
             )
         console.print(table)
+    for notice in summary.get("notices", []):
+        console.print(Text("index: ", style="yellow") + Text(str(notice)), soft_wrap=True)
     for f in summary.get("failures", []):
         label = "note" if f["stage"] == "note" else f"failed ({f['stage']})"
         line = Text()

@@ -2,9 +2,9 @@
 
 Every source goes through the same pipeline and the same report; what differs is only
 how its connector is made (and where its secrets come from: never the command line).
-``sync local`` and ``sync imap`` run in the copilot service when one is running (a job of
-its job manager, with the same progress line) and in this process otherwise
-(``copilot.cli.backend``); the Microsoft 365 syncs (``cli/sources.py``) run here.
+Every sync — ``local``, ``imap`` and the Microsoft 365 ones (``cli/sources.py``) — runs in
+the copilot service when one is running (a job of its job manager, with the same progress
+line) and in this process otherwise (``copilot.cli.backend``).
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from rich.markup import escape
 from copilot.cli.backend import UserOpt as UserOpt  # re-exported for cli/sources.py
 from copilot.cli.backend import backend
 from copilot.cli.output import console, err, fail, settings_or_exit
-from copilot.cli.progress import Total, count_files, sync_progress
-from copilot.config import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported by the commands that use them: `copilot --help` stays fast
     from copilot.api.cli_ops import SyncSpec
+    from copilot.cli.progress import Total
+    from copilot.config import Settings
     from copilot.ingest.pipeline import SyncReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run's report as JSON.")]
 KEYRING_SERVICE = "office-copilot-imap"
-__all__ = ["JsonOpt", "UserOpt", "console", "err", "run_sync", "settings_or_exit"]
+__all__ = ["JsonOpt", "UserOpt", "console", "err", "settings_or_exit", "sync_spec"]
 
 
 @contextmanager
@@ -39,6 +39,8 @@ def progress_shown(
 ) -> Iterator[tuple[Callable[..., None], Callable[[], None]]]:
     """``(on_progress, on_waiting)`` for a sync: a bar on a terminal, plain lines when piped
     (``cli/progress.py``), nothing for --json."""
+    from copilot.cli.progress import sync_progress
+
     with sync_progress(err, total, enabled=not as_json) as shown:
         yield shown.update, shown.waiting
 
@@ -60,18 +62,6 @@ def print_report(report: SyncReport, label: str, owner: str, as_json: bool) -> N
     for note in report.notes:
         item, text = escape(note["item"]), escape(note["note"])
         console.print(f"  [cyan]note[/cyan] {item}: {text}", highlight=False)
-
-
-def run_sync(connector: Any, settings: Settings, label: str, as_json: bool) -> Any:
-    """Sync ``connector`` in this process (the Microsoft 365 sources) and print the result."""
-    from copilot.ingest.pipeline import sync
-    from copilot.workspace import Workspace
-
-    with Workspace(settings) as ws, progress_shown(as_json) as (on_progress, _):
-        report = sync(connector, settings, ws.state, ws.store, ws.embedder,
-                      on_progress=on_progress)  # fmt: skip
-    print_report(report, label, connector.owner, as_json)
-    return report
 
 
 def sync_spec(
@@ -99,20 +89,22 @@ def sync_local(
     """Index every supported file under PATH (docx, xlsx, pdf, eml, msg, txt, md, html, csv)."""
     from copilot.api.cli_ops import SyncSpec
     from copilot.cli.backend_service import SyncFailed
+    from copilot.cli.progress import count_files
 
     settings = settings_or_exit()
     if not path.is_dir():
         raise fail(f"{path} is not a folder.")
     root = path.expanduser().resolve()
+    total = count_files(root)  # "n of N" (or "~N") in the progress; the job's ETA
     spec = SyncSpec(
         "local",
         path=str(root),
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         max_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
+        total=total.count,
     )
     try:
-        total = None if as_json else count_files(root)  # "n of N" (or "~N") in the progress
         sync_spec(spec, user, settings, str(root), as_json, total)
     except (SyncFailed, ValueError) as exc:
         raise fail(str(exc)) from exc

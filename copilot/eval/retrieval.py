@@ -82,10 +82,14 @@ class MemoryConnector:
 
 
 def eval_settings(home: Path, base: Settings | None = None) -> Settings:
-    """``base`` (the user's settings) moved to ``home``, sharing the cached model files."""
+    """``base`` (the user's settings) moved to ``home``, sharing the cached model files.
+
+    Nothing of the user's own store is used (not their database, not their Qdrant server):
+    an eval never touches the index a running ``copilot serve`` holds, so it needs none."""
     base = base or get_settings()
     values = base.model_dump()
-    values.update(home=home, database_url=None, models_dir_override=base.models_dir)
+    values.update(home=home, database_url=None, qdrant_url=None,
+                  models_dir_override=base.models_dir)  # fmt: skip
     return Settings(**values)
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from copilot.errors import CopilotError
-from copilot.llm.tokens import count_messages
 from copilot.llm.types import Message
 
 # USD per 1,000 training tokens (OpenAI's published prices; the Settings field
@@ -145,6 +144,8 @@ def check_example(record: Any, max_tokens: int) -> tuple[list[str], int]:
                 problems.append("the last message must be the assistant's")
     if problems:
         return problems, 0
+    from copilot.llm.tokens import count_messages  # tiktoken: not for `copilot --help`
+
     tokens = count_messages([Message(m["role"], m["content"]) for m in messages])
     if tokens > max_tokens:
         return [f"{tokens} tokens, over the {max_tokens}-token limit per example"], tokens

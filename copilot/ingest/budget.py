@@ -35,6 +35,7 @@ from copilot.ingest.chunk import (
     Counter,
     Tick,
     chunk_elements,
+    clip,
     merge_locators,
 )
 
@@ -44,7 +45,8 @@ _COLUMN_LETTERS = re.compile(r"^[A-Z]{1,3}$")
 MAX_DISTINCT = 1000  # distinct values remembered per text column
 EXAMPLES = 3
 EXAMPLE_CHARS = 40
-MIN_CHUNK_TOKENS = 32  # the chunk size's floor, whatever the title costs
+MIN_CHUNK_TOKENS = 32  # the chunk size's floor
+TITLE_SHARE = 0.25  # the most of the window the title that heads each embedded text takes
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class Budgeted:
-    """An item's chunks with ``dense`` decided, and what the budget left out (or None)."""
+    """An item's chunks with ``dense`` decided, and what the budget left out (or None).
+
+    ``title`` is the item's title as each embedded text starts with it (cut to
+    ``TITLE_SHARE`` of the window; None when it was short enough to keep whole)."""
 
     chunks: list[Chunk]
     note: str | None = None
+    title: str | None = None
 
     @property
     def keyword_only(self) -> int:
@@ -233,11 +239,18 @@ def plan_chunks(
     """An item's chunks, sized for the model's window and with the budget applied.
 
     The chunk size is the setting, within what the model reads once the title (which the
-    embedded text starts with) and [CLS]/[SEP] are counted: nothing is cut off unseen.
+    embedded text starts with) and [CLS]/[SEP] are counted: nothing is cut off unseen. A
+    title longer than ``TITLE_SHARE`` of the window (a 900-character subject, a Cyrillic
+    file name) is cut for embedding, so it can never squeeze the text out of the window.
     ``tick`` is called every few thousand elements.
     """
     count = embedder.count_tokens
     window = embedder.max_tokens - 2
-    size = max(min(settings.chunk_tokens, window - count([title])[0] - 1), MIN_CHUNK_TOKENS)
+    title_tokens = count([title])[0]
+    short = None
+    if title_tokens > int(window * TITLE_SHARE):
+        short = clip(title, int(window * TITLE_SHARE), count)
+        title_tokens = count([short])[0]
+    size = max(min(settings.chunk_tokens, window - title_tokens - 1), MIN_CHUNK_TOKENS)
     chunks = chunk_elements(elements, count, size, settings.chunk_overlap, tick)
-    return apply_budget(elements, chunks, limits, count, size, tick)
+    return replace(apply_budget(elements, chunks, limits, count, size, tick), title=short)

@@ -29,6 +29,7 @@ class Work:
     depth: int
     chunks: list[Chunk] = field(default_factory=list)
     parsed: Parsed | None = None
+    embed_title: str | None = None  # the title cut to fit the window (budget.plan_chunks)
 
 
 def point_id(owner: str, item_id: str, content_hash: str, position: int) -> str:
@@ -43,27 +44,21 @@ def item_title(item: Item, parsed: Parsed) -> str:
     return item.title
 
 
-def item_nodes(owner: str, work: Work, start: int, stop: int) -> tuple[list[str], list[TextNode]]:
-    """The texts to embed (title first, so it counts) and the nodes to store of chunks
-    ``start:stop`` of one item: a large item is stored in slices, so its nodes and vectors
-    are never all in memory at once."""
+def chunk_node(owner: str, work: Work, position: int) -> tuple[str, TextNode]:
+    """The text to embed (title first, so it counts) and the node to store of one chunk:
+    a large item is stored in slices, so its nodes and vectors are never all in memory."""
     assert work.parsed is not None
     title = item_title(work.item, work.parsed)
-    texts, nodes = [], []
-    for position in range(start, min(stop, len(work.chunks))):
-        chunk = work.chunks[position]
-        texts.append(f"{title}\n{chunk.text}")
-        metadata = _payload(work, title, position, chunk)
-        if not chunk.dense:
-            metadata["keyword_only"] = True  # no dense vector: see copilot/ingest/budget.py
-        nodes.append(
-            TextNode(
-                id_=point_id(owner, work.item.id, work.content_hash, position),
-                text=chunk.text,
-                metadata=metadata,
-            )
-        )
-    return texts, nodes
+    chunk = work.chunks[position]
+    metadata = _payload(work, title, position, chunk)
+    if not chunk.dense:
+        metadata["keyword_only"] = True  # no dense vector: see copilot/ingest/budget.py
+    node = TextNode(
+        id_=point_id(owner, work.item.id, work.content_hash, position),
+        text=chunk.text,
+        metadata=metadata,
+    )
+    return f"{work.embed_title or title}\n{chunk.text}", node
 
 
 def state_row(work: Work, scope: str, status: str, chunks: int) -> dict[str, Any]:

@@ -13,12 +13,14 @@ The invariants this module keeps, and why:
   old chunks are removed (the index never keeps half an item or an outdated one), and the
   sync goes on.
 * Checkpoints are stored only when everything yielded before them is durable.
-* Memory is bounded per item: chunks go to the embedder and the store in slices of 16
-  (about a second of embedding on 2 cores), with a progress report after each, and one
+* Memory is bounded per item: chunks go to the embedder and the store in slices of about
+  a second of embedding (8 to 64 chunks), with a progress report after each, and one
   a second while a slow file is parsed: a 17,000-chunk item neither holds all its vectors
   at once nor freezes the progress line. What the embedding budget leaves keyword-only
   (``budget.py``) is recorded as a note on the item (``NOTE_STAGE`` in the failures
   table, shown by ``copilot status``), never lost silently.
+* Items the state calls indexed but this embedding model's index lacks (a changed model
+  or backend, a removed index: ``reindex.py``) are indexed again, with a note.
 * ``should_stop`` is asked before each item and after each result: a stopped sync raises
   ``SyncCancelled`` and, by the points above, the next sync resumes where it stopped.
 """
@@ -41,12 +43,15 @@ from copilot.index.base import IndexStore
 from copilot.index.embed import Embedder
 from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachments
 from copilot.ingest.budget import Limits, plan_chunks
-from copilot.ingest.items import Work, item_nodes, item_title, state_row
+from copilot.ingest.items import Work, chunk_node, item_title, state_row
+from copilot.ingest.reindex import lost_items, lost_note
 from copilot.ingest.report import NOTE_STAGE, SyncReport
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
 __all__ = ["NOTE_STAGE", "SyncCancelled", "SyncReport", "Syncer", "sync"]
-DENSE_SLICE = 16
+DENSE_SLICE = 32  # chunks embedded between reports at first: ~0.5 s of MiniLM on 2 idle cores
+SLICE_S = 1.0  # then as many as take about this long (fewer on a busy machine), within:
+SLICE_RANGE = (8, 64)
 KEYWORD_SLICE = 256  # keyword-only chunks (nothing to embed) stored between reports
 
 
@@ -76,6 +81,12 @@ class Syncer:
         self.on_progress = on_progress or (lambda report: None)
         self.report = SyncReport(scope=self.scope)
         self.known = state.item_states(self.owner, self.scope)
+        # Indexed by the state, missing from this model's index (reindex.py): redone, and
+        # the source listed in full, as a delta from the checkpoint would not name them.
+        self.lost = lost_items(store, state, self.owner, self.known)
+        if self.lost:
+            note = lost_note(len(self.lost), embedder.model_id)
+            self.report.notes.append({"item": self.scope, "note": note})
         self.seen: set[str] = set()
         self.children: deque[tuple[Item, int]] = deque()
         self.kids: dict[str, list[str]] | None = None  # parent id -> known child ids
@@ -88,14 +99,15 @@ class Syncer:
         self.batch_chunks = 0
         self.notes: dict[str, str] = {}  # item id -> what its embedding budget left out
         self.limits = Limits(settings.embed_table_rows, settings.embed_item_chunks)
-        # Dense chunks embedded between progress reports: ~1 s of CPU for the local model
-        # on 2 cores (and its best batch size there); one request for a remote one.
-        self.slice = DENSE_SLICE if settings.embed_provider == "local" else settings.embed_batch
+        # Dense chunks embedded between progress reports: about SLICE_S for the local model
+        # (sorted by length, so a slice pads little); one request for a remote one.
+        self.adaptive = settings.embed_provider == "local"
+        self.slice = DENSE_SLICE if self.adaptive else settings.embed_batch
         self.started = self.waited = time.perf_counter()
 
     # -- deciding what needs work ----------------------------------------------------
     def _jobs(self) -> Iterator[tuple[Any, ParseTask | None]]:
-        checkpoint = self.state.checkpoint(self.owner, self.scope)
+        checkpoint = None if self.lost else self.state.checkpoint(self.owner, self.scope)
         for event in self.connector.load(checkpoint):
             self._check_stop()  # here too: a slow source would otherwise delay the stop
             yield from self._drain_children()
@@ -116,7 +128,7 @@ class Syncer:
     def _item_job(self, item: Item, depth: int) -> Iterator[tuple[Any, ParseTask | None]]:
         self.seen.add(item.id)
         self.report.seen += 1
-        previous = self.known.get(item.id)
+        previous = None if item.id in self.lost else self.known.get(item.id)
         if previous and previous.version == item.version:
             self._retitle(item, previous)
             self._unchanged(item.id)
@@ -250,7 +262,7 @@ class Syncer:
         planned = plan_chunks(
             parsed.elements, title, self.embedder, self.settings, self.limits, self._waiting
         )
-        work.chunks = planned.chunks
+        work.chunks, work.embed_title = planned.chunks, planned.title
         if planned.note:
             self.notes[work.item.id] = planned.note
         # What the parser left out, plus attachments over this source's cap: each becomes
@@ -314,26 +326,30 @@ class Syncer:
 
         Chunks go in slices (small items share one, a large item takes many), each embedded
         and stored before the next is made; the stop flag is asked between slices, so even
-        one enormous item can be stopped (it is redone by the next sync)."""
+        one enormous item can be stopped (it is redone by the next sync). The dense chunks
+        of the batch are embedded shortest first: a forward pass pads every text to its
+        longest, and slices in reading order (a 20-token mail beside a 250-token page)
+        wasted a third of the embedding time on padding."""
         if not self.batch:
             return
         batch, self.batch, self.batch_chunks = self.batch, [], 0
-        texts: list[str] = []
-        nodes: list[Any] = []
-        dense = 0
-        for work in batch:
-            total = len(work.chunks)
-            self.report.current, self.report.item_total = work.item.title, total
-            for start in range(0, total, self.slice):
-                more_texts, more_nodes = item_nodes(self.owner, work, start, start + self.slice)
-                texts += more_texts
-                nodes += more_nodes
-                dense += sum(1 for node in more_nodes if not node.metadata.get("keyword_only"))
-                self.report.item_done = min(start + self.slice, total)
-                if dense >= self.slice or len(nodes) >= KEYWORD_SLICE:
-                    self._store(texts, nodes)
-                    texts, nodes, dense = [], [], 0
-        self._store(texts, nodes)
+        picks = [(work, position) for work in batch for position in range(len(work.chunks))]
+        dense = sorted(
+            (pick for pick in picks if pick[0].chunks[pick[1]].dense),
+            key=lambda pick: pick[0].chunks[pick[1]].tokens,
+        )
+        keyword = [pick for pick in picks if not pick[0].chunks[pick[1]].dense]
+        largest = max(batch, key=lambda work: len(work.chunks))
+        more = f" and {len(batch) - 1} more" if len(batch) > 1 else ""
+        self.report.current = f"{largest.item.title}{more}"
+        self.report.item_done, self.report.item_total = 0, len(picks)
+        start = 0
+        while start < len(dense):
+            size = self.slice
+            self._store(dense[start : start + size], embed=True)
+            start += size
+        for start in range(0, len(keyword), KEYWORD_SLICE):
+            self._store(keyword[start : start + KEYWORD_SLICE], embed=False)
         self.report.item_done = self.report.item_total = 0
         self.report.current = ""
         for work in batch:
@@ -350,22 +366,28 @@ class Syncer:
         self.report.indexed += len(batch)
         self._save_checkpoints()
 
-    def _store(self, texts: list[str], nodes: list[Any]) -> None:
-        """Embed the dense chunks of one slice, store the slice, report progress."""
-        if not nodes:
+    def _store(self, picks: list[tuple[Work, int]], embed: bool) -> None:
+        """Embed (``embed``) and store one slice of chunks, then report progress."""
+        if not picks:
             return
         self._check_stop()
-        dense = [i for i, node in enumerate(nodes) if not node.metadata.get("keyword_only")]
+        made = [chunk_node(self.owner, work, position) for work, position in picks]
+        nodes = [node for _, node in made]
         started = time.perf_counter()
-        if dense:
-            vectors = self.embedder.embed_documents([texts[i] for i in dense])
-            for i, vector in zip(dense, vectors, strict=True):
-                nodes[i].embedding = vector.tolist()
+        if embed:
+            vectors = self.embedder.embed_documents([text for text, _ in made])
+            for node, vector in zip(nodes, vectors, strict=True):
+                node.embedding = vector.tolist()
+            if self.adaptive:  # ~SLICE_S a slice: a busy machine must not freeze the report
+                each = (time.perf_counter() - started) / len(nodes)
+                low, high = SLICE_RANGE
+                self.slice = max(low, min(high, int(SLICE_S / max(each, 1e-6))))
         self.report.embed_seconds += time.perf_counter() - started
         self.store.add(nodes)
         self.report.chunks += len(nodes)
-        self.report.embedded += len(dense)
-        self.report.keyword_only += len(nodes) - len(dense)
+        self.report.embedded += len(nodes) if embed else 0
+        self.report.keyword_only += 0 if embed else len(nodes)
+        self.report.item_done += len(nodes)
         self.report.seconds = time.perf_counter() - self.started
         self.on_progress(self.report)
 

@@ -29,9 +29,9 @@ class SyncReport:
     keyword_only: int = 0  # chunks stored for BM25 only, over the embedding budget
     seconds: float = 0.0
     embed_seconds: float = 0.0
-    item_done: int = 0  # chunks of the item being stored, done / total: a large item's
-    item_total: int = 0  # progress, so the progress line never sits still for long
-    current: str = ""  # the title of that item
+    item_done: int = 0  # chunks of the item (or the batch of small ones) being stored,
+    item_total: int = 0  # done / total: a large item's progress, so the line never sits still
+    current: str = ""  # the title of that item (of the largest, "and N more")
     failures: list[dict[str, str]] = field(default_factory=list)
     notes: list[dict[str, str]] = field(default_factory=list)  # {"item", "note"}
 

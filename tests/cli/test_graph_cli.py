@@ -4,6 +4,7 @@ fake Entra (HTTPS) and fake Graph mailboxes (tests/graph_router.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 import time
@@ -22,6 +23,7 @@ from copilot.cli.sources import (
 from copilot.config import get_settings
 from copilot.db.state import StateStore
 from copilot.sources import Source, load_sources, remember
+from tests.cli.test_service_client import ANNA, make_env, serving
 from tests.fakes.entra_fake import (
     ANNA_OID,
     CLIENT_ID,
@@ -201,3 +203,45 @@ def test_watch_refuses_a_too_short_interval_and_a_damaged_sources_file(env) -> N
     (env.home_dir / "sources.json").write_text('[{"user": "anna", "kind": "fax"}]')
     result = cli.invoke(app, ["watch", "--once"])
     assert result.exit_code == 1 and "kind must be one of" in result.output
+
+
+def test_login_syncs_and_watch_while_a_service_runs(env, entra, graph, tmp_path, monkeypatch):
+    """The service holds the index: the syncs run in it as jobs (the CLI signs in first, the
+    service reads the same token cache); login works here as without a service."""
+    mailbox(graph.box(ANNA_OID), 3)
+    upn = "bob@contoso.example"
+    mailbox(graph.box(upn), 3)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plan.md").write_text("# Plan\n\nThe heron project starts in May.\n")
+    seen: list[str] = []
+    monkeypatch.setattr(graph_cli, "_prompt", approving(entra, seen))
+    cli = CliRunner()
+    with serving(make_env(dict(os.environ), env.home_dir)) as running:
+        signed_in = cli.invoke(app, ["login", "--user", "anna"])
+        assert signed_in.exit_code == 0, signed_in.output
+        assert "Signed in as anna@contoso.example" in signed_in.output and len(seen) == 1
+
+        synced = cli.invoke(app, ["sync", "outlook", "--user", "anna", "--json"])
+        assert synced.exit_code == 0, synced.output
+        assert json.loads(synced.output[synced.output.index("{") :])["indexed"] == 3 + 3
+        jobs = running.http.get("/v1/sync", headers=ANNA).json()["jobs"]
+        assert [(j["source"], j["status"]) for j in jobs] == [("graph-mail:me", "done")]
+        assert jobs[0]["progress"]["total"] is None  # a mailbox says how much only as it goes
+
+        app_only = cli.invoke(app, ["sync", "outlook", "--user", upn, "--app-only", "--json"])
+        assert app_only.exit_code == 0, app_only.output
+        assert json.loads(app_only.output[app_only.output.index("{") :])["indexed"] == 3 + 3
+
+        nobody = cli.invoke(app, ["sync", "outlook", "--user", "carol"])
+        assert nobody.exit_code == 2 and "copilot login --user carol" in nobody.output
+
+        remember(env, Source(user="anna", kind="local", path=str(docs)))  # an older id: moved
+        watched = cli.invoke(app, ["watch", "--once", "--user", "anna"])
+        assert watched.exit_code == 0, watched.output
+        assert "already open" not in watched.output
+        jobs = running.http.get("/v1/sync", headers=ANNA).json()["jobs"]
+        assert [j["source"] for j in jobs if j["status"] == "done"].count("graph-mail:me") == 2
+        assert any(str(docs) in j["source"] for j in jobs)
+        assert len(seen) == 1, "every sync reused the one sign-in"
+    assert json.loads(cli.invoke(app, ["status", "--user", "anna", "--json"]).output)["items"] == 7

@@ -219,6 +219,36 @@ def test_one_identity_for_the_cli_the_pane_and_the_bot(
     assert [s["owner"] for s in synced] == ["local:ann"]
 
 
+def test_eval_works_beside_the_service_and_finetune_compare_runs_in_it(
+    service: SimpleNamespace, tmp_path: Path
+) -> None:
+    from tests.eval.test_eval import write_beir
+
+    # eval indexes its collection in a throwaway home: the service's index is not touched.
+    collection = write_beir(tmp_path / "beir")
+    scores = json.loads(copilot(service.env, "eval", "retrieval", "--beir", str(collection),
+                                "--mode", "bm25,hybrid", "--json").stdout)  # fmt: skip
+    assert set(scores) == {"bm25", "hybrid"} and scores["hybrid"]["queries"] > 0
+
+    # compare runs skills, which may search the index: it runs in the service.
+    docs = texts(tmp_path / "compare-docs", 3)
+    copilot(service.env, "sync", "local", str(docs), "--user", "cy")
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"q": {"question": "What is the heron budget?"}}))
+    args = ("finetune", "compare", "--skill", "ask", "--model", "a", "--model", "b", "--user",
+            "cy", "--inputs", str(inputs), "--json")  # fmt: skip
+    done = copilot(service.env, *args, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["sample"] for r in rows] == ["q"] and set(rows[0]["outputs"]) == {"a", "b"}
+    assert "already open" not in done.stderr
+
+    # The other finetune commands use the state store only, which takes many processes.
+    opted = copilot(service.env, "finetune", "consent", "--user", "local:cy")
+    assert "local:cy opted in" in opted.stdout
+    assert "local:cy" in copilot(service.env, "finetune", "consent", "--list").stdout
+
+
 # -- the service's life ------------------------------------------------------------------------
 
 

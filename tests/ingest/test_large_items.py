@@ -15,7 +15,7 @@ from copilot.api.cli_ops import status
 from copilot.config import Settings
 from copilot.index.mmr import diverse_search
 from copilot.index.search import search
-from copilot.ingest.pipeline import NOTE_STAGE, SyncCancelled, SyncReport, sync
+from copilot.ingest.pipeline import NOTE_STAGE, SLICE_RANGE, SyncCancelled, SyncReport, sync
 from copilot.ingest.sandbox import ParsePool, ParseTask
 from copilot.workspace import Workspace
 from tests.ingest.slow_parse import slow_reader
@@ -59,7 +59,7 @@ def test_a_large_item_is_stored_in_slices_each_reported(settings, tmp_path):
     total = report.chunks
     assert total > 48 and report.embedded == total  # under the budget: all embedded
     inside = [s for s in seen if s[1] == total]
-    assert len(inside) >= -(-total // 16)  # a report after each slice of 16 chunks
+    assert len(inside) >= -(-total // SLICE_RANGE[1])  # a report after each slice
     assert [s[2] for s in inside] == sorted(s[2] for s in inside)  # chunks only grow
     assert max(s[0] for s in inside) == total
 
@@ -143,3 +143,35 @@ def test_a_slow_parse_does_not_freeze_the_progress_report():
     assert results[0][1].parsed is not None
     assert len(beats) >= 2  # about one a second while the worker was busy
     assert max(b - a for a, b in itertools.pairwise(beats)) < 3
+
+
+class SlowEmbedder:
+    """The real embedder on a busy machine: 50 ms a text. Records each call's texts."""
+
+    def __init__(self, embedder):
+        self.inner, self.calls = embedder, []
+        self.model_id, self.dim, self.max_tokens = embedder.model_id, embedder.dim, 256
+
+    def count_tokens(self, texts):
+        return self.inner.count_tokens(texts)
+
+    def embed_documents(self, texts):
+        self.calls.append(list(texts))
+        time.sleep(0.05 * len(texts))
+        return self.inner.embed_documents(texts)
+
+
+def test_slices_are_embedded_shortest_first_and_shrink_on_a_slow_machine(settings, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(12):  # notes of very different lengths, in one batch
+        (folder / f"note{n:02d}.txt").write_text(f"Note {n} on the depot audit. " * (4 + 30 * n))
+    with Workspace(settings) as ws:
+        slow = SlowEmbedder(ws.embedder)
+        report = sync(LocalFolder(folder, owner="ann"), settings, ws.state, ws.store, slow)
+    sizes = [len(call) for call in slow.calls]
+    assert sum(sizes) == report.embedded > 40
+    # The first slice takes 32 x 50 ms = 1.6 s, so the next ones hold about a second's worth.
+    assert sizes[0] == 32 and max(sizes[1:-1]) <= 22
+    lengths = [len(text) for call in slow.calls for text in call]
+    assert lengths == sorted(lengths)  # shortest first: a forward pass pads to its longest

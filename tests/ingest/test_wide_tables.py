@@ -13,8 +13,10 @@ import docx
 import pytest
 
 from connectors.parsers.docx import parse_docx
+from connectors.types import Element
+from copilot.config import Settings
 from copilot.index.embed import MINILM_MAX_TOKENS
-from copilot.ingest.budget import Limits, apply_budget, table_summary
+from copilot.ingest.budget import TITLE_SHARE, Limits, apply_budget, plan_chunks, table_summary
 from copilot.ingest.chunk import PREFIX_SHARE, chunk_elements, fit_prefix
 
 ENGLISH = [f"Quarterly revenue by sales region {i:02d}" for i in range(20)]
@@ -134,3 +136,23 @@ def test_the_summary_reads_types_and_ranges_of_spreadsheet_rows():
         "Amount (number, 1,000 to 28,000)",
         "Region (text, 2 distinct, e.g. South, North)",
     ]
+
+
+@pytest.mark.parametrize("script", ["english", "russian"])
+def test_a_title_too_long_for_the_window_is_cut_so_the_chunk_is_still_read(embedder, script):
+    """Every embedded text (title, newline, chunk) fits MiniLM's 256 tokens with its
+    [CLS]/[SEP], however long the subject line above it is."""
+    word = "Договор" if script == "russian" else "Agreement"
+    title = " ".join(f"{word}{n}" for n in range(400))  # far over the window by itself
+    settings = Settings(chunk_tokens=200)
+    body = [Element(f"Paragraph {n}: " + "the terms apply to every order. " * 30, {"p": n})
+            for n in range(20)]  # fmt: skip
+    planned = plan_chunks(body, title, embedder, settings, Limits(200, 1000))
+    count = embedder.count_tokens
+    assert planned.title is not None and planned.title.endswith("…")
+    assert count([planned.title])[0] <= TITLE_SHARE * (MINILM_MAX_TOKENS - 2)
+    for chunk in planned.chunks:
+        assert count([f"{planned.title}\n{chunk.text}"])[0] + 2 <= MINILM_MAX_TOKENS
+    assert max(c.tokens for c in planned.chunks) >= 150  # the text keeps most of the window
+    short = plan_chunks(body, "Terms.docx", embedder, settings, Limits(200, 1000))
+    assert short.title is None  # a usual title is kept whole
