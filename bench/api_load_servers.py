@@ -100,13 +100,13 @@ def install_trace(app: Any) -> None:
     from copilot.skills.runner import SkillRunner
 
     trace: dict[str, dict[str, float]] = {}
-    run_args, prepare = routes_skills._run_args, SkillRunner.prepare
+    run_args, prepare = routes_skills._request, SkillRunner.prepare
 
-    def traced_run_args(api: Any, user_id: str, skill_id: str, body: Any) -> Any:
+    def traced_run_args(api: Any, user_id: str, skill_id: str, body: Any, **kw: Any) -> Any:
         tag = tag_of(body.inputs.get("question", ""))
         if tag:
             trace[tag] = {"route": time.monotonic()}
-        return run_args(api, user_id, skill_id, body)
+        return run_args(api, user_id, skill_id, body, **kw)
 
     def traced_prepare(self: Any, user: str, skill_id: Any, inputs: dict, **kw: Any) -> Any:
         start = time.monotonic()
@@ -116,7 +116,7 @@ def install_trace(app: Any) -> None:
             got.update(job=start, prepared=time.monotonic(), **prep.timings_ms)
         return prep
 
-    routes_skills._run_args = traced_run_args
+    routes_skills._request = traced_run_args
     SkillRunner.prepare = traced_prepare
 
     @app.get("/bench/trace", include_in_schema=False)

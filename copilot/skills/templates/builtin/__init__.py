@@ -11,9 +11,18 @@ from copilot.skills.templates.render import parse_template
 
 def builtin_ids() -> list[str]:
     """Ids of the shipped skills: the file names without `.prompty`, sorted."""
+    return list(_builtin_ids())
+
+
+@cache
+def _builtin_ids() -> tuple[str, ...]:
+    """Read once: the package's files do not change while it runs, and listing them on
+    every skill lookup showed up under API load (py-spy, 20 concurrent runs)."""
     folder = resources.files(__package__)
-    return sorted(
-        p.name.removesuffix(".prompty") for p in folder.iterdir() if p.name.endswith(".prompty")
+    return tuple(
+        sorted(
+            p.name.removesuffix(".prompty") for p in folder.iterdir() if p.name.endswith(".prompty")
+        )
     )
 
 
