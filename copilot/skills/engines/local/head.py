@@ -34,6 +34,7 @@ class HeadFileError(CopilotError):
     """The shipped head file is missing fields, has the wrong shape or non-finite numbers."""
 
     kind = "sentiment_head_invalid"
+    title = "The sentiment model file is damaged"
 
 
 CLASSES = ["positive", "negative", "neutral"]
