@@ -40,8 +40,10 @@ def test_a_worker_that_overruns_its_deadline_is_killed_and_replaced():
 
 
 def test_a_file_that_exhausts_the_memory_limit_fails_alone():
-    huge = "x" * (400 * 1024 * 1024)  # more than the worker may hold
-    jobs = [("huge", text_task("huge.txt", huge)), ("small", text_task("s.txt", "tiny"))]
+    # More than the worker may hold; made as bytes at once (a str then .encode() was a
+    # second 400 MB copy in the suite's own process: its peak RSS came from this line).
+    huge = ParseTask(b"x" * (400 * 1024 * 1024), "huge.txt", "text/plain")
+    jobs = [("huge", huge), ("small", text_task("s.txt", "tiny"))]
     with ParsePool(workers=1, memory_mb=300, timeout_s=60) as pool:
         results = dict(pool.run(jobs))
     assert results["huge"].parsed is None and "huge.txt" in results["huge"].error
