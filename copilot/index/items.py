@@ -50,6 +50,18 @@ READ_ITEMS = 256  # items whose chunks one read fetches when item points are reb
 ItemKey = tuple[str, str, str | None]  # owner, item id, item hash (None: any version)
 
 
+def batched(values: Iterable[PointParts], size: int) -> Iterator[list[PointParts]]:
+    """``values`` in lists of at most ``size`` (itertools.batched arrives in Python 3.12)."""
+    batch: list[PointParts] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def item_point_id(owner: str, item_id: str) -> str:
     """The one point id of ``owner``'s item ``item_id`` (a UUID, as every point id)."""
     return str(uuid.uuid5(_NAMESPACE, f"{owner}\x00{item_id}"))

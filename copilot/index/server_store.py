@@ -318,14 +318,9 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
 
     def _write(self, parts: Iterable[PointParts]) -> None:
         """Upsert item points in batches."""
-        batch: list[models.PointStruct] = []
-        for one in parts:
-            batch.append(_point(one))
-            if len(batch) >= self.batch_size:
-                self.client.upsert(self.collection_name, batch, wait=True)
-                batch = []
-        if batch:
-            self.client.upsert(self.collection_name, batch, wait=True)
+        for batch in items.batched(parts, self.batch_size):
+            points = [_point(one) for one in batch]
+            self.client.upsert(self.collection_name, points, wait=True)
 
     def _rebuild_items(self) -> None:
         """Rewrite every item point from the stored chunks, then record the settings (last:

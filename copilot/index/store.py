@@ -350,14 +350,9 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
 
     def _write(self, parts: Iterable[PointParts]) -> None:
         """Upsert item points in batches."""
-        batch: list[qe.Point] = []
-        for one in parts:
-            batch.append(edge_point(one))
-            if len(batch) >= UPSERT_BATCH:
-                self.client.update(qe.UpdateOperation.upsert_points(batch))
-                batch = []
-        if batch:
-            self.client.update(qe.UpdateOperation.upsert_points(batch))
+        for batch in items.batched(parts, UPSERT_BATCH):
+            points = [edge_point(one) for one in batch]
+            self.client.update(qe.UpdateOperation.upsert_points(points))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def attribute_lines(answer: str, sources: Sequence[Source]) -> str:
     ``MIN_SHARED``; the earlier source on a tie)."""
     if not sources:
         return answer
-    vocab = [(s.n, content_terms(s.text)) for s in sources]
+    vocab: list[tuple[int, set[str]]] = []  # read only when a line needs a source
     lines = answer.split("\n")
     for i, line in enumerate(lines):
         if not LIST_LINE.match(line) or MARKER.search(line):
@@ -36,6 +36,7 @@ def attribute_lines(answer: str, sources: Sequence[Source]) -> str:
         words = content_terms(line)
         if len(words) < MIN_TERMS:
             continue
+        vocab = vocab or [(s.n, content_terms(s.text)) for s in sources]
         share, earlier = max((len(words & terms) / len(words), -n) for n, terms in vocab)
         if share >= MIN_SHARED:
             lines[i] = f"{line.rstrip()} [{-earlier}]"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from copilot.api.app import create_app
 from copilot.config import Settings
 from tests.fakes.api_server import serving, wait_for_job
+from tests.fakes.api_server import sse_events as events
 from tests.fakes.llm_server import Reply, ScriptedLLM
 
 ANNA = {"Authorization": "Bearer dev:anna"}
@@ -66,15 +66,6 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["status"] == status and body["detail"]
     assert "Traceback" not in response.text and "/work/" not in response.text
     return body
-
-
-def events(response: httpx.Response) -> list[tuple[str, Any]]:
-    out = []
-    for block in response.text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in lines:
-            out.append((lines["event"], json.loads(lines["data"])))
-    return out
 
 
 # -- identity, health, documents ---------------------------------------------------------

@@ -3,7 +3,6 @@ client needs to show "n of N" and an ETA, as the CLI's progress bar does."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from copilot.api.app import create_app
 from copilot.config import Settings
 from tests.fakes.api_server import serving, wait_for_job
+from tests.fakes.api_server import sse_events as events
 
 ANNA = {"Authorization": "Bearer dev:anna"}
 BOB = {"Authorization": "Bearer dev:bob"}
@@ -33,15 +33,6 @@ def notes(folder: Path, n: int) -> Path:
     for i in range(n):
         (folder / f"note-{i}.txt").write_text(f"Note {i}: the heron survey counts {i} birds.")
     return folder
-
-
-def events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for block in response.text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in lines:
-            out.append((lines["event"], json.loads(lines["data"])))
-    return out
 
 
 def test_a_local_sync_job_carries_its_total_rate_and_eta(api: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -52,3 +53,13 @@ def wait_for_job(
         time.sleep(0.1)
         job = client.get(f"/v1/sync/{job['id']}", headers=headers).json()
     return job
+
+
+def sse_events(response: httpx.Response) -> list[tuple[str, Any]]:
+    """The (event, data) pairs of a Server-Sent Events body, in order."""
+    out = []
+    for block in response.text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            out.append((lines["event"], json.loads(lines["data"])))
+    return out

@@ -35,7 +35,7 @@ ITEM_UNITS = 8  # what one list slot costs against MAX_WORK, in characters
 class Budget:
     """What one render may still spend, the fence name it uses and the text it trusts."""
 
-    nonce: str = field(default_factory=fence.new_nonce)
+    nonce: str = field(default_factory=fence.process_nonce)
     trusted: frozenset[str] = frozenset()
     deadline: float = field(default_factory=lambda: time.monotonic() + MAX_RENDER_SECONDS)
     work: int = MAX_WORK

@@ -68,11 +68,6 @@ def neutralise_all(value: Any) -> Any:
 _PROCESS_NONCE = secrets.token_hex(4)
 
 
-def new_nonce() -> str:
-    """A fresh fence name: 32 random bits, never in the template or input."""
-    return secrets.token_hex(4)
-
-
 def process_nonce() -> str:
     """The fence name of every render in this process (see the module's docstring)."""
     return _PROCESS_NONCE

@@ -287,7 +287,7 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
     values.update((k, v) for k, v in inputs.items() if k in RESERVED_NAMES)
     values.update(sandbox.helpers())
 
-    budget = sandbox.Budget(nonce=fence.process_nonce(), trusted=_trusted(template))
+    budget = sandbox.Budget(trusted=_trusted(template))
     try:
         compiled, marker = _compile(template.body)
         parts, size = [], 0
