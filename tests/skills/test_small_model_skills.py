@@ -263,3 +263,34 @@ def test_a_long_document_streams_its_final_summary(ws: Workspace, llm: ScriptedL
     steps = [d for k, d in events if k == "progress"]
     assert steps[0] == {"phase": "part", "step": 1, "steps": steps[0]["steps"]}
     assert len(steps) == result.calls and steps[-1]["phase"] == "combine"
+
+
+# -- what the user sees of a small model's formatting ----------------------------------------
+
+
+def test_a_draft_run_drops_the_placeholder_signature(ws: Workspace, llm: ScriptedLLM) -> None:
+    llm.script(Reply.text("Hi Maria,\n\n7 March works.\n\nBest regards,\n[Your Name]"))
+    result = SkillRunner(ws).run(USER, "draft", {"message": MAIL, "notes": "7 March is fine"},
+                                 engine="llm", retrieval=False)  # fmt: skip
+    assert result.text.endswith("Best regards,") and "[Your Name]" not in result.text
+
+
+def test_a_subject_run_answers_the_words_of_the_subject_only(
+    ws: Workspace, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply.text('Subject: "Atlas go-live moves to 21 March"'))
+    result = SkillRunner(ws).run(USER, "summarise", {"text": MAIL, "style": "subject"},
+                                 engine="llm", retrieval=False)  # fmt: skip
+    assert result.text == "Atlas go-live moves to 21 March"
+
+
+def test_an_uncited_bullet_of_a_summary_run_gets_its_source(
+    ws: Workspace, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply.text("- The Q3 travel budget is 12,000 EUR"))
+    result = SkillRunner(ws).run(
+        USER, "summarise", {"text": "", "style": "bullets"}, engine="llm", retrieval=False,
+        documents=[source(1, "The Q3 travel budget is 12,000 EUR, approved in July.")],
+    )  # fmt: skip
+    assert result.text == "- The Q3 travel budget is 12,000 EUR [1]"
+    assert [c.n for c in result.citations] == [1]
