@@ -67,3 +67,27 @@ def test_an_attack_in_a_choice_is_refused_before_rendering(
     allowed = load_builtin(skill_id).inputs[name].enum
     assert allowed and all(str(value) in response.text for value in allowed)
     assert MARK not in response.text  # the refusal does not echo the attack
+
+
+@pytest.mark.parametrize(
+    ("turns", "field"),
+    [
+        ([{"question": "q", "answer": "a"}] * 21, "conversation"),  # more turns than allowed
+        ([{"question": "q", "answer": "a" * 20_001}], "answer"),  # a turn over its size
+        ([{"question": ATTACK * 100, "answer": "a"}], "question"),
+    ],
+    ids=["21-turns", "huge-answer", "huge-question"],
+)
+def test_an_oversized_conversation_is_refused_naming_the_field(
+    server: Server, turns: list[dict[str, str]], field: str
+) -> None:
+    with server.watched() as measured:
+        response = server.client.post(
+            "/v1/skills/ask/run",
+            json={"inputs": {"question": "And then?"}, "conversation": turns, "engine": "local"},
+            headers=ANNA,
+        )
+    seconds, growth_mb = measured()
+    assert response.status_code == 422, response.text
+    assert field in response.text and MARK not in response.text
+    assert seconds < 5 and growth_mb < 50
