@@ -97,10 +97,10 @@ def install_trace(app: Any) -> None:
     preparing (``job``) and finished (``prepared``), with ``Prepared.timings_ms``; served by
     GET /bench/trace. Only with --trace: the bench's default measures the untouched API."""
     from copilot.api import routes_skills
-    from copilot.skills.runner import SkillRunner
+    from copilot.skills import runner
 
     trace: dict[str, dict[str, float]] = {}
-    run_args, prepare = routes_skills._request, SkillRunner.prepare
+    run_args, prepare = routes_skills._request, runner.prepare
 
     def traced_run_args(api: Any, user_id: str, skill_id: str, body: Any, **kw: Any) -> Any:
         tag = tag_of(body.inputs.get("question", ""))
@@ -108,16 +108,17 @@ def install_trace(app: Any) -> None:
             trace[tag] = {"route": time.monotonic()}
         return run_args(api, user_id, skill_id, body, **kw)
 
-    def traced_prepare(self: Any, user: str, skill_id: Any, inputs: dict, **kw: Any) -> Any:
+    def traced_prepare(*args: Any, **kw: Any) -> Any:
         start = time.monotonic()
-        prep = prepare(self, user, skill_id, inputs, **kw)
+        prep = prepare(*args, **kw)
+        inputs = args[4]  # prepare(workspace, runs, skill, user, inputs, ...)
         got = trace.get(tag_of(inputs.get("question", "")) or "")
         if got is not None:
             got.update(job=start, prepared=time.monotonic(), **prep.timings_ms)
         return prep
 
     routes_skills._request = traced_run_args
-    SkillRunner.prepare = traced_prepare
+    runner.prepare = traced_prepare
 
     @app.get("/bench/trace", include_in_schema=False)
     def get_trace() -> dict[str, dict[str, float]]:
@@ -152,6 +153,8 @@ def serve_api(
         dev_users=["anna", "bob", *(dev_users or [])],
     )  # fmt: skip
     app = create_app(settings)
+    if os.environ.get("BENCH_SWITCH"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     if trace:
         install_trace(app)
     sock = socket.socket()

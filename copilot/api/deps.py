@@ -37,7 +37,14 @@ class Api:
     run_pool: Any = None  # concurrent.futures.ThreadPoolExecutor for skill runs
 
 
-def get_api(request: Request) -> Api:
+# The dependencies that never block are coroutines: FastAPI runs a plain function in a
+# worker thread, and under 20 streaming runs those hops (two per request) queued behind the
+# runs' threads for the GIL. current_user stays a function: it may fetch signing keys.
+async def get_api(request: Request) -> Api:
+    return api_of(request)
+
+
+def api_of(request: Request) -> Api:
     return request.app.state.api
 
 
@@ -50,7 +57,7 @@ def current_user(
     if header is None and request.headers.get("authorization"):
         header = request.headers["authorization"]  # a wrong scheme still gets a precise error
     try:
-        return get_api(request).auth.authenticate(
+        return api_of(request).auth.authenticate(
             header,
             local_user=request.headers.get(LOCAL_USER_HEADER),
             peer=request.client.host if request.client else None,
@@ -65,11 +72,13 @@ def current_user(
         ) from None
 
 
-def rate_limited(request: Request, user: Annotated[Principal, Depends(current_user)]) -> Principal:
+async def rate_limited(
+    request: Request, user: Annotated[Principal, Depends(current_user)]
+) -> Principal:
     """The caller, after taking one request from their per-minute allowance (this
     machine's own CLI has none: it is the account that runs the service)."""
     if not user.machine:
-        get_api(request).limiter.check(user.user_id)
+        api_of(request).limiter.check(user.user_id)
     return user
 
 

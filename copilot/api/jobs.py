@@ -21,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -247,6 +249,7 @@ class JobManager:
             del self._entries[old.job.id]
 
     def _work(self) -> None:
+        _yield_to_requests()
         while True:
             job_id = self._queue.get()
             if job_id is None:
@@ -294,3 +297,19 @@ class JobManager:
         failures = [dict(f) for f in report.failures[:MAX_FAILURES]]
         with self._lock:
             job.progress, job.failures = progress, failures
+
+
+SYNC_NICENESS = 10
+
+
+def _yield_to_requests() -> None:
+    """Lower this sync thread's CPU priority (Linux nice is per thread; parse workers it
+    starts inherit it). A sync embeds for minutes on every core it can get; the requests
+    served meanwhile need a core for milliseconds each, and without this they waited
+    behind it (docs/benchmarks.md, API under load during a sync)."""
+    if not sys.platform.startswith("linux"):  # elsewhere a thread id is no process id
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SYNC_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        log.debug("could not lower the sync thread's priority", exc_info=True)

@@ -1,7 +1,11 @@
 """Skill runs for HTTP clients: as one JSON answer, or as Server-Sent Events.
 
 A run is blocking work (search, embedding, a streamed HTTP call to the model), so it runs
-in a thread of its own pool; events cross back to the event loop through a queue. When
+in a thread of its own pool; events cross back to the event loop through a ``Handoff``.
+Under load the loop is the scarce part (one GIL for every run), so the handoff wakes the
+loop once per batch, not once per token, and the loop writes every event waiting for a
+stream in one body message: each token is still its own ``delta`` event, and an idle
+server still sends each one as soon as it comes (measured in docs/benchmarks.md). When
 the client goes away — the SSE stream is cancelled by Starlette, or a JSON caller
 disconnects — the run's cancel event is set and the model call is closed at its next
 chunk, so an abandoned run stops costing tokens.
@@ -13,6 +17,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -74,6 +79,43 @@ def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
+class Handoff:
+    """Events from a run's thread to the event loop, the loop woken once per batch.
+
+    ``put`` appends and wakes the loop only if no wake-up is pending; ``take`` clears the
+    flag before it empties the buffer, so an event put after the flag was cleared wakes
+    the loop again and none is left behind (a spare wake-up finds an empty buffer).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[tuple[str, Any]] = deque()
+        self._ready = asyncio.Event()
+        self._pending = False
+        self._lock = threading.Lock()
+
+    def put(self, kind: str, data: Any) -> None:
+        self._items.append((kind, data))
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+        self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def take(self) -> list[tuple[str, Any]]:
+        """Every event put so far (at least one), in order."""
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            with self._lock:
+                self._pending = False
+            batch = []
+            while self._items:
+                batch.append(self._items.popleft())
+            if batch:
+                return batch
+
+
 async def stream(
     pool: ThreadPoolExecutor,
     work: Work,
@@ -85,11 +127,9 @@ async def stream(
     """SSE bytes for one run: `sources`, `delta`…, then `done` (or `error`). ``render``
     and ``render_error`` shape the last event (the CLI's routes want its own shapes)."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    handoff = Handoff(loop)
     cancel = threading.Event()
-
-    def emit(kind: str, data: Any) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, (kind, data))
+    emit = handoff.put
 
     def job() -> None:
         try:
@@ -103,11 +143,16 @@ async def stream(
     future = loop.run_in_executor(pool, job)
     try:
         yield b": run started\n\n"  # headers and a first byte go out at once
-        while True:
-            kind, data = await queue.get()
-            if kind == "end":
-                break
-            yield sse(kind, data)
+        ended = False
+        while not ended:
+            body = b""
+            for kind, data in await handoff.take():
+                if kind == "end":
+                    ended = True
+                    break
+                body += sse(kind, data)
+            if body:
+                yield body
     finally:
         cancel.set()  # the client left, or the run ended: either way nothing more to send
         timer.cancel()

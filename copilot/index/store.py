@@ -40,6 +40,7 @@ import fcntl
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ __all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "Mode", "SearchFilters"
 
 META_FILE = "copilot-index.json"
 LOCK_FILE = ".copilot.lock"
+ITEM_CACHE_SIZE = 200_000  # point id -> item id entries (~30 MB at most)
 log = logging.getLogger(__name__)
 
 
@@ -105,6 +107,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
     _shard: qe.EdgeShard | None = PrivateAttr(default=None)
     _lock_fd: int | None = PrivateAttr(default=None)
     _tallies: items.Tallies = PrivateAttr(default_factory=items.Tallies)
+    _item_of: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def __init__(self, path: Path, dim: int, fusion: Fusion = "dbsf") -> None:
         # The fields are this subclass's: mypy checks them against the base's __init__.
@@ -322,7 +325,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
     # ---- internals -----------------------------------------------------------------------
 
     def _engine(self) -> EdgeEngine:
-        return EdgeEngine(self.client, self.dim)
+        return EdgeEngine(self.client, self.dim, self._item_of)
 
     def _scroll(self, flt: qe.Filter, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Payload ``fields`` (and ``id``) of every point matching ``flt``, page by page."""
@@ -362,10 +365,19 @@ class EdgeEngine:
     A search with BM25 is two or three calls, candidates then payloads: the binding
     serialises calls, not pairs of them, which is why ``planner`` skips ids deleted in
     between.
+
+    Candidates are asked for without payload: the binding holds the GIL while it builds a
+    payload per point, which made a 100-point list 5× slower (0.63 vs 0.11 ms on 300 notes),
+    and under 20 streaming runs the engine's calls were a quarter of the API process's
+    interpreter time. The item of a point comes from ``item_of``, filled from payloads only
+    for points not seen before. That cache can never be stale: a point id is a hash of
+    owner, item and content (``copilot.ingest.items``, ``items.item_point_id``), so an id
+    names one item for ever, even after the point is deleted and written again.
     """
 
     shard: qe.EdgeShard
     dim: int
+    item_of: dict[str, str]
 
     def nearest(self, owner: str, flt: qe.Filter, stage: Stage, k: int) -> list[Hit]:
         query, params = _query(owner, stage)
@@ -386,14 +398,24 @@ class EdgeEngine:
                     query=query,
                     filter=flt,
                     params=params,
-                    with_payload=qe.PayloadSelector.Include(["item_id"]),
+                    with_payload=False,
                 )
             )
-        lists = self.shard.query_batch(qe.QueryBatchRequest(batch))
-        return [
-            [(str(p.id), p.score, str((p.payload or {}).get("item_id", ""))) for p in points]
-            for points in lists
+        lists = [
+            [(str(p.id), p.score) for p in points]
+            for points in self.shard.query_batch(qe.QueryBatchRequest(batch))
         ]
+        item_of = self.item_of
+        unknown: list[int | uuid.UUID | str] = list(
+            {i for ranked in lists for i, _ in ranked if i not in item_of}
+        )
+        if unknown:
+            if len(item_of) + len(unknown) > ITEM_CACHE_SIZE:
+                item_of.clear()  # a bound on memory; refilled by the next searches
+            selector = qe.PayloadSelector.Include(["item_id"])
+            for record in self.shard.retrieve(unknown, selector, False):
+                item_of[str(record.id)] = str((record.payload or {}).get("item_id", ""))
+        return [[(i, score, item_of.get(i, "")) for i, score in ranked] for ranked in lists]
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         records = self.shard.retrieve(list(ids), True, False)

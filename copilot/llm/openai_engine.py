@@ -39,7 +39,7 @@ from typing import Any
 import openai
 
 from copilot.config import Settings
-from copilot.llm import capabilities, retry, streaming, structured, tokens
+from copilot.llm import capabilities, retry, sse, streaming, structured, tokens
 from copilot.llm.errors import LLMError
 from copilot.llm.failures import Failure, Failures
 from copilot.llm.prefill import CHATML_STOP, PrefillMode, chatml, instructed, split
@@ -395,21 +395,21 @@ class OpenAIEngine:
         options = {"stream": True, "stream_options": {"include_usage": True},
                    "timeout": max(first_s, gap_s) + 5.0}  # fmt: skip
         create: Callable[..., Any] = (
-            self._client.completions.create
+            self._client.completions.with_streaming_response.create
             if request.completions_api
-            else self._client.chat.completions.create
+            else self._client.chat.completions.with_streaming_response.create
         )
-        reader = streaming.Reader(lambda: create(**request.payload, **options))
+        reader = streaming.Reader(lambda: sse.ChunkStream(create(**request.payload, **options)))
         parts: list[str] = []
         shown = False
         model, finish, usage = self.model, None, None
         failure: Failure
         try:
             for chunk in reader.chunks(first_s=first_s, gap_s=gap_s, cancel=cancel):
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices[:1]:
+                model = chunk.get("model") or model
+                if chunk.get("usage") is not None:
+                    usage = sse.usage_object(chunk["usage"])
+                for choice in (chunk.get("choices") or [])[:1]:
                     delta = _delta_text(choice, request.completions_api)
                     if delta:
                         if request.prefill is not None and not parts:
@@ -418,7 +418,7 @@ class OpenAIEngine:
                         parts.append(delta)
                         shown = True
                         self._emit(on_delta, delta)
-                    finish = choice.finish_reason or finish
+                    finish = choice.get("finish_reason") or finish
         except _CallerError as exc:
             raise exc.error from None
         except streaming.Stopped:
@@ -494,8 +494,10 @@ class _Unsupported(Exception):
         self.attempts = attempts
 
 
-def _delta_text(choice: Any, completions_api: bool) -> str | None:
+def _delta_text(choice: dict[str, Any], completions_api: bool) -> str | None:
     if completions_api:
-        text = getattr(choice, "text", None)
-        return text if isinstance(text, str) else None
-    return choice.delta.content if choice.delta is not None else None
+        text = choice.get("text")
+    else:
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
+    return text if isinstance(text, str) else None

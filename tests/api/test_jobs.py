@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -10,7 +12,7 @@ import pytest
 
 from connectors.local import LocalFolder
 from connectors.types import Checkpoint, Content, Item
-from copilot.api.jobs import Job, JobLimitError, JobManager, JobNotFound
+from copilot.api.jobs import SYNC_NICENESS, Job, JobLimitError, JobManager, JobNotFound
 from copilot.workspace import Workspace
 
 
@@ -256,3 +258,18 @@ def test_a_failing_connector_fails_its_job_and_the_worker_goes_on(jobs):
 
     ok = jobs.submit("ann", "local", lambda: SlowSource("ann", n=2, delay=0))
     assert wait_for(jobs, "ann", ok.id, "done", "failed").status == "done"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_a_sync_runs_at_lower_cpu_priority_than_the_requests(jobs):
+    class NiceProbe(SlowSource):
+        def load(self, checkpoint):
+            self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            yield from super().load(checkpoint)
+
+    source = NiceProbe("ann", n=2, delay=0)
+    done = wait_for(jobs, "ann", jobs.submit("ann", "outlook", lambda: source).id, "done", "failed")
+    assert done.status == "done", done.error
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert source.nice == min(here + SYNC_NICENESS, 19)  # the job's thread, not this one
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
