@@ -173,6 +173,12 @@ class Settings(BaseSettings):
     embedded_threads: int = Field(
         default=1, ge=1, le=64, description="CPU threads of the model (1: steady on 2 cores)."
     )
+    embedded_prompt_threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="CPU threads reading a prompt (0: one per core; the model's own otherwise).",
+    )
     embedded_cache_mb: int = Field(
         default=1024, ge=0, description="Prompt cache of the model server (0: off)."
     )

@@ -95,7 +95,7 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
         n_batch=BATCH,
         n_ubatch=BATCH,
         n_threads=args.threads,
-        n_threads_batch=args.threads,
+        n_threads_batch=args.prompt_threads or args.threads,
         logits_all=False,
         cache=False,  # ours instead, below
         verbose=args.verbose,  # llama.cpp's load and per-request timings, to the log file
@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n-ctx", type=int, default=8192)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="Threads generating.")
+    parser.add_argument("--prompt-threads", type=int, default=0, help="Reading (0: --threads).")
     parser.add_argument("--cache-mb", type=int, default=1024)
     parser.add_argument("--keep-alive", type=float, default=0.0, help="0: never idle-stop.")
     parser.add_argument("--verbose", action="store_true", help="llama.cpp's own log lines.")

@@ -239,6 +239,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def prompt_threads(settings: Settings) -> int:
+    """Threads for reading a prompt: every core unless set. Reading is one batched pass
+    that uses each core fully and briefly; generation stays on ``embedded_threads`` (one),
+    where a second thread lost more to waiting than it gained (docs/benchmarks.md)."""
+    return settings.embedded_prompt_threads or os.cpu_count() or 1
+
+
 def _start(settings: Settings, model: ModelFile, progress: Progress | None) -> ServerInfo:
     if not runtime_installed():
         raise LLMError("config", runtime_hint())
@@ -250,6 +257,7 @@ def _start(settings: Settings, model: ModelFile, progress: Progress | None) -> S
         "--model", str(model.path), "--alias", model.id,
         "--host", HOST, "--port", str(port), "--n-ctx", str(n_ctx),
         "--threads", str(settings.embedded_threads),
+        "--prompt-threads", str(prompt_threads(settings)),
         "--cache-mb", str(settings.embedded_cache_mb),
         "--keep-alive", str(settings.embedded_keep_alive_s),
     ]  # fmt: skip
