@@ -1,23 +1,34 @@
-"""A source number for each list line a model left uncited, from the words it shares.
+"""Source numbers for the parts of an answer a model left uncited, from the words they share.
 
-The summarise template asks for a source number at the end of every bullet, and a 1.5B
-model forgets it on some lines (issue 14: "citations not per line"), so a reader cannot
-check those points. A line whose content words are mostly in one given source takes that
-source's number; a line that matches no source well stays uncited rather than being
-given a guess. Only list lines ("- …", "* …", "1. …") of answers that are not mail
+Two cases. The summarise template asks for a source number at the end of every bullet,
+and a 1.5B model forgets it on some lines (issue 14: "citations not per line"), so
+``attribute_lines`` numbers the uncited list lines. And a small model asked to write
+"[n]" markers at all writes them where the answer belongs ("The $ value paid to Mixpanel
+is [1]."), so on such a model the ``ask`` template does not ask for markers
+(``cite_after``, see ``copilot.skills.prepare``) and ``attribute_sentences``
+cites every sentence of the answer afterwards.
+
+Either way a citation is a promise that the source says it: a line or sentence whose
+content words are mostly in one given source takes that source's number; one that
+matches no source well stays uncited rather than being given a guess. Never used on mail
 drafts: a reply goes to its recipient, who has no sources to look at.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from copilot.skills.engines.local.sentences import split_sentences
 from copilot.skills.engines.local.text import content_terms
 from copilot.skills.types import Source
 
 LIST_LINE = re.compile(r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+\S")
 MARKER = re.compile(r"\[\d{1,4}\]")
+# Markers a sentence split leaves at the start of the next sentence ("… paid. [1] The …"):
+# they belong to the sentence before.
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d{1,4}\])+\s*")
+_MARKER_NEXT = re.compile(r"[ \t]*\[\d{1,4}\]")
 MIN_TERMS = 3  # shorter lines ("- Budget") say too little to place
 MIN_SHARED = 0.6  # of the line's content words found in the source
 
@@ -28,16 +39,52 @@ def attribute_lines(answer: str, sources: Sequence[Source]) -> str:
     ``MIN_SHARED``; the earlier source on a tie)."""
     if not sources:
         return answer
-    vocab: list[tuple[int, set[str]]] = []  # read only when a line needs a source
+    source_of = supporter(sources)
     lines = answer.split("\n")
     for i, line in enumerate(lines):
         if not LIST_LINE.match(line) or MARKER.search(line):
             continue
-        words = content_terms(line)
-        if len(words) < MIN_TERMS:
-            continue
-        vocab = vocab or [(s.n, content_terms(s.text)) for s in sources]
-        share, earlier = max((len(words & terms) / len(words), -n) for n, terms in vocab)
-        if share >= MIN_SHARED:
-            lines[i] = f"{line.rstrip()} [{-earlier}]"
+        n = source_of(line)
+        if n is not None:
+            lines[i] = f"{line.rstrip()} [{n}]"
     return "\n".join(lines)
+
+
+def attribute_sentences(answer: str, sources: Sequence[Source]) -> str:
+    """``answer`` with ``[n]`` after each sentence (list lines included) that cites
+    nothing and clearly comes from source ``n``, by the rule of ``attribute_lines``.
+    Sentences that already cite a source are left as they are."""
+    if not sources:
+        return answer
+    source_of = supporter(sources)
+    out: list[str] = []
+    done = 0
+    for start, end in split_sentences(answer):
+        sentence = _LEADING_MARKERS.sub("", answer[start:end])
+        if not sentence.strip() or MARKER.search(sentence) or _MARKER_NEXT.match(answer, end):
+            continue
+        n = source_of(sentence)
+        if n is not None:
+            out.append(f"{answer[done:end]} [{n}]")
+            done = end
+    out.append(answer[done:])
+    return "".join(out)
+
+
+def supporter(sources: Sequence[Source]) -> Callable[[str], int | None]:
+    """A function from a text to the number of the source holding at least
+    ``MIN_SHARED`` of its content words (the largest share; the earlier source on a tie),
+    or None: too few words to tell (``MIN_TERMS``), or no source holds enough of them.
+    The sources' words are read once, on the first text that needs them."""
+    vocab: list[tuple[int, set[str]]] = []
+
+    def source_of(text: str) -> int | None:
+        words = content_terms(MARKER.sub(" ", text))
+        if len(words) < MIN_TERMS or not sources:
+            return None
+        if not vocab:
+            vocab.extend((s.n, content_terms(s.text)) for s in sources)
+        share, earlier = max((len(words & terms) / len(words), -n) for n, terms in vocab)
+        return -earlier if share >= MIN_SHARED else None
+
+    return source_of

@@ -27,7 +27,7 @@ from copilot.index.search import QueryError, SearchResult, search
 from copilot.llm.tokens import count_messages, count_tokens
 from copilot.llm.types import Message
 from copilot.skills import budget
-from copilot.skills.context import budget_for, fence, pack
+from copilot.skills.context import budget_for, fence, pack, uncited
 from copilot.skills.engines.base import Engine, EngineName
 from copilot.skills.engines.local.text import sources_from_text
 from copilot.skills.history import RunStore
@@ -35,7 +35,7 @@ from copilot.skills.library.store import StoredSkill
 from copilot.skills.reply import given_texts, not_quoted, with_prefill
 from copilot.skills.request import fit_inputs
 from copilot.skills.templates.models import SkillTemplate
-from copilot.skills.templates.render import render
+from copilot.skills.templates.render import reads, render
 from copilot.skills.types import GivenInputs, Inputs, Source
 from copilot.workspace import Workspace
 
@@ -71,6 +71,9 @@ class Prepared:
     query: str | None
     long_document: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # True: the model was not asked for "[n]" markers; the runner attributes each
+    # sentence to the source holding its words (``cites_after``).
+    cite_after: bool = False
 
     @property
     def template(self) -> SkillTemplate:
@@ -125,7 +128,9 @@ def prepare(
     examples = few_shot(workspace, runs, skill, user, text_query)
     timings["examples_ms"] = _ms(t1)
     t2 = time.perf_counter()
-    values = {**inputs, "context": gathered.context}
+    after = cites_after(engine, template)
+    context = uncited(gathered.context) if after else gathered.context
+    values = {**inputs, "context": context, "cite_after": after}
     if examples is not None:
         values["examples"] = examples
     # A reply starts with its greeting already written (metadata.prefill), so a small
@@ -146,7 +151,19 @@ def prepare(
         query=text_query or None,
         long_document=gathered.long_document,
         timings_ms=timings,
+        cite_after=after,
     )
+
+
+def cites_after(engine: Engine, template: SkillTemplate) -> bool:
+    """Whether the runner, not the model, cites the answer (the template's ``cite_after``):
+    only on the embedded engine, for a template that reads ``cite_after`` (it words its
+    instructions both ways); every other model is asked for "[n]" markers as before.
+    Asked to, the 1.5B model wrote the marker where the answer belongs ("The $ value paid
+    to Mixpanel is [1]."); not asked, it answered right more often (docs/benchmarks.md,
+    "Prompt injection"), and the runner cites each sentence from the words it shares with
+    a source (``skills.attribute``)."""
+    return engine.name == "embedded" and reads(template, "cite_after")
 
 
 # -- the budget ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ machine, the same citation checks, the same run record. What differs between eng
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import threading
 import time
@@ -21,7 +22,7 @@ from copilot.errors import Cancelled
 from copilot.llm.errors import LLMError
 from copilot.llm.openai_engine import OpenAIEngine
 from copilot.llm.redact import RedactionPolicy, Redactor
-from copilot.skills.attribute import attribute_lines
+from copilot.skills.attribute import attribute_lines, attribute_sentences
 from copilot.skills.citations import cite
 from copilot.skills.engines.base import Answer, ChatModel, Engine, EngineName, EventSink, Job
 from copilot.skills.engines.local.engine import LocalEngineError
@@ -54,6 +55,11 @@ class SkillRunner:
             self.__dict__["llm"] = llm
         self._engines: dict[EngineName, Engine] = {}
         self._opening = threading.Lock()  # API threads share one runner
+        # Preparation (query embedding, search, packing) is CPU work under one GIL: run
+        # side by side, 20 preparations all finish late; in turn, with one per core, they
+        # finish one after another and the model is called sooner on average (the same
+        # work, served in order: docs/benchmarks.md, API under load).
+        self._preparing = threading.BoundedSemaphore(os.cpu_count() or 1)
 
     @cached_property
     def llm(self) -> ChatModel:
@@ -136,17 +142,18 @@ class SkillRunner:
         started = time.perf_counter()
         answering = self.engine(engine)
         skill = self._skill(user, skill_id)
-        prep = prepare(
-            self.workspace,
-            self.runs,
-            skill,
-            user,
-            inputs,
-            engine=answering,
-            query=query,
-            retrieval=retrieval,
-            documents=documents,
-        )
+        with self._preparing:
+            prep = prepare(
+                self.workspace,
+                self.runs,
+                skill,
+                user,
+                inputs,
+                engine=answering,
+                query=query,
+                retrieval=retrieval,
+                documents=documents,
+            )
         redactor = self._redactor(answering)
         model = self._model_for(prep) if answering.name == "llm" else None
         job = Job(
@@ -275,7 +282,8 @@ def _complete(
     written = shape_answer(answer.text, prep.inputs.get("style")) if text_output else answer.text
     if given and text_output:
         if prep.template.metadata.prefill is None:  # not a reply: its reader has no sources
-            written = attribute_lines(written, given)
+            attribute = attribute_sentences if prep.cite_after else attribute_lines
+            written = attribute(written, given)
         cited = cite(written, given)
         result.text, result.citations, result.invalid_citations = (
             cited.text,

@@ -320,3 +320,36 @@ def test_a_merge_that_would_break_the_budget_is_dropped():
 
     assert len(packed.sources) == 1 and "extra" not in packed.sources[0].text
     assert packed.dropped == [("chunk-2", "over budget")] and packed.tokens <= 80
+
+
+@pytest.mark.parametrize("counter", ["tiktoken", "wordpiece"])
+def test_the_estimate_never_changes_what_is_packed(settings, counter):
+    """Packing accepts a set of sources on the sum of its parts' counts when that fits; on
+    real tokenizers and mixed text it keeps exactly what counting the whole block keeps."""
+    import random
+
+    from copilot.llm.tokens import count_tokens
+    from copilot.skills.context import _pack
+
+    if counter == "tiktoken":
+        count = count_tokens
+    else:
+        embedder = get_embedder(settings)
+
+        def count(text: str) -> int:
+            return embedder.count_tokens([text])[0]
+
+    rng = random.Random(7)
+    pieces = ["Budget", "Q3", "»", "Ünïcödé", "1,250.00 €", "<tag>", "—", "\n", "  ", "3.5%",
+              "réunion", "東京", "x" * 40, ":", "Kay Mann <kay@example.com>"]  # fmt: skip
+    for case in range(40):
+        results = []
+        for i in range(1, rng.randint(2, 16)):
+            text = " ".join(rng.choice(pieces) for _ in range(rng.randint(5, 120)))
+            item, paragraph = f"item-{rng.randint(1, 6)}", rng.randint(1, 9)
+            results.append(hit(i, text, item=item, paragraph=paragraph))
+        budget = rng.choice([120, 300, 700, 1500, 4000])
+        args = (results, budget, count, 20, 0.8, True)
+        quick, exact = _pack(*args, estimate=True), _pack(*args, estimate=False)
+        assert (quick.text, quick.dropped) == (exact.text, exact.dropped), case
+        assert quick.tokens == count(quick.text) <= budget or not quick.sources

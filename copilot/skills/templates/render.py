@@ -43,12 +43,15 @@ __all__ = [
     "check_template",
     "load_template",
     "parse_template",
+    "reads",
     "render",
 ]
 
 MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_FRONT_MATTER_LINES = 200
-RESERVED_NAMES = frozenset({"context", "examples", "persona", "user"})
+# ``cite_after`` (a bool, false unless the runner says so): the model is not asked to write
+# "[n]" markers, the runner cites the answer afterwards (``copilot.skills.prepare.cites_after``).
+RESERVED_NAMES = frozenset({"cite_after", "context", "examples", "persona", "user"})
 
 # Prompty's marker: a line like `system:` or `# user:`, any case.
 _ROLE_LINE = re.compile(r"^[ \t]*#?[ \t]*(system|user|assistant)[ \t]*:[ \t]*$", re.I | re.M)
@@ -254,14 +257,16 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
     Input values are passed as data: Jinja inside a value is never evaluated, and every
     value the template's author did not write is fenced when printed (``fence``; the first
     system message then says once what the fence is). The render is bounded in time and
-    memory (``sandbox``). The reserved names (`context`, `examples`, `persona`, `user`)
-    may be passed by the skill runner; a ``Fenced`` context is printed as it is.
+    memory (``sandbox``). The reserved names (`cite_after`, `context`, `examples`,
+    `persona`, `user`) may be passed by the skill runner; a ``Fenced`` context is printed
+    as it is.
     """
     source = template.source or "<string>"
     unknown = sorted(set(inputs) - set(template.inputs) - RESERVED_NAMES)
     if unknown:
         raise TemplateError(f"unknown input(s): {', '.join(unknown)}", None, source)
     values: dict[str, Any] = {
+        "cite_after": False,
         "context": "",
         "examples": [e.model_dump() for e in template.metadata.few_shot.examples],
         "persona": template.metadata.techniques.persona or "",
@@ -316,6 +321,21 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
         raise TemplateError(f"render failed: {type(e).__name__}: {e}", line, source) from e
     messages = _split_messages("".join(parts), marker)
     return _with_note(messages, budget.nonce) if budget.fenced else messages
+
+
+def reads(template: SkillTemplate, name: str) -> bool:
+    """Whether the template's body uses the variable ``name``: the runner changes what it
+    does after the answer (``cite_after``) only for a template that words its prompt
+    both ways."""
+    return name in _names(template.body)
+
+
+@lru_cache(maxsize=64)
+def _names(body: str) -> frozenset[str]:
+    try:
+        return frozenset(meta.find_undeclared_variables(sandbox.ENV.parse(body)))
+    except TemplateSyntaxError:  # render reports it, with its line
+        return frozenset()
 
 
 @lru_cache(maxsize=64)
