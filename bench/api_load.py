@@ -97,6 +97,17 @@ def emit(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def cpu_probe_ms() -> float:
+    """A fixed piece of Python work, timed: this machine's speed varies from minute to
+    minute (the same loop took 1.3 s and 2.2 s a minute apart, idle), so each phase says
+    how fast the CPU was at its start and end; compare phases only at similar probes."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i
+    return round((time.perf_counter() - start) * 1000, 1)
+
+
 def pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
@@ -278,7 +289,7 @@ async def phase(args: argparse.Namespace, url: str, n: int, *, direct: bool,
     procs = {"api": psutil.Process(api_pid), "llm": psutil.Process(llm_pid),
              "client": psutil.Process()}  # fmt: skip
     cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
-    load0 = os.getloadavg()[0]
+    load0, probe0 = os.getloadavg()[0], cpu_probe_ms()
     started = time.monotonic()
     sampler = asyncio.create_task(sample())
     try:
@@ -309,6 +320,7 @@ async def phase(args: argparse.Namespace, url: str, n: int, *, direct: bool,
         "client_lag_p95_ms": pct(lags, 95),
         **cpu,
         "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "cpu_probe_ms": [probe0, cpu_probe_ms()],
     }
     if trace:
         out["stages"] = spread(per, list(TRACED), (50, 95))

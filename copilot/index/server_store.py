@@ -44,7 +44,7 @@ from qdrant_client import models
 from qdrant_client.local.qdrant_local import QdrantLocal
 
 from copilot.index import bm25, items
-from copilot.index.base import UPSERT_BATCH, Hit
+from copilot.index.base import Hit
 from copilot.index.filters import scoped
 from copilot.index.fusion import Fusion, Stage
 from copilot.index.llama_query import plan_query, to_result
@@ -73,6 +73,8 @@ __all__ = ["ServerVectorStore", "client_filter", "collection_name", "open_client
 
 log = logging.getLogger(__name__)
 
+SERVER_UPSERT_BATCH = 256  # points per HTTP request to a Qdrant server
+
 
 class ServerVectorStore(PlannedSearch, QdrantVectorStore):
     """Vector store on one Qdrant collection; see the module docstring.
@@ -92,7 +94,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         dim: int,
         *,
         fusion: Fusion = "dbsf",
-        batch_size: int = UPSERT_BATCH,
+        batch_size: int = SERVER_UPSERT_BATCH,
         shard_number: int | None = None,
         replication_factor: int | None = None,
         write_consistency_factor: int | None = None,
