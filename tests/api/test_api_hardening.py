@@ -192,7 +192,7 @@ def test_a_slow_body_is_cut_off_at_the_deadline(world: dict[str, Any]) -> None:
         answer = read_all(sock)  # the server answers and closes; the body never finishes
         seconds = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408") and b"took longer than 1 s" in answer
-    assert TIMEOUT_S <= seconds < TIMEOUT_S + 2
+    assert TIMEOUT_S - 0.05 <= seconds < TIMEOUT_S + 2  # uvloop's timers: a few ms early
 
 
 def test_a_body_trickled_a_byte_at_a_time_is_cut_off_too(world: dict[str, Any]) -> None:
@@ -231,12 +231,13 @@ def test_an_answer_before_the_body_is_read_closes_the_connection(world: dict[str
 
 
 def test_slow_headers_get_the_connection_closed(world: dict[str, Any]) -> None:
+    started = time.monotonic()  # the deadline counts from when the connection opened
     with raw(world["url"]) as sock:
-        started = time.monotonic()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         assert read_all(sock) == b""  # closed, unanswered: the request never began
         seconds = time.monotonic() - started
-    assert TIMEOUT_S <= seconds < TIMEOUT_S + 2
+    # uvloop's timers run on a loop time read once per loop pass: a few ms early at most.
+    assert TIMEOUT_S - 0.05 <= seconds < TIMEOUT_S + 2
 
 
 def test_a_kept_alive_connection_gets_a_new_header_deadline(world: dict[str, Any]) -> None:
