@@ -38,11 +38,8 @@ ANSWER = "Mixpanel was paid $2,099.00. Nothing says whether it was refunded."
 
 
 @pytest.fixture
-def ws(settings: Settings, llm: ScriptedLLM) -> Iterator[Workspace]:
-    configured = settings.model_copy(
-        update={"llm_base_url": llm.base_url, "llm_timeout_s": 2, "llm_max_retries": 0}
-    )
-    with Workspace(configured) as workspace:
+def ws(llm_settings: Settings) -> Iterator[Workspace]:
+    with Workspace(llm_settings) as workspace:
         yield workspace
 
 
