@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from copilot.errors import CopilotError
 from copilot.fileio import write_atomically
+from copilot.llm.sse import named_events
 
 FILE_NAME = "service.json"
 USER_HEADER = "X-Copilot-User"  # copilot.api.deps.LOCAL_USER_HEADER
@@ -235,18 +236,8 @@ class ServiceClient:
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(event, data)`` pairs of a Server-Sent Events stream (comments skipped)."""
-    event, data = "message", list[str]()
-    for line in lines:
-        if not line:
-            if data:
-                yield event, json.loads("\n".join(data))
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
+    for event, data in named_events(lines):
+        yield event, json.loads(data)
 
 
 def problem(status: int, body: dict[str, Any]) -> ServiceError:

@@ -62,6 +62,21 @@ def batched(values: Iterable[PointParts], size: int) -> Iterator[list[PointParts
         yield batch
 
 
+SCROLL_PAGE = 1000  # points one scroll call returns
+
+
+def scrolled(page: Callable[[Any], tuple[Sequence[Any], Any]]) -> Iterator[dict[str, Any]]:
+    """The payload (and ``id``) of every record ``page(offset)`` returns, page after page,
+    until it gives no next offset: the read loop of both stores' ``_scroll``."""
+    offset = None
+    while True:
+        records, offset = page(offset)
+        for r in records:
+            yield {**(r.payload or {}), "id": str(r.id)}
+        if offset is None:
+            return
+
+
 def item_point_id(owner: str, item_id: str) -> str:
     """The one point id of ``owner``'s item ``item_id`` (a UUID, as every point id)."""
     return str(uuid.uuid5(_NAMESPACE, f"{owner}\x00{item_id}"))

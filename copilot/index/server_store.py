@@ -296,20 +296,13 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
 
     def _scroll(self, flt: qe.Filter, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Payload ``fields`` (and ``id``) of every point matching ``flt``, page by page."""
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection_name,
-                scroll_filter=client_filter(flt),
-                limit=1000,
-                offset=offset,
-                with_payload=fields,
-                with_vectors=False,
+        condition = client_filter(flt)
+        return items.scrolled(
+            lambda offset: self.client.scroll(
+                self.collection_name, scroll_filter=condition, limit=items.SCROLL_PAGE,
+                offset=offset, with_payload=fields, with_vectors=False,
             )
-            for r in records:
-                yield {**(r.payload or {}), "id": str(r.id)}
-            if offset is None:
-                return
+        )  # fmt: skip
 
     def _read_chunks(self, flt: qe.Filter) -> Iterator[dict[str, Any]]:
         return self._scroll(flt, items.CHUNK_FIELDS)

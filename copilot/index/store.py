@@ -329,20 +329,13 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
 
     def _scroll(self, flt: qe.Filter, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Payload ``fields`` (and ``id``) of every point matching ``flt``, page by page."""
-        offset = None
-        while True:
-            request = qe.ScrollRequest(
-                offset=offset,
-                limit=1000,
-                filter=flt,
-                with_payload=qe.PayloadSelector.Include(fields),
-                with_vector=False,
+        selector = qe.PayloadSelector.Include(fields)
+        return items.scrolled(
+            lambda offset: self.client.scroll(
+                qe.ScrollRequest(offset=offset, limit=items.SCROLL_PAGE, filter=flt,
+                                 with_payload=selector, with_vector=False)
             )
-            records, offset = self.client.scroll(request)
-            for r in records:
-                yield {**(r.payload or {}), "id": str(r.id)}
-            if offset is None:
-                return
+        )  # fmt: skip
 
     def _read_chunks(self, flt: qe.Filter) -> Iterator[dict[str, Any]]:
         return self._scroll(flt, items.CHUNK_FIELDS)

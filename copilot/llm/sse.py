@@ -7,18 +7,17 @@ per token. The SDK still makes the request — auth, connection retries, HTTP st
 as ``openai.APIStatusError`` — through ``with_streaming_response``; only the body is read
 here, with the event-stream rules the servers we talk to use (``data:`` lines up to a blank
 line; comments and other fields ignored; ``[DONE]`` ends it; an ``error`` object in the
-stream raised as ``openai.APIError``, as the SDK does).
+stream raised as ``openai.APIError``, as the SDK does). ``named_events`` is also how the CLI
+reads the copilot service's own event streams (``copilot.cli.client``), so it imports no SDK.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import SimpleNamespace
 from typing import Any
-
-import openai
 
 Chunk = dict[str, Any]
 
@@ -41,6 +40,8 @@ class ChunkStream:
                 return
             chunk = json.loads(data)
             if isinstance(chunk, dict) and chunk.get("error"):
+                import openai  # only on this path: the CLI imports this module too
+
                 error = chunk["error"]
                 message = error.get("message") if isinstance(error, dict) else None
                 if not isinstance(message, str) or not message:
@@ -53,19 +54,28 @@ class ChunkStream:
         self._manager.__exit__(None, None, None)
 
 
-def events(lines: Iterator[str]) -> Iterator[str]:
-    """The data of each server-sent event in ``lines`` (multi-line data joined by newlines)."""
-    data: list[str] = []
+def named_events(lines: Iterable[str], *, last: bool = False) -> Iterator[tuple[str, str]]:
+    """``(event, data)`` of each server-sent event in ``lines``: multi-line data joined by
+    newlines, comments and other fields skipped, ``message`` when no event is named. An
+    event is complete at its blank line; ``last`` also gives one the stream ended without."""
+    event, data = "message", list[str]()
     for line in lines:
         if not line:
             if data:
-                yield "\n".join(data)
-                data = []
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
         elif line.startswith("data:"):
             value = line[5:]
             data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        yield "\n".join(data)
+    if last and data:
+        yield event, "\n".join(data)
+
+
+def events(lines: Iterable[str]) -> Iterator[str]:
+    """The data of each event in ``lines``, the last one even without its blank line."""
+    return (data for _, data in named_events(lines, last=True))
 
 
 def usage_object(usage: Any) -> Any:

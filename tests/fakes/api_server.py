@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import httpx
 import uvicorn
 
 from copilot.api.server import uvicorn_config
+from copilot.cli.client import sse_events as client_events
 from copilot.config import Settings
 
 
@@ -56,10 +56,6 @@ def wait_for_job(
 
 
 def sse_events(response: httpx.Response) -> list[tuple[str, Any]]:
-    """The (event, data) pairs of a Server-Sent Events body, in order."""
-    out = []
-    for block in response.text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in lines:
-            out.append((lines["event"], json.loads(lines["data"])))
-    return out
+    """The (event, data) pairs of a Server-Sent Events body, in order, read the way the
+    CLI reads them (``copilot.cli.client.sse_events``)."""
+    return list(client_events(iter(response.text.splitlines())))
