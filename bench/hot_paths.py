@@ -1,0 +1,114 @@
+"""The per-run costs the API's p95 work measured (docs/benchmarks.md, "Less interpreter time
+per run"), each beside what it replaced, in one run: JSON lines.
+
+- ``pack``: CPU per packing of 10 passages into a 3,000-token budget, counting the whole
+  fenced block for every candidate (``estimate=False``, as before) vs on the estimate.
+- ``candidates``: one 100-point candidate list from the embedded engine over 300 points,
+  with the item id read from each point's payload (as before) vs without payload.
+- ``upsert``: the longest single write (the binding holds the GIL through it) and the
+  total for 512 points, in batches of 256 (as before) vs 64.
+
+    .venv/bin/python bench/hot_paths.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import qdrant_edge as qe  # noqa: E402
+from llama_index.core.schema import TextNode  # noqa: E402
+
+from copilot.index.search import SearchResult  # noqa: E402
+from copilot.index.store import EdgeVectorStore, to_point  # noqa: E402
+from copilot.llm.tokens import count_tokens  # noqa: E402
+from copilot.skills.context import _pack  # noqa: E402
+
+DIM = 384
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def cpu_ms(fn: Any, reps: int) -> float:
+    start = time.thread_time()
+    for _ in range(reps):
+        fn()
+    return round((time.thread_time() - start) * 1000 / reps, 3)
+
+
+def bench_pack() -> None:
+    results = []
+    for i in range(1, 11):
+        text = f"Quarterly report section {i}: the Northwind account grew by {i * 7}%. " * 6
+        results.append(SearchResult(item_id=f"item-{i % 5}", title=f"Doc {i}", url="",
+                                    kind="docx", locator={"paragraph": i}, score=1 - i / 100,
+                                    snippet="", chunk_id=f"c{i}", text=text))  # fmt: skip
+    exact, quick = (
+        cpu_ms(lambda est=est: _pack(results, 3000, count_tokens, 20, 0.8, True, estimate=est), 200)
+        for est in (False, True)
+    )
+    emit({"name": "pack", "exact_cpu_ms": exact, "estimate_cpu_ms": quick,
+          "ratio": round(exact / quick, 2)})  # fmt: skip
+
+
+def nodes(n: int, item: str, rng: np.random.Generator) -> list[TextNode]:
+    out = []
+    for i in range(n):
+        vector = rng.standard_normal(DIM).astype(np.float32)
+        out.append(TextNode(
+            id_=str(uuid.uuid4()), text=f"budget review week {i} northwind account " * 8,
+            embedding=(vector / np.linalg.norm(vector)).tolist(),
+            metadata={"owner": "u", "item_id": item, "title": "t", "kind": "file", "url": "",
+                      "locator": {}, "source": "local"},
+        ))  # fmt: skip
+    return out
+
+
+def bench_store() -> None:
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeVectorStore(Path(tmp) / "index", DIM)
+        for i in range(300):
+            store.add(nodes(1, f"item-{i}", rng))
+        query = rng.standard_normal(DIM).astype(np.float32).tolist()
+        filt = qe.Filter(must=[qe.FieldCondition("owner", match=qe.MatchValue("u"))])
+
+        def candidates(payload: bool) -> None:
+            selector = qe.PayloadSelector.Include(["item_id"]) if payload else False
+            request = qe.QueryRequest(limit=100, query=qe.Query.Nearest(query, using="dense"),
+                                      filter=filt, with_payload=selector)  # fmt: skip
+            store.client.query_batch(qe.QueryBatchRequest([request]))
+
+        emit({"name": "candidates", "points": 300, "limit": 100,
+              "with_payload_ms": cpu_ms(lambda: candidates(True), 300),
+              "without_payload_ms": cpu_ms(lambda: candidates(False), 300)})  # fmt: skip
+
+        for size in (256, 64):
+            points = [to_point(n, DIM) for n in nodes(512, f"big-{size}", rng)]
+            calls = []
+            start = time.perf_counter()
+            for at in range(0, len(points), size):
+                began = time.perf_counter()
+                store.client.update(qe.UpdateOperation.upsert_points(points[at : at + size]))
+                calls.append(time.perf_counter() - began)
+            emit({"name": "upsert", "points": 512, "batch": size,
+                  "total_ms": round((time.perf_counter() - start) * 1000, 1),
+                  "longest_call_ms": round(max(calls) * 1000, 1)})  # fmt: skip
+        store.close()
+
+
+if __name__ == "__main__":
+    bench_pack()
+    bench_store()
