@@ -386,3 +386,16 @@ def test_the_prompt_cache_keeps_only_what_it_counts() -> None:
     cache[(5, 6)] = state(2)
     cache[(7, 8)] = state(2)  # over 3 MB with three: the oldest goes
     assert (1, 2, 3) not in cache and (7, 8) in cache
+
+
+def test_the_server_reads_prompts_on_every_core_and_generates_on_one(
+    chat: EmbeddedChat, settings: Settings
+) -> None:
+    import psutil
+
+    args = psutil.Process(chat.start().pid).cmdline()
+    reading = args[args.index("--prompt-threads") + 1]
+    generating = args[args.index("--threads") + 1]
+    assert (reading, generating) == (str(os.cpu_count() or 1), "1")
+    set_two = settings.model_copy(update={"embedded_prompt_threads": 2})
+    assert server.prompt_threads(set_two) == 2
