@@ -313,9 +313,9 @@ def test_outlook_read_draft_reply_opens_the_reply_form(pane: Any, llm: ScriptedL
     page.click("#action-reply")
     page.fill("#act-reply-notes", "budget is 12,000 EUR, launch 3 March")
     page.select_option("#act-reply-tone", "friendly")
-    page.click("#action-go")
     reply = "Hi Anna,\nthe travel budget is 12,000 EUR [1] and we launch on 3 March."
-    llm.script(Reply.text(reply))
+    llm.script(Reply.text(reply))  # before the click: the run may reach the model at once
+    page.click("#action-go")
     assert wait_done(page) == reply
     sent = llm.requests[-1].json["messages"][-1]["content"]
     assert MAIL in sent and "Subject: Budget" in sent
