@@ -180,6 +180,7 @@ export function createApi({ base = "", getToken = async () => null, fetchImpl } 
     test: (id, candidateText) =>
       json("POST", `/v1/skills/${enc(id)}/test`, { candidate_text: candidateText ?? null }),
     preview: (id, body) => json("POST", `/v1/skills/${enc(id)}/preview`, body),
+    readAhead: (id, body) => json("POST", `/v1/skills/${enc(id)}/read-ahead`, body),
     feedback: (runId, body) => json("POST", `/v1/runs/${enc(runId)}/feedback`, body),
   };
 }

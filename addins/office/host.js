@@ -162,11 +162,18 @@ export function outlookHost({ Office }) {
     return { note: where === "cursor" ? "Inserted at the cursor." : "Replaced the draft." };
   }
 
-  /** Call back when the user opens another message (pinned pane); false if unsupported. */
+  /** Call back when the user opens another message (pinned pane); false if unsupported.
+   *  One Office handler serves every listener (the result panel, the read-ahead). */
+  const itemListeners = [];
   function onItemChanged(callback) {
     const mailbox = Office.context.mailbox;
     if (typeof mailbox.addHandlerAsync !== "function" || !Office.EventType?.ItemChanged) return false;
-    mailbox.addHandlerAsync(Office.EventType.ItemChanged, () => callback());
+    if (!itemListeners.length) {
+      mailbox.addHandlerAsync(Office.EventType.ItemChanged, () => {
+        for (const listener of itemListeners) listener();
+      });
+    }
+    itemListeners.push(callback);
     return true;
   }
 

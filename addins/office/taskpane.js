@@ -3,6 +3,7 @@
 // Nothing is sent to the API or written into the document without a click.
 
 import { actionsFor, conversationBody, readScoped, runBody } from "./actions.js";
+import { createReadAhead } from "./readahead.js";
 import { createApi } from "./api.js";
 import { createAuth, loadConfig, loadMsalScript } from "./auth.js";
 import { createEditor } from "./editor.js";
@@ -45,6 +46,7 @@ async function boot() {
     return;
   }
   const api = createApi({ base: config.apiBase || "", getToken: auth.getToken });
+  const ahead = createReadAhead({ api, host });
   if (auth.mode === "none") {
     showError(notice, new Error(auth.explain));
     for (const name of auth.devUsers || []) {  // development: pick one of the server's users
@@ -56,19 +58,27 @@ async function boot() {
         const engine = me.engine === "local" ? "local engine (no LLM)" : me.model || "LLM";
         byId("who").textContent = `${me.name} · ${engine}`;
         byId("who").title = byId("who").textContent; // the full text when it is cut short
+        ahead.enable(me.engine);
+        ahead.schedule(firstAction(host)); // the mail this pane opened on
       },
       (error) => showError(notice, error),
     );
   }
 
   const result = createResult({ api, host, byId });
-  const actions = setUpActions(host, result);
+  const actions = setUpActions(host, result, ahead);
+  host.onItemChanged?.(() => ahead.schedule(firstAction(host)));
   const skills = setUpSkills(host, api, result, actions);
   skills.load().catch((error) => showError(notice, error));
   document.body.dataset.ready = "true";
 }
 
-function setUpActions(host, result) {
+/** What a new mail is read ahead for: a summary (reading mode only). */
+function firstAction(host) {
+  return host.kind === "outlook" && host.mode !== "compose" ? actionsFor(host)[0] : null;
+}
+
+function setUpActions(host, result, ahead) {
   const buttons = byId("action-buttons");
   const form = byId("action-form");
   const fields = byId("action-fields");
@@ -89,6 +99,7 @@ function setUpActions(host, result) {
   }
 
   async function go(action, values) {
+    ahead.cancel(); // the run itself is on its way
     try {
       const made = await action.inputs(host, { ...values, scope: byId("scope").value });
       if (!action.conversation) {
@@ -134,6 +145,8 @@ function setUpActions(host, result) {
     }
     form.hidden = false;
     fields.querySelector("input, select, textarea")?.focus();
+    // A reply's notes take a while to type: the model reads the mail meanwhile.
+    if (action.reply) ahead.schedule(action);
   }
 
   const list = actionsFor(host);

@@ -209,3 +209,15 @@ def preview(
         "sources": [streaming.source_out(s) for s in result.sources],
         "budget_tokens": result.budget_tokens,
     }
+
+
+@router.post("/{skill_id}/read-ahead", response_model=schemas.ReadAheadOut)
+def read_ahead(
+    skill_id: str, body: schemas.RunSkill, api: ApiDep, user: LimitedUserDep
+) -> dict[str, Any]:
+    """Have the embedded model read this run's prompt now, while it is idle, so that the
+    same run sent a moment later starts writing at once (on a CPU, reading a new mail is
+    most of the wait). Outlook's pane sends it when it opens on a mail. Nothing is
+    recorded; answers when the reading is done."""
+    run = _request(api, user.user_id, skill_id, body)
+    return {"status": api.runner.read_ahead(user.user_id, run)}

@@ -232,6 +232,13 @@ class PreviewOut(BaseModel):
     budget_tokens: int
 
 
+class ReadAheadOut(BaseModel):
+    status: Literal["read", "busy", "not_needed"] = Field(
+        description="read: the model has read the prompt; busy: it was working, nothing was "
+        "read; not_needed: the engine gains nothing from it (a cloud model, or none)."
+    )
+
+
 class SearchIn(_In):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(10, ge=1, le=100)

@@ -78,15 +78,16 @@ def fixed_prefix_tokens(template: SkillTemplate) -> int:
 
 def context_budget(
     engine: object, template: SkillTemplate, settings: Settings, reserve: int, *,
-    fixed_tokens: int = 0,
+    fixed_tokens: int = 0, timed: bool = True,
 ) -> int:  # fmt: skip
     """The prompt budget of a run of ``template`` on ``engine`` (0 without a model window),
     ``fixed_tokens`` being its prompt without sources: the hook ``prepare.context_budget``
-    calls."""
+    calls. ``timed=False``: the window alone, for a text that must be read whole anyway
+    (see ``prepare.fit``)."""
     window = int(getattr(engine, "window", 0) or 0)
     if window <= 0:
         return 0
-    rate = prompt_rate(engine, settings)
+    rate = prompt_rate(engine, settings) if timed else None
     cached = fixed_prefix_tokens(template) if rate else 0
     return prompt_budget(
         window, reserve, prompt_rate=rate, first_token_s=settings.llm_first_token_s,

@@ -134,7 +134,7 @@ def citation(
     else:
         sender, date, subject = "", "", ""
         title = source.title or source.item_id
-        if source.kind == "text" and title == "input":  # typed or pasted with the request
+        if source.given_text:  # typed or pasted with the request
             title = TYPED_TITLE
     return Citation(
         n=source.n,

@@ -24,7 +24,15 @@ from copilot.llm.openai_engine import OpenAIEngine
 from copilot.llm.redact import RedactionPolicy, Redactor
 from copilot.skills.attribute import attribute_lines, attribute_sentences
 from copilot.skills.citations import cite
-from copilot.skills.engines.base import Answer, ChatModel, Engine, EngineName, EventSink, Job
+from copilot.skills.engines.base import (
+    Answer,
+    ChatModel,
+    Engine,
+    EngineName,
+    EventSink,
+    Job,
+    ReadAhead,
+)
 from copilot.skills.engines.local.engine import LocalEngineError
 from copilot.skills.engines.local.sentences import split_sentences
 from copilot.skills.engines.select import choose_engine, open_engine, skill_model
@@ -99,6 +107,22 @@ class SkillRunner:
             retrieval=retrieval,
             documents=documents,
         )
+
+    def read_ahead(self, user: str, request: RunRequest) -> ReadAhead:
+        """Prepare ``request`` as its run will and have the model read the prompt now, if
+        it is idle (``Engine.read_ahead``): the run, sent a moment later, then starts
+        writing at once. Nothing is recorded; an input error raises as the run would."""
+        with self._preparing:
+            prep = self.prepare(
+                user,
+                request.skill_id,
+                request.inputs,
+                engine=request.engine,
+                query=request.query,
+                retrieval=request.retrieval,
+                documents=request.documents,
+            )
+        return self.engine(request.engine).read_ahead(prep)
 
     def run_request(
         self,

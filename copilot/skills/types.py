@@ -16,6 +16,9 @@ Inputs = dict[str, JSON]
 GivenInputs = Mapping[str, JSON]
 
 
+GIVEN_TITLE = "input"  # the title of the pieces of a text given with the request
+
+
 @dataclass(frozen=True)
 class Source:
     """One numbered passage given to the model (or the local engine) as grounding.
@@ -35,6 +38,12 @@ class Source:
     score: float = 0.0
     sender: str = ""  # a mail's sender as people know them ("Kay Mann", else the address)
     date: str = ""  # a mail's date, ISO 8601
+
+    @property
+    def given_text(self) -> bool:
+        """Whether this is a piece of text typed or pasted with the request (numbered by
+        ``sources_from_text``), not a passage of an indexed item."""
+        return self.kind == "text" and self.title == GIVEN_TITLE
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies field by field, and a streamed run turns

@@ -161,6 +161,22 @@ def test_preview_shows_the_exact_messages_and_sends_nothing(
     assert llm.requests == []
 
 
+def test_read_ahead_on_a_cloud_model_sends_nothing_and_records_nothing(
+    client: httpx.Client, llm: ScriptedLLM
+) -> None:
+    runs = client.get("/v1/runs", headers=ANNA).json()
+    body = {"inputs": {"text": "Subject: Atlas\n\nThe go-live moves to 21 March."}}
+    reply = client.post("/v1/skills/summarise/read-ahead", json=body, headers=ANNA)
+    assert reply.status_code == 200 and reply.json() == {"status": "not_needed"}
+    assert llm.requests == [] and client.get("/v1/runs", headers=ANNA).json() == runs
+    # Inputs are checked as for the run itself.
+    wrong = client.post(
+        "/v1/skills/summarise/read-ahead", json={"inputs": {"nope": 1}}, headers=ANNA
+    )
+    assert "nope" in problem(wrong, 422)["detail"]
+    problem(client.post("/v1/skills/no-such-skill/read-ahead", json=body, headers=ANNA), 404)
+
+
 def test_model_failures_are_plain_problems(client: httpx.Client, llm: ScriptedLLM) -> None:
     llm.script(Reply.status(500))
     body = problem(client.post("/v1/skills/ask/run", json={"inputs": {"question": "x y"}},

@@ -232,6 +232,55 @@ def test_cancel_while_queued_leaves_the_line(chat: EmbeddedChat) -> None:
     assert chat.queue.status().waiting == 0 and not chat.queue.status().running
 
 
+def test_reading_ahead_keeps_the_prompt_and_never_waits_for_a_busy_model(
+    chat: EmbeddedChat,
+) -> None:
+    import fcntl
+
+    mail = [
+        Message("system", "Summarise the mail."),
+        Message("user", "From: Ana\nThe Lisbon summit moves the Q3 travel budget up."),
+    ]
+    info = chat.start()
+    before = server.status(info.port)
+    assert before is not None
+    assert chat.read_ahead(mail) is True
+    after = server.status(info.port)
+    assert after is not None and after["cached_prompts"] == before["cached_prompts"] + 1
+    assert after["cache_mb"] > 0
+    assert chat.complete(mail, max_tokens=8).text  # the run itself, from the cache
+
+    done: list[bool] = []
+    with chat.queue.lock_file.open("a") as other:  # another process is generating
+        fcntl.flock(other, fcntl.LOCK_EX)
+        reader = threading.Thread(target=lambda: done.append(chat.read_ahead(mail)))
+        reader.start()
+        reader.join(10)  # it must not wait for the lock
+        fcntl.flock(other, fcntl.LOCK_UN)
+    assert done == [False]
+    assert chat.queue.status().waiting == 0 and not chat.queue.status().running
+
+
+def test_a_read_ahead_waits_for_nobody_in_this_process_either(chat: EmbeddedChat) -> None:
+    streaming, release = threading.Event(), threading.Event()
+
+    def run() -> None:
+        def on_delta(_text: str) -> None:
+            streaming.set()
+            release.wait(10)
+
+        chat.complete(COUNT, max_tokens=4, on_delta=on_delta)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert streaming.wait(30)
+    try:
+        assert chat.read_ahead(COUNT) is False  # returns at once: the model is busy
+    finally:
+        release.set()
+        thread.join(30)
+
+
 def test_a_prompt_over_the_window_is_refused_once_and_the_server_stays(chat: EmbeddedChat) -> None:
     pid = chat.start().pid
     long = [Message("user", "word " * (WINDOW + 200))]
@@ -348,6 +397,31 @@ def test_auto_picks_the_installed_model_and_a_skill_runs_on_it(
     assert (result.engine, result.model) == ("embedded", SMOLLM2.id)
     assert isinstance(result.data, dict)
     assert result.data["label"] in ("positive", "negative", "neutral", "mixed")
+
+
+def test_a_summary_read_ahead_then_run_and_a_summary_never_splits_below_the_window(
+    chat: EmbeddedChat, settings: Settings
+) -> None:
+    from copilot.skills.request import RunRequest
+    from copilot.skills.runner import SkillRunner
+    from copilot.workspace import Workspace
+
+    # A mail of ~700 tokens: over what the model reads in the first-token time (here a
+    # tenth of a second, so the time budget is its floor: the prompt + 300 tokens), well
+    # under the 2,048-token window.
+    mail = "From: Maria\nSubject: Atlas\n\n" + " ".join(
+        f"Point {i}: the export file {i} moves to the new format by {i} March." for i in range(40)
+    )
+    slow = settings.model_copy(update={"llm_first_token_s": 0.1})
+    with Workspace(slow) as ws:
+        runner = SkillRunner(ws)
+        request = RunRequest("summarise", {"text": mail, "length": "short"}, retrieval=False)
+        assert runner.read_ahead("anna", request) == "read"
+        result = runner.run("anna", "summarise", {"text": mail, "length": "short"})
+        assert result.calls == 1 and result.text  # one call: no map-reduce on a time budget
+        ask = runner.prepare("anna", "ask", {"question": "When is go-live?"}, retrieval=False)
+        assert ask.budget < result.budget_tokens  # the time budget still holds for searches
+        assert runner.engine("local").read_ahead(ask) == "not_needed"
 
 
 def test_without_a_model_the_engine_is_not_available(tmp_path: Path) -> None:

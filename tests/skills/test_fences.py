@@ -8,6 +8,7 @@ stay inside exactly one fence, and add no tag and no message of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from typing import Any
@@ -148,3 +149,20 @@ def test_renders_share_one_fence_name_so_a_prompt_cache_can_match() -> None:
     first = render(draft, {"message": "From: Ann <ann@x.example>\n\nCan we meet?"})
     other = render(draft, {"message": f"From: Bob <bob@x.example>\n\n{ATTACK}"})
     assert first[0] == other[0] and "<untrusted-" in first[0].content
+
+
+def test_a_given_texts_pieces_are_fenced_with_their_number_only() -> None:
+    # Title, kind and paragraph numbers of a pasted text tell a model nothing and cost
+    # prompt tokens on every summary; an indexed item's passage keeps them.
+    first = "The go-live of the Atlas billing migration moves from 14 March to 21 March. " * 3
+    second = "Tom is rewriting the mapping of the legacy invoice export by 5 March. " * 3
+    given = sources_from_text(f"{first.strip()}\n\n{second.strip()}")
+    fenced = fence_sources(given)
+    assert [s.n for s in given] == [1, 2]
+    assert f'<source id="1">\n{first.strip()}\n</source>' in fenced
+    assert "title=" not in fenced and "where=" not in fenced
+    passage = dataclasses.replace(given[0], title="Atlas plan.docx")
+    assert given[0].given_text and not passage.given_text
+    assert 'title="Atlas plan.docx"' in fence_sources([passage])
+    attack = sources_from_text(ATTACK)
+    assert fence_sources(attack).count("</source>") == len(attack)  # still one fence each

@@ -6,7 +6,8 @@ its public ``create_app``, and three additions that plain ``python -m llama_cpp.
 lacks:
 
 - ``GET /copilot/status``: alive, pid, model, the real context window (``Llama.n_ctx()``),
-  whether the chat template is ChatML, and how many generations are in flight.
+  whether the chat template is ChatML, how many generations are in flight, and how many
+  prompts the prompt cache keeps (and their size).
   llama.cpp's ``GET /v1/models`` waits for the model lock, so during a long generation it
   cannot tell a busy server from a hung one; this route answers from the event loop at once.
 - Idle stop (``--keep-alive S``): with no request for S seconds the process exits and gives
@@ -103,8 +104,10 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
     app: FastAPI = llama_app.create_app(server_settings=server, model_settings=[model])
     # The model create_app loaded (one model per process; read, never locked).
     llama = getattr(getattr(llama_app, "_llama_proxy", None), "_current_model", None)
+    cache = None
     if llama is not None and args.cache_mb > 0:
-        llama.set_cache(prompt_cache(args.cache_mb << 20))
+        cache = prompt_cache(args.cache_mb << 20)
+        llama.set_cache(cache)
 
     template = str((getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template", ""))
 
@@ -119,6 +122,9 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
             "chatml": "<|im_start|>" in template,
             "busy": activity.busy,
             "idle_s": round(activity.idle_for(), 1),
+            # Prompts kept for reuse (a skill's prefix, a mail read ahead) and their memory.
+            "cached_prompts": len(cache.cache_state) if cache is not None else 0,
+            "cache_mb": round(cache.cache_size / 2**20, 1) if cache is not None else 0.0,
         }
 
     return app

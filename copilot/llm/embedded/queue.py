@@ -76,6 +76,36 @@ class GenerationQueue:
                 self._holder = self._blocked = False
                 self._cond.notify_all()
 
+    @contextlib.contextmanager
+    def idle_turn(self) -> Iterator[bool]:
+        """The turn only if nobody holds or waits for the server, without waiting: yields
+        True with the turn held, else False at once. For work that is worth doing only
+        when the model would sit idle (reading ahead, ``chat.read_ahead``): it never makes
+        a caller wait behind it for more than the one call it had already begun."""
+        ticket = object()
+        with self._cond:
+            if self._line:
+                yield False
+                return
+            self._line.append(ticket)
+        try:
+            self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+            with self.lock_file.open("a") as handle:
+                if not _try_lock(handle):
+                    yield False
+                    return
+                with self._cond:
+                    self._holder = True
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            with self._cond:
+                self._line.remove(ticket)
+                self._holder = self._blocked = False
+                self._cond.notify_all()
+
     def _wait_in_line(
         self,
         ticket: object,

@@ -10,13 +10,18 @@ another generation holds the model, the run hears its place in the queue as a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from copilot.config import Settings
 from copilot.llm.embedded import models, server
 from copilot.llm.embedded.catalogue import CATALOGUE, UnknownModelError, find
 from copilot.llm.embedded.chat import EmbeddedChat, queue_listener
 from copilot.llm.embedded.models import ModelFileError
-from copilot.skills.engines.base import Answer, EngineName, Job
-from copilot.skills.engines.llm import ChatEngine
+from copilot.skills.engines.base import Answer, EngineName, Job, ReadAhead
+from copilot.skills.engines.llm import ChatEngine, prompt, single_call
+
+if TYPE_CHECKING:  # prepare imports the engines' base
+    from copilot.skills.prepare import Prepared
 
 
 def available(settings: Settings) -> bool:
@@ -62,6 +67,14 @@ class EmbeddedEngine:
             return self._engine.answer(job)
         finally:
             queue_listener.reset(token)
+
+    def read_ahead(self, prep: Prepared) -> ReadAhead:
+        """The model reads the run's first prompt if it is idle (``EmbeddedChat.read_ahead``).
+        A run of several calls (a long document's parts, self-ask, a tree of thoughts) sends
+        prompts that depend on earlier answers: nothing to read ahead."""
+        if not single_call(prep):
+            return "not_needed"
+        return "read" if self.chat.read_ahead(prompt(prep)) else "busy"
 
 
 def open_engine(settings: Settings) -> EmbeddedEngine:

@@ -12,20 +12,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from copilot.config import Settings
 from copilot.llm.openai_engine import Completion, OpenAIEngine
 from copilot.llm.tokens import count_tokens
 from copilot.llm.types import Message
 from copilot.skills.citations import CitationStream
-from copilot.skills.engines.base import Answer, ChatModel, EngineName, Job
+from copilot.skills.engines.base import Answer, ChatModel, EngineName, Job, ReadAhead
 from copilot.skills.engines.local.engine import describe_sentiment
 from copilot.skills.mapreduce import summarise_long
 from copilot.skills.privacy import redacted, restore, restoring_sink
 from copilot.skills.result import Tally
 from copilot.skills.templates import techniques as tq
 from copilot.skills.types import JSON
+
+if TYPE_CHECKING:  # prepare imports the engines' base
+    from copilot.skills.prepare import Prepared
 
 
 def open_llm(settings: Settings, *, client: ChatModel | None = None) -> ChatEngine:
@@ -51,14 +54,17 @@ class ChatEngine:
     def model(self) -> str:
         return self.client.model
 
+    def read_ahead(self, prep: Prepared) -> ReadAhead:
+        # A cloud or self-hosted server bills or schedules per call; its own prompt cache
+        # (where it has one) fills on the run itself.
+        return "not_needed"
+
     def answer(self, job: Job) -> Answer:
         calls = _Calls(self.client, job)
         meta = job.prep.template.metadata
         if meta.techniques.self_ask:
             _self_ask(job, calls)
-        messages = job.prep.messages
-        if calls.reasoning:
-            messages = tq.with_instruction(messages, tq.REASONING_INSTRUCTION)
+        messages = prompt(job.prep)
         job.messages = [redacted(m, job.redactor) for m in messages]
         completion: Completion | None
         if job.prep.long_document:
@@ -78,6 +84,23 @@ class ChatEngine:
             text = describe(data, meta.task)
         text = restore(_final(text, calls.reasoning), job.redactor)
         return Answer(text=text, data=data, tally=calls.tally)
+
+
+def prompt(prep: Prepared) -> list[Message]:
+    """The messages the answer's (first) model call sends for ``prep``: the prepared
+    ones, with the reasoning instruction when the template thinks step by step."""
+    messages = list(prep.messages)
+    meta = prep.template.metadata
+    if meta.techniques.chain_of_thought and meta.output.format != "json":
+        messages = tq.with_instruction(messages, tq.REASONING_INSTRUCTION)
+    return messages
+
+
+def single_call(prep: Prepared) -> bool:
+    """Whether ``prep``'s answer is one model call (no map-reduce, self-ask or tree of
+    thoughts): only then is the prompt known before the run begins."""
+    techniques = prep.template.metadata.techniques
+    return not (prep.long_document or techniques.self_ask or techniques.tree_of_thoughts)
 
 
 class _Default:

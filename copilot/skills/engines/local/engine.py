@@ -8,15 +8,18 @@ task, not its prompt text, and says in its note that it is not a language model.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from copilot.errors import CopilotError
 from copilot.index.embed import Embedder
-from copilot.skills.engines.base import Answer, EngineName, Job
+from copilot.skills.engines.base import Answer, EngineName, Job, ReadAhead
 from copilot.skills.engines.local import text as local_text
 from copilot.skills.engines.local.sentiment import LocalSentiment
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.types import JSON, SentimentResult, Source
+
+if TYPE_CHECKING:  # prepare imports the engines' base, which this module imports
+    from copilot.skills.prepare import Prepared
 
 Choice = TypeVar("Choice", bound=str)
 
@@ -53,6 +56,9 @@ class LocalEngine:
         prep = job.prep
         outcome = run_local(prep.template, prep.inputs, prep.sources, job.embedder())
         return Answer(text=outcome.text, data=outcome.data, note=outcome.note, streamed=False)
+
+    def read_ahead(self, prep: Prepared) -> ReadAhead:
+        return "not_needed"  # nothing reads a prompt
 
 
 def sentiment_model(template: SkillTemplate, embedder: Embedder) -> LocalSentiment:

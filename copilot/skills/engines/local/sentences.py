@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from copilot.skills.types import Source
+from copilot.skills.types import GIVEN_TITLE, Source
 
 __all__ = ["MAX_SENTENCE_CHARS", "sources_from_text", "split_sentences"]
 
@@ -193,7 +193,7 @@ def _cap(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def sources_from_text(
-    text: str, *, title: str = "input", max_chars_per_source: int = 1500
+    text: str, *, title: str = GIVEN_TITLE, max_chars_per_source: int = 1500
 ) -> list[Source]:
     """Numbered Sources (from 1) for a given text: one per paragraph, short ones merged.
 
