@@ -69,11 +69,16 @@ Wednesday afternoon.
 Thanks and best regards,
 Maria"""
 
-DIRECT = {
-    "summarise": "Summarise this mail in three to five short bullet points.",
-    "draft": "Write a short reply to this mail from Daniel to Maria. Confirm 7 March.",
-}
 NOTES = "Confirm 7 March; someone stays until the report."
+# The plain prompts ask for what the skills ask for (the summarise template's "about 5
+# points or 120 words", the draft's notes and "one or two short paragraphs"), so the ratio
+# measures what the copilot adds, not a longer answer asked for.
+DIRECT = {
+    "summarise": "Summarise this mail as a bulleted list, one point a line: about 5 points "
+    "or 120 words.",
+    "draft": "Write Daniel's reply to this mail from Maria, in one or two short paragraphs. "
+    f"What Daniel wants to say: {NOTES}",
+}
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 
 
@@ -120,7 +125,7 @@ def copilot_call(runner, skill: str, mail: str, think_s: float | None = None) ->
     if reading is not None:
         reading.join()
     return {"ttft_s": first[0] if first else total, "total_s": total, "chars": len(result.text),
-            "engine": result.engine, "calls": result.calls,
+            "engine": result.engine, "calls": result.calls, "text": result.text,
             "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens}  # fmt: skip
 
@@ -140,7 +145,8 @@ def direct_call(client, model: str, skill: str, mail: str) -> dict[str, float]: 
             first = first or time.perf_counter() - start
             text.append(piece)
     total = time.perf_counter() - start
-    return {"ttft_s": first or total, "total_s": total, "chars": len("".join(text))}
+    return {"ttft_s": first or total, "total_s": total, "chars": len("".join(text)),
+            "text": "".join(text)}  # fmt: skip
 
 
 def summarise_rows(kind: str, skill: str, model: str, rows: dict) -> dict[str, object]:  # type: ignore[type-arg]

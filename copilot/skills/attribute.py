@@ -88,3 +88,54 @@ def supporter(sources: Sequence[Source]) -> Callable[[str], int | None]:
         return -earlier if share >= MIN_SHARED else None
 
     return source_of
+
+
+class AttributionStream:
+    """Streamed deltas passed on at once, each finished sentence followed by the ``[n]``
+    that ``attribute_sentences`` gives it, so a reader sees the citations as the answer is
+    written rather than only in the final text.
+
+    A sentence is finished when the next one begins (``split_sentences`` on the text since
+    the last finished one); until then only what follows its words (white space, the next
+    bullet's marker) is held back, since the marker goes before it. ``close`` settles the
+    last sentences.
+    """
+
+    def __init__(self, emit: Callable[[str], None], sources: Sequence[Source]) -> None:
+        self.emit = emit
+        self._source_of = supporter(sources)
+        self._text = ""  # from the end of the last finished sentence
+        self._shown = 0  # how much of it has been passed on
+
+    def feed(self, delta: str) -> None:
+        self._text += delta
+        spans = self._settle(keep_last=True)
+        # What follows the last sentence's words (white space, a new bullet's "- ") waits:
+        # the marker, if the sentence gets one, goes before it.
+        ready = spans[-1][1] if spans else 0
+        if ready > self._shown:
+            self.emit(self._text[self._shown : ready])
+            self._shown = ready
+
+    def close(self) -> None:
+        self._settle(keep_last=False)
+        if len(self._text) > self._shown:
+            self.emit(self._text[self._shown :])
+        self._text, self._shown = "", 0
+
+    def _settle(self, *, keep_last: bool) -> list[tuple[int, int]]:
+        """Pass on each finished sentence with its marker, and forget it; the spans of
+        what is left."""
+        spans = split_sentences(self._text)
+        while len(spans) > (1 if keep_last else 0):
+            start, end = spans[0]
+            text = self._text
+            sentence = _LEADING_MARKERS.sub("", text[start:end])
+            cited = MARKER.search(sentence) or _MARKER_NEXT.match(text, end)
+            n = self._source_of(sentence) if sentence.strip() and not cited else None
+            piece = text[self._shown : end] + (f" [{n}]" if n is not None else "")
+            if piece:
+                self.emit(piece)
+            self._text, self._shown = text[end:], max(0, self._shown - end)
+            spans = split_sentences(self._text)
+        return spans

@@ -1,11 +1,14 @@
 """The last touch on a written answer: formatting small models add that no user wants.
 
 Measured on the embedded 1.5B model (issue 14): drafts end with a "[Your Name]" line
-under the sign-off the template asks it to stop at, and subject lines start with
-"Subject:" although the prompt says not to. Both are formatting, never content, so they
-are removed here — once, for every engine and every surface (CLI, API, pane, bot, eval) —
-rather than argued away in the prompt, where each extra instruction costs prompt tokens
-on a CPU and a small model still ignores it some of the time.
+under the sign-off the template asks it to stop at, subject lines start with "Subject:"
+although the prompt says not to, and a bulleted summary of a mail sometimes ends with the
+mail's sign-off as a point ("- Thank you and best regards, [5]", then "- Maria Lopez [1]")
+or with a line of every source number ("[1], [2], [3], [4], [5]"). All are formatting,
+never content, so they are removed here — once, for every engine and every surface (CLI,
+API, pane, bot, eval) — rather than argued away in the prompt, where each extra
+instruction costs prompt tokens on a CPU and a small model still ignores it some of the
+time.
 """
 
 from __future__ import annotations
@@ -25,6 +28,24 @@ _SUBJECT_LABEL = re.compile(
     r"^\s*(?:\*\*)?(?:subject|betreff)\s*(?::\*\*|\*\*:|:)\s*", re.IGNORECASE
 )
 _QUOTES = "\"'“”‘’"
+_MARKS = r"(?:[ \t,;]*\[\d{1,4}\])*[ \t.,;]*"
+# A line of source numbers only ("[1], [2], [3]", "Sources: [1][2]", "The summary is
+# based on sources [1], [2].").
+_MARKERS_LINE = re.compile(
+    r"^[ \t]*(?:[-*•][ \t]*)?(?:sources?:[ \t]*|(?:(?:the|this) summary is )?based on "
+    r"(?:the )?sources?[ \t]*)?\[\d{1,4}\]" + _MARKS + "$",
+    re.IGNORECASE,
+)
+_POINT = r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+"
+# A point that is only a mail's greeting or sign-off, and a point that is only a name.
+_SIGN_OFF_POINT = re.compile(
+    _POINT + r"(?:(?:many |best |kind |warm )?(?:thanks|thank you|regards|wishes)"
+    r"(?: again)?(?:,? and (?:best |kind |warm )?(?:regards|wishes))?|cheers|sincerely|"
+    r"best|(?:hi|hello|dear) [A-Z][\w'’-]*)[!,.]?" + _MARKS + "$",
+    re.IGNORECASE,
+)
+_NAME_POINT = re.compile(_POINT + r"[A-Z][\w'’-]+(?: [A-Z][\w'’-]+){0,2}" + _MARKS + "$")
+LIST_STYLES = ("bullets", "action_items")
 
 
 def without_placeholders(text: str) -> str:
@@ -33,6 +54,24 @@ def without_placeholders(text: str) -> str:
     if "[" not in text:
         return text
     return _PLACEHOLDER_LINE.sub("", text).rstrip() + ("\n" if text.endswith("\n") else "")
+
+
+def without_sign_off_points(text: str) -> str:
+    """A bulleted summary without points that are only source numbers, a greeting or a
+    sign-off (and a name point right under a sign-off): they summarise nothing, and their
+    numbers would count as citations."""
+    lines = text.split("\n")
+    kept: list[str] = []
+    after_sign_off = False
+    for line in lines:
+        if _MARKERS_LINE.match(line) or _SIGN_OFF_POINT.match(line):
+            after_sign_off = True
+            continue
+        if after_sign_off and _NAME_POINT.match(line):
+            continue
+        after_sign_off = False
+        kept.append(line)
+    return "\n".join(kept).rstrip() + ("\n" if text.endswith("\n") else "")
 
 
 def subject_line(text: str) -> str:
@@ -49,4 +88,6 @@ def shape_answer(text: str, style: object = None) -> str:
         text = unfence(text)
     if style == "subject":
         return subject_line(text)
+    if style in LIST_STYLES:
+        text = without_sign_off_points(text)
     return without_placeholders(text)

@@ -14,6 +14,7 @@ import pytest
 from copilot.config import Settings
 from copilot.llm.openai_engine import OpenAIEngine
 from copilot.skills import runner as runner_module
+from copilot.skills.attribute import AttributionStream, attribute_sentences
 from copilot.skills.context import HEADER, HEADER_UNCITED, fence, uncited
 from copilot.skills.engines import select
 from copilot.skills.engines.base import Answer, Engine, EngineName, Job
@@ -56,10 +57,14 @@ def ask_on(
 
     monkeypatch.setattr(select, "embedded_available", lambda settings: True)
     monkeypatch.setattr(runner_module, "open_engine", opened)
-    llm.script(Reply.text(ANSWER))
+    llm.script(Reply.text(ANSWER, chunks=12))
     return SkillRunner(ws).run(
-        USER, "ask", {"question": QUESTION}, engine=name, documents=[MAIL], record=False
-    )
+        USER, "ask", {"question": QUESTION}, engine=name, documents=[MAIL], record=False,
+        on_event=lambda kind, data: streamed.append(data["text"]) if kind == "delta" else None,
+    )  # fmt: skip
+
+
+streamed: list[str] = []  # the deltas of the last ask_on run
 
 
 def test_the_embedded_model_is_not_asked_for_markers_and_gets_them_afterwards(
@@ -74,6 +79,41 @@ def test_the_embedded_model_is_not_asked_for_markers_and_gets_them_afterwards(
     assert result.text == "Mixpanel was paid $2,099.00. [1] Nothing says whether it was refunded."
     assert [c.n for c in result.citations] == [1]
     assert result.invalid_citations == []
+
+
+def test_the_markers_are_streamed_as_each_sentence_ends(
+    ws: Workspace, llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streamed.clear()
+    result = ask_on("embedded", ws, llm, monkeypatch)
+    assert len(streamed) > 3 and "".join(streamed) == result.text
+    # The marker came right after its sentence, before the next sentence's words.
+    marked = next(i for i, piece in enumerate(streamed) if "[1]" in piece)
+    assert "Nothing" not in "".join(streamed[: marked + 1]).split("[1]")[0]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+def test_streamed_attribution_matches_the_final_rule_whatever_the_pieces(size: int) -> None:
+    sources = [
+        Source(n=n, item_id=f"doc:{n}", chunk_id=f"doc:{n}#0", title=t, url="", kind="doc",
+               locator={}, text=text)
+        for n, t, text in [
+            (1, "Budget", "The Q3 travel budget is 12,000 EUR, approved by the board on 3 July."),
+            (2, "Atlas", "The Atlas go-live moves from 14 March to 21 March: the invoice export."),
+        ]
+    ]  # fmt: skip
+    answer = (
+        "The Q3 travel budget is 12,000 EUR, approved on 3 July.  The Atlas go-live moves to "
+        "21 March because of the invoice export.\n\n- Budget approved by the board on 3 July\n"
+        "- I hope this helps. Ask again."
+    )
+    out: list[str] = []
+    stream = AttributionStream(out.append, sources)
+    for i in range(0, len(answer), size):
+        stream.feed(answer[i : i + size])
+    stream.close()
+    assert "".join(out) == attribute_sentences(answer, sources)
+    assert "[1]" in "".join(out) and "[2]" in "".join(out)
 
 
 def test_a_cloud_model_is_asked_to_cite_as_before(

@@ -35,3 +35,25 @@ def test_the_style_decides_which_shaping_applies() -> None:
 def test_a_fence_element_echoed_from_the_prompt_is_taken_out() -> None:
     echoed = 'Hi Maria,\n\n<untrusted-1a2b3c4d name="notes">7 March works.</untrusted-1a2b3c4d>'
     assert shape_answer(echoed, None) == "Hi Maria,\n\n7 March works."
+
+
+def test_a_summary_loses_sign_off_points_and_lines_of_bare_source_numbers() -> None:
+    summary = (
+        "- The go-live moves from 14 to 21 March. [2]\n"
+        "- Best practice is to rehearse twice before go-live. [3]\n"
+        "- Thank you and best regards, [5]\n"
+        "  - Maria Lopez [1]\n"
+        "[1], [2], [3], [4], [5]\n"
+    )
+    assert shape_answer(summary, "bullets") == (
+        "- The go-live moves from 14 to 21 March. [2]\n"
+        "- Best practice is to rehearse twice before go-live. [3]\n"
+    )
+    meta = "- The summary is based on sources [1], [2], [3]."
+    for junk in ["- Hi Daniel, [2]", "- Regards", "- Thanks again!", "Sources: [1][2]", meta]:
+        assert shape_answer(f"- Budget up by 6,000 EUR. [4]\n{junk}", "bullets") == (
+            "- Budget up by 6,000 EUR. [4]"
+        )
+    # A name is dropped only under a sign-off; other styles and skills are left alone.
+    assert shape_answer("- Owner:\n- Ana Silva [2]", "bullets") == "- Owner:\n- Ana Silva [2]"
+    assert shape_answer("Thanks,\n[1], [2]", None) == "Thanks,\n[1], [2]"

@@ -18,6 +18,7 @@ from copilot.config import Settings
 from copilot.llm.openai_engine import Completion, OpenAIEngine
 from copilot.llm.tokens import count_tokens
 from copilot.llm.types import Message
+from copilot.skills.attribute import AttributionStream
 from copilot.skills.citations import CitationStream
 from copilot.skills.engines.base import Answer, ChatModel, EngineName, Job, ReadAhead
 from copilot.skills.engines.local.engine import describe_sentiment
@@ -142,6 +143,7 @@ class _Calls:
         job = self.job
         sink: Callable[[str], None] | None = None
         citations: CitationStream | None = None
+        attribution: AttributionStream | None = None
         if stream and job.on_event is not None:
             emit = job.on_event
             sink = restoring_sink(lambda t: emit("delta", {"text": t}), job.redactor)
@@ -149,6 +151,11 @@ class _Calls:
             if given and self.schema is None:  # show no citation the answer will not keep
                 citations = CitationStream(sink, given)
                 sink = citations.feed
+                if job.prep.cite_after and job.prep.template.metadata.prefill is None:
+                    # The model writes no markers (prepare.cites_after): the runner's rule
+                    # adds them, here as each sentence ends, in the final text once more.
+                    attribution = AttributionStream(sink, given)
+                    sink = attribution.feed
             if self.reasoning:
                 sink = tq.FinalAnswerStream(sink).feed
         completion = self.client.complete(
@@ -161,6 +168,8 @@ class _Calls:
             redactor=job.redactor,  # one set of placeholders for every call of the run
             model=job.model,
         )
+        if attribution is not None:
+            attribution.close()
         if citations is not None:
             citations.close()
         self.tally.add(completion)
