@@ -7,9 +7,12 @@ Default sets: the Amazon dev file (../shared/data/sentiment/amazon_cells_labelle
 present), bench/sentiment_dev.tsv (hand-written, several domains; the engine's constants
 were chosen on it), bench/sentiment_domains_tune.tsv and _test.tsv (hotels, restaurants,
 films, services, work mail; 84 + 80 sentences: the bank and negation rules were looked at
-against the tune half only) and bench/sentiment_more_domains_test.tsv (200 sentences:
-travel, apps, courses, clinics, shops and public services, written before the head was
-trained and never tuned on). The test files are measurements only.
+against the tune half only), bench/sentiment_events_tune.tsv (120 sentences, praise and
+complaints told as events across travel, deliveries, banks, clinics, schools, apps, shops
+and work mail; written before any experiment with the event rows, which were chosen on it)
+and bench/sentiment_more_domains_test.tsv (200 sentences: travel, apps, courses, clinics,
+shops and public services, written before the head was trained and never tuned on). The
+two *_test.tsv files are measurements only.
 
 Variants: two prototypes; VADER alone; the engine before the head (prototype bank + VADER);
 the head alone; the engine after (bank + head + VADER); and the engine as a skill run uses
@@ -43,6 +46,7 @@ DEFAULT_SETS = [
     AMAZON,
     ROOT / "bench/sentiment_dev.tsv",
     ROOT / "bench/sentiment_domains_tune.tsv",
+    ROOT / "bench/sentiment_events_tune.tsv",
     ROOT / "bench/sentiment_domains_test.tsv",
     ROOT / "bench/sentiment_more_domains_test.tsv",
 ]
