@@ -253,6 +253,30 @@ def test_a_kept_alive_connection_gets_a_new_header_deadline(world: dict[str, Any
         assert time.monotonic() - started < TIMEOUT_S + 2
 
 
+@pytest.mark.parametrize("pieces", [1, 40])
+def test_headers_over_64_kb_get_431_and_the_connection_closed(
+    world: dict[str, Any], pieces: int
+) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    with raw(world["url"]) as sock:
+        step = -(-len(head) // pieces)
+        try:
+            for at in range(0, len(head), step):  # at once, or as a stream of parts
+                sock.sendall(head[at : at + step])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while we were still sending: the answer is already there
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert b"connection: close" in answer
+
+
+def test_a_large_token_within_the_limit_is_served(world: dict[str, Any]) -> None:
+    with raw(world["url"]) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Token: " + b"t" * 20_000
+                     + b"\r\nConnection: close\r\n\r\n")  # fmt: skip
+        assert read_all(sock).startswith(b"HTTP/1.1 200")
+
+
 def test_an_ordinary_upload_is_not_slowed(world: dict[str, Any]) -> None:
     hits = world["client"].post("/v1/search", json={"query": "notes"}, headers=ANNA)
     assert hits.status_code == 200
