@@ -231,6 +231,28 @@ class Authenticator:
             return self._dev_principal(token)
         return self._entra_principal(token)
 
+    def may_wait(self, authorization: str | None) -> bool:
+        """Whether ``authenticate`` may wait on I/O for this header: a database lookup for
+        a dev name not in COPILOT_DEV_USERS, or an Entra signing key not in memory (or due
+        for a refresh). The API authenticates those in a worker thread and the rest on the
+        event loop: under 20 streaming runs that thread hop per request queued behind the
+        runs' threads for the GIL. A header refused without I/O says False."""
+        try:
+            token = _bearer_token(authorization)
+        except AuthError:
+            return False
+        if self._admin_token is not None and hmac.compare_digest(
+            token.encode(), self._admin_token.encode()
+        ):
+            return False
+        if self._dev:
+            return not (token.startswith("dev:") and token[4:] in self._dev_users)
+        try:
+            kid, tenant = _checked_header(token), _unverified_tenant(token).lower()
+        except AuthError:
+            return False
+        return tenant in self._tenants and not self._keys.cached(tenant, kid)
+
     def dev_users(self) -> frozenset[str]:
         """The configured dev users (COPILOT_DEV_USERS); empty outside dev mode."""
         return self._dev_users if self._dev else frozenset()

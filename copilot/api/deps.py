@@ -7,10 +7,12 @@ Routes never take a user id from the request: the owner of every read and write 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from copilot.api.auth import Authenticator, AuthError, Principal
 from copilot.api.limits import RateLimiter
@@ -37,9 +39,10 @@ class Api:
     run_pool: Any = None  # concurrent.futures.ThreadPoolExecutor for skill runs
 
 
-# The dependencies that never block are coroutines: FastAPI runs a plain function in a
-# worker thread, and under 20 streaming runs those hops (two per request) queued behind the
-# runs' threads for the GIL. current_user stays a function: it may fetch signing keys.
+# The dependencies are coroutines: FastAPI runs a plain function in a worker thread, and
+# under 20 streaming runs those hops (one per dependency and request) queued behind the
+# runs' threads for the GIL. Authentication goes to a thread only when it may wait on I/O
+# (``Authenticator.may_wait``: a signing key to fetch, a database lookup).
 async def get_api(request: Request) -> Api:
     return api_of(request)
 
@@ -48,7 +51,7 @@ def api_of(request: Request) -> Api:
     return request.app.state.api
 
 
-def current_user(
+async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Principal:
@@ -56,13 +59,16 @@ def current_user(
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
     if header is None and request.headers.get("authorization"):
         header = request.headers["authorization"]  # a wrong scheme still gets a precise error
+    auth = api_of(request).auth
+    who = partial(
+        auth.authenticate,
+        header,
+        local_user=request.headers.get(LOCAL_USER_HEADER),
+        peer=request.client.host if request.client else None,
+        host=request.headers.get("host"),
+    )
     try:
-        return api_of(request).auth.authenticate(
-            header,
-            local_user=request.headers.get(LOCAL_USER_HEADER),
-            peer=request.client.host if request.client else None,
-            host=request.headers.get("host"),
-        )
+        return await run_in_threadpool(who) if auth.may_wait(header) else who()
     except AuthError as exc:
         raise Problem(
             exc.status,

@@ -117,6 +117,14 @@ class JwksCache:
                 raise KeysUnavailable(f"no signing keys for tenant {tenant}")
             return entry.keys.get(kid)
 
+    def cached(self, tenant: str, kid: str) -> bool:
+        """Whether ``key`` would answer from memory, without a fetch: the tenant's keys are
+        fresh and hold ``kid``."""
+        entry = self._tenants.get(tenant)
+        keys = entry.keys if entry is not None else None
+        fresh = entry is not None and self._clock() - entry.fetched_at < JWKS_TTL_S
+        return keys is not None and kid in keys and fresh
+
     def _refresh(self, tenant: str, entry: _TenantKeys, now: float) -> None:
         """Fetch the tenant's JWKS; on failure keep whatever keys we had."""
         entry.attempted_at = now

@@ -311,6 +311,26 @@ def test_dev_mode_refuses_strangers_and_real_tokens(dev: Authenticator, entra: F
     assert entra.hits(KEYS_PATH) == 0
 
 
+def test_only_a_key_to_fetch_or_a_user_to_look_up_makes_authentication_wait(
+    auth: Authenticator, dev: Authenticator, entra: FakeEntra, clock: Clock
+) -> None:
+    # The API authenticates on its event loop unless this says the call may wait on I/O.
+    header = f"Bearer {entra.token()}"
+    assert auth.may_wait(header)  # no signing keys in memory yet: a fetch
+    auth.authenticate(header)
+    assert not auth.may_wait(header) and not auth.may_wait(f"Bearer {entra.token()}")
+    rotated = new_key("key-9", slot=1)
+    assert auth.may_wait(f"Bearer {entra.token(key=rotated)}")  # an unknown key id
+    clock.now += JWKS_TTL_S + 1
+    assert auth.may_wait(header)  # due for a refresh
+    # Refused without any I/O: no header, another scheme, junk, a tenant not allowed.
+    for refused_at_once in (None, "Basic abc", "Bearer x.y", f"Bearer {entra.token(OTHER_TENANT)}"):
+        assert not auth.may_wait(refused_at_once)
+    assert entra.hits(KEYS_PATH) == 1  # asking fetched nothing
+    assert not dev.may_wait("Bearer dev:anna")  # a configured dev user
+    assert dev.may_wait("Bearer dev:carol")  # looked up among the local users with data
+
+
 def test_dev_mode_is_off_unless_chosen(auth: Authenticator) -> None:
     assert refused(auth, "Bearer dev:anna").code == "invalid_token"
 
