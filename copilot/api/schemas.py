@@ -233,9 +233,11 @@ class PreviewOut(BaseModel):
 
 
 class ReadAheadOut(BaseModel):
-    status: Literal["read", "busy", "not_needed"] = Field(
+    status: Literal["read", "busy", "not_needed", "too_long", "failed"] = Field(
         description="read: the model has read the prompt; busy: it was working, nothing was "
-        "read; not_needed: the engine gains nothing from it (a cloud model, or none)."
+        "read; not_needed: the engine gains nothing from it (a cloud model, or none); "
+        "too_long: reading it would hold the model too long; failed: a model error (the run "
+        "will report it)."
     )
 
 

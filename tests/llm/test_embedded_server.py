@@ -406,11 +406,11 @@ def test_a_summary_read_ahead_then_run_and_a_summary_never_splits_below_the_wind
     from copilot.skills.runner import SkillRunner
     from copilot.workspace import Workspace
 
-    # A mail of ~700 tokens: over what the model reads in the first-token time (here a
+    # A mail of ~450 tokens: over what the model reads in the first-token time (here a
     # tenth of a second, so the time budget is its floor: the prompt + 300 tokens), well
     # under the 2,048-token window.
     mail = "From: Maria\nSubject: Atlas\n\n" + " ".join(
-        f"Point {i}: the export file {i} moves to the new format by {i} March." for i in range(40)
+        f"Point {i}: the export file {i} moves to the new format by {i} March." for i in range(26)
     )
     slow = settings.model_copy(update={"llm_first_token_s": 0.1})
     with Workspace(slow) as ws:
@@ -473,3 +473,29 @@ def test_the_server_reads_prompts_on_every_core_and_generates_on_one(
     assert (reading, generating) == (str(os.cpu_count() or 1), "1")
     set_two = settings.model_copy(update={"embedded_prompt_threads": 2})
     assert server.prompt_threads(set_two) == 2
+
+
+def test_a_read_ahead_that_would_hold_the_model_long_or_fails_is_only_reported(
+    chat: EmbeddedChat, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copilot.skills.engines import embedded
+    from copilot.skills.runner import SkillRunner
+    from copilot.workspace import Workspace
+
+    mail = "From: Maria\nSubject: Atlas\n\n" + "The export moves to the new format. " * 60
+    with Workspace(settings) as ws:
+        runner = SkillRunner(ws)
+        prep = runner.prepare("anna", "summarise", {"text": mail}, retrieval=False)
+        engine = runner.engine("embedded")
+        assert isinstance(engine, embedded.EmbeddedEngine)
+        # At 5 tokens a second, ~450 tokens would hold the model for 90 s.
+        monkeypatch.setattr(engine.chat, "prompt_rate", lambda: 5.0)
+        monkeypatch.setattr(embedded, "READ_AHEAD_MIN_TOKENS", 200)
+        assert engine.read_ahead(prep) == "too_long"
+        monkeypatch.setattr(embedded, "READ_AHEAD_MIN_TOKENS", 10_000)
+
+        def broken(_messages: object) -> bool:
+            raise LLMError("server", "The embedded model process stopped.")
+
+        monkeypatch.setattr(engine.chat, "read_ahead", broken)
+        assert engine.read_ahead(prep) == "failed"  # a hint never fails the caller

@@ -35,7 +35,7 @@ ENGINE_NAMES: tuple[EngineName, ...] = ("llm", "embedded", "local")
 # What a caller may ask for: an engine by name, or "auto" (see engines.select).
 Requested = Literal["auto", "llm", "embedded", "local"]
 # What ``Engine.read_ahead`` did (see there).
-ReadAhead = Literal["read", "busy", "not_needed"]
+ReadAhead = Literal["read", "busy", "not_needed", "too_long", "failed"]
 
 # Events streamed to the caller while a run goes: ("sources", {"sources": [...]}) once the
 # sources are known, ("delta", {"text": ...}) for each piece of the answer. Payloads are
@@ -133,6 +133,7 @@ class Engine(Protocol):
 
     def read_ahead(self, prep: Prepared) -> ReadAhead:
         """Have the model read the prompt ``prep``'s run would send (``SkillRunner.read_ahead``):
-        "read", "busy" (the model was not idle: nothing read), or "not_needed" (an engine
-        with nothing to gain: no model, or one that reads fast or bills per call)."""
+        "read", "busy" (the model was not idle: nothing read), "not_needed" (an engine with
+        nothing to gain: no model, or one that reads fast or bills per call), "too_long" (it
+        would hold the model too long) or "failed" (a model error; the run will report it)."""
         ...

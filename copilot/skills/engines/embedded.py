@@ -10,6 +10,7 @@ another generation holds the model, the run hears its place in the queue as a
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from copilot.config import Settings
@@ -17,11 +18,21 @@ from copilot.llm.embedded import models, server
 from copilot.llm.embedded.catalogue import CATALOGUE, UnknownModelError, find
 from copilot.llm.embedded.chat import EmbeddedChat, queue_listener
 from copilot.llm.embedded.models import ModelFileError
+from copilot.llm.errors import LLMError
+from copilot.llm.retry import CPU_PROMPT_RATE
+from copilot.llm.tokens import count_messages
 from copilot.skills.engines.base import Answer, EngineName, Job, ReadAhead
 from copilot.skills.engines.llm import ChatEngine, prompt, single_call
 
 if TYPE_CHECKING:  # prepare imports the engines' base
     from copilot.skills.prepare import Prepared
+
+log = logging.getLogger("copilot.embedded")
+
+# The longest a read-ahead may hold the model, at its measured prompt rate, though never
+# less than a long mail's prompt (the rate is a CPU's guess until the first call).
+READ_AHEAD_MAX_S = 10.0
+READ_AHEAD_MIN_TOKENS = 1_000
 
 
 def available(settings: Settings) -> bool:
@@ -70,11 +81,24 @@ class EmbeddedEngine:
 
     def read_ahead(self, prep: Prepared) -> ReadAhead:
         """The model reads the run's first prompt if it is idle (``EmbeddedChat.read_ahead``).
+
         A run of several calls (a long document's parts, self-ask, a tree of thoughts) sends
-        prompts that depend on earlier answers: nothing to read ahead."""
+        prompts that depend on earlier answers: nothing to read ahead. A prompt the model
+        takes over ``READ_AHEAD_MAX_S`` to read (and over ``READ_AHEAD_MIN_TOKENS``) is not
+        read either ("too_long"): a run that arrives meanwhile would wait for all of it. A
+        model error is "failed", never raised: reading ahead is a hint, and the run itself
+        reports what is wrong."""
         if not single_call(prep):
             return "not_needed"
-        return "read" if self.chat.read_ahead(prompt(prep)) else "busy"
+        messages = prompt(prep)
+        rate = self.chat.prompt_rate() or CPU_PROMPT_RATE
+        if count_messages(messages) > max(READ_AHEAD_MIN_TOKENS, READ_AHEAD_MAX_S * rate):
+            return "too_long"
+        try:
+            return "read" if self.chat.read_ahead(messages) else "busy"
+        except LLMError as exc:
+            log.info("Reading ahead failed (%s): %s", exc.kind, exc)
+            return "failed"
 
 
 def open_engine(settings: Settings) -> EmbeddedEngine:
