@@ -60,15 +60,22 @@ def attribute_sentences(answer: str, sources: Sequence[Source]) -> str:
     out: list[str] = []
     done = 0
     for start, end in split_sentences(answer):
-        sentence = _LEADING_MARKERS.sub("", answer[start:end])
-        if not sentence.strip() or MARKER.search(sentence) or _MARKER_NEXT.match(answer, end):
-            continue
-        n = source_of(sentence)
+        n = _number(answer, start, end, source_of)
         if n is not None:
             out.append(f"{answer[done:end]} [{n}]")
             done = end
     out.append(answer[done:])
     return "".join(out)
+
+
+def _number(text: str, start: int, end: int, source_of: Callable[[str], int | None]) -> int | None:
+    """The source number the sentence ``text[start:end]`` gets: none if it already cites
+    one (or one follows it), or if it only introduces what follows ("The risks are:")."""
+    sentence = _LEADING_MARKERS.sub("", text[start:end])
+    cited = MARKER.search(sentence) or _MARKER_NEXT.match(text, end)
+    if not sentence.strip() or cited or sentence.rstrip().endswith(":"):
+        return None
+    return source_of(sentence)
 
 
 def supporter(sources: Sequence[Source]) -> Callable[[str], int | None]:
@@ -130,9 +137,7 @@ class AttributionStream:
         while len(spans) > (1 if keep_last else 0):
             start, end = spans[0]
             text = self._text
-            sentence = _LEADING_MARKERS.sub("", text[start:end])
-            cited = MARKER.search(sentence) or _MARKER_NEXT.match(text, end)
-            n = self._source_of(sentence) if sentence.strip() and not cited else None
+            n = _number(text, start, end, self._source_of)
             piece = text[self._shown : end] + (f" [{n}]" if n is not None else "")
             if piece:
                 self.emit(piece)

@@ -72,5 +72,12 @@ def test_list_lines_and_short_sentences() -> None:
     )
 
 
+def test_a_line_that_only_introduces_a_list_is_not_cited() -> None:
+    answer = "The Atlas billing go-live moves:\n1. From 14 March to 21 March for the billing"
+    assert attribute_sentences(answer, MAILS) == (
+        "The Atlas billing go-live moves:\n1. From 14 March to 21 March for the billing [2]"
+    )
+
+
 def test_an_answer_without_sources_is_left_alone() -> None:
     assert attribute_sentences("Mixpanel was paid $2,099.00.", []) == "Mixpanel was paid $2,099.00."
