@@ -231,6 +231,13 @@ function setUpSkills(host, api, result, actions) {
     byId("skill-edit").textContent = skill.source === "personal" ? "Edit" : "Make my copy";
   }
 
+  /** The skill the picker shows, loaded if a click came before its details did (a quick
+   *  "Make my copy" after choosing another skill forked the one before). */
+  async function current() {
+    if (!skill || skill.id !== select.value) await choose(select.value);
+    return skill;
+  }
+
   /** The run body: the form's values, with an empty document input filled from the host. */
   async function body() {
     const inputs = readForm(fieldsBox, fields);
@@ -252,6 +259,7 @@ function setUpSkills(host, api, result, actions) {
     clearError(errorBox);
     try {
       actions.endConversation();
+      await current();
       const reply = host.kind === "outlook" && host.mode === "read" && skill.task === "draft";
       await result.start(skill.id, await body(), { label: skill.name, reply });
     } catch (error) {
@@ -262,6 +270,7 @@ function setUpSkills(host, api, result, actions) {
     clearError(errorBox);
     announce(status, "Preparing the preview…");
     try {
+      await current();
       renderPreview(previewBox, await api.preview(skill.id, await body()));
       announce(status, "Preview ready: this is exactly what Run sends to the model.");
     } catch (error) {
@@ -272,6 +281,7 @@ function setUpSkills(host, api, result, actions) {
   byId("skill-edit").addEventListener("click", async () => {
     clearError(errorBox);
     try {
+      await current();
       if (skill.source === "personal") return editor.open(skill);
       const newId = `my-${skill.id}`;
       let copy;

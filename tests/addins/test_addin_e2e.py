@@ -262,8 +262,16 @@ def test_keyboard_only_preview_then_run_of_a_skill(pane: Any, llm: ScriptedLLM):
 def test_personal_skill_edit_error_at_line_save_history_revert_test(pane: Any, llm: ScriptedLLM):
     page = pane({"host": "Word", "selection": "x"})
     page.click("#skills-toggle")
+    # The chosen skill's details arrive late (a slow network), and "Make my copy" is
+    # clicked before they do: the copy is still of the skill the picker shows (it forked
+    # the skill shown before, now and then).
+    page.evaluate(
+        "() => { const fetch = window.fetch; window.fetch = (url, options) =>"
+        " String(url).endsWith('/v1/skills/summarise')"
+        " ? new Promise((done) => setTimeout(done, 400)).then(() => fetch(url, options))"
+        " : fetch(url, options); }"
+    )
     page.select_option("#skill", "summarise")
-    page.wait_for_selector("#skill-edit:text('Make my copy')")
     page.click("#skill-edit")  # a built-in: fork it to my-summarise, then edit
     page.wait_for_selector("#editor:not([hidden])")
     assert page.input_value("#skill") == "my-summarise"
