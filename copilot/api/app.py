@@ -25,11 +25,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from copilot.api import errors, problems
-from copilot.api.auth import Authenticator, LoopbackHostOnly
+from copilot.api.auth import Authenticator
 from copilot.api.deps import Api
 from copilot.api.headers import SecurityHeaders, addin_csp, api_origin
 from copilot.api.jobs import JobManager
 from copilot.api.limits import BodyLimits, RateLimiter
+from copilot.api.loopback import LoopbackHostOnly
 from copilot.api.pages import router as pages_router
 from copilot.api.routes_data import router as data_router
 from copilot.api.routes_finetune import router as finetune_router

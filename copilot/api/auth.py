@@ -21,7 +21,6 @@ accepted only from a loopback peer addressed by a loopback name.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import re
 import time
@@ -35,6 +34,7 @@ import jwt
 from copilot.api.jwks import ALGORITHM, JwksCache, KeysUnavailable, https_fetcher, tls_context
 from copilot.api.jwks import JWKS_MIN_REFRESH_S as JWKS_MIN_REFRESH_S  # re-exported
 from copilot.api.jwks import JWKS_TTL_S as JWKS_TTL_S  # re-exported
+from copilot.api.loopback import is_loopback, is_loopback_host_header
 from copilot.config import Settings
 from copilot.db.owners import NAME as _DEV_NAME
 from copilot.db.owners import local_user_id
@@ -94,75 +94,6 @@ def _challenge(status: int, code: str, message: str, scope: str | None) -> str:
 
 def _invalid(message: str) -> AuthError:
     return AuthError(401, "invalid_token", message)
-
-
-def check_dev_mode_binding(settings: Settings, host: str) -> None:
-    """Refuse to serve dev mode (anyone can be anyone) on an address others can reach."""
-    if settings.auth != "dev":
-        return
-    if not _is_loopback(host):
-        raise RuntimeError(
-            f"Dev mode (COPILOT_AUTH=dev) lets anyone sign in as any dev user, so it only "
-            f"listens on a loopback address (127.0.0.1, ::1, localhost), not {host!r}. "
-            "Use Entra ID authentication to serve other machines."
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
-_HOST_HEADER = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?$")
-
-
-def is_loopback_host_header(value: str) -> bool:
-    """Whether a ``Host`` header names this machine by a loopback name (port optional).
-
-    Only the exact names ``localhost``, ``127.0.0.1`` and ``[::1]``: a dev-mode server is
-    reached by those, and a page on another site that made its own name resolve to
-    127.0.0.1 (DNS rebinding) still sends its own name here and is refused.
-    """
-    match = _HOST_HEADER.match(value.strip())
-    return match is not None and match.group(1).lower() in LOOPBACK_HOSTS
-
-
-class LoopbackHostOnly:
-    """ASGI middleware for dev mode: refuse any request whose ``Host`` is not a loopback
-    name (400, before routing), so a rebinding web page cannot drive the local API with
-    guessable ``dev:NAME`` tokens."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        hosts = [v for k, v in scope.get("headers") or [] if k == b"host"]
-        host = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
-        if is_loopback_host_header(host):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        from copilot.api.problems import Problem  # here: auth.py stays framework-free
-
-        shown = host[:100] if host else "(none)"
-        problem = Problem(
-            400,
-            f"Host {shown!r} is not allowed: a development-mode server answers only "
-            "localhost, 127.0.0.1 and [::1].",
-            headers={"Connection": "close"},
-        )
-        await problem.response()(scope, receive, send)
 
 
 class Authenticator:
@@ -273,7 +204,7 @@ class Authenticator:
     def _machine_principal(
         self, local_user: str | None, peer: str | None, host: str | None
     ) -> Principal:
-        if not (peer and _is_loopback(peer) and host and is_loopback_host_header(host)):
+        if not (peer and is_loopback(peer) and host and is_loopback_host_header(host)):
             raise AuthError(
                 403, "not_local", "The local admin token is accepted only from this machine."
             )

@@ -79,7 +79,8 @@ def serve_foreground(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from copilot.api.app import create_app
-    from copilot.api.auth import Authenticator, check_dev_mode_binding
+    from copilot.api.auth import Authenticator
+    from copilot.api.loopback import check_dev_mode_binding
     from copilot.api.server import uvicorn_config
 
     refuse_second(settings)

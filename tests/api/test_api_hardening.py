@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from copilot.api.app import create_app, default_addins_dir
-from copilot.api.auth import is_loopback_host_header
+from copilot.api.loopback import is_loopback_host_header
 from copilot.config import Settings
 from tests.fakes.api_server import serving, wait_for_job
 

@@ -15,8 +15,8 @@ from copilot.api.auth import (
     Authenticator,
     AuthError,
     Principal,
-    check_dev_mode_binding,
 )
+from copilot.api.loopback import check_dev_mode_binding
 from copilot.config import Settings
 from tests.fakes.entra_fake import (
     ANNA_OID,
