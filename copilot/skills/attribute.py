@@ -23,7 +23,8 @@ from copilot.skills.engines.local.sentences import split_sentences
 from copilot.skills.engines.local.text import content_terms
 from copilot.skills.types import Source
 
-LIST_LINE = re.compile(r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+\S")
+BULLET = r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+"  # a list line's marker: "- ", "* ", "2. "
+LIST_LINE = re.compile(BULLET + r"\S")
 MARKER = re.compile(r"\[\d{1,4}\]")
 # Markers a sentence split leaves at the start of the next sentence ("… paid. [1] The …"):
 # they belong to the sentence before.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from copilot.skills.attribute import BULLET
 from copilot.skills.templates.fence import unfence
 
 # A line that is only a fill-in-the-blank: "[Your Name]", "[Recipient's Name]", "[Date]".
@@ -36,15 +37,14 @@ _MARKERS_LINE = re.compile(
     r"(?:the )?sources?[ \t]*)?\[\d{1,4}\]" + _MARKS + "$",
     re.IGNORECASE,
 )
-_POINT = r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+"
 # A point that is only a mail's greeting or sign-off, and a point that is only a name.
 _SIGN_OFF_POINT = re.compile(
-    _POINT + r"(?:(?:many |best |kind |warm )?(?:thanks|thank you|regards|wishes)"
+    BULLET + r"(?:(?:many |best |kind |warm )?(?:thanks|thank you|regards|wishes)"
     r"(?: again)?(?:,? and (?:best |kind |warm )?(?:regards|wishes))?|cheers|sincerely|"
     r"best|(?:hi|hello|dear) [A-Z][\w'’-]*)[!,.]?" + _MARKS + "$",
     re.IGNORECASE,
 )
-_NAME_POINT = re.compile(_POINT + r"[A-Z][\w'’-]+(?: [A-Z][\w'’-]+){0,2}" + _MARKS + "$")
+_NAME_POINT = re.compile(BULLET + r"[A-Z][\w'’-]+(?: [A-Z][\w'’-]+){0,2}" + _MARKS + "$")
 LIST_STYLES = ("bullets", "action_items")
 
 

@@ -71,10 +71,7 @@ class GenerationQueue:
             with self._cross_process(cancel, on_position):
                 yield
         finally:
-            with self._cond:
-                self._line.remove(ticket)
-                self._holder = self._blocked = False
-                self._cond.notify_all()
+            self._leave(ticket)
 
     @contextlib.contextmanager
     def idle_turn(self) -> Iterator[bool]:
@@ -101,10 +98,14 @@ class GenerationQueue:
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
         finally:
-            with self._cond:
-                self._line.remove(ticket)
-                self._holder = self._blocked = False
-                self._cond.notify_all()
+            self._leave(ticket)
+
+    def _leave(self, ticket: object) -> None:
+        """Take ``ticket`` out of the line and wake whoever waits for the turn."""
+        with self._cond:
+            self._line.remove(ticket)
+            self._holder = self._blocked = False
+            self._cond.notify_all()
 
     def _wait_in_line(
         self,

@@ -26,6 +26,7 @@ from copilot.skills.mapreduce import summarise_long
 from copilot.skills.privacy import redacted, restore, restoring_sink
 from copilot.skills.result import Tally
 from copilot.skills.templates import techniques as tq
+from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.types import JSON
 
 if TYPE_CHECKING:  # prepare imports the engines' base
@@ -91,10 +92,16 @@ def prompt(prep: Prepared) -> list[Message]:
     """The messages the answer's (first) model call sends for ``prep``: the prepared
     ones, with the reasoning instruction when the template thinks step by step."""
     messages = list(prep.messages)
-    meta = prep.template.metadata
-    if meta.techniques.chain_of_thought and meta.output.format != "json":
+    if reasons(prep.template):
         messages = tq.with_instruction(messages, tq.REASONING_INSTRUCTION)
     return messages
+
+
+def reasons(template: SkillTemplate) -> bool:
+    """Whether the model thinks step by step before a marked final answer: a template
+    with chain of thought, for a text answer (a JSON answer is its own structure)."""
+    meta = template.metadata
+    return meta.techniques.chain_of_thought and meta.output.format != "json"
 
 
 def single_call(prep: Prepared) -> bool:
@@ -128,8 +135,7 @@ class _Calls:
         self.schema: dict[str, Any] | None = (
             (output.json_schema or {"type": "object"}) if output.format == "json" else None
         )
-        # Reasoning first, then a marked final answer: only for text answers.
-        self.reasoning = template.metadata.techniques.chain_of_thought and self.schema is None
+        self.reasoning = reasons(template)
         self.tally = Tally()
 
     def __call__(
