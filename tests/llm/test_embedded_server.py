@@ -499,3 +499,30 @@ def test_a_read_ahead_that_would_hold_the_model_long_or_fails_is_only_reported(
 
         monkeypatch.setattr(engine.chat, "read_ahead", broken)
         assert engine.read_ahead(prep) == "failed"  # a hint never fails the caller
+
+
+def test_the_pane_s_read_ahead_over_http_reads_the_mail_and_the_run_follows(
+    chat: EmbeddedChat, settings: Settings
+) -> None:
+    # What Outlook's pane sends when it opens on a mail, then when Summarise is clicked.
+    import httpx
+
+    from copilot.api.app import create_app
+    from tests.fakes.api_server import serving
+
+    api_settings = settings.model_copy(update={"auth": "dev", "dev_users": ["anna"]})
+    headers = {"Authorization": "Bearer dev:anna"}
+    body = {"inputs": {"text": "Subject: Lisbon\nFrom: Ana\n\nThe summit moves the Q3 "
+                                "travel budget up by 6,000 euros; numbers on Friday."}}  # fmt: skip
+    info = chat.start()
+    before = server.status(info.port)
+    assert before is not None
+    with serving(create_app(api_settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
+        ahead = c.post("/v1/skills/summarise/read-ahead", json=body, headers=headers)
+        assert ahead.status_code == 200 and ahead.json() == {"status": "read"}
+        after = server.status(info.port)
+        assert after is not None and after["cached_prompts"] == before["cached_prompts"] + 1
+        assert c.get("/v1/runs", headers=headers).json() == []  # nothing recorded
+        run = c.post("/v1/skills/summarise/run", json=body, headers=headers)
+        assert run.status_code == 200 and run.json()["engine"] == "embedded"
+        assert run.json()["text"]
