@@ -70,12 +70,21 @@ Thanks and best regards,
 Maria"""
 
 NOTES = "Confirm 7 March; someone stays until the report."
-# The plain prompts ask for what the skills ask for (the summarise template's "about 5
-# points or 120 words", the draft's notes and "one or two short paragraphs"), so the ratio
-# measures what the copilot adds, not a longer answer asked for.
+
+
+def _asked_size() -> str:
+    from copilot.skills.size import summary_size
+
+    size = summary_size({}, [MAIL], reads_size=True)
+    assert size is not None
+    return f"about {size.points} points, {size.words} words in all"
+
+
+# The plain prompts ask for what the skills ask for (the summarise template's size for this
+# mail, ``copilot.skills.size``; the draft's notes and "one or two short paragraphs"), so
+# the ratio measures what the copilot adds, not a longer answer asked for.
 DIRECT = {
-    "summarise": "Summarise this mail as a bulleted list, one point a line: about 5 points "
-    "or 120 words.",
+    "summarise": f"Summarise this mail as a bulleted list, one point a line: {_asked_size()}.",
     "draft": "Write Daniel's reply to this mail from Maria, in one or two short paragraphs. "
     f"What Daniel wants to say: {NOTES}",
 }

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import openai
@@ -44,7 +44,7 @@ from copilot.llm.errors import LLMError
 from copilot.llm.failures import Failure, Failures
 from copilot.llm.prefill import CHATML_STOP, PrefillMode, chatml, instructed, split
 from copilot.llm.redact import RedactionPolicy, Redactor
-from copilot.llm.types import Message
+from copilot.llm.types import Message, StopAt
 from copilot.llm.usage import Usage, usage_of
 from copilot.llm.usage import estimate_cost as estimate_cost  # re-exported
 
@@ -98,6 +98,7 @@ class _Request:
     prefill: str | None = None  # text the answer starts with, shown before the first token
     constrained: bool = False  # carries a response_format or grammar the server may refuse
     completions_api: bool = False  # /v1/completions with a raw prompt (ChatML prefill)
+    stop_at: StopAt | None = None  # where the caller wants the answer to end (``complete``)
 
 
 class OpenAIEngine:
@@ -211,6 +212,7 @@ class OpenAIEngine:
         cancel: threading.Event | None = None,
         redactor: Redactor | None = None,
         model: str | None = None,
+        stop_at: StopAt | None = None,
     ) -> Completion:
         """One answer to ``messages``; raises LLMError when there is none.
 
@@ -222,7 +224,10 @@ class OpenAIEngine:
         A final assistant message is a prefill: the answer starts with it (a JSON answer
         leaves it out, e.g. a self-ask step on a prefilled draft). ``redactor``
         keeps placeholders the same across several calls of one run; without it each call
-        redacts on its own when the settings ask for redaction.
+        redacts on its own when the settings ask for redaction. ``stop_at`` sees the text
+        written so far after each piece; when it gives a position, the answer ends there
+        (finish reason ``"stop_at"``) and the stream is closed, so the model stops writing
+        (a summary that has said enough, ``skills.size``). A JSON answer is never cut.
         """
         if not messages:
             raise LLMError("bad_request", "Nothing to send: the message list is empty.")
@@ -239,7 +244,7 @@ class OpenAIEngine:
             base["temperature"] = temperature
         if json_schema is not None and validator is not None:
             return self._json(sent, base, json_schema, validator, on_delta, cancel, redactor)
-        request = self._plain(sent, base, start)
+        request = replace(self._plain(sent, base, start), stop_at=stop_at)
         answer = self._call(request, on_delta, cancel)
         return self._completion(answer, answer.requests, request.messages, redactor)
 
@@ -401,7 +406,7 @@ class OpenAIEngine:
         )
         reader = streaming.Reader(lambda: sse.ChunkStream(create(**request.payload, **options)))
         parts: list[str] = []
-        shown = False
+        shown = enough = False
         model, finish, usage = self.model, None, None
         failure: Failure
         try:
@@ -415,10 +420,15 @@ class OpenAIEngine:
                         if request.prefill is not None and not parts:
                             parts.append(request.prefill)
                             self._emit(on_delta, request.prefill)
-                        parts.append(delta)
-                        shown = True
-                        self._emit(on_delta, delta)
-                    finish = choice.get("finish_reason") or finish
+                        if request.stop_at is not None:
+                            parts, delta, enough = _until(parts, delta, request.stop_at)
+                        if delta:
+                            parts.append(delta)
+                            shown = True
+                            self._emit(on_delta, delta)
+                    finish = "stop_at" if enough else choice.get("finish_reason") or finish
+                if enough:
+                    break  # leaving the loop hangs up: the model stops writing
         except _CallerError as exc:
             raise exc.error from None
         except streaming.Stopped:
@@ -492,6 +502,17 @@ class _Unsupported(Exception):
     def __init__(self, attempts: int) -> None:
         super().__init__("unsupported output mode")
         self.attempts = attempts
+
+
+def _until(parts: list[str], delta: str, stop_at: StopAt) -> tuple[list[str], str, bool]:
+    """The answer so far and the part of ``delta`` to add to it, cut where ``stop_at``
+    says; and whether the answer ends there. (What was shown before the cut stays shown:
+    at most the blank space before it.)"""
+    written = "".join(parts)
+    at = stop_at(written + delta)
+    if at is None:
+        return parts, delta, False
+    return [written[:at]], (written + delta)[len(written) : at], True
 
 
 def _delta_text(choice: dict[str, Any], completions_api: bool) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,3 +15,8 @@ class Message:
 
     role: Role
     content: str
+
+
+# Where an answer should end, given the text written so far: a position in it, or None to
+# go on (``OpenAIEngine.complete``'s ``stop_at``).
+StopAt = Callable[[str], "int | None"]

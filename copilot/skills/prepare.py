@@ -34,6 +34,7 @@ from copilot.skills.history import RunStore
 from copilot.skills.library.store import StoredSkill
 from copilot.skills.reply import given_texts, not_quoted, with_prefill
 from copilot.skills.request import fit_inputs
+from copilot.skills.size import Size, summary_size
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import reads, render
 from copilot.skills.types import GivenInputs, Inputs, Source
@@ -74,6 +75,8 @@ class Prepared:
     # True: the model was not asked for "[n]" markers; the runner attributes each
     # sentence to the source holding its words (``cites_after``).
     cite_after: bool = False
+    # How long a summary should be, and where its answer stops (``skills.size``).
+    size: Size | None = None
 
     @property
     def template(self) -> SkillTemplate:
@@ -108,6 +111,9 @@ def prepare(
     inputs = fit_inputs(template, inputs)  # checked, defaults filled: every engine sees them
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    sized = answer_size(template, inputs, documents)
+    if sized is not None:  # the template's size for this text, in the budget's render too
+        inputs = {**inputs, "size": sized.as_dict()}
     budget = fit(engine, template, inputs, workspace.settings)
     timings["render_ms"] = _ms(t0)
 
@@ -141,7 +147,7 @@ def prepare(
     return Prepared(
         skill=skill,
         engine=engine.name,
-        inputs=dict(inputs),
+        inputs={k: v for k, v in inputs.items() if k != "size"},
         messages=messages,
         sources=gathered.sources,
         all_sources=gathered.all_sources,
@@ -152,7 +158,19 @@ def prepare(
         long_document=gathered.long_document,
         timings_ms=timings,
         cite_after=after,
+        size=sized,
     )
+
+
+def answer_size(
+    template: SkillTemplate, inputs: GivenInputs, documents: Sequence[Source] | None
+) -> Size | None:
+    """How long a summary of the given text should be, for a summarise template that reads
+    ``size`` (a share of the text: ``skills.size``); None otherwise."""
+    if template.metadata.task != "summarise" or not reads(template, "size"):
+        return None
+    texts = [d.text for d in documents] if documents else [str(inputs.get("text") or "")]
+    return summary_size(inputs, texts, reads_size=True)
 
 
 def cites_after(engine: Engine, template: SkillTemplate) -> bool:

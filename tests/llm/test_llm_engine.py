@@ -333,6 +333,28 @@ def test_cancel_mid_stream_closes_the_connection(tmp_path, llm):
     assert llm.requests[0].disconnected.wait(2.0), "the server should see the client hang up"
 
 
+def test_stop_at_ends_the_answer_and_hangs_up(tmp_path, llm):
+    """A caller that has enough (a summary with its points) ends the answer where it says;
+    the server sees the client go, so the model stops writing."""
+    llm.script(Reply.text("- one\n- two\n- three\n- four\n- five", chunks=10, chunk_delay=0.2))
+    engine, _ = engine_for(tmp_path, llm)
+    deltas: list[str] = []
+
+    def two_points(text: str) -> int | None:  # before a third point begins
+        starts = [i for i in range(len(text)) if text.startswith("\n- ", i)]
+        return starts[1] if len(starts) > 1 else None
+
+    started = time.monotonic()
+    done = engine.complete(MESSAGES, on_delta=deltas.append, stop_at=two_points)
+
+    assert done.text == "- one\n- two"
+    assert done.finish_reason == "stop_at"
+    assert "".join(deltas).rstrip() == "- one\n- two"  # nothing past the cut was shown
+    assert done.usage.completion_tokens > 0  # estimated: the server never sent usage
+    assert time.monotonic() - started < 1.5  # the rest (1 s more) was never waited for
+    assert llm.requests[0].disconnected.wait(2.0), "the server should see the client hang up"
+
+
 def test_cancel_before_the_call_sends_nothing(tmp_path, llm):
     engine, _ = engine_for(tmp_path, llm)
     cancel = threading.Event()

@@ -33,7 +33,7 @@ from copilot.llm.embedded.queue import GenerationQueue, queue_for
 from copilot.llm.errors import LLMError
 from copilot.llm.openai_engine import Completion, OpenAIEngine
 from copilot.llm.redact import Redactor
-from copilot.llm.types import Message
+from copilot.llm.types import Message, StopAt
 
 log = logging.getLogger("copilot.embedded")
 
@@ -101,6 +101,7 @@ class EmbeddedChat:
         cancel: threading.Event | None = None,
         redactor: Redactor | None = None,
         model: str | None = None,  # one model per server: a template's model name is ignored
+        stop_at: StopAt | None = None,
     ) -> Completion:
         shown = 0
 
@@ -122,6 +123,7 @@ class EmbeddedChat:
                     cancel=cancel,
                     redactor=redactor,
                     model=self.file.id,
+                    stop_at=stop_at,
                 )
             except LLMError as exc:
                 explained = self._explain(exc, info)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from copilot.index.embed import Embedder
 from copilot.llm.openai_engine import Completion
 from copilot.llm.redact import Redactor
-from copilot.llm.types import Message
+from copilot.llm.types import Message, StopAt
 from copilot.skills.result import Tally
 from copilot.skills.types import JSON
 
@@ -62,9 +62,10 @@ class ChatModel(Protocol):
         cancel: threading.Event | None = None,
         redactor: Redactor | None = None,
         model: str | None = None,
+        stop_at: StopAt | None = None,
     ) -> Completion:
-        """One answer to ``messages`` (JSON matching ``json_schema`` when one is given);
-        raises ``LLMError`` when there is none."""
+        """One answer to ``messages`` (JSON matching ``json_schema`` when one is given),
+        ended where ``stop_at`` says; raises ``LLMError`` when there is none."""
         ...
 
 

@@ -18,6 +18,7 @@ from copilot.config import Settings
 from copilot.llm.openai_engine import Completion, OpenAIEngine
 from copilot.llm.tokens import count_tokens
 from copilot.llm.types import Message
+from copilot.skills import size
 from copilot.skills.attribute import AttributionStream
 from copilot.skills.citations import CitationStream
 from copilot.skills.engines.base import Answer, ChatModel, EngineName, Job, ReadAhead
@@ -76,7 +77,8 @@ class ChatEngine:
             completion = _tree(messages, calls)
             text = completion.text
             if job.on_event is not None:
-                job.on_event("delta", {"text": restore(tq.final_answer(text), job.redactor)})
+                shown = size.cut(tq.final_answer(text), job.prep.size)
+                job.on_event("delta", {"text": restore(shown, job.redactor)})
         else:
             completion = calls(messages, stream=True)
             text = completion.text
@@ -84,7 +86,9 @@ class ChatEngine:
         if calls.schema is not None and completion is not None:
             data = completion.data
             text = describe(data, meta.task)
-        text = restore(_final(text, calls.reasoning), job.redactor)
+            text = restore(_final(text, calls.reasoning), job.redactor)
+        else:  # a streamed answer was cut as it came, any other one is cut here
+            text = restore(size.cut(_final(text, calls.reasoning), job.prep.size), job.redactor)
         return Answer(text=text, data=data, tally=calls.tally)
 
 
@@ -147,6 +151,8 @@ class _Calls:
         temperature: float | _Default | None = _DEFAULT,
     ) -> Completion:
         job = self.job
+        size_of, reasoning = job.prep.size, self.reasoning
+        json = self.schema is not None if isinstance(json_schema, _Default) else bool(json_schema)
         sink: Callable[[str], None] | None = None
         citations: CitationStream | None = None
         attribution: AttributionStream | None = None
@@ -173,6 +179,8 @@ class _Calls:
             cancel=job.cancel,
             redactor=job.redactor,  # one set of placeholders for every call of the run
             model=job.model,
+            # A summary ends where it has said enough (skills.size): the model stops there.
+            stop_at=size_of.stop_at if stream and size_of and not json and not reasoning else None,
         )
         if attribution is not None:
             attribution.close()

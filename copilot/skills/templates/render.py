@@ -51,7 +51,9 @@ MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_FRONT_MATTER_LINES = 200
 # ``cite_after`` (a bool, false unless the runner says so): the model is not asked to write
 # "[n]" markers, the runner cites the answer afterwards (``copilot.skills.prepare.cites_after``).
-RESERVED_NAMES = frozenset({"cite_after", "context", "examples", "persona", "user"})
+# ``size`` (``{"points", "words"}``, empty unless the runner sizes the answer): how long a
+# summary of the given text should be (``copilot.skills.size``).
+RESERVED_NAMES = frozenset({"cite_after", "context", "examples", "persona", "size", "user"})
 
 # Prompty's marker: a line like `system:` or `# user:`, any case.
 _ROLE_LINE = re.compile(r"^[ \t]*#?[ \t]*(system|user|assistant)[ \t]*:[ \t]*$", re.I | re.M)
@@ -258,7 +260,7 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
     value the template's author did not write is fenced when printed (``fence``; the first
     system message then says once what the fence is). The render is bounded in time and
     memory (``sandbox``). The reserved names (`cite_after`, `context`, `examples`,
-    `persona`, `user`) may be passed by the skill runner; a ``Fenced`` context is printed
+    `persona`, `size`, `user`) may be passed by the skill runner; a ``Fenced`` context is printed
     as it is.
     """
     source = template.source or "<string>"
@@ -270,6 +272,7 @@ def render(template: SkillTemplate, inputs: dict[str, Any]) -> list[Message]:
         "context": "",
         "examples": [e.model_dump() for e in template.metadata.few_shot.examples],
         "persona": template.metadata.techniques.persona or "",
+        "size": {},
         "user": {},
     }
     for name, spec in template.inputs.items():
