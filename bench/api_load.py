@@ -286,9 +286,14 @@ async def phase(args: argparse.Namespace, url: str, n: int, *, direct: bool,
             if len(lags) % 20 == 0:
                 rss.append(proc.memory_info().rss)
 
-    procs = {"api": psutil.Process(api_pid), "llm": psutil.Process(llm_pid),
-             "client": psutil.Process()}  # fmt: skip
-    cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
+    # The API's CPU counts its workers too (``--workers``: children of the API process).
+    api_procs = [psutil.Process(api_pid), *psutil.Process(api_pid).children()]
+    procs = {"api": api_procs, "llm": [psutil.Process(llm_pid)], "client": [psutil.Process()]}
+
+    def cpu_of(group: list[psutil.Process]) -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in group)
+
+    cpu0 = {k: cpu_of(group) for k, group in procs.items()}
     load0, probe0 = os.getloadavg()[0], cpu_probe_ms()
     started = time.monotonic()
     sampler = asyncio.create_task(sample())
@@ -301,8 +306,8 @@ async def phase(args: argparse.Namespace, url: str, n: int, *, direct: bool,
         sampler.cancel()
         await client.aclose()
     wall = time.monotonic() - started
-    cpu = {f"cpu_{k}": round((sum(p.cpu_times()[:2]) - cpu0[k]) / wall, 2)
-           for k, p in procs.items()}  # fmt: skip
+    cpu = {f"cpu_{k}": round((cpu_of(group) - cpu0[k]) / wall, 2)
+           for k, group in procs.items()}  # fmt: skip
     async with httpx.AsyncClient(timeout=10) as c:
         timings = (await c.get(f"{llm}/bench/timings")).json()
         trace = (await c.get(f"{url}/bench/trace")).json() if args.trace and not direct else {}
@@ -438,6 +443,8 @@ def main() -> None:
     parser.add_argument("--chunk-delay", type=float, default=0.02)
     parser.add_argument("--timeout", type=float, default=30.0, help="per request")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="API processes on one socket (copilot serve --workers)")  # fmt: skip
     parser.add_argument("--trace", action="store_true", help="time the API's stages per run")
     parser.add_argument("--during-sync", type=Path, metavar="DIR",
                         help="also measure each level while the API syncs this folder")  # fmt: skip
@@ -450,14 +457,15 @@ def main() -> None:
     emit({"name": "machine", "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
           "levels": args.levels, "duration_s": args.duration, "tokens": args.tokens,
           "chunk_delay_s": args.chunk_delay, "searchers": args.searchers,
-          "search_pause_s": args.search_pause,
+          "search_pause_s": args.search_pause, "workers": args.workers,
           "during_sync": str(args.during_sync) if args.during_sync else None})  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
         docs = Path(tmp) / "docs"
         docs.mkdir()
         write_docs(docs, args.docs, random.Random(0))
         llm_argv = ["--tokens", str(args.tokens), "--chunk-delay", str(args.chunk_delay)]
-        api_argv = ["--home", str(Path(tmp) / "home"), *(["--trace"] if args.trace else [])]
+        api_argv = ["--home", str(Path(tmp) / "home"), *(["--trace"] if args.trace else []),
+                    "--workers", str(args.workers)]  # fmt: skip
         if args.during_sync is not None:
             api_argv += ["--sync-root", str(args.during_sync)]
             api_argv += [a for n in args.levels for a in ("--dev-user", sync_user(n))]

@@ -29,10 +29,10 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import select  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import urllib.request  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -134,44 +134,70 @@ def serve_api(
     trace: bool = False,
     sync_roots: list[str] | None = None,
     dev_users: list[str] | None = None,
+    workers: int = 1,
 ) -> None:
     """The API as `copilot serve` runs it (``copilot.api.server.uvicorn_config``), on a free
     loopback port. ``sync_roots``: folders POST /v1/sync/local may index besides the temp
-    folder (the bench's documents); ``dev_users``: dev sign-ins besides anna and bob."""
+    folder (the bench's documents); ``dev_users``: dev sign-ins besides anna and bob;
+    ``workers``: API processes on the socket, as ``copilot serve --workers`` starts them
+    (they read their settings from the environment, so the settings are passed that way)."""
+    import secrets
     import tempfile
 
     import uvicorn
 
     from copilot.api.app import create_app
+    from copilot.api.auth import Authenticator
     from copilot.api.server import uvicorn_config
+    from copilot.api.workers import Workers, listening_socket
     from copilot.config import Settings
 
-    settings = Settings(
-        home=Path(home), auth="dev", llm_base_url=f"{llm_root}/v1", llm_max_retries=0,
-        llm_timeout_s=30, run_timeout_s=60, rate_limit_per_minute=10**6,
-        sync_roots=[tempfile.gettempdir(), *(sync_roots or [])],
-        dev_users=["anna", "bob", *(dev_users or [])],
-    )  # fmt: skip
-    app = create_app(settings)
+    os.environ.update({
+        "COPILOT_HOME": home, "COPILOT_AUTH": "dev", "COPILOT_LLM_BASE_URL": f"{llm_root}/v1",
+        "COPILOT_LLM_MAX_RETRIES": "0", "COPILOT_LLM_TIMEOUT_S": "30",
+        "COPILOT_RUN_TIMEOUT_S": "60", "COPILOT_RATE_LIMIT_PER_MINUTE": str(10**6),
+        "COPILOT_SYNC_ROOTS": json.dumps([tempfile.gettempdir(), *(sync_roots or [])]),
+        "COPILOT_DEV_USERS": json.dumps(["anna", "bob", *(dev_users or [])]),
+    })  # fmt: skip
+    settings = Settings()
+    token = secrets.token_urlsafe(32)
+    auth = Authenticator(settings)
+    auth.allow_admin_token(token)
+    app = create_app(settings, authenticator=auth)
     if os.environ.get("BENCH_SWITCH"):
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     if trace:
         install_trace(app)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     config = uvicorn_config(app, settings, "127.0.0.1", 0, log_level="warning",
                             timeout_graceful_shutdown=2)  # fmt: skip
     server = uvicorn.Server(config)
+    pool = Workers(workers - 1, sock, url, token)
 
     def announce_then_watch_stdin() -> None:
         while not server.started and not server.should_exit:
             time.sleep(0.05)
-        print(json.dumps({"url": f"http://127.0.0.1:{sock.getsockname()[1]}"}), flush=True)
+        if workers > 1:
+            pool.start()
+            deadline = time.monotonic() + 120
+            seen: set[int] = set()
+            while len(seen) < workers and time.monotonic() < deadline:  # every one serves
+                with (
+                    contextlib.suppress(OSError, ValueError),
+                    urllib.request.urlopen(f"{url}/healthz", timeout=5) as r,
+                ):
+                    seen.add(json.loads(r.read())["process"])
+        print(json.dumps({"url": url, "workers": pool.pids if workers > 1 else []}), flush=True)
         sys.stdin.read()
         server.should_exit = True
 
     threading.Thread(target=announce_then_watch_stdin, daemon=True).start()
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if workers > 1:
+            pool.stop()
 
 
 @contextlib.contextmanager
@@ -205,12 +231,13 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--sync-root", action="append", default=[])
     parser.add_argument("--dev-user", action="append", default=[])
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     if args.role == "llm":
         serve_llm(args.tokens, args.chunk_delay)
     else:
         serve_api(args.llm_root, args.home, trace=args.trace, sync_roots=args.sync_root,
-                  dev_users=args.dev_user)  # fmt: skip
+                  dev_users=args.dev_user, workers=args.workers)  # fmt: skip
 
 
 if __name__ == "__main__":

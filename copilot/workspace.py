@@ -34,6 +34,13 @@ class Workspace:
         self.settings = settings
         open_home(settings)
 
+    def use_store(self, store: IndexStore) -> None:
+        """Read the index through ``store`` (an API worker's ``RemoteIndex``) instead of
+        opening this home's; before anything has used ``store``."""
+        if "store" in self.__dict__:
+            raise RuntimeError("the workspace's index is already open")
+        self.__dict__["store"] = store  # the cached_property below is then never run
+
     @cached_property
     def state(self) -> StateStore:
         return StateStore(self.settings.state_url)

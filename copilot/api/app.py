@@ -27,7 +27,9 @@ from sqlalchemy import text
 from copilot.api import errors, problems
 from copilot.api.auth import Authenticator
 from copilot.api.deps import Api
+from copilot.api.forward import ClientFromWorker, ForwardToOwner
 from copilot.api.headers import SecurityHeaders, addin_csp, api_origin
+from copilot.api.internal import router as internal_router
 from copilot.api.jobs import JobManager
 from copilot.api.limits import BodyLimits, RateLimiter
 from copilot.api.loopback import LoopbackHostOnly
@@ -37,6 +39,7 @@ from copilot.api.routes_finetune import router as finetune_router
 from copilot.api.routes_local import cli_router, dev_router
 from copilot.api.routes_skills import router as skills_router
 from copilot.api.routes_sync import router as sync_router
+from copilot.api.workers import Worker
 from copilot.bot import mount_bot
 from copilot.config import Settings
 from copilot.db.owners import local_user_exists
@@ -60,8 +63,12 @@ def create_app(
     *,
     authenticator: Authenticator | None = None,
     llm: Any = None,
+    worker: Worker | None = None,
 ) -> FastAPI:
-    """The app for ``settings``; tests pass their own authenticator or LLM engine."""
+    """The app for ``settings``; tests pass their own authenticator or LLM engine.
+
+    ``worker``: this process is one of the service's API workers (``copilot.api.workers``):
+    it reads the index through its owner and hands the owner-only routes to it."""
     auth = authenticator or Authenticator(settings)  # refuses a half-configured Entra setup
     if settings.embed_threads == 0:
         # Requests already run in parallel threads: one ONNX thread per embedding call keeps
@@ -72,6 +79,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = ROUTE_THREADS
         workspace = Workspace(settings)
+        if worker is not None:
+            workspace.use_store(worker.index(workspace.embedder.dim))
         # Open every part now, in this one thread: a locked index fails at start rather than
         # in a request, and no two request threads race to open the same part.
         _ = workspace.state, workspace.embedder, workspace.store
@@ -80,7 +89,7 @@ def create_app(
             settings=settings,
             workspace=workspace,
             runner=SkillRunner(workspace, llm=llm),
-            jobs=JobManager(workspace),
+            jobs=JobManager(workspace) if worker is None else None,  # the owner's (forward.py)
             auth=auth,
             limiter=RateLimiter(settings.rate_limit_per_minute),
         )
@@ -100,7 +109,8 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
-            api.jobs.shutdown(wait=10.0)
+            if api.jobs is not None:
+                api.jobs.shutdown(wait=10.0)
             api.run_pool.shutdown(wait=False, cancel_futures=True)
             workspace.close()
 
@@ -122,11 +132,13 @@ def create_app(
     app.include_router(cli_router)
     app.include_router(dev_router)
     app.include_router(pages_router)  # /privacy, /terms, /support: the manifests link there
+    app.include_router(internal_router)  # the index for this service's own API workers
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | int]:
+        """The process is up (``process``: 0 for the service's first process, n for its API
+        worker n)."""
+        return {"status": "ok", "process": worker.number if worker is not None else 0}
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
@@ -170,7 +182,13 @@ def create_app(
         timeout_s=settings.request_body_timeout_s,
     )
     app.add_middleware(SecurityHeaders, csp=addin_csp(api_origin(addins)))
-    if settings.auth == "dev":  # outermost: a foreign Host is refused before anything runs
+    if worker is not None:  # inside the Host check: a forwarded request passed it here
+        app.add_middleware(ForwardToOwner, owner_url=worker.owner_url, token=worker.token)
+    if settings.auth == "dev":  # a foreign Host is refused before anything runs
         app.add_middleware(LoopbackHostOnly)
+    # Outermost: a request one of this service's workers passed on gets its client back.
+    app.add_middleware(
+        ClientFromWorker, is_worker=lambda proof: auth.is_admin_token(f"Bearer {proof}")
+    )
     mount_bot(app, settings, lambda: app.state.api.runner)  # Teams: /api/messages, same runner
     return app

@@ -142,6 +142,17 @@ class Authenticator:
             raise ValueError("a local admin token must be at least 32 characters")
         self._admin_token = token
 
+    def is_admin_token(self, authorization: str | None) -> bool:
+        """Whether the header carries this service's local admin token (the service's own
+        API workers call its internal routes with it, ``copilot.api.internal``)."""
+        try:
+            token = _bearer_token(authorization)
+        except AuthError:
+            return False
+        return self._admin_token is not None and hmac.compare_digest(
+            token.encode(), self._admin_token.encode()
+        )
+
     def authenticate(
         self,
         authorization: str | None,

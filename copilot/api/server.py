@@ -18,6 +18,10 @@ runs (docs/benchmarks.md, "API under load").
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -129,3 +133,26 @@ def uvicorn_config(
         timeout_keep_alive=KEEP_ALIVE_S,
         **extra,
     )
+
+
+@contextlib.contextmanager
+def cleanup_on_sigterm() -> Iterator[None]:
+    """Let ``finally`` blocks run when uvicorn stops on SIGTERM.
+
+    uvicorn shuts down gracefully on SIGTERM and then raises the signal again under the
+    handler that was there before it started; with the default one the process ended right
+    there, so the code after ``server.run()`` (removing the discovery file, stopping the
+    model process and the API workers this service started) never ran. Under this handler
+    the signal becomes ``SystemExit(0)``, which unwinds through them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (uvicorn then installs none either)
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

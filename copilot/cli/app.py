@@ -132,6 +132,10 @@ def serve(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Run in the background; log to serve.log.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=32, help="API processes on the one socket (COPILOT_API_WORKERS)."),
+    ] = None,
 ) -> None:
     """Run the copilot service (API, add-in pages, bot) that every command then uses.
 
@@ -142,9 +146,10 @@ def serve(
     settings = settings_or_exit()
     host = host or settings.api_host
     port = settings.api_port if port is None else port
+    workers = settings.api_workers if workers is None else workers
     if detach:
-        raise typer.Exit(serve_detached(settings, host, port))
-    serve_foreground(settings, host, port)
+        raise typer.Exit(serve_detached(settings, host, port, workers))
+    serve_foreground(settings, host, port, workers)
 
 
 @app.command()

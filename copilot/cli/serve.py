@@ -74,16 +74,21 @@ def refuse_second(settings: Settings) -> None:
         )
 
 
-def serve_foreground(settings: Settings, host: str, port: int) -> None:
-    """Run the service in this process until it is stopped (Ctrl-C, SIGTERM)."""
+def serve_foreground(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Run the service in this process until it is stopped (Ctrl-C, SIGTERM); with
+    ``workers`` > 1, that many API processes share its socket (``copilot.api.workers``)."""
     import uvicorn
 
     from copilot.api.app import create_app
     from copilot.api.auth import Authenticator
     from copilot.api.loopback import check_dev_mode_binding
-    from copilot.api.server import uvicorn_config
+    from copilot.api.server import cleanup_on_sigterm, uvicorn_config
+    from copilot.api.workers import Workers, listening_socket
 
     refuse_second(settings)
+    if workers > 1 and loopback_url(host, port or 1) is None:
+        raise fail(f"--workers needs the service on this machine's loopback or on 0.0.0.0, "
+                   f"so its workers can reach it; not {host}.")  # fmt: skip
     token = secrets.token_urlsafe(32)
     try:
         check_dev_mode_binding(settings, host)
@@ -97,21 +102,28 @@ def serve_foreground(settings: Settings, host: str, port: int) -> None:
         err.print("[yellow]Development mode: local users, no real sign-in. Loopback only.[/yellow]")
     config = uvicorn_config(api, settings, host, port, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
+    sock = listening_socket(host, port) if workers > 1 else None
     announcer = threading.Thread(
-        target=_announce, args=(server, settings, host, token), daemon=True, name="announce"
-    )
+        target=_announce, args=(server, settings, host, token, workers), daemon=True,
+        name="announce",
+    )  # fmt: skip
     announcer.start()
     try:
-        server.run()
+        with cleanup_on_sigterm():
+            server.run(sockets=[sock] if sock is not None else None)
     finally:
+        running: Workers | None = getattr(server, "copilot_workers", None)
+        if running is not None:
+            running.stop()
         remove_discovery(settings, os.getpid())
         from copilot.llm.embedded.server import stop_owned
 
         stop_owned(settings)  # the embedded model server started for this service stops too
 
 
-def _announce(server: object, settings: Settings, host: str, token: str) -> None:
-    """Write the discovery file once uvicorn listens (with the port it really bound)."""
+def _announce(server: object, settings: Settings, host: str, token: str, workers: int) -> None:
+    """Once uvicorn listens: start the API workers, if any (they need the owner's address),
+    and write the discovery file (with the port it really bound)."""
     while not getattr(server, "started", False):
         if getattr(server, "should_exit", False):
             return
@@ -126,6 +138,15 @@ def _announce(server: object, settings: Settings, host: str, token: str) -> None
             f"[yellow]The service listens on {host} only, so this machine's copilot command "
             "cannot use it; serve on 0.0.0.0 or a loopback address for that.[/yellow]"
         )
+    if workers > 1 and url is not None:
+        from copilot.api.workers import Workers
+
+        started = Workers(workers - 1, sockets[0], url, token)
+        started.start()
+        server.copilot_workers = started  # type: ignore[attr-defined]  # stopped by serve
+        err.print(f"{workers} API processes: this one (pid {os.getpid()}) owns the index; "
+                  f"workers {', '.join(map(str, started.pids))}.", markup=False)  # fmt: skip
+    if url is None:
         return
     info = ServiceInfo(url=url, pid=os.getpid(), started=time.time(), listen=host, token=token)
     write_discovery(settings, info)
@@ -140,7 +161,7 @@ def adopt_before_start(settings: Settings) -> None:
         adopt_legacy_owners(ws)
 
 
-def serve_detached(settings: Settings, host: str, port: int) -> int:
+def serve_detached(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     """Start the service as a background child; its address once ready. Exit code."""
     import httpx
 
@@ -152,7 +173,7 @@ def serve_detached(settings: Settings, host: str, port: int) -> int:
     make_private_dir(log.parent)
     create_private_file(log)
     command = [sys.executable, "-m", "copilot.cli.app", "serve", "--host", host,
-               "--port", str(port)]  # fmt: skip
+               "--port", str(port), "--workers", str(workers)]  # fmt: skip
     with log.open("ab") as out:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip

@@ -72,7 +72,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def test_health_and_identity(client: httpx.Client) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "process": 0}
     assert client.get("/readyz").json()["index"] == "ok"
     me = client.get("/v1/me", headers=ANNA).json()
     assert me["user_id"] == "local:anna" and me["engine"] == "llm"

@@ -1,0 +1,167 @@
+"""More than one API process for one service: ``copilot serve --workers N``.
+
+Why: one Python process runs its interpreter on one core at a time, and a streamed run
+costs it tens of milliseconds (query embedding, search, packing, the HTTP stack, relaying
+the model's tokens, the run record). At 20 concurrent streams on 2 cores the process sat at
+that limit and runs queued before reaching the model (docs/benchmarks.md, "API under
+load"), while the second core was mostly idle.
+
+How: the classic pre-fork shape, kept small. ``copilot serve`` binds the listening socket
+itself and starts N − 1 worker processes that inherit it; the kernel hands each new
+connection to whichever process accepts first. The first process stays what it was (it
+owns the index, sync jobs, the model process and the discovery file); a worker builds the
+same app with ``create_app(worker=Worker(...))``, which reads the index through the owner
+(``copilot.index.remote``), forwards the routes it cannot serve (``copilot.api.forward``)
+and shares the state store (SQLite in WAL mode or PostgreSQL) and the model process (one
+per machine; its queue is across processes already). The service's local admin token,
+which proves a worker to the owner, reaches a worker on its standard input, never on its
+command line.
+
+A worker that dies is started again (at most ``RESTARTS`` times a minute); a worker whose
+owner has gone exits by itself (it checks its parent once a second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from copilot.index.remote import RemoteIndex
+
+RESTARTS = 5  # per minute and worker, before giving up on it
+STOP_S = 15.0  # a worker's graceful stop (uvicorn's 10 s) before it is killed
+
+
+@dataclass(frozen=True)
+class Worker:
+    """What a worker process knows of its service: the owner's loopback address and the
+    service's local admin token."""
+
+    owner_url: str
+    token: str
+    number: int = 1  # 1 … N − 1 (the owner is 0)
+
+    def index(self, dim: int) -> RemoteIndex:
+        return RemoteIndex(self.owner_url, self.token, dim)
+
+
+class Workers:
+    """The worker processes of one service, started, watched and stopped by the owner."""
+
+    def __init__(self, count: int, sock: socket.socket, owner_url: str, token: str) -> None:
+        self.count = count
+        self.sock = sock
+        self.owner_url = owner_url
+        self.token = token
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._starts: list[deque[float]] = []
+        self._stopping = threading.Event()
+        self._watch = threading.Thread(target=self._watch_loop, name="api-workers", daemon=True)
+
+    def start(self) -> None:
+        for n in range(self.count):
+            self._procs.append(self._spawn(n))
+            self._starts.append(deque([time.monotonic()], maxlen=RESTARTS))
+        self._watch.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + STOP_S
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def _spawn(self, n: int) -> subprocess.Popen[bytes]:
+        fd = self.sock.fileno()
+        command = [sys.executable, "-m", "copilot.api.workers", "--fd", str(fd),
+                   "--owner", self.owner_url, "--number", str(n + 1)]  # fmt: skip
+        # A worker's output is its log: to the service's stderr (stdout may be a pipe its
+        # starter reads for something else).
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=sys.stderr, pass_fds=(fd,))
+        assert proc.stdin is not None
+        proc.stdin.write(self.token.encode() + b"\n")
+        proc.stdin.close()
+        return proc
+
+    def _watch_loop(self) -> None:
+        while not self._stopping.wait(1.0):
+            for n, proc in enumerate(self._procs):
+                if proc.poll() is None or self._stopping.is_set():
+                    continue
+                starts = self._starts[n]
+                if len(starts) == RESTARTS and time.monotonic() - starts[0] < 60:
+                    continue  # dying at once, again and again: leave it (the owner serves)
+                print(f"API worker {n + 1} (pid {proc.pid}) ended with {proc.returncode}; "
+                      "starting it again.", file=sys.stderr, flush=True)  # fmt: skip
+                self._procs[n] = self._spawn(n)
+                starts.append(time.monotonic())
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The service's socket, bound here so that every process can accept on it."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> None:
+    """A worker process (started by ``Workers``, never by hand)."""
+    parser = argparse.ArgumentParser(prog="copilot.api.workers")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--owner", required=True)
+    parser.add_argument("--number", type=int, default=1)
+    args = parser.parse_args(argv)
+    token = sys.stdin.readline().strip()
+
+    import uvicorn
+
+    from copilot.api.app import create_app
+    from copilot.api.auth import Authenticator
+    from copilot.api.server import cleanup_on_sigterm, uvicorn_config
+    from copilot.config import get_settings
+    from copilot.llm.embedded.server import stop_owned
+
+    settings = get_settings()
+    auth = Authenticator(settings)
+    auth.allow_admin_token(token)
+    app = create_app(settings, authenticator=auth, worker=Worker(args.owner, token, args.number))
+    sock = socket.socket(fileno=args.fd)
+    config = uvicorn_config(app, settings, settings.api_host, 0, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the owner has gone (killed): stop serving
+        while not server.should_exit:
+            if os.getppid() != parent:
+                server.should_exit = True
+                return
+            time.sleep(1.0)
+
+    threading.Thread(target=orphaned, name="owner-watch", daemon=True).start()
+    try:
+        with cleanup_on_sigterm():
+            server.run(sockets=[sock])
+    finally:
+        stop_owned(settings)  # a model process this worker happened to start
+
+
+if __name__ == "__main__":
+    main()
