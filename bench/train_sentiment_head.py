@@ -261,7 +261,7 @@ def main() -> None:
         "l2_per_1000": L2_PER_1000,
         "cv_accuracy": round(accuracy, 4),
         "classes": list(CLASSES),
-        "model_ids": sorted({embedder.model_id, "all-minilm-l6-v2", "all-minilm-l6-v2-int8"}),
+        "model_ids": sorted({embedder.model_id, "all-minilm-l6-v2", "all-minilm-l6-v2-int8-v2"}),
         "dim": int(x.shape[1]),
         "biases": [round(float(b), 6) for b in theta[:, -1]],
         "weights": [[round(float(w), 6) for w in row[:-1]] for row in theta],

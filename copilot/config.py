@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     embed_backend: Literal["onnx", "onnx-int8", "torch"] = Field(
         default="onnx",
         description="Runtime for the local model: onnx (same vectors as torch, faster), "
-        "onnx-int8 (quantised: about 1.9x faster again, its own index), torch.",
+        "onnx-int8 (quantised: about 1.6x faster again, its own index), torch.",
     )
     embed_batch: int = Field(default=64, ge=1, le=2048)
     embed_threads: int = Field(

@@ -6,9 +6,13 @@ the model's tokens, the run record). At 20 concurrent streams on 2 cores the pro
 that limit and runs queued before reaching the model (docs/benchmarks.md, "API under
 load"), while the second core was mostly idle.
 
-How: the classic pre-fork shape, kept small. ``copilot serve`` binds the listening socket
-itself and starts N − 1 worker processes that inherit it; the kernel hands each new
-connection to whichever process accepts first. The first process stays what it was (it
+How: the pre-fork shape, kept small. ``copilot serve`` binds the listening socket itself
+with ``SO_REUSEPORT`` and starts N − 1 worker processes, each of which binds its own socket
+to the same address; the kernel spreads new connections evenly over the sockets (by a hash
+of the client's address and port). One socket shared by every process was tried first: a
+burst of new connections went mostly to whichever process's loop was free at that moment,
+and kept-alive connections stay where they landed, so the owner served about twice the
+worker's share of a benchmark. The first process stays what it was (it
 owns the index, sync jobs, the model process and the discovery file); a worker builds the
 same app with ``create_app(worker=Worker(...))``, which reads the index through the owner
 (``copilot.index.remote``), forwards the routes it cannot serve (``copilot.api.forward``)
@@ -89,12 +93,12 @@ class Workers:
                 proc.wait(timeout=5)
 
     def _spawn(self, n: int) -> subprocess.Popen[bytes]:
-        fd = self.sock.fileno()
-        command = [sys.executable, "-m", "copilot.api.workers", "--fd", str(fd),
-                   "--owner", self.owner_url, "--number", str(n + 1)]  # fmt: skip
+        host, port = self.sock.getsockname()[:2]
+        command = [sys.executable, "-m", "copilot.api.workers", "--host", str(host), "--port",
+                   str(port), "--owner", self.owner_url, "--number", str(n + 1)]  # fmt: skip
         # A worker's output is its log: to the service's stderr (stdout may be a pipe its
         # starter reads for something else).
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=sys.stderr, pass_fds=(fd,))
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=sys.stderr)
         assert proc.stdin is not None
         proc.stdin.write(self.token.encode() + b"\n")
         proc.stdin.close()
@@ -114,18 +118,31 @@ class Workers:
                 starts.append(time.monotonic())
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The service's socket, bound here so that every process can accept on it."""
-    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
-    sock.set_inheritable(True)
+def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    """A socket of the service, bound with ``SO_REUSEPORT`` so that each of its processes
+    can bind one to the same address (only processes of the same user can).
+
+    A worker's is bound but not yet listening (``listen=False``): asyncio starts listening
+    once the app has started, so no connection waits in a worker that is still loading."""
+    bare = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((bare, port))
+        if listen:
+            sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
 def main(argv: list[str] | None = None) -> None:
     """A worker process (started by ``Workers``, never by hand)."""
     parser = argparse.ArgumentParser(prog="copilot.api.workers")
-    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--owner", required=True)
     parser.add_argument("--number", type=int, default=1)
     args = parser.parse_args(argv)
@@ -143,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     auth = Authenticator(settings)
     auth.allow_admin_token(token)
     app = create_app(settings, authenticator=auth, worker=Worker(args.owner, token, args.number))
-    sock = socket.socket(fileno=args.fd)
+    sock = listening_socket(args.host, args.port, listen=False)
     config = uvicorn_config(app, settings, settings.api_host, 0, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     parent = os.getppid()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from copilot.config import Settings
-from copilot.index.onnx_export import ensure_int8_model, ensure_onnx_model
+from copilot.index.onnx_export import INT8_VERSION, ensure_int8_model, ensure_onnx_model
 
 if TYPE_CHECKING:
     import tiktoken
@@ -64,7 +64,11 @@ def model_id_of(settings: Settings) -> str:
     if settings.embed_provider in ("openai", "azure"):
         slug = re.sub(r"[^a-z0-9]+", "-", settings.embed_model.lower()).strip("-")
         return f"{settings.embed_provider}-{slug}"
-    return f"{MINILM_ID}-int8" if settings.embed_backend == "onnx-int8" else MINILM_ID
+    # The int8 quantisation's version is part of the id: another quantisation writes other
+    # vectors, so its index is another one (and ``reindex`` fills it).
+    if settings.embed_backend == "onnx-int8":
+        return f"{MINILM_ID}-int8-v{INT8_VERSION}"
+    return MINILM_ID
 
 
 _cache: dict[tuple[object, ...], Embedder] = {}

@@ -72,13 +72,63 @@ def test_int8_backend_is_close_to_the_float_model_and_has_its_own_index(
     local_settings, onnx_embedder
 ):
     int8 = get_embedder(local_settings.model_copy(update={"embed_backend": "onnx-int8"}))
-    assert int8.model_id == "all-minilm-l6-v2-int8" != onnx_embedder.model_id
+    assert int8.model_id == "all-minilm-l6-v2-int8-v2" != onnx_embedder.model_id
     a = onnx_embedder.embed_documents(SENTENCES)
     b = int8.embed_documents(SENTENCES)
     assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
     assert (a * b).sum(axis=1).min() > 0.97
     # It ranks like the float model: each sentence is still nearest to itself.
     assert ((b @ a.T).argmax(axis=1) == np.arange(len(SENTENCES))).mean() > 0.8
+
+
+def test_int8_export_keeps_the_ffn_down_projections_in_float(local_settings, onnx_embedder):
+    import onnx
+
+    source = embed._packaged_model_dir(local_settings)
+    folder = onnx_export.ensure_int8_model(source, local_settings.models_dir)
+    ops = {n.name: n.op_type for n in onnx.load(str(folder / "model.onnx")).graph.node}
+    assert len(onnx_export.INT8_FLOAT_NODES) == 6
+    assert all(ops[name] == "MatMul" for name in onnx_export.INT8_FLOAT_NODES)
+    # The other five weight MatMuls of each of the six layers run in int8 ...
+    assert list(ops.values()).count("MatMulInteger") == 5 * 6
+    assert ops["/bert/encoder/layer.0/intermediate/dense/MatMul_quant"] == "MatMulInteger"
+    # ... and the embedding tables stay float (no dequantised Gather).
+    assert "DequantizeLinear" not in ops.values()
+
+
+def test_an_int8_file_of_an_older_quantisation_is_rebuilt(local_settings, onnx_embedder, tmp_path):
+    source = embed._packaged_model_dir(local_settings)
+    floats = local_settings.models_dir / "all-minilm-l6-v2-onnx"
+    models = tmp_path / "models"
+    shutil.copytree(floats, models / "all-minilm-l6-v2-onnx")
+    old = models / "all-minilm-l6-v2-onnx-int8"
+    old.mkdir()
+    (old / "model.onnx").write_bytes(b"an int8 file of the earlier, all-MatMul quantisation")
+    shutil.copy2(floats / "fingerprint.json", old / "fingerprint.json")  # what v1 wrote
+    assert onnx_export.ensure_int8_model(source, models) == old
+    stamp = json.loads((old / "fingerprint.json").read_text())
+    assert stamp["int8_version"] == onnx_export.INT8_VERSION
+    assert (old / "model.onnx").stat().st_size > 1_000_000
+    rebuilt = (old / "model.onnx").stat().st_mtime_ns
+    onnx_export.ensure_int8_model(source, models)  # current now: left alone
+    assert (old / "model.onnx").stat().st_mtime_ns == rebuilt
+
+
+def test_int8_export_with_a_missing_float_node_fails_and_leaves_nothing(
+    local_settings, onnx_embedder, tmp_path, monkeypatch
+):
+    source = embed._packaged_model_dir(local_settings)
+    models = tmp_path / "models"
+    shutil.copytree(
+        local_settings.models_dir / "all-minilm-l6-v2-onnx", models / "all-minilm-l6-v2-onnx"
+    )
+    monkeypatch.setattr(onnx_export, "INT8_FLOAT_NODES", ("/bert/encoder/layer.9/MatMul",))
+    with pytest.raises(RuntimeError, match=r"no node '/bert/encoder/layer\.9/MatMul'"):
+        onnx_export.ensure_int8_model(source, models)
+    assert sorted(p.name for p in models.iterdir()) == [
+        "all-minilm-l6-v2-onnx",
+        "all-minilm-l6-v2-onnx-int8.lock",
+    ]
 
 
 def test_vectors_are_unit_float32_and_mean_something(onnx_embedder):

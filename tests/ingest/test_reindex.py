@@ -33,12 +33,12 @@ def test_switching_the_embedding_backend_reindexes_and_status_says_so_before(set
     with Workspace(int8) as ws:
         # Before any sync: the state has chunks, the int8 index does not exist yet.
         (notice,) = cli_ops.status(ws.state, "ann", int8)["notices"]
-        assert "all-minilm-l6-v2-int8" in notice and "all-minilm-l6-v2)" in notice
+        assert "all-minilm-l6-v2-int8-v2" in notice and "all-minilm-l6-v2)" in notice
         assert "copilot sync" in notice
         again = run(ws, folder)
         assert again.indexed == 7 and again.unchanged == 0
         assert again.chunks == first.chunks and ws.store.count("ann") == first.chunks
-        assert any("not in the index of all-minilm-l6-v2-int8" in n["note"] for n in again.notes)
+        assert any("not in the index of all-minilm-l6-v2-int8-v2" in n["note"] for n in again.notes)
         hits = search(ws.store, ws.embedder, "ann", "legacy invoice export nightly batch", k=3)
         assert hits and hits[0].title == "Atlas status report.docx"
         assert cli_ops.status(ws.state, "ann", int8)["notices"] == []
