@@ -146,9 +146,11 @@ class Authenticator:
         """Whether the header carries this service's local admin token (the service's own
         API workers call its internal routes with it, ``copilot.api.internal``)."""
         try:
-            token = _bearer_token(authorization)
+            return self._is_admin(_bearer_token(authorization))
         except AuthError:
             return False
+
+    def _is_admin(self, token: str) -> bool:
         return self._admin_token is not None and hmac.compare_digest(
             token.encode(), self._admin_token.encode()
         )
@@ -165,9 +167,7 @@ class Authenticator:
         ``X-Copilot-User`` header), ``peer`` (the client address) and ``host`` (the
         ``Host`` header) matter only for the local admin token."""
         token = _bearer_token(authorization)
-        if self._admin_token is not None and hmac.compare_digest(
-            token.encode(), self._admin_token.encode()
-        ):
+        if self._is_admin(token):
             return self._machine_principal(local_user, peer, host)
         if self._dev:
             return self._dev_principal(token)
@@ -183,9 +183,7 @@ class Authenticator:
             token = _bearer_token(authorization)
         except AuthError:
             return False
-        if self._admin_token is not None and hmac.compare_digest(
-            token.encode(), self._admin_token.encode()
-        ):
+        if self._is_admin(token):
             return False
         if self._dev:
             return not (token.startswith("dev:") and token[4:] in self._dev_users)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.cli.test_service_client import START_TIMEOUT_S, copilot, discovery, make_env, texts
+from tests.cli.test_service_client import START_TIMEOUT_S, copilot, make_env, serving, texts
 
 ANNA = {"Authorization": "Bearer dev:anna"}
 TRIES = 400  # new connections before giving up on reaching one process
@@ -44,28 +42,14 @@ def worker_pids(pid: int) -> list[int]:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("workers")
     env = make_env(dict(os.environ), root / "home") | {"COPILOT_SYNC_ROOTS": f'["{root}"]'}
-    log = root / "serve.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "copilot.cli.app", "serve", "--port", "0", "--workers", "2"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    with serving(env, "--workers", "2") as running:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "copilot serve did not start"
-            info = discovery(env)
-            if info and info["pid"] == server.pid and worker_pids(server.pid):
-                break
+        while not worker_pids(running.process.pid):
+            assert time.monotonic() < deadline, "the worker did not start"
             time.sleep(0.2)
         copilot(env, "sync", "local", str(texts(root / "notes", 12)), "--user", "anna")
-        yield SimpleNamespace(process=server, url=info["url"], token=info["token"], env=env,
-                              root=root, log=log)  # fmt: skip
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=60)
+        running.env, running.root = env, root
+        yield running
 
 
 @contextmanager
@@ -136,8 +120,9 @@ def test_the_index_routes_answer_only_the_service_itself(service: SimpleNamespac
         for headers in ({}, ANNA):
             refused = owner.post("/internal/index/count", headers=headers, json={"owner": "x"})
             assert refused.status_code == 403
-        bad = owner.post("/internal/index/search", json={"owner": "local:anna", "text": "x",
-                         "dense": "AAAA"}, headers={"Authorization": f"Bearer {service.token}"})  # fmt: skip
+        machine = {"Authorization": f"Bearer {service.token}"}
+        query = {"owner": "local:anna", "text": "x", "dense": "AAAA"}
+        bad = owner.post("/internal/index/search", json=query, headers=machine)
         assert bad.status_code == 422 and "vector" in bad.text  # 1 float, not 384: named
 
 

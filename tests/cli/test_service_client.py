@@ -56,12 +56,14 @@ def discovery(env: dict[str, str]) -> dict[str, Any] | None:
 
 
 @contextmanager
-def serving(env: dict[str, str]) -> Iterator[SimpleNamespace]:
-    """``copilot serve --port 0`` in the foreground of a child; its address once ready."""
+def serving(env: dict[str, str], *options: str) -> Iterator[SimpleNamespace]:
+    """``copilot serve --port 0 [options]`` in the foreground of a child; its address once
+    ready."""
     log = Path(env["COPILOT_HOME"]).parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("w") as out:
         server = subprocess.Popen([sys.executable, "-m", "copilot.cli.app", "serve", "--port",
-                                   "0"], env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                                   "0", *options], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -73,7 +75,8 @@ def serving(env: dict[str, str]) -> Iterator[SimpleNamespace]:
             time.sleep(0.2)
         http = httpx.Client(base_url=info["url"], timeout=60)
         assert http.get("/readyz").status_code == 200
-        yield SimpleNamespace(process=server, url=info["url"], http=http, log=log)
+        yield SimpleNamespace(process=server, url=info["url"], http=http, log=log,
+                              token=info["token"])  # fmt: skip
         http.close()
     finally:
         if server.poll() is None:
