@@ -18,6 +18,7 @@ so nobody else can claim an address.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,9 @@ class ForwardToOwner:
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._closing(receive), send)
+            return
         if scope["type"] != "http" or not owner_only(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -80,15 +84,32 @@ class ForwardToOwner:
             text = f"The service's first process did not answer ({type(exc).__name__}).\n"
             await _plain(send, 502, text)
             return
+        # The request body has been sent: from now on the client can only hang up, and a
+        # client that does must not leave an event stream relayed to nobody.
+        relay = asyncio.ensure_future(_relay(response, send))
+        gone = asyncio.ensure_future(_hung_up(receive))
         try:
-            out = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in _HOP]
-            await send({"type": "http.response.start", "status": response.status_code,
-                        "headers": out})  # fmt: skip
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in (relay, gone):
+                task.cancel()
+            await asyncio.gather(relay, gone, return_exceptions=True)
             await response.aclose()
+        if relay.done() and not relay.cancelled():
+            relay.result()  # the relay's own error, if it had one
+
+    def _closing(self, receive: Any) -> Any:
+        """``receive`` of the app's lifespan, closing the connections to the owner when the
+        worker shuts down."""
+
+        async def closing() -> Any:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown" and self._client is not None:
+                client, self._client = self._client, None
+                await client.aclose()
+            return message
+
+        return closing
 
 
 class ClientFromWorker:
@@ -112,6 +133,20 @@ class ClientFromWorker:
                     port = scope["client"][1] if scope.get("client") else 0
                     scope["client"] = (found.get(CLIENT_HEADER, b"").decode("latin-1"), port)
         await self.app(scope, receive, send)
+
+
+async def _relay(response: httpx.Response, send: Any) -> None:
+    out = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in _HOP]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+    async for chunk in response.aiter_raw():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _hung_up(receive: Any) -> None:
+    """Returns when the client has gone."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _plain(send: Any, status: int, text: str) -> None:
