@@ -8,6 +8,13 @@ def test_a_placeholder_signature_line_is_dropped_under_the_sign_off() -> None:
     assert without_placeholders(draft) == "Hi Maria,\n\n7 March works for us.\n\nBest regards,\n"
 
 
+def test_a_to_do_placeholder_goes_too() -> None:
+    draft = "Hi Tom,\n\nThe Q3 budget is higher.\n\nBest regards,\n[TODO: name]\n"
+    assert without_placeholders(draft) == "Hi Tom,\n\nThe Q3 budget is higher.\n\nBest regards,\n"
+    note = "[TODO: check the figures with Ana]"
+    assert without_placeholders(note) == note  # a real to-do stays
+
+
 def test_several_placeholder_lines_go_but_citations_links_and_words_stay() -> None:
     draft = "Yes [2].\nSee [the plan](https://x.example).\n\nRegards,\n[Your Name]\n[Your Position]"
     assert without_placeholders(draft) == "Yes [2].\nSee [the plan](https://x.example).\n\nRegards,"
