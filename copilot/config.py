@@ -236,7 +236,7 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8765, ge=0, le=65535)
     api_workers: int = Field(
         default=1, ge=1, le=32,
-        description="API processes of `copilot serve` on one socket: the first owns the "
+        description="API processes of `copilot serve` on one port: the first owns the "
         "index and jobs, the others serve runs and searches (copilot/api/workers.py).",
     )  # fmt: skip
     cors_origins: list[str] = Field(default=[], description="Origins allowed by CORS.")

@@ -1,7 +1,7 @@
 """An API worker hands the routes it cannot serve to the service's first process.
 
-With ``copilot serve --workers N`` every process accepts connections on one socket, so any
-request may land on a worker. Runs, searches, skills, run history and the pages need only
+With ``copilot serve --workers N`` every process accepts connections on the service's port,
+so any request may land on a worker. Runs, searches, skills, run history and the pages need only
 the state store, the model and index reads, which a worker has (``copilot.index.remote``).
 What writes the index or lives in the first process's memory does not: sync jobs and their
 events, fine-tuning jobs, the CLI's routes (its sync, its view of the service), dev mode's
@@ -58,8 +58,8 @@ class ForwardToOwner:
             return
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False)
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP]
-        headers = [(k, v) for k, v in headers if k.lower() not in (CLIENT_HEADER, WORKER_HEADER)]
+        dropped = _HOP | {CLIENT_HEADER, WORKER_HEADER}  # the worker sets its own below
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped]
         client = scope.get("client")
         headers += [(CLIENT_HEADER, (client[0] if client else "").encode()),
                     (WORKER_HEADER, self.token.encode())]  # fmt: skip

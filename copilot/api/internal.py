@@ -33,7 +33,7 @@ MAX_IDS = 1000
 MAX_K = 1000
 
 
-def service_itself(request: Request) -> Api:
+async def service_itself(request: Request) -> Api:
     """The app's ``Api``, for a caller holding the local admin token from this machine."""
     api = api_of(request)
     peer = request.client.host if request.client else None

@@ -134,7 +134,7 @@ def serve(
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, max=32, help="API processes on the one socket (COPILOT_API_WORKERS)."),
+        typer.Option(min=1, max=32, help="API processes on the one port (COPILOT_API_WORKERS)."),
     ] = None,
 ) -> None:
     """Run the copilot service (API, add-in pages, bot) that every command then uses.

@@ -35,6 +35,7 @@ from copilot.cli.output import err, fail
 from copilot.fileio import create_private_file, make_private_dir
 
 if TYPE_CHECKING:
+    from copilot.api.workers import Workers
     from copilot.config import Settings
 
 READY_TIMEOUT_S = 180.0  # the embedder loads, the index opens, legacy ids move
@@ -76,7 +77,7 @@ def refuse_second(settings: Settings) -> None:
 
 def serve_foreground(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """Run the service in this process until it is stopped (Ctrl-C, SIGTERM); with
-    ``workers`` > 1, that many API processes share its socket (``copilot.api.workers``)."""
+    ``workers`` > 1, that many API processes share its port (``copilot.api.workers``)."""
     import uvicorn
 
     from copilot.api.app import create_app
@@ -102,9 +103,13 @@ def serve_foreground(settings: Settings, host: str, port: int, workers: int = 1)
         err.print("[yellow]Development mode: local users, no real sign-in. Loopback only.[/yellow]")
     config = uvicorn_config(api, settings, host, port, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
-    sock = listening_socket(host, port) if workers > 1 else None
+    sock, pool = None, None
+    if workers > 1:  # the port is bound here, so the workers' owner address is known now
+        sock = listening_socket(host, port)
+        owner = loopback_url(host, sock.getsockname()[1])
+        pool = Workers(workers - 1, sock, owner or "", token)
     announcer = threading.Thread(
-        target=_announce, args=(server, settings, host, token, workers), daemon=True,
+        target=_announce, args=(server, settings, host, token, pool), daemon=True,
         name="announce",
     )  # fmt: skip
     announcer.start()
@@ -112,18 +117,19 @@ def serve_foreground(settings: Settings, host: str, port: int, workers: int = 1)
         with cleanup_on_sigterm():
             server.run(sockets=[sock] if sock is not None else None)
     finally:
-        running: Workers | None = getattr(server, "copilot_workers", None)
-        if running is not None:
-            running.stop()
+        if pool is not None:
+            pool.stop()
         remove_discovery(settings, os.getpid())
         from copilot.llm.embedded.server import stop_owned
 
         stop_owned(settings)  # the embedded model server started for this service stops too
 
 
-def _announce(server: object, settings: Settings, host: str, token: str, workers: int) -> None:
-    """Once uvicorn listens: start the API workers, if any (they need the owner's address),
-    and write the discovery file (with the port it really bound)."""
+def _announce(
+    server: object, settings: Settings, host: str, token: str, pool: Workers | None
+) -> None:
+    """Once uvicorn listens: start the API workers, if any (they call the owner from their
+    start), and write the discovery file (with the port it really bound)."""
     while not getattr(server, "started", False):
         if getattr(server, "should_exit", False):
             return
@@ -138,14 +144,10 @@ def _announce(server: object, settings: Settings, host: str, token: str, workers
             f"[yellow]The service listens on {host} only, so this machine's copilot command "
             "cannot use it; serve on 0.0.0.0 or a loopback address for that.[/yellow]"
         )
-    if workers > 1 and url is not None:
-        from copilot.api.workers import Workers
-
-        started = Workers(workers - 1, sockets[0], url, token)
-        started.start()
-        server.copilot_workers = started  # type: ignore[attr-defined]  # stopped by serve
-        err.print(f"{workers} API processes: this one (pid {os.getpid()}) owns the index; "
-                  f"workers {', '.join(map(str, started.pids))}.", markup=False)  # fmt: skip
+    if pool is not None:
+        pool.start()
+        err.print(f"{pool.count + 1} API processes: this one (pid {os.getpid()}) owns the "
+                  f"index; workers {', '.join(map(str, pool.pids))}.", markup=False)  # fmt: skip
     if url is None:
         return
     info = ServiceInfo(url=url, pid=os.getpid(), started=time.time(), listen=host, token=token)

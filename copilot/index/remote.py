@@ -3,7 +3,7 @@
 Why: the embedded index admits one process (Qdrant Edge has one writer, and the copilot
 locks the folder), yet one Python process serves ~20 streamed runs at most before they queue
 for its interpreter lock (docs/benchmarks.md, "API under load"). ``copilot serve --workers
-N`` therefore runs N API processes on one listening socket: the first owns the index, the
+N`` therefore runs N API processes on one port: the first owns the index, the
 state store's jobs and the model process; the others serve runs and searches, embed their
 own queries and call the owner only for the index search itself (~1–5 ms of its time
 against ~40 ms for a whole run). ``RemoteIndex`` is that call: the ``IndexStore`` reads a

@@ -23,7 +23,8 @@ from copilot.skills.engines.local.sentences import split_sentences
 from copilot.skills.engines.local.text import content_terms
 from copilot.skills.types import Source
 
-BULLET = r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+"  # a list line's marker: "- ", "* ", "2. "
+LIST_MARK = r"(?:[-*•]|\d{1,2}[.)])[ \t]+"  # a list item's marker: "- ", "* ", "2. "
+BULLET = r"^[ \t]*" + LIST_MARK  # a list line, nested or not
 LIST_LINE = re.compile(BULLET + r"\S")
 MARKER = re.compile(r"\[\d{1,4}\]")
 # Markers a sentence split leaves at the start of the next sentence ("… paid. [1] The …"):

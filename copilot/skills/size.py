@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from copilot.skills.attribute import LIST_MARK, MARKER
+
 # The user's length: the share of the text's words, and the bounds of the summary's words
 # and points.
 _SHARE = {"short": 0.15, "medium": 0.25, "long": 0.4}
@@ -36,11 +38,10 @@ SIZED_STYLES = ("bullets", "paragraph")
 EXTRA_POINTS = 1  # points beyond those asked for that still stay
 OVER = 1.5  # words beyond those asked for, as a factor, after which a new point is cut
 
-# A top-level point of a list: "- ", "* ", "• ", "1. " or "1) " at the start of a line.
-_POINT_START = re.compile(r"(?m)^(?:[-*•]|\d{1,2}[.)])[ \t]+")
+# A top-level point of a list: its marker at the very start of a line (not nested).
+_POINT_START = re.compile(r"(?m)^" + LIST_MARK)
 # A sentence end in running text, with the source markers that follow it.
-_SENTENCE_END = re.compile(r"[.!?](?:[ \t]*\[\d{1,4}\])*(?=\s+\S)")
-_MARKER = re.compile(r"\[\d{1,4}\]")
+_SENTENCE_END = re.compile(r"[.!?](?:[ \t]*" + MARKER.pattern + r")*(?=\s+\S)")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def summary_size(
 
 def count_words(text: str) -> int:
     """Words of ``text``, source markers left out."""
-    return len(_MARKER.sub(" ", text).split())
+    return len(MARKER.sub(" ", text).split())
 
 
 def _points_end(text: str, most_points: int, most_words: float) -> int | None:

@@ -151,8 +151,7 @@ class _Calls:
         temperature: float | _Default | None = _DEFAULT,
     ) -> Completion:
         job = self.job
-        size_of, reasoning = job.prep.size, self.reasoning
-        json = self.schema is not None if isinstance(json_schema, _Default) else bool(json_schema)
+        schema = self.schema if isinstance(json_schema, _Default) else json_schema
         sink: Callable[[str], None] | None = None
         citations: CitationStream | None = None
         attribution: AttributionStream | None = None
@@ -174,13 +173,15 @@ class _Calls:
             [redacted(m, job.redactor) for m in messages],
             max_tokens=self.max_tokens,
             temperature=self.temperature if isinstance(temperature, _Default) else temperature,
-            json_schema=self.schema if isinstance(json_schema, _Default) else json_schema,
+            json_schema=schema,
             on_delta=sink,
             cancel=job.cancel,
             redactor=job.redactor,  # one set of placeholders for every call of the run
             model=job.model,
             # A summary ends where it has said enough (skills.size): the model stops there.
-            stop_at=size_of.stop_at if stream and size_of and not json and not reasoning else None,
+            stop_at=job.prep.size.stop_at
+            if stream and job.prep.size and schema is None and not self.reasoning
+            else None,
         )
         if attribution is not None:
             attribution.close()
