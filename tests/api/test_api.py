@@ -130,6 +130,28 @@ def test_run_streams_server_sent_events_in_order(client: httpx.Client, llm: Scri
     assert got[-1][1]["citations"][0]["n"] == 1
 
 
+def test_a_summary_is_asked_for_its_size_and_ends_there(
+    client: httpx.Client, llm: ScriptedLLM
+) -> None:
+    """Summarise over HTTP, as the pane does: a ~100-word text asks for a small summary, and
+    a model that writes eight points is stopped after the third (two asked, one more kept)."""
+    text = " ".join(f"Point {i} says the Atlas rehearsal moved to a later day." for i in range(10))
+    points = "\n".join(f"- Point {i} of the summary. [1]" for i in range(1, 9))
+    llm.script(Reply.text(points, chunks=24, chunk_delay=0.01))
+    response = client.post(
+        "/v1/skills/summarise/run",
+        json={"inputs": {"text": text}},
+        headers={**ANNA, "Accept": "text/event-stream"},
+    )
+    got = events(response)
+    done = got[-1][1]
+    assert got[-1][0] == "done" and done["text"].count("- Point") == 3
+    shown = "".join(d["text"] for k, d in got if k == "delta")
+    assert "Point 4" not in shown
+    sent = "\n".join(m["content"] for m in llm.requests[-1].json["messages"])
+    assert "Use about 2 points, 40 words in all." in sent
+
+
 def test_disconnect_cancels_the_model_call(
     api: dict[str, Any], client: httpx.Client, llm: ScriptedLLM
 ) -> None:

@@ -29,6 +29,7 @@ class Server:
     url: str
     process: psutil.Process
     client: httpx.Client
+    home: Path  # its COPILOT_HOME (service.json holds the local admin token)
 
     @contextmanager
     def watched(self) -> Iterator[Callable[[], tuple[float, int]]]:
@@ -108,7 +109,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                     log.flush()
                     raise RuntimeError((root / "server.log").read_text()[-3000:])
                 time.sleep(0.1)
-            yield Server(url, psutil.Process(process.pid), client)
+            yield Server(url, psutil.Process(process.pid), client, root / "home")
     finally:
         process.terminate()
         try:
