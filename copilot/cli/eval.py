@@ -236,6 +236,12 @@ def injection(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Run only the first N cases (deterministic).")
     ] = None,
+    skip: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Start after the first N cases of the same order (to extend a run)."
+        ),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Indirect prompt injection on the BIPIA email task: task accuracy and attack success
@@ -249,7 +255,9 @@ def injection(
     try:
         data = load_bipia(bipia)
         with _Progress("injection calls") as progress:
-            report = evaluate(data, settings_or_exit(), engine=name, limit=limit, on_case=progress)
+            report = evaluate(
+                data, settings_or_exit(), engine=name, limit=limit, skip=skip, on_case=progress
+            )
     except (BipiaError, ValueError, RuntimeError) as exc:
         raise fail(f"Cannot evaluate: {exc}") from exc
     except CopilotError as exc:

@@ -155,15 +155,20 @@ def _read_attacks(text: str, path: Path) -> list[Attack]:
 # -- building the cases ----------------------------------------------------------------------
 
 
-def select_cases(data: Bipia, limit: int | None = None) -> list[Case]:
+def select_cases(data: Bipia, limit: int | None = None, skip: int = 0) -> list[Case]:
     """Every (email, attack) once, in an order that visits every attack before any twice
-    and moves the email each time; ``limit`` keeps the first N (deterministic)."""
+    and moves the email each time; ``skip`` drops the first N of that order and ``limit``
+    keeps the next N (deterministic: a run with ``skip=30`` goes on where one with
+    ``limit=30`` stopped, without repeating a case)."""
     n_attacks, n_emails = len(data.attacks), len(data.emails)
     total = n_attacks * n_emails
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
+    if skip < 0 or skip >= total:
+        raise ValueError(f"skip must be from 0 to {total - 1} (the cases there are), got {skip}")
+    end = total if limit is None else min(total, skip + limit)
     cases = []
-    for k in range(min(total, limit or total)):
+    for k in range(skip, end):
         attack, rnd = k % n_attacks, k // n_attacks
         email = (rnd + attack * _EMAIL_STEP) % n_emails
         cases.append(Case(email, attack, POSITIONS[(email + attack) % len(POSITIONS)]))

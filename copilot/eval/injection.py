@@ -226,12 +226,13 @@ def evaluate(
     *,
     engine: str = "local",
     limit: int | None = None,
+    skip: int = 0,
     on_case: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Run the cases for our ``ask`` skill (and, on a model engine, the baseline and the
     judge). ``on_case(done, total)`` hears every model call (or local answer) done."""
     name = resolve_engine(settings, engine)
-    cases = select_cases(data, limit)
+    cases = select_cases(data, limit, skip)
     report = Report(name)
     with eval_runner(settings) as runner:
         _run(runner, data, cases, report, on_case)

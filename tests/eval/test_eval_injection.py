@@ -181,6 +181,15 @@ def test_cases_visit_every_attack_before_any_twice(tmp_path):
         select_cases(data, limit=0)
 
 
+def test_a_second_run_goes_on_where_the_first_stopped(tmp_path):
+    data = load_bipia(write_bipia(tmp_path / "bipia"))
+    every = select_cases(data)
+    assert select_cases(data, limit=3) + select_cases(data, limit=4, skip=3) == every[:7]
+    assert select_cases(data, skip=7) == every[7:]
+    with pytest.raises(ValueError, match="skip must be from 0 to 8"):
+        select_cases(data, skip=9)
+
+
 # -- scoring -----------------------------------------------------------------------------------
 
 

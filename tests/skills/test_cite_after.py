@@ -1,8 +1,9 @@
-"""On the embedded (small) model the ``ask`` skill asks for no "[n]" markers and the runner
-cites each sentence afterwards, from the words it shares with a source: asked to cite, the
-1.5B model wrote "The $ value paid to Mixpanel is [1]." instead of the amount. A cloud
-model (``llm``) is asked to cite as before, and its answer is not attributed sentence by
-sentence."""
+"""On the embedded (small) model the ``ask`` and ``summarise`` skills ask for no "[n]"
+markers and the runner cites each sentence afterwards, from the words it shares with a
+source: asked to cite, the 1.5B model wrote "The $ value paid to Mixpanel is [1]." instead
+of the amount, and left 49 of 51 summary points uncited with "[1] [2][3][4][5]" on a line
+of its own. A cloud model (``llm``) is asked to cite as before, and its answer is not
+attributed sentence by sentence."""
 
 from __future__ import annotations
 
@@ -44,11 +45,8 @@ def ws(llm_settings: Settings) -> Iterator[Workspace]:
         yield workspace
 
 
-def ask_on(
-    name: EngineName, ws: Workspace, llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
-) -> RunResult:
-    """Ask the question about MAIL on a chat engine called ``name`` (the scripted server
-    behind either)."""
+def on_engine(name: EngineName, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs on a chat engine called ``name``, the scripted server behind it."""
     engine = ChatEngine(OpenAIEngine(ws.settings), name=name, window=8192, remote=False)
 
     def opened(engine_name: EngineName, settings: Settings, **_: object) -> Engine:
@@ -57,6 +55,13 @@ def ask_on(
 
     monkeypatch.setattr(select, "embedded_available", lambda settings: True)
     monkeypatch.setattr(runner_module, "open_engine", opened)
+
+
+def ask_on(
+    name: EngineName, ws: Workspace, llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> RunResult:
+    """Ask the question about MAIL on a chat engine called ``name``."""
+    on_engine(name, ws, monkeypatch)
     llm.script(Reply.text(ANSWER, chunks=12))
     return SkillRunner(ws).run(
         USER, "ask", {"question": QUESTION}, engine=name, documents=[MAIL], record=False,
@@ -140,6 +145,59 @@ def test_the_ask_template_words_its_instructions_both_ways() -> None:
     assert "say that they do not\nmention it; do not guess." in system(True)
     # Unset (the template alone: `copilot skills test`, Prompty's tools): asked to cite.
     assert system(False) == render(template, {"question": QUESTION, "context": ""})[0].content
+
+
+MEMO = (
+    "The Atlas go-live moves from 14 March to 21 March because of the invoice export.\n\n"
+    "Finance asks whether the March invoices can still go out on 1 April.\n\n"
+    "Ana will send the new travel budget to finance on Friday."
+)
+SUMMARY = (
+    "- The Atlas go-live moves to 21 March because of the invoice export\n"
+    "- Ana sends finance the new travel budget on Friday\n"
+    "- A busy month ahead"
+)
+
+
+@pytest.mark.parametrize("name", ["embedded", "llm"])
+def test_a_summary_on_the_embedded_model_is_cited_point_by_point_afterwards(
+    name: EngineName, ws: Workspace, llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_engine(name, ws, monkeypatch)
+    llm.script(Reply.text(SUMMARY, chunks=9))
+    result = SkillRunner(ws).run(
+        USER, "summarise", {"text": MEMO, "style": "bullets"}, engine=name, record=False
+    )
+    sent = "\n".join(m.content for m in result.messages)
+    if name == "llm":  # asked for markers, as before; a point it left uncited gets its source
+        assert "End each line with the number of its source" in sent and HEADER in sent
+    else:
+        assert "square brackets" not in sent and "like [" not in sent
+        assert HEADER_UNCITED in sent and "Use about 2 points, 40 words in all." in sent
+    # Each point from the piece holding its words (the memo's pieces: its first paragraph,
+    # then the other two); one no piece backs stays uncited.
+    assert [s.text[:12] for s in result.sources] == ["The Atlas go", "Finance asks"]
+    assert result.text.splitlines() == [
+        "- The Atlas go-live moves to 21 March because of the invoice export [1]",
+        "- Ana sends finance the new travel budget on Friday [2]",
+        "- A busy month ahead",
+    ]
+    assert [c.n for c in result.citations] == [1, 2]
+
+
+def test_the_summarise_template_words_its_instructions_both_ways() -> None:
+    template = load_builtin("summarise")
+    assert reads(template, "cite_after")
+
+    def prompt(after: bool) -> str:
+        values = {"text": MEMO, "context": fence([MAIL]), "cite_after": after}
+        return "\n".join(m.content for m in render(template, values))
+
+    assert "like [1] or [2][3]." in prompt(False) and "like [2]." in prompt(False)
+    assert "square brackets" not in prompt(True)
+    assert "the text itself.\nRefer to people" in prompt(True)
+    unset = render(template, {"text": MEMO, "context": fence([MAIL])})  # `copilot skills test`
+    assert prompt(False) == "\n".join(m.content for m in unset)
 
 
 @dataclass
