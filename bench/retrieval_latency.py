@@ -42,6 +42,7 @@ from llama_index.core.schema import TextNode  # noqa: E402
 
 from copilot.config import Settings  # noqa: E402
 from copilot.index.search import search  # noqa: E402
+from copilot.ingest.pipeline import OPTIMIZE_EVERY  # noqa: E402
 from copilot.workspace import Workspace  # noqa: E402
 
 DIM = 384
@@ -161,18 +162,25 @@ def run_edge(settings, nodes, owner, queries, dim) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = EdgeVectorStore(Path(tmp) / "edge", dim)
-        start = time.perf_counter()
-        store.add(nodes)
-        load_s = time.perf_counter() - start
-        start = time.perf_counter()
-        store.optimize()
-        optimize_s = time.perf_counter() - start
+        load_s = optimize_s = longest_optimize_s = 0.0
+        # As a sync stores them: OPTIMIZE_EVERY chunks, then an optimize (it holds the GIL).
+        for at in range(0, len(nodes), OPTIMIZE_EVERY):
+            start = time.perf_counter()
+            store.add(nodes[at : at + OPTIMIZE_EVERY])
+            load_s += time.perf_counter() - start
+            start = time.perf_counter()
+            store.optimize()
+            took = time.perf_counter() - start
+            optimize_s, longest_optimize_s = optimize_s + took, max(longest_optimize_s, took)
+        segments = store.client.info().segments_count
         ws = workspace_with(settings, store)
         try:
             timed = time_queries(ws, owner, queries, warmup=10)
         finally:
             store.close()
-    return {"load_s": round(load_s, 1), "optimize_s": round(optimize_s, 1), **timed}
+    return {"load_s": round(load_s, 1), "optimize_s": round(optimize_s, 1),
+            "longest_optimize_s": round(longest_optimize_s, 2), "segments": segments,
+            **timed}  # fmt: skip
 
 
 def run_local(settings, nodes, owner, queries, dim) -> dict[str, Any]:

@@ -22,7 +22,8 @@ Threads: one store may be used from many threads (API searches while a sync writ
 lock of ours. The binding holds the GIL for the whole of every call, so calls never overlap;
 searches under a writing sync showed no errors or wrong results, and an RLock made no
 difference to latency. The price: a long call stalls every thread of the process (``flush``
-~90 ms and ``optimize`` ~8 s on 20k unoptimised chunks of one owner). What needs care is a
+~90 ms; ``optimize`` 5.2 s on 36k new chunks in one call, so the sync calls it every few
+thousand chunks, ~1 s each, see ``INDEXING_THRESHOLD_KB``). What needs care is a
 read made of two calls: the fused search's read-back in ``copilot.index.planner``.
 
 How a search runs (the candidate lists, their fusion) is decided by ``planner``, which
@@ -77,6 +78,9 @@ from copilot.index.points import (
 )
 
 __all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "Mode", "SearchFilters"]
+
+INDEXING_THRESHOLD_KB = 2_000  # a segment over this is indexed by ``optimize`` (engine: 10,000)
+SEGMENTS = 32  # segments kept before small ones are merged (engine: one per CPU)
 
 META_FILE = "copilot-index.json"
 LOCK_FILE = ".copilot.lock"
@@ -139,6 +143,15 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
             vectors={DENSE: qe.EdgeVectorParams(size=self.dim, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             hnsw_config=hnsw,
+            # ``optimize`` holds the GIL for all of its work, so every thread of the process
+            # (the API's event loop, a sync's progress) stops while it runs. With the
+            # engine's defaults nothing was indexed below ~28k new points and then all of
+            # them at once (5.2 s for the 35,827 chunks of issue 18's hard files); a low
+            # indexing threshold and more segments kept let the sync optimise every
+            # ``OPTIMIZE_EVERY`` chunks in calls of ~1 s (docs/benchmarks.md, "Ingestion").
+            optimizers=qe.EdgeOptimizersConfig(
+                indexing_threshold=INDEXING_THRESHOLD_KB, default_segment_number=SEGMENTS
+            ),
         )
 
     def _open(self) -> tuple[qe.EdgeShard, bool]:
