@@ -31,6 +31,11 @@ from connectors.types import Element
 Counter = Callable[[Sequence[str]], list[int]]
 Tick = Callable[[], None]  # called now and then during a long job: progress, a stop check
 TICK_EVERY = 2048  # elements between ticks (about 0.2 s of tokenizing)
+# Elements between ticks while packing: a wide row over the budget is split and its pieces
+# counted one by one (~2 ms a row of issue 18's Russian register: 2,750 rows were 4-6 s
+# without a tick). The tick itself reports at most twice a second.
+PACK_TICK_EVERY = 64
+COUNT_BATCH = 512  # elements counted in one call between ticks (2,048 of those rows: 1.4 s)
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _CELL = re.compile(r"^([A-Z]+)(\d+)$")
 CELL_SEPARATOR = " | "  # between the cells of a table row (the docx and xlsx parsers' form)
@@ -244,8 +249,8 @@ def chunk_elements(
     max_tokens = max(max_tokens, 8)
     cap = max(int(max_tokens * PREFIX_SHARE), 1)
     sizes: list[int] = []
-    for start in range(0, len(body), TICK_EVERY):
-        sizes += count([e.text.strip() for e in body[start : start + TICK_EVERY]])
+    for start in range(0, len(body), COUNT_BATCH):
+        sizes += count([e.text.strip() for e in body[start : start + COUNT_BATCH]])
         if tick is not None:
             tick()
     prefixes: dict[tuple[tuple[str, ...], str], tuple[str, int]] = {}
@@ -272,7 +277,9 @@ def chunk_elements(
         chunks.append(Chunk(text, locator, first.group, tokens, skip, run_first_row[0]))
         run.clear()
 
-    for element, size in zip(body, sizes, strict=True):
+    for n, (element, size) in enumerate(zip(body, sizes, strict=True), 1):
+        if tick is not None and n % PACK_TICK_EVERY == 0:
+            tick()
         key = (element.group, _prefix_key(element))
         prefix, prefix_tokens = prefixes[key[1]]
         budget = max_tokens - prefix_tokens
@@ -298,10 +305,12 @@ def chunk_elements(
             text = f"{prefix}\n{piece}" if prefix else piece
             chunks.append(Chunk(text, dict(element.locator), element.group, 0, skip, row))
     flush()
-    return _within(chunks, count, max_tokens)
+    return _within(chunks, count, max_tokens, tick)
 
 
-def _within(chunks: list[Chunk], count: Counter, max_tokens: int) -> list[Chunk]:
+def _within(
+    chunks: list[Chunk], count: Counter, max_tokens: int, tick: Tick | None = None
+) -> list[Chunk]:
     """Count the chunks whose size is not known exactly (pieces of a split, and any a join
     may have pushed over), and split those that are too long.
 
@@ -309,9 +318,16 @@ def _within(chunks: list[Chunk], count: Counter, max_tokens: int) -> list[Chunk]
     so joining with a newline adds no token): counting it again doubled the tokenizing
     of a 19,000-row sheet for nothing."""
     unsure = [i for i, c in enumerate(chunks) if not 0 < c.tokens <= max_tokens - 2]
-    counted = dict(zip(unsure, count([chunks[i].text for i in unsure]), strict=True))
+    counted: dict[int, int] = {}
+    for start in range(0, len(unsure), TICK_EVERY):
+        some = unsure[start : start + TICK_EVERY]
+        counted.update(zip(some, count([chunks[i].text for i in some]), strict=True))
+        if tick is not None:
+            tick()
     out: list[Chunk] = []
     for i, chunk in enumerate(chunks):
+        if tick is not None and i % TICK_EVERY == 0:
+            tick()
         tokens = counted.get(i, chunk.tokens)
         if tokens <= max_tokens:
             out.append(replace(chunk, tokens=tokens))

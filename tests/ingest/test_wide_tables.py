@@ -156,3 +156,16 @@ def test_a_title_too_long_for_the_window_is_cut_so_the_chunk_is_still_read(embed
     assert max(c.tokens for c in planned.chunks) >= 150  # the text keeps most of the window
     short = plan_chunks(body, "Terms.docx", embedder, settings, Limits(200, 1000))
     assert short.title is None  # a usual title is kept whole
+
+
+def test_packing_a_wide_table_keeps_ticking(embedder):
+    # Each wide Russian row is over the chunk budget and split: ~2 ms a row, so the 2,750
+    # rows of issue 18's register went 4-6 s without a progress report. Now the packer and
+    # the final count both tick every few dozen rows.
+    parsed = parse_docx(wide_docx(RUSSIAN, 400, "Итоги"), "wide.docx")
+    ticks: list[int] = []
+    chunks = chunk_elements(
+        parsed.elements, embedder.count_tokens, 200, tick=lambda: ticks.append(1)
+    )
+    assert len(chunks) > 400  # every row split into pieces
+    assert len(ticks) >= 400 // 64
