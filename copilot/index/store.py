@@ -22,8 +22,8 @@ Threads: one store may be used from many threads (API searches while a sync writ
 lock of ours. The binding holds the GIL for the whole of every call, so calls never overlap;
 searches under a writing sync showed no errors or wrong results, and an RLock made no
 difference to latency. The price: a long call stalls every thread of the process (``flush``
-~90 ms; ``optimize`` 5.2 s on 36k new chunks in one call, so the sync calls it every few
-thousand chunks, ~1 s each, see ``INDEXING_THRESHOLD_KB``). What needs care is a
+~90 ms; ``optimize`` 5.2 s on 36k new chunks in one call, so ``add`` calls it every few
+thousand points, ~1 s each, see ``INDEXING_THRESHOLD_KB``). What needs care is a
 read made of two calls: the fused search's read-back in ``copilot.index.planner``.
 
 How a search runs (the candidate lists, their fusion) is decided by ``planner``, which
@@ -81,6 +81,9 @@ __all__ = ["EdgeVectorStore", "Hit", "IndexLockedError", "Mode", "SearchFilters"
 
 INDEXING_THRESHOLD_KB = 2_000  # a segment over this is indexed by ``optimize`` (engine: 10,000)
 SEGMENTS = 32  # segments kept before small ones are merged (engine: one per CPU)
+# Points written between two ``optimize`` calls, which ``add`` makes itself: ~1 s a call
+# with the settings above (once for 36k new points it took 5.2 s, for 100k 14.8 s).
+OPTIMIZE_EVERY = 4_000
 
 META_FILE = "copilot-index.json"
 LOCK_FILE = ".copilot.lock"
@@ -112,6 +115,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
     _lock_fd: int | None = PrivateAttr(default=None)
     _tallies: items.Tallies = PrivateAttr(default_factory=items.Tallies)
     _item_of: dict[str, str] = PrivateAttr(default_factory=dict)
+    _unoptimised: int = PrivateAttr(default=0)  # points written since the last optimize
 
     def __init__(self, path: Path, dim: int, fusion: Fusion = "dbsf") -> None:
         # The fields are this subclass's: mypy checks them against the base's __init__.
@@ -147,8 +151,8 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
             # (the API's event loop, a sync's progress) stops while it runs. With the
             # engine's defaults nothing was indexed below ~28k new points and then all of
             # them at once (5.2 s for the 35,827 chunks of issue 18's hard files); a low
-            # indexing threshold and more segments kept let the sync optimise every
-            # ``OPTIMIZE_EVERY`` chunks in calls of ~1 s (docs/benchmarks.md, "Ingestion").
+            # indexing threshold and more segments kept let ``add`` optimise every
+            # ``OPTIMIZE_EVERY`` points in calls of ~1 s (docs/benchmarks.md, "Ingestion").
             optimizers=qe.EdgeOptimizersConfig(
                 indexing_threshold=INDEXING_THRESHOLD_KB, default_segment_number=SEGMENTS
             ),
@@ -236,7 +240,11 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         batch_size = int(kwargs.get("batch_size", UPSERT_BATCH))
         points = [to_point(node, self.dim) for node in nodes]
         for start in range(0, len(points), batch_size):
-            self.client.update(qe.UpdateOperation.upsert_points(points[start : start + batch_size]))
+            some = points[start : start + batch_size]
+            self.client.update(qe.UpdateOperation.upsert_points(some))
+            self._unoptimised += len(some)
+            if self._unoptimised >= OPTIMIZE_EVERY:  # in steps, never one long stall at the end
+                self.optimize()
         read = self._read_chunks
         self._write(parts for parts in self._tallies.update([chunk_view(n) for n in nodes], read))
         return [node.node_id for node in nodes]
@@ -309,8 +317,10 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         return {str(r.id): dense_of(r.vector) for r in records if has_dense(r.vector)}
 
     def optimize(self) -> None:
-        """Build HNSW and merge segments; call after bulk writes (slow, then searches are fast)."""
+        """Build HNSW and merge segments; call after bulk writes (slow, then searches are fast).
+        ``add`` calls it every ``OPTIMIZE_EVERY`` points; a writer calls it once at the end."""
         self.client.optimize()
+        self._unoptimised = 0
         tighten(self.path)  # the engine writes its segment files with the umask's permissions
 
     def flush(self) -> None:

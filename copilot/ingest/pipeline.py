@@ -53,9 +53,6 @@ DENSE_SLICE = 32  # chunks embedded between reports at first: ~0.5 s of MiniLM o
 SLICE_S = 1.0  # then as many as take about this long (fewer on a busy machine), within:
 SLICE_RANGE = (8, 64)
 KEYWORD_SLICE = 256  # keyword-only chunks (nothing to embed) stored between reports
-# Chunks stored between two ``optimize`` calls: the call holds the GIL (every thread of the
-# process waits), ~1 s for 4,000 chunks; once at the end of a sync it took 5.2 s for 36k.
-OPTIMIZE_EVERY = 4_000
 
 
 class SyncCancelled(Cancelled):
@@ -100,7 +97,6 @@ class Syncer:
         self.deferred: deque[tuple[Checkpoint, frozenset[str]]] = deque()
         self.batch: list[Work] = []
         self.batch_chunks = 0
-        self.unoptimised = 0  # chunks stored since the index was last optimised
         self.notes: dict[str, str] = {}  # item id -> what its embedding budget left out
         self.limits = Limits(settings.embed_table_rows, settings.embed_item_chunks)
         # Dense chunks embedded between progress reports: about SLICE_S for the local model
@@ -388,10 +384,6 @@ class Syncer:
                 self.slice = max(low, min(high, int(SLICE_S / max(each, 1e-6))))
         self.report.embed_seconds += time.perf_counter() - started
         self.store.add(nodes)
-        self.unoptimised += len(nodes)
-        if self.unoptimised >= OPTIMIZE_EVERY:
-            self.unoptimised = 0
-            self.store.optimize()
         self.report.chunks += len(nodes)
         self.report.embedded += len(nodes) if embed else 0
         self.report.keyword_only += 0 if embed else len(nodes)

@@ -13,10 +13,10 @@ import pytest
 from connectors.local import LocalFolder
 from copilot.api.cli_ops import status
 from copilot.config import Settings
+from copilot.index import store as store_module
 from copilot.index.mmr import diverse_search
 from copilot.index.search import search
 from copilot.index.store import EdgeVectorStore
-from copilot.ingest import pipeline
 from copilot.ingest.pipeline import NOTE_STAGE, SLICE_RANGE, SyncCancelled, SyncReport, sync
 from copilot.ingest.sandbox import ParsePool, ParseTask
 from copilot.workspace import Workspace
@@ -69,7 +69,7 @@ def test_a_large_item_is_stored_in_slices_each_reported(settings, tmp_path):
 def test_a_large_sync_optimises_the_index_as_it_goes(settings, tmp_path, monkeypatch):
     # The engine's optimize holds the GIL: once at the end of a large sync it stopped every
     # thread of the process for seconds (5.2 s for 36k chunks, 14.8 s for 100k).
-    monkeypatch.setattr(pipeline, "OPTIMIZE_EVERY", 10)
+    monkeypatch.setattr(store_module, "OPTIMIZE_EVERY", 10)
     settings = settings.model_copy(update={"embed_table_rows": 1000})
     folder = tmp_path / "docs"
     folder.mkdir()
