@@ -380,6 +380,20 @@ def test_the_command_prints_json_lines_and_names_bad_input(tmp_path, home):
     assert result.exit_code == 2 and "line 4: not JSON" in " ".join(result.output.split())
 
 
+def test_the_command_extends_an_earlier_run_with_skip(tmp_path, home):
+    folder = write_bipia(tmp_path / "bipia")
+    base = ["injection", "--bipia", str(folder), "--json"]
+    result = CliRunner().invoke(eval_app, [*base, "--skip", "7"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.splitlines()[-1])
+    assert summary["name"] == "injection.summary" and summary["cases"] == 2  # cases 8 and 9
+    result = CliRunner().invoke(eval_app, [*base, "--skip", "9"])
+    assert result.exit_code == 2
+    assert "skip must be from 0 to 8" in " ".join(result.output.split())
+    result = CliRunner().invoke(eval_app, [*base, "--skip", "-1"])
+    assert result.exit_code == 2 and "--skip" in result.output
+
+
 @pytest.mark.skipif(
     not os.environ.get("COPILOT_BIPIA_DIR"),
     reason="set COPILOT_BIPIA_DIR to a BIPIA email folder (e.g. ../shared/data/prompt-injection/"
