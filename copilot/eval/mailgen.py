@@ -11,13 +11,21 @@ because people do remember those.
 
     .venv/bin/python -m copilot.eval.mailgen DIR [--threads 90] [--seed 0]
 
-Writes ``DIR/NNNN.eml`` and ``DIR/queries.tsv`` (``query``, tab, ``message-id``).
+Writes ``DIR/NNNN.eml`` and ``DIR/queries.tsv`` (``query``, tab, ``message-id``, tab,
+``also``). A query names only some of its fact's values ("when are the laptops from
+Contoso getting here" names no date), so other threads' messages may state the same fact
+with those values in their own words: they answer the query as well as the one it was
+written for, and ``also`` lists their Message-IDs (space-separated, often none). Without
+that column the collection scored a search that put an equally right message first as a
+miss: on seed 0 only 73 of 204 queries had one right answer, and a perfect ranking
+could reach an MRR@10 of about 0.74 (seed 1: 51 of 208, about 0.67).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import string
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -208,7 +216,8 @@ def generate(folder: Path, threads: int = 90, seed: int = 0) -> tuple[int, int]:
     rng = random.Random(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    queries: list[tuple[str, str]] = []
+    queries: list[tuple[str, str, str, dict[str, str]]] = []
+    said: list[tuple[str, str, dict[str, str]]] = []  # (message-id, statement, values)
     count = 0
     when = START
     for t in range(threads):
@@ -244,12 +253,27 @@ def generate(folder: Path, threads: int = 90, seed: int = 0) -> tuple[int, int]:
             (folder / f"{count:04d}.eml").write_bytes(msg.as_bytes())
             history.append((msg, body, sender))
             references.append(message_id)
+            said.append((message_id.strip("<>"), statement, values))
             if rng.random() < 0.6:
-                query = rng.choice(paraphrases).format(**values)
-                queries.append((query, message_id.strip("<>")))
-    lines = ["query\tmessage-id"] + [f"{q}\t{mid}" for q, mid in queries]
+                paraphrase = rng.choice(paraphrases)
+                named = {k: values[k] for k in _slots(paraphrase)}
+                queries.append(
+                    (paraphrase.format(**values), message_id.strip("<>"), statement, named)
+                )
+    lines = ["query\tmessage-id\talso"]
+    for query, mid, statement, named in queries:
+        also = [m for m, s, v in said if m != mid and s == statement and _agrees(v, named)]
+        lines.append(f"{query}\t{mid}\t{' '.join(also)}")
     (folder / "queries.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return count, len(queries)
+
+
+def _slots(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
+def _agrees(values: dict[str, str], named: dict[str, str]) -> bool:
+    return all(values[k] == v for k, v in named.items())
 
 
 def _address(person: tuple) -> str:

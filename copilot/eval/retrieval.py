@@ -219,7 +219,12 @@ def beir_doc(result: SearchResult) -> str | None:
 
 
 def load_known_item(folder: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    """``queries.tsv`` (query, tab, Message-ID) checked against the folder's .eml files."""
+    """``queries.tsv`` (query, tab, Message-ID, and optionally tab, the Message-IDs of other
+    messages that answer it as well, space-separated) checked against the folder's .eml files.
+
+    The wanted message is graded 2, the others 1: MRR@10 counts the first right answer,
+    nDCG@10 still prefers the message the query was written for.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise CollectionError(f"{folder} is not a folder")
@@ -236,14 +241,19 @@ def load_known_item(folder: Path) -> tuple[dict[str, str], dict[str, dict[str, i
         if not line.strip() or (number == 1 and line.lower().startswith("query\t")):
             continue
         fields = line.split("\t")
-        if len(fields) != 2:
+        if len(fields) not in (2, 3):
             raise CollectionError(f"{path}:{number}: expected query, tab, Message-ID")
-        target = normalise_id(fields[1])
-        if target not in ids:
-            raise CollectionError(f"{path}:{number}: no .eml file has Message-ID {fields[1]!r}")
+        wanted = {normalise_id(fields[1]): 2}
+        for also in fields[2].split() if len(fields) == 3 else ():
+            wanted.setdefault(normalise_id(also), 1)
+        for message_id in wanted:
+            if message_id not in ids:
+                raise CollectionError(
+                    f"{path}:{number}: no .eml file has Message-ID {message_id!r}"
+                )
         query_id = str(number)
         queries[query_id] = fields[0]
-        qrels[query_id] = {target: 1}
+        qrels[query_id] = wanted
     if not queries:
         raise CollectionError(f"{path} holds no queries")
     return queries, qrels

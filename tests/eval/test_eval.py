@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import math
 import subprocess
@@ -10,9 +12,14 @@ import sys
 import pytest
 
 from copilot.eval.beir import CollectionError, load_beir
-from copilot.eval.mailgen import generate
+from copilot.eval.mailgen import SLOTS, generate
 from copilot.eval.metrics import mrr_at, ndcg_at, percentile, recall_at
-from copilot.eval.retrieval import evaluate_beir, evaluate_mail_known_item, load_known_item
+from copilot.eval.retrieval import (
+    evaluate_beir,
+    evaluate_mail_known_item,
+    load_known_item,
+    message_id_of,
+)
 
 DOCS = [
     ("d1", "Wind tunnel tests", "Lift and drag of a swept wing were measured in a wind tunnel."),
@@ -184,10 +191,41 @@ def test_mail_known_item_through_the_mail_parser(settings, tmp_path):
     assert scores["hybrid"].mrr10 > 0.5
 
 
+def test_messages_that_state_the_same_fact_count_as_right_answers(tmp_path):
+    """A query names only some of its fact's values; another thread's message that states
+    the fact with those values answers it as well, and is listed, graded below the one the
+    query was written for."""
+    generate(tmp_path / "mail", threads=90, seed=0)
+    rows = [line.split("\t") for line in
+            (tmp_path / "mail" / "queries.tsv").read_text().splitlines()[1:]]  # fmt: skip
+    shared = [row for row in rows if row[2]]
+    assert len(rows) == 204 and sum(1 for row in rows if not row[2]) == 73
+    values = {v for vs in SLOTS.values() for v in vs if len(v) > 3}
+    bodies = {message_id_of(p): _body(p) for p in (tmp_path / "mail").glob("*.eml")}
+    for query, _wanted, also in shared[:40]:
+        named = {v for v in values if v in query}
+        for message_id in also.split():
+            own = bodies[message_id].split("\n\n")[1]  # after the greeting: its own words
+            assert all(v in own for v in named), (query, message_id)
+    _, qrels = load_known_item(tmp_path / "mail")
+    first = qrels["2"]
+    assert sorted(first.values(), reverse=True)[0] == 2 and list(first.values()).count(2) == 1
+    assert len(first) == 1 + len(rows[0][2].split())
+
+
+def _body(path):
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    return message.get_content()
+
+
 def test_known_item_queries_must_name_existing_messages(tmp_path):
     generate(tmp_path / "mail", threads=2, seed=0)
     _append(tmp_path / "mail" / "queries.tsv", "lost query\t<nobody@nowhere>\n")
     with pytest.raises(CollectionError, match=r"queries\.tsv:\d+: no \.eml file has"):
+        load_known_item(tmp_path / "mail")
+    real = message_id_of(next((tmp_path / "mail").glob("*.eml")))
+    (tmp_path / "mail" / "queries.tsv").write_text(f"q\t{real}\t{real} <gone@nowhere>\n")
+    with pytest.raises(CollectionError, match=r"queries\.tsv:1: no \.eml file has .*gone@"):
         load_known_item(tmp_path / "mail")
     (tmp_path / "mail" / "queries.tsv").unlink()
     with pytest.raises(CollectionError, match=r"queries\.tsv is missing"):
