@@ -27,7 +27,7 @@ from copilot.index.search import QueryError, SearchResult, search
 from copilot.llm.tokens import count_messages, count_tokens
 from copilot.llm.types import Message
 from copilot.skills import budget
-from copilot.skills.context import budget_for, fence, pack, uncited
+from copilot.skills.context import budget_for, fence, joined_given, pack, uncited
 from copilot.skills.engines.base import Engine, EngineName
 from copilot.skills.engines.local.text import sources_from_text
 from copilot.skills.history import RunStore
@@ -119,8 +119,9 @@ def prepare(
 
     text_query = retrieval_query(template, inputs, query)
     use_retrieval = template.metadata.retrieval.enabled if retrieval is None else retrieval
+    after = cites_after(engine, template)
     if template.metadata.task == "summarise":
-        gathered = document_sources(inputs, documents, engine, budget)
+        gathered = document_sources(inputs, documents, engine, budget, numbered=not after)
     elif documents:
         gathered = given_sources(documents, budget)
     elif use_retrieval and text_query:
@@ -134,7 +135,6 @@ def prepare(
     examples = few_shot(workspace, runs, skill, user, text_query)
     timings["examples_ms"] = _ms(t1)
     t2 = time.perf_counter()
-    after = cites_after(engine, template)
     context = uncited(gathered.context) if after else gathered.context
     values = {**inputs, "context": context, "cite_after": after}
     if examples is not None:
@@ -251,18 +251,24 @@ def retrieval_query(template: SkillTemplate, inputs: GivenInputs, query: str | N
 
 
 def document_sources(
-    inputs: GivenInputs, documents: Sequence[Source] | None, engine: Engine, budget: int
+    inputs: GivenInputs,
+    documents: Sequence[Source] | None,
+    engine: Engine,
+    budget: int,
+    *,
+    numbered: bool = True,
 ) -> Gathered:
     """What summarise works on: the given document, else the text, in document order.
 
     Never cut to the budget: a document longer than the window is summarised part by
-    part (map-reduce), which fences each part itself.
+    part (map-reduce), which fences each part itself. Unless the model is to cite the
+    pieces (``numbered``), a given text is fenced as one block (``joined_given``).
     """
     text = str(inputs.get("text") or "")
     sources = list(documents) if documents else sources_from_text(text)
     if not sources:
         raise SkillInputError("there is nothing to summarise: the text is empty")
-    context = fence(sources)
+    context = fence(sources if numbered else joined_given(sources))
     if engine.window > 0 and count_tokens(context) > budget:
         return Gathered(sources, sources, long_document=True)
     return Gathered(sources, sources, context=context)

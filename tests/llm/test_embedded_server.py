@@ -155,6 +155,27 @@ def test_cancel_mid_stream_stops_the_generation_on_the_server(
     assert chat.complete(COUNT, max_tokens=4).text  # and the next call is served
 
 
+def test_an_answer_ended_early_still_leaves_its_prompt_for_the_next_call(
+    chat: EmbeddedChat,
+) -> None:
+    """A summary the client cuts where it has said enough (``stop_at``) hangs up mid-stream;
+    llama.cpp stores a prompt's state only when its answer ends, so the prompt is kept as
+    soon as it is read (``process.keep_read_prompts``)."""
+    info = chat.start()
+    prompt = [Message("system", "You list numbers."), Message("user", "Count to 200 in words.")]
+    before = server.status(info.port)
+    assert before is not None
+    answer = chat.complete(
+        prompt, max_tokens=300, stop_at=lambda text: 5 if len(text) > 5 else None
+    )
+    assert len(answer.text) == 5  # cut where stop_at said
+    deadline = time.monotonic() + 5
+    while (server.status(info.port) or {}).get("busy") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = server.status(info.port)
+    assert after is not None and after["cached_prompts"] == before["cached_prompts"] + 1
+
+
 def test_two_runs_take_turns_and_the_second_hears_its_position(chat: EmbeddedChat) -> None:
     first_streaming, second_queued = threading.Event(), threading.Event()
     positions: list[int] = []
@@ -460,6 +481,9 @@ def test_the_prompt_cache_keeps_only_what_it_counts() -> None:
     cache[(5, 6)] = state(2)
     cache[(7, 8)] = state(2)  # over 3 MB with three: the oldest goes
     assert (1, 2, 3) not in cache and (7, 8) in cache
+    # The prompt read, then the prompt with its answer: one state stays, the longer one.
+    cache[(7, 8, 9, 10)] = state(4)
+    assert list(cache.cache_state) == [(5, 6), (7, 8, 9, 10)]
 
 
 def test_the_server_reads_prompts_on_every_core_and_generates_on_one(

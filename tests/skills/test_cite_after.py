@@ -171,9 +171,13 @@ def test_a_summary_on_the_embedded_model_is_cited_point_by_point_afterwards(
     sent = "\n".join(m.content for m in result.messages)
     if name == "llm":  # asked for markers, as before; a point it left uncited gets its source
         assert "End each line with the number of its source" in sent and HEADER in sent
+        assert sent.count("<source id=") == 2 and "cut into numbered sources" in sent
     else:
         assert "square brackets" not in sent and "like [" not in sent
         assert HEADER_UNCITED in sent and "Use about 2 points, 40 words in all." in sent
+        # Not asked to cite, the model reads the memo as one block: no tags it cannot use.
+        assert sent.count("<source id=") == 1 and "cut into" not in sent
+        assert "invoice export.\n\nFinance asks" in sent
     # Each point from the piece holding its words (the memo's pieces: its first paragraph,
     # then the other two); one no piece backs stays uncited.
     assert [s.text[:12] for s in result.sources] == ["The Atlas go", "Finance asks"]

@@ -108,6 +108,7 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
     if llama is not None and args.cache_mb > 0:
         cache = prompt_cache(args.cache_mb << 20)
         llama.set_cache(cache)
+        keep_read_prompts(llama)
 
     template = str((getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template", ""))
 
@@ -145,9 +146,38 @@ def prompt_cache(capacity_bytes: int) -> LlamaRAMCache:
         def __setitem__(self, key: Any, value: Any) -> None:
             # load_state broadcasts the rows it is given; only the last one was ever real.
             value.scores = value.scores[-1:].copy()
+            # A state whose tokens begin with a kept one's serves every prompt that one
+            # served, at least as far: the prompt read (``keep_read_prompts``) gives way to
+            # the prompt and its answer when the answer ends.
+            key = tuple(key)
+            for kept in [k for k in self.cache_state if key[: len(k)] == k]:
+                del self.cache_state[kept]
             super().__setitem__(key, value)
 
     return PromptCache(capacity_bytes=capacity_bytes)
+
+
+def keep_read_prompts(llama: Any) -> None:
+    """Keep each prompt's state in the prompt cache as soon as it is read, not only when
+    its answer ends.
+
+    llama-cpp-python stores the state after the last token of a completion; a stream the
+    client ends early (a summary cut where it has said enough, ``skills.size``; a run
+    cancelled) is never stored, so the next call with the same skill prefix read it again
+    whenever another prompt had come in between: a summary's first token took 9.5 s
+    instead of ~5 on a new mail (issue 14, ``bench/embedded.py``, 2026-12-07). The state is
+    copied under the model's lock, in the generating thread, before the first token goes
+    out (a few milliseconds for a ~700-token prompt).
+    """
+    generate = llama.generate
+
+    def generating(*args: Any, **kwargs: Any) -> Any:
+        for n, token in enumerate(generate(*args, **kwargs)):
+            if n == 0 and llama.cache is not None:
+                llama.cache[llama.input_ids[: llama.n_tokens].tolist()] = llama.save_state()
+            yield token
+
+    llama.generate = generating
 
 
 async def _idle_watch(server: Any, activity: Activity, keep_alive: float) -> None:
