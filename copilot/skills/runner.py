@@ -303,7 +303,10 @@ def _complete(
     result.cost_usd = tally.cost
     given = prep.all_sources if prep.long_document else prep.sources
     text_output = prep.template.metadata.output.format == "text"
-    written = shape_answer(answer.text, prep.inputs.get("style")) if text_output else answer.text
+    notes = str(prep.inputs.get("notes") or "") if prep.template.metadata.task == "draft" else None
+    written = (
+        shape_answer(answer.text, prep.inputs.get("style"), notes) if text_output else answer.text
+    )
     if given and text_output:
         if prep.template.metadata.prefill is None:  # not a reply: its reader has no sources
             attribute = attribute_sentences if prep.cite_after else attribute_lines

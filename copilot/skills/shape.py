@@ -49,6 +49,23 @@ _SIGN_OFF_POINT = re.compile(
 _NAME_POINT = re.compile(BULLET + r"[A-Z][\w'’-]+(?: [A-Z][\w'’-]+){0,2}" + _MARKS + "$")
 LIST_STYLES = ("bullets", "action_items")
 
+# A sentence by which the writer says they attach or enclose something: "please find it
+# attached as [1]" (the demo's draft on the embedded model, 2026-12-07, although the
+# template says never to claim an attachment the notes do not mention), "I have attached
+# the plan", "Attached is …", "The slides are attached". Not "thanks for the attached
+# report": that one is the sender's.
+_ATTACH_CLAIM = re.compile(
+    r"\bfind\b[^.!?\n]{0,60}\b(?:attached|enclosed)\b"
+    r"|\b(?:I|we)(?:'ve|’ve|'m|’m| have| am| are)?(?: also| now)? "
+    r"(?:attached|attach|attaching|enclosed|enclose|enclosing)\b"
+    r"|^(?:attached|enclosed)\b|\b(?:is|are) (?:attached|enclosed)\b|\battached (?:as|here)\b",
+    re.IGNORECASE,
+)
+_ATTACH_WORD = re.compile(r"attach|enclos", re.IGNORECASE)
+# A sentence's end: its marks, the source numbers after them, then blank space or the end
+# of the line ("v2.1" and "6.5" go on).
+_SENTENCE_END = re.compile(r"[.!?]+(?:[ \t]*\[\d{1,4}\])*(?:[ \t]+|$)")
+
 
 def without_placeholders(text: str) -> str:
     """The text without lines that are only a placeholder for the user to fill in; the
@@ -76,6 +93,34 @@ def without_sign_off_points(text: str) -> str:
     return "\n".join(kept).rstrip() + ("\n" if text.endswith("\n") else "")
 
 
+def without_unbacked_attachments(text: str, notes: str) -> str:
+    """A draft without sentences that claim an attachment, unless the user's ``notes``
+    speak of one: a draft goes out with what the user attaches, and a small model invents
+    attachments as a way to answer a question it has no figures for. A paragraph left
+    empty goes with its sentence."""
+    if not _ATTACH_WORD.search(text) or _ATTACH_WORD.search(notes):
+        return text
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        lines = []
+        for line in paragraph.split("\n"):
+            pieces = _sentences(line)
+            kept = [k for k in pieces if not _ATTACH_CLAIM.search(k.strip())]
+            lines.append(line if len(kept) == len(pieces) else "".join(kept).rstrip())
+        if any(lines) or not paragraph.strip():
+            paragraphs.append("\n".join(line for line in lines if line or len(lines) == 1))
+    return "\n\n".join(paragraphs)
+
+
+def _sentences(line: str) -> list[str]:
+    """``line`` cut after each sentence end; the pieces join back to exactly ``line``."""
+    pieces, start = [], 0
+    for end in _SENTENCE_END.finditer(line):
+        pieces.append(line[start : end.end()])
+        start = end.end()
+    return [*pieces, line[start:]] if start < len(line) else pieces
+
+
 def subject_line(text: str) -> str:
     """One line of subject: the first non-empty line, without a "Subject:" label and
     enclosing quotes."""
@@ -83,11 +128,14 @@ def subject_line(text: str) -> str:
     return _SUBJECT_LABEL.sub("", first).strip().strip(_QUOTES).strip()
 
 
-def shape_answer(text: str, style: object = None) -> str:
-    """What the user sees of a text answer; ``style`` is the skill's ``style`` input.
-    A fence element a model echoed from its prompt never reaches the user."""
+def shape_answer(text: str, style: object = None, notes: str | None = None) -> str:
+    """What the user sees of a text answer; ``style`` is the skill's ``style`` input, and
+    ``notes`` the user's notes for a draft (None for any other task). A fence element a
+    model echoed from its prompt never reaches the user."""
     if "<untrusted-" in text:
         text = unfence(text)
+    if notes is not None:
+        text = without_unbacked_attachments(text, notes)
     if style == "subject":
         return subject_line(text)
     if style in LIST_STYLES:

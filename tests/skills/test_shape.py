@@ -1,6 +1,11 @@
 """The last touch on written answers: what a small model adds and the user never wants."""
 
-from copilot.skills.shape import shape_answer, subject_line, without_placeholders
+from copilot.skills.shape import (
+    shape_answer,
+    subject_line,
+    without_placeholders,
+    without_unbacked_attachments,
+)
 
 
 def test_a_placeholder_signature_line_is_dropped_under_the_sign_off() -> None:
@@ -64,3 +69,30 @@ def test_a_summary_loses_sign_off_points_and_lines_of_bare_source_numbers() -> N
     # A name is dropped only under a sign-off; other styles and skills are left alone.
     assert shape_answer("- Owner:\n- Ana Silva [2]", "bullets") == "- Owner:\n- Ana Silva [2]"
     assert shape_answer("Thanks,\n[1], [2]", None) == "Thanks,\n[1], [2]"
+
+
+def test_a_draft_loses_an_attachment_it_claims_unless_the_notes_speak_of_one() -> None:
+    # The demo's draft on the embedded model: nothing is attached to a draft.
+    draft = (
+        "Hi Tom,\n\nThank you. I understand that Q3 travel is higher.\n\n"
+        "Regarding the travel budget for Q3, please find it attached as [1].\n\nBest regards,"
+    )
+    assert without_unbacked_attachments(draft, "") == (
+        "Hi Tom,\n\nThank you. I understand that Q3 travel is higher.\n\nBest regards,"
+    )
+    assert without_unbacked_attachments(draft, "Attach the Q3 budget.") == draft
+    mixed = "Hi Ana,\n\nThanks for the attached report. I have attached v2.1 [2]. It is 6.5k.\n"
+    assert without_unbacked_attachments(mixed, "") == (
+        "Hi Ana,\n\nThanks for the attached report. It is 6.5k."
+    )
+    assert without_unbacked_attachments("Hi,\n\nAttached is the list. See you.", "") == (
+        "Hi,\n\nSee you."
+    )
+    kept = "Hi,\n\nThe attachment did not open. Could you send it again?"
+    assert without_unbacked_attachments(kept, "") == kept
+
+
+def test_only_a_draft_is_checked_for_attachments() -> None:
+    text = "The slides are attached. See you Monday."
+    assert shape_answer(text, None) == text  # notes None: not a draft
+    assert shape_answer(text, None, notes="") == "See you Monday."

@@ -275,6 +275,22 @@ def test_a_draft_run_drops_the_placeholder_signature(ws: Workspace, llm: Scripte
     assert result.text.endswith("Best regards,") and "[Your Name]" not in result.text
 
 
+def test_a_draft_run_never_claims_an_attachment_the_notes_do_not_mention(
+    ws: Workspace, llm: ScriptedLLM
+) -> None:
+    llm.script(
+        Reply.text("Hi Maria,\n\nThe Q3 figures are attached. They are final.\n\nBest regards,")
+    )
+    run = SkillRunner(ws).run
+    result = run(USER, "draft", {"message": MAIL, "notes": "figures are final"}, engine="llm",
+                 retrieval=False)  # fmt: skip
+    assert result.text == "Hi Maria,\n\nThey are final.\n\nBest regards,"
+    llm.script(Reply.text("Hi Maria,\n\nThe Q3 figures are attached.\n\nBest regards,"))
+    result = run(USER, "draft", {"message": MAIL, "notes": "figures attached"}, engine="llm",
+                 retrieval=False)  # fmt: skip
+    assert "The Q3 figures are attached." in result.text  # the user said so
+
+
 def test_a_subject_run_answers_the_words_of_the_subject_only(
     ws: Workspace, llm: ScriptedLLM
 ) -> None:
