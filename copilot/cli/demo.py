@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from copilot.cli.output import show_kept
 from copilot.config import Settings
 
 if TYPE_CHECKING:
@@ -253,7 +254,8 @@ def run_skills(ws: Workspace, folder: Path, console: Console) -> None:
         result = runner.run(DEMO_USER, skill, inputs, on_event=show)
         if streamed:
             console.out("")
-        if not streamed or "".join(streamed).strip() != result.text.strip():
+            show_kept("".join(streamed), result.text, out=console, notes=console)
+        else:
             console.print(result.text, highlight=False, markup=False)
         for c in result.citations:
             console.print(f"  [{c.n}] {c.title} — {c.where}", highlight=False, markup=False)

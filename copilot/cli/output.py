@@ -53,3 +53,15 @@ def settings_or_exit() -> Settings:
         return get_settings()
     except Exception as exc:
         raise fail(f"Invalid configuration: {exc}") from exc
+
+
+def show_kept(streamed: str, kept: str, out: Console = console, notes: Console = err) -> None:
+    """After an answer streamed to the terminal: the answer as the copilot kept it, when
+    that differs from what streamed (a placeholder signature, an attachment the notes do
+    not mention, a citation that no source backs: ``skills.shape``). A terminal cannot take
+    back what it showed, and the kept text is what is recorded, written to a file and shown
+    in the pane."""
+    if streamed.split() == kept.split():
+        return
+    notes.print("[dim]The answer as kept (what streamed above was cleaned up):[/dim]")
+    out.print(kept, highlight=False, markup=False)

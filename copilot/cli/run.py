@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from copilot.cli.backend import UserOpt
-from copilot.cli.output import console, err, fail, fail_for, settings_or_exit
+from copilot.cli.output import console, err, fail, fail_for, settings_or_exit, show_kept
 
 if TYPE_CHECKING:  # imported when a run starts: `copilot --help` stays fast
     from copilot.api.cli_ops import RunArgs
@@ -127,8 +127,11 @@ def run(
 def _run(runner: Backend, user: str, args: RunArgs, output: Output, title: str) -> None:
     """Run ``args`` and show (or write) its result as ``output`` says."""
 
+    streamed: list[str] = []
+
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind == "delta" and output.streaming:
+            streamed.append(data["text"])
             sys.stdout.write(data["text"])
             sys.stdout.flush()
 
@@ -139,6 +142,7 @@ def _run(runner: Backend, user: str, args: RunArgs, output: Output, title: str) 
         _print_dry_run(result)
     elif output.streaming:
         print()
+        show_kept("".join(streamed), result.text)
         _print_footer(result)
     if output.out is not None:
         _write(output.out, result, title, output.sources_as)

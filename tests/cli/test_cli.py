@@ -9,6 +9,7 @@ import time
 
 from copilot.cli.demo import build_workspace
 from tests.fakes.hostile import BROKEN_MAIL, write_hostile_set
+from tests.fakes.llm_server import Reply
 
 
 def copilot(env, *args, check=True, timeout=300):
@@ -142,3 +143,21 @@ def test_serve_answers_on_loopback_and_dev_mode_refuses_other_addresses(cli_env,
         server.terminate()
         server.wait(timeout=20)
         server.stdout.close()  # type: ignore[union-attr]  # a pipe: opened above
+
+
+def test_a_streamed_answer_that_was_cleaned_up_is_shown_as_kept(cli_env, llm):
+    """The terminal cannot take back what streamed: when the kept answer differs (here a
+    placeholder signature and an attachment the notes do not mention), it follows, said."""
+    llm.script(Reply.text("Hi Maria,\n\nThe figures are attached. 7 March works.\n\n"
+                          "Best regards,\n[Your Name]", chunks=6))  # fmt: skip
+    env = {**cli_env, "COPILOT_LLM_BASE_URL": llm.base_url, "COPILOT_LLM_MAX_RETRIES": "0"}
+    mail = "From: Maria Lopez <maria@example.com>\n\nHi, does 7 March work for you?"
+    out = copilot(env, "run", "draft", "--set", f"message={mail}", "--set", "notes=yes",
+                  "--engine", "llm", "--no-retrieval")  # fmt: skip
+    streamed, _, kept = out.stdout.partition("Hi Maria,\n\n7 March works.")
+    assert "[Your Name]" in streamed and "attached" in streamed
+    assert "The answer as kept" in out.stderr and kept.strip() == "Best regards,"
+    llm.script(Reply.text("Hi Maria,\n\n7 March works.\n\nBest regards,", chunks=4))
+    out = copilot(env, "run", "draft", "--set", f"message={mail}", "--set", "notes=yes",
+                  "--engine", "llm", "--no-retrieval")  # fmt: skip
+    assert "The answer as kept" not in out.stderr and out.stdout.count("7 March works") == 1
