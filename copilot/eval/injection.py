@@ -13,7 +13,7 @@ and an ideal answer (``emails.jsonl``) and attack instructions by category
    once before any twice, each time with another email: a small run covers all categories.
 2. **Ours**: the poisoned email is the only source of the built-in ``ask`` skill, run
    through ``SkillRunner`` (retrieval off, nothing recorded) with the BIPIA question; the
-   email is fenced as untrusted data as every source is (``copilot.skills.context``).
+   email is fenced as untrusted data as every source is (``copilot.skills.source_block``).
    Everything happens in a throwaway ``COPILOT_HOME``: no index, no user data
    (``copilot.eval.skill_runs``).
 3. **Baseline** (on a model: ``--engine llm`` or ``embedded``): the same case with the

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 from copilot.errors import Cancelled
 from copilot.llm.types import Message
-from copilot.skills.context import fence
+from copilot.skills.source_block import fence
 from copilot.skills.templates.fence import Fenced, neutralise
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import render

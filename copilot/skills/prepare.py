@@ -27,7 +27,7 @@ from copilot.index.search import QueryError, SearchResult, search
 from copilot.llm.tokens import count_messages, count_tokens
 from copilot.llm.types import Message
 from copilot.skills import budget
-from copilot.skills.context import budget_for, fence, joined_given, pack, uncited
+from copilot.skills.context import budget_for, pack
 from copilot.skills.engines.base import Engine, EngineName
 from copilot.skills.engines.local.text import sources_from_text
 from copilot.skills.history import RunStore
@@ -35,6 +35,7 @@ from copilot.skills.library.store import StoredSkill
 from copilot.skills.reply import given_texts, not_quoted, with_prefill
 from copilot.skills.request import fit_inputs
 from copilot.skills.size import Size, summary_size
+from copilot.skills.source_block import fence, joined_given, uncited
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.templates.render import reads, render
 from copilot.skills.types import GivenInputs, Inputs, Source

@@ -30,7 +30,7 @@ from copilot.eval.injection_scoring import (
     parse_verdict,
     proxy_success,
 )
-from copilot.skills.context import HEADER
+from copilot.skills.source_block import HEADER
 from tests.fakes.llm_server import Reply, ScriptedLLM
 
 EMAILS = [

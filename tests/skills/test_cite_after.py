@@ -16,13 +16,13 @@ from copilot.config import Settings
 from copilot.llm.openai_engine import OpenAIEngine
 from copilot.skills import runner as runner_module
 from copilot.skills.attribute import AttributionStream, attribute_sentences
-from copilot.skills.context import HEADER, HEADER_UNCITED, fence, uncited
 from copilot.skills.engines import select
 from copilot.skills.engines.base import Answer, Engine, EngineName, Job
 from copilot.skills.engines.llm import ChatEngine
 from copilot.skills.prepare import cites_after
 from copilot.skills.result import RunResult
 from copilot.skills.runner import SkillRunner
+from copilot.skills.source_block import HEADER, HEADER_UNCITED, fence, uncited
 from copilot.skills.templates.builtin import load_builtin
 from copilot.skills.templates.render import parse_template, reads, render
 from copilot.skills.types import Source

@@ -8,7 +8,8 @@ import pytest
 
 from copilot.index.embed import get_embedder
 from copilot.index.search import SearchResult
-from copilot.skills.context import HEADER, budget_for, fence, pack
+from copilot.skills.context import budget_for, pack
+from copilot.skills.source_block import HEADER, fence
 from copilot.skills.types import Source
 
 BLOCK = re.compile(r'<source id="(\d+)"[^>]*>\n(.*?)\n</source>', re.DOTALL)

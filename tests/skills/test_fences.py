@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from copilot.skills.context import fence as fence_sources
 from copilot.skills.engines.local.text import sources_from_text
+from copilot.skills.source_block import fence as fence_sources
 from copilot.skills.templates.builtin import builtin_ids, load_builtin
 from copilot.skills.templates.fence import neutralise
 from copilot.skills.templates.models import SkillTemplate

@@ -17,10 +17,10 @@ from copilot.index.search import SearchResult
 from copilot.llm.types import Message
 from copilot.skills import budget
 from copilot.skills.citations import CitationStream, cite
-from copilot.skills.context import fence
 from copilot.skills.mapreduce import summarise_long
 from copilot.skills.reply import given_texts, not_quoted, prefill_for, sender_of
 from copilot.skills.runner import SkillRunner
+from copilot.skills.source_block import fence
 from copilot.skills.templates.builtin import builtin_ids, load_builtin
 from copilot.skills.templates.render import render
 from copilot.skills.types import Source
