@@ -19,6 +19,14 @@ whole-item list none of whose chunks made the chunk list gets its best chunk fro
 more batched call (one chunk per item); a chunk whose item has no whole-item score (a
 filter on a chunk-only field, a chunk stored before its item point) keeps its own.
 
+Page furniture last: a chunk of a document's header or footer (a docx's "Internal —
+Project Atlas" on every page) ranks after every passage the search returns, and takes one
+of the ``k`` places only when fewer passages match. Its few words match a query on the
+project's name as well as any passage, and short chunks score high, so it came third for
+"What are the risks for the Atlas migration?" in a 12-chunk demo; in a library where
+every file carries the footer, footers would crowd the list. A footer's words still find
+it when nothing else has them.
+
 A store gives its engine calls as a :class:`SearchEngine` and gets ``search()`` from
 :class:`PlannedSearch`; every filter it is handed is already scoped to the owner.
 """
@@ -42,6 +50,7 @@ from copilot.index.points import dense_list
 __all__ = ["Candidate", "PlannedSearch", "SearchEngine", "SearchRequest", "run_search"]
 
 MIN_EF = 128  # HNSW beam for dense candidates: at least this, or the candidate count
+FURNITURE_SLACK = 10  # more dense-only hits read, so passages can fill what furniture leaves
 Candidate = tuple[str, float, str]  # point id, score, item id
 
 
@@ -111,7 +120,8 @@ def run_search(engine: SearchEngine, request: SearchRequest) -> list[Hit]:
     if not stages:
         return []  # BM25 with only stop words / empty text: nothing can match
     if len(stages) == 1 and stages[0].field == "dense":
-        return engine.nearest(r.owner, chunks, stages[0], r.k)
+        nearest = engine.nearest(r.owner, chunks, stages[0], r.k + FURNITURE_SLACK)
+        return furniture_last(nearest, r.k)
     requests = [(stage, chunks) for stage in stages]
     sparse = stages[-1]  # plan_stages puts BM25 last
     requests.append((sparse, scoped(r.owner, IS_ITEM, *r.conditions)))
@@ -167,14 +177,31 @@ def _read(engine: SearchEngine, fused: Sequence[tuple[str, float]], k: int) -> l
     # item's chunks): such a point has no record any more. Skip it and read on down the
     # fused list, rather than return a hit without payload (seen under a concurrent sync:
     # 1560 payload-less hits in 5790 searches before this loop).
+    # Page furniture read on the way is held back, and goes last (module docstring).
     hits: list[Hit] = []
+    furniture: list[Hit] = []
     start = 0
     while len(hits) < k and start < len(fused):
         part = fused[start : start + k - len(hits)]
         start += len(part)
         payloads = engine.payloads([i for i, _ in part])
-        hits += [Hit(id=i, score=s, payload=payloads[i]) for i, s in part if i in payloads]
-    return hits
+        for i, s in part:
+            if i in payloads:
+                hit = Hit(id=i, score=s, payload=payloads[i])
+                (furniture if is_furniture(hit) else hits).append(hit)
+    return hits + furniture[: k - len(hits)]
+
+
+def furniture_last(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """The first ``k`` of ``hits`` with page furniture after every passage."""
+    passages = [hit for hit in hits if not is_furniture(hit)]
+    return (passages + [hit for hit in hits if is_furniture(hit)])[:k]
+
+
+def is_furniture(hit: Hit) -> bool:
+    """Whether ``hit`` is a chunk of a page header or footer (the docx parser's locator)."""
+    locator = hit.payload.get("locator")
+    return isinstance(locator, dict) and ("header" in locator or "footer" in locator)
 
 
 class PlannedSearch(ABC):

@@ -196,3 +196,31 @@ def test_a_large_item_stored_in_slices_is_read_back_once_not_after_every_slice()
     expected = item_parts(key, stored)
     assert len(reads) == 2 and expected is not None
     assert again.sparse.indices == expected.sparse.indices
+
+
+def test_a_page_footer_ranks_after_every_passage_and_still_answers_alone(store):
+    """A docx footer ("Internal — Project Atlas", on every page) matched "Atlas" as well
+    as any passage and, short, scored high: third of three in the demo's search for the
+    migration's risks. Page furniture now takes a place only where passages leave one."""
+    risks = "The largest risk of the Atlas migration is the legacy invoice export job"
+    dates = "The Atlas go-live moved to 21 March so that testing of the billing interface ends"
+    footer_vector = random_unit()
+    body = [
+        chunk(risks, item_id="local:status.docx", locator={"paragraph": 4}),
+        chunk(dates, item_id="local:plan.docx", locator={"paragraph": 2}),
+    ]
+    footer = chunk("Internal Project Atlas", item_id="local:status.docx", chunk=1,
+                   locator={"footer": 0, "paragraph": 0}, vector=footer_vector)  # fmt: skip
+    store.add([*body, footer])
+
+    hits = store.search("alice", text="Atlas", dense=None, mode="bm25", k=3)
+    assert {h.id for h in hits[:2]} == {n.node_id for n in body} and hits[2].id == footer.node_id
+    top_two = store.search("alice", text="Atlas", dense=None, mode="bm25", k=2)
+    assert footer.node_id not in {h.id for h in top_two}
+    # Its own vector as the query: nearest of all, still after the passages.
+    nearest = store.search("alice", text="", dense=np.array(footer_vector), mode="dense", k=3)
+    assert nearest[-1].id == footer.node_id and len(nearest) == 3
+    # Words only the footer has still find it.
+    assert [h.id for h in store.search("alice", text="internal", dense=None, mode="bm25")] == [
+        footer.node_id
+    ]

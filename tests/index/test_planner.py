@@ -17,7 +17,13 @@ from qdrant_client import models
 
 from copilot.index.base import Hit
 from copilot.index.fusion import Stage, dbsf, rrf
-from copilot.index.planner import Candidate, SearchRequest, run_search, search_params
+from copilot.index.planner import (
+    FURNITURE_SLACK,
+    Candidate,
+    SearchRequest,
+    run_search,
+    search_params,
+)
 from copilot.index.server_client import client_filter
 
 DENSE = [("a", 0.91), ("b", 0.90), ("c", 0.52), ("d", 0.50)]
@@ -135,7 +141,9 @@ def test_dense_alone_is_one_engine_call_and_rrf_fuses_in_python() -> None:
     run_search(engine, request(mode="dense", k=3))
     run_search(engine, request(text="the of and"))  # only stop words: no BM25 side
     hits = run_search(engine, request(fusion="rrf", rrf_k=20, k=4))
-    assert engine.calls[:2] == [("nearest", "dense", 3), ("nearest", "dense", 2)]
+    # Dense alone reads FURNITURE_SLACK more, so passages can fill what page furniture leaves.
+    slack = FURNITURE_SLACK
+    assert engine.calls[:2] == [("nearest", "dense", 3 + slack), ("nearest", "dense", 2 + slack)]
     assert [h.id for h in hits] == [i for i, _ in rrf([DENSE, BM25], [1.0, 1.0], 20)]
     assert hits[0].id == "b"  # 1/22 + 1/21: second in dense, first in BM25
     assert run_search(engine, request(mode="bm25", text="the of")) == []  # nothing to match
