@@ -19,11 +19,11 @@ from copilot.skills.attribute import BULLET
 from copilot.skills.templates.fence import unfence
 
 # A line that is only a fill-in-the-blank: "[Your Name]", "[Recipient's Name]", "[Date]",
-# "[TODO: name]" (the demo's draft, 2026-12-06). Letters only inside the brackets, so a
-# citation ("[3]") or a link never matches.
+# "[TODO: name]" (the demo's draft, 2026-12-06), "[User]" (2026-12-07). Letters only
+# inside the brackets, so a citation ("[3]") or a link never matches.
 _PLACEHOLDER_LINE = re.compile(
     r"^[ \t]*\[(?:(?:todo|tbd|fixme|insert)[: ]\s*)?"
-    r"(?:your|my|recipient|sender|name|first name|last name|company|position|"
+    r"(?:your|my|user|recipient|sender|name|first name|last name|company|position|"
     r"title|job title|contact|phone|email|date|signature)\b[A-Za-z' .’-]{0,30}\][ \t]*(?:\n|$)",
     re.IGNORECASE | re.MULTILINE,
 )

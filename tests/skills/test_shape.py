@@ -16,6 +16,9 @@ def test_a_placeholder_signature_line_is_dropped_under_the_sign_off() -> None:
 def test_a_to_do_placeholder_goes_too() -> None:
     draft = "Hi Tom,\n\nThe Q3 budget is higher.\n\nBest regards,\n[TODO: name]\n"
     assert without_placeholders(draft) == "Hi Tom,\n\nThe Q3 budget is higher.\n\nBest regards,\n"
+    assert without_placeholders("Hi Tom,\n\nYes.\n\nBest regards,\n[User]") == (
+        "Hi Tom,\n\nYes.\n\nBest regards,"
+    )
     note = "[TODO: check the figures with Ana]"
     assert without_placeholders(note) == note  # a real to-do stays
 
