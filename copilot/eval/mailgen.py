@@ -253,13 +253,12 @@ def generate(folder: Path, threads: int = 90, seed: int = 0) -> tuple[int, int]:
             (folder / f"{count:04d}.eml").write_bytes(msg.as_bytes())
             history.append((msg, body, sender))
             references.append(message_id)
-            said.append((message_id.strip("<>"), statement, values))
+            bare_id = message_id.strip("<>")
+            said.append((bare_id, statement, values))
             if rng.random() < 0.6:
                 paraphrase = rng.choice(paraphrases)
                 named = {k: values[k] for k in _slots(paraphrase)}
-                queries.append(
-                    (paraphrase.format(**values), message_id.strip("<>"), statement, named)
-                )
+                queries.append((paraphrase.format(**values), bare_id, statement, named))
     lines = ["query\tmessage-id\talso"]
     for query, mid, statement, named in queries:
         also = [m for m, s, v in said if m != mid and s == statement and _agrees(v, named)]

@@ -167,14 +167,17 @@ def keep_read_prompts(llama: Any) -> None:
     whenever another prompt had come in between: a summary's first token took 9.5 s
     instead of ~5 on a new mail (issue 14, ``bench/embedded.py``, 2026-12-07). The state is
     copied under the model's lock, in the generating thread, before the first token goes
-    out (a few milliseconds for a ~700-token prompt).
+    out (a few milliseconds for a ~700-token prompt); a prompt kept already (the same mail
+    asked again, a run after its read-ahead) is not copied again.
     """
     generate = llama.generate
 
     def generating(*args: Any, **kwargs: Any) -> Any:
         for n, token in enumerate(generate(*args, **kwargs)):
             if n == 0 and llama.cache is not None:
-                llama.cache[llama.input_ids[: llama.n_tokens].tolist()] = llama.save_state()
+                read = tuple(llama.input_ids[: llama.n_tokens].tolist())
+                if read not in llama.cache.cache_state:
+                    llama.cache[read] = llama.save_state()
             yield token
 
     llama.generate = generating
