@@ -42,6 +42,12 @@ def test_sync_search_and_status_from_the_command_line(cli_env, tmp_path):
     plain = copilot(cli_env, "search", "Q3 travel budget", "--user", "ann").stdout
     assert "Budget 2025" in plain
 
+    # The status report's footer ("Internal — Project Atlas") comes after every passage.
+    risks = copilot(cli_env, "search", "What are the risks for the Atlas migration?",
+                    "--user", "ann", "--json", "--k", "50").stdout  # fmt: skip
+    footer = [i for i, h in enumerate(json.loads(risks)) if "footer" in h["locator"]]
+    assert footer and footer[0] == len(json.loads(risks)) - len(footer)
+
     status = json.loads(copilot(cli_env, "status", "--json").stdout)
     assert status["items"] == 7 and status["chunks"] > 8 and status["failures"] == []
 

@@ -218,6 +218,21 @@ def _body(path):
     return message.get_content()
 
 
+def test_eval_command_counts_every_message_that_states_the_fact(cli_env, tmp_path):
+    folder = tmp_path / "mail"
+    generate(folder, threads=12, seed=0)
+
+    def mrr() -> float:
+        args = ("eval", "retrieval", "--mail-known-item", str(folder), "--mode", "bm25", "--json")
+        return json.loads(copilot(cli_env, *args).stdout)["bm25"]["mrr@10"]
+
+    every = mrr()
+    rows = (folder / "queries.tsv").read_text().splitlines()
+    assert any(row.split("\t")[2] for row in rows[1:])  # some queries have more right answers
+    (folder / "queries.tsv").write_text("\n".join(r.rsplit("\t", 1)[0] for r in rows) + "\n")
+    assert every > mrr()  # scored against the one message only, as before
+
+
 def test_known_item_queries_must_name_existing_messages(tmp_path):
     generate(tmp_path / "mail", threads=2, seed=0)
     _append(tmp_path / "mail" / "queries.tsv", "lost query\t<nobody@nowhere>\n")
