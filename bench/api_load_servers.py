@@ -149,7 +149,7 @@ def serve_api(
     from copilot.api.app import create_app
     from copilot.api.auth import Authenticator
     from copilot.api.server import uvicorn_config
-    from copilot.api.workers import Workers, listening_socket
+    from copilot.api.workers import Workers, listening_socket, owner_socket
     from copilot.config import Settings
 
     os.environ.update({
@@ -173,7 +173,11 @@ def serve_api(
     config = uvicorn_config(app, settings, "127.0.0.1", 0, log_level="warning",
                             timeout_graceful_shutdown=2)  # fmt: skip
     server = uvicorn.Server(config)
-    pool = Workers(workers - 1, sock, url, token)
+    sockets, owner = [sock], url
+    if workers > 1:  # the workers call the owner on a socket of its own (api/workers.py)
+        private, owner = owner_socket()
+        sockets.append(private)
+    pool = Workers(workers - 1, sock, owner, token)
 
     def announce_then_watch_stdin() -> None:
         while not server.started and not server.should_exit:
@@ -194,7 +198,7 @@ def serve_api(
 
     threading.Thread(target=announce_then_watch_stdin, daemon=True).start()
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     finally:
         if workers > 1:
             pool.stop()

@@ -5,7 +5,8 @@ so any request may land on a worker. Runs, searches, skills, run history and the
 the state store, the model and index reads, which a worker has (``copilot.index.remote``).
 What writes the index or lives in the first process's memory does not: sync jobs and their
 events, fine-tuning jobs, the CLI's routes (its sync, its view of the service), dev mode's
-user list and the Teams bot's conversations. ``ForwardToOwner`` passes those requests on,
+user list, the Teams bot's conversations and the index routes themselves (a worker's own
+index is the owner's). ``ForwardToOwner`` passes those requests on,
 streamed both ways (a sync's event stream stays live), to the owner's loopback address.
 
 The owner must still see who really called: the admin token and dev mode are honoured
@@ -26,7 +27,8 @@ import httpx
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Any]
-OWNER_ONLY = ("/v1/sync", "/v1/admin/finetune", "/v1/cli", "/v1/dev", "/api/messages")
+OWNER_ONLY = ("/v1/sync", "/v1/admin/finetune", "/v1/cli", "/v1/dev", "/api/messages",
+              "/internal")  # fmt: skip
 CLIENT_HEADER = b"x-copilot-client"
 WORKER_HEADER = b"x-copilot-worker"
 # Hop-by-hop headers (RFC 9110 7.6.1): never passed on. ``Host`` is (dev mode and the admin

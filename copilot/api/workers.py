@@ -21,6 +21,12 @@ per machine; its queue is across processes already). The service's local admin t
 which proves a worker to the owner, reaches a worker on its standard input, never on its
 command line.
 
+A worker reaches the owner on a loopback socket of the owner's own (``owner_socket``), never
+on the service's port: there the kernel would hand about half of a worker's connections
+back to a worker (``SO_REUSEPORT`` hashes the client's address, not who the client is),
+which would pass each index search or owner-only request on again before it reached the
+owner (measured: docs/benchmarks.md, "The owner's own socket").
+
 A worker that dies is started again (at most ``RESTARTS`` times a minute); a worker whose
 owner has gone exits by itself (it checks its parent once a second).
 """
@@ -136,6 +142,19 @@ def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.soc
         sock.close()
         raise
     return sock
+
+
+def owner_socket() -> tuple[socket.socket, str]:
+    """The owner's listening socket for its workers, on an ephemeral loopback port (no
+    ``SO_REUSEPORT``: only the owner accepts on it), and the URL the workers call."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -84,12 +84,9 @@ def serve_foreground(settings: Settings, host: str, port: int, workers: int = 1)
     from copilot.api.auth import Authenticator
     from copilot.api.loopback import check_dev_mode_binding
     from copilot.api.server import cleanup_on_sigterm, uvicorn_config
-    from copilot.api.workers import Workers, listening_socket
+    from copilot.api.workers import Workers, listening_socket, owner_socket
 
     refuse_second(settings)
-    if workers > 1 and loopback_url(host, port or 1) is None:
-        raise fail(f"--workers needs the service on this machine's loopback or on 0.0.0.0, "
-                   f"so its workers can reach it; not {host}.")  # fmt: skip
     token = secrets.token_urlsafe(32)
     try:
         check_dev_mode_binding(settings, host)
@@ -103,11 +100,12 @@ def serve_foreground(settings: Settings, host: str, port: int, workers: int = 1)
         err.print("[yellow]Development mode: local users, no real sign-in. Loopback only.[/yellow]")
     config = uvicorn_config(api, settings, host, port, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
-    sock, pool = None, None
-    if workers > 1:  # the port is bound here, so the workers' owner address is known now
+    sockets, pool = None, None
+    if workers > 1:  # bound here: the workers share the port and call the owner's own socket
         sock = listening_socket(host, port)
-        owner = loopback_url(host, sock.getsockname()[1])
-        pool = Workers(workers - 1, sock, owner or "", token)
+        private, owner = owner_socket()
+        sockets = [sock, private]
+        pool = Workers(workers - 1, sock, owner, token)
     announcer = threading.Thread(
         target=_announce, args=(server, settings, host, token, pool), daemon=True,
         name="announce",
@@ -115,7 +113,7 @@ def serve_foreground(settings: Settings, host: str, port: int, workers: int = 1)
     announcer.start()
     try:
         with cleanup_on_sigterm():
-            server.run(sockets=[sock] if sock is not None else None)
+            server.run(sockets=sockets)
     finally:
         if pool is not None:
             pool.stop()
@@ -137,6 +135,7 @@ def _announce(
     sockets = [s for srv in getattr(server, "servers", []) for s in srv.sockets]
     if not sockets:
         return
+    # The first is the service's port (the owner's own socket for its workers comes after).
     port = int(sockets[0].getsockname()[1])
     url = loopback_url(host, port)
     if url is None:

@@ -126,6 +126,37 @@ def test_the_index_routes_answer_only_the_service_itself(service: SimpleNamespac
         assert bad.status_code == 422 and "vector" in bad.text  # 1 float, not 384: named
 
 
+def test_a_worker_calls_the_owner_on_a_socket_only_the_owner_accepts(
+    service: SimpleNamespace,
+) -> None:
+    # On the service's port the kernel spreads connections over every process, so a
+    # worker's index search could land on a worker and be passed on again. The address a
+    # worker is given reaches the owner on every new connection.
+    (pid,) = worker_pids(service.process.pid)
+    argv = psutil.Process(pid).cmdline()
+    owner_url = argv[argv.index("--owner") + 1]
+    assert httpx.URL(owner_url).port != httpx.URL(service.url).port
+    for _ in range(20):
+        with httpx.Client(base_url=owner_url, timeout=30) as client:
+            assert client.get("/healthz").json()["process"] == 0
+
+
+def test_an_index_route_that_reaches_a_worker_is_answered_by_the_owner(
+    service: SimpleNamespace,
+) -> None:
+    machine = {"Authorization": f"Bearer {service.token}"}
+    with on_process(service, 0) as owner:
+        expected = owner.post(
+            "/internal/index/count", headers=machine, json={"owner": "local:anna"}
+        )
+    with on_process(service, 1) as worker:
+        counted = worker.post(
+            "/internal/index/count", headers=machine, json={"owner": "local:anna"}
+        )
+    assert expected.status_code == counted.status_code == 200
+    assert counted.json() == expected.json() > 0
+
+
 def test_a_dead_worker_is_replaced_and_stop_ends_every_process(service: SimpleNamespace) -> None:
     (first,) = worker_pids(service.process.pid)
     os.kill(first, signal.SIGKILL)
