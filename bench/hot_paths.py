@@ -7,6 +7,11 @@ per run"), each beside what it replaced, in one run: JSON lines.
   with the item id read from each point's payload (as before) vs without payload.
 - ``upsert``: the longest single write (the binding holds the GIL through it) and the
   total for 512 points, in batches of 256 (as before) vs 64.
+- ``citations``: CPU to pass a streamed answer through ``CitationStream`` a word at a time,
+  settling text only at line breaks and checking it by regex on every delta (as before: a
+  paragraph was checked whole again each time) vs also settling inside words
+  (``_word_cut``) and skipping the regexes for text without a bracket, for a 40-word answer
+  (the API bench's) and a 300-word paragraph.
 
     .venv/bin/python bench/hot_paths.py
 """
@@ -32,7 +37,9 @@ from llama_index.core.schema import TextNode  # noqa: E402
 from copilot.index.search import SearchResult  # noqa: E402
 from copilot.index.store import EdgeVectorStore, to_point  # noqa: E402
 from copilot.llm.tokens import count_tokens  # noqa: E402
+from copilot.skills import citations  # noqa: E402
 from copilot.skills.context import _pack  # noqa: E402
+from copilot.skills.types import Source  # noqa: E402
 
 DIM = 384
 
@@ -61,6 +68,34 @@ def bench_pack() -> None:
     )
     emit({"name": "pack", "exact_cpu_ms": exact, "estimate_cpu_ms": quick,
           "ratio": round(exact / quick, 2)})  # fmt: skip
+
+
+def bench_citations() -> None:
+    sources = [Source(n, f"i{n}", f"i{n}#0", "t", "", "mail", {}, "x") for n in (1, 2, 3)]
+    word_cut, check = citations._word_cut, citations.CitationStream._check
+
+    def always(self: citations.CitationStream, text: str) -> str:  # every delta's regexes
+        return citations._checked(text, self._known, self._alias)[0]
+
+    for words in (40, 300):
+        answer = " ".join(f"w{n} [1]." if n % 12 == 11 else f"word{n}" for n in range(words))
+        deltas = [" " + w if n else w for n, w in enumerate(answer.split(" "))]
+
+        def stream(deltas: list[str] = deltas) -> None:
+            out: list[str] = []
+            s = citations.CitationStream(out.append, sources)
+            for d in deltas:
+                s.feed(d)
+            s.close()
+
+        citations._word_cut = lambda text, ready: 0
+        citations.CitationStream._check = always  # type: ignore[method-assign]
+        before = cpu_ms(stream, 50)
+        citations._word_cut = word_cut
+        citations.CitationStream._check = check  # type: ignore[method-assign]
+        after = cpu_ms(stream, 50)
+        emit({"name": "citations", "words": words, "before_cpu_ms": before,
+              "after_cpu_ms": after, "ratio": round(before / after, 2)})  # fmt: skip
 
 
 def nodes(n: int, item: str, rng: np.random.Generator) -> list[TextNode]:
@@ -111,4 +146,5 @@ def bench_store() -> None:
 
 if __name__ == "__main__":
     bench_pack()
+    bench_citations()
     bench_store()

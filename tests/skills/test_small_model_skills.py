@@ -140,6 +140,10 @@ ANSWERS = [
     "【1†source】 and 【7】, [1,\n2] [10]",
     "a [9] [8] b [1][2] [9].",
     "Hi [TODO: date] and [a] [1",
+    "word[9]more and word[1]more, glued[9] [9]x [1] [1] y [2][2]z end[9]",
+    "Umsatz stieg[1] über [9]Plan; naïve_café [3]、【2】と[source 9]. Fin [1-2]",
+    "a `b [1] c` d [1] e ```f [9] g``` h [9] i [1](j) k [1] (l) m [1]",
+    "long " * 30 + "[1] and " + "more " * 30 + "[9]. " + "tail " * 20 + "[2]",
 ]
 
 
@@ -156,6 +160,19 @@ def test_streamed_text_never_shows_a_citation_the_answer_drops(answer: str) -> N
             assert final.startswith("".join(shown))  # never a piece the answer will not have
         stream.close()
         assert "".join(shown) == final
+
+
+def test_a_long_paragraph_is_not_held_whole_while_it_streams() -> None:
+    # Each delta is checked with what is still undecided; text before a safe point inside
+    # a word is settled for good, so the work per delta stays small in a long paragraph.
+    shown: list[str] = []
+    stream = CitationStream(shown.append, SOURCES)
+    answer = " ".join(f"word{n} [1] [9]" if n % 7 == 0 else f"word{n}" for n in range(400))
+    for n in range(0, len(answer), 3):
+        stream.feed(answer[n : n + 3])
+        assert len(stream.held) < 40
+    stream.close()
+    assert "".join(shown) == cite(answer, SOURCES).text
 
 
 def test_an_invalid_citation_is_never_streamed_in_a_run(ws: Workspace, llm: ScriptedLLM) -> None:
