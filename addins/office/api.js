@@ -145,8 +145,12 @@ export function createApi({ base = "", getToken = async () => null, fetchImpl } 
     return response.status === 204 ? null : response.json();
   }
 
-  /** Run a skill, streaming: onSources(sources), onDelta(text); resolves to the RunOut. */
-  async function run(skillId, body, { onSources, onDelta, signal } = {}) {
+  /**
+   * Run a skill, streaming: onSources(sources), onDelta(text), onProgress(event, data) for
+   * "queue" (answers ahead on the model), "progress" (a long document's parts) and
+   * "writing" (a structured answer's length so far); resolves to the RunOut.
+   */
+  async function run(skillId, body, { onSources, onDelta, onProgress, signal } = {}) {
     const response = await request("POST", `/v1/skills/${enc(skillId)}/run`, body, {
       accept: "text/event-stream",
       signal,
@@ -157,6 +161,7 @@ export function createApi({ base = "", getToken = async () => null, fetchImpl } 
     for await (const { event, data } of readEvents(response.body)) {
       if (event === "sources") onSources?.(data.sources || []);
       else if (event === "delta") onDelta?.(String(data.text ?? ""));
+      else if (event === "queue" || event === "progress" || event === "writing") onProgress?.(event, data);
       else if (event === "done") return data;
       else if (event === "error") throw new ApiError(data);
     }

@@ -3,7 +3,7 @@
 // what a click can do with it: insert it into Word, open it as a reply (drafts only),
 // apply it to a draft; copy; feedback. In Ask, earlier turns stay above as a thread.
 
-import { sentimentText, splitSources } from "./text.js";
+import { progressNote, sentimentText, splitSources } from "./text.js";
 import { announce, clearError, el, renderCitations, renderSentiment, show, showError } from "./ui.js";
 
 // Pieces of text that arrive together (the extractive engine's sentences) are shown one per
@@ -135,6 +135,11 @@ export function createResult({ api, host, byId }) {
         },
         onDelta: (text) => {
           if (run === mine) typer.push(text);
+        },
+        onProgress: (event, data) => {
+          const note = progressNote(event, data);
+          // Said when it changes: a live region read aloud twice a second helps nobody.
+          if (run === mine && note && status.textContent !== `${label}: ${note}`) announce(status, `${label}: ${note}`);
         },
       });
       if (run !== mine) return null;

@@ -68,6 +68,25 @@ export function sentimentText(data) {
   return lines.join("\n");
 }
 
+/**
+ * What a run's progress event tells the reader while the answer is on its way ("" for
+ * events that are not progress): the same words as the CLI (copilot/cli/output.py).
+ */
+export function progressNote(event, data) {
+  const d = data && typeof data === "object" ? data : {};
+  if (event === "queue") {
+    const ahead = Number(d.position) || 0;
+    return `waiting for the model: ${ahead} answer${ahead === 1 ? "" : "s"} ahead`;
+  }
+  if (event === "progress" && d.steps) {
+    return d.phase === "combine"
+      ? `combining the summaries of the parts: ${d.step} of ${d.steps}`
+      : `reading the document in parts: part ${d.step} of ${d.steps}`;
+  }
+  if (event === "writing") return "writing the answer…";
+  return "";
+}
+
 /** [start, end) offsets of 1-based line `line` in `text` (clamped), for selecting it. */
 export function lineSpan(text, line) {
   const lines = String(text).split("\n");

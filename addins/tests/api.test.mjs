@@ -94,6 +94,21 @@ test("run streams: sources, deltas, then the finished run; sends the bearer toke
   assert.deepEqual(JSON.parse(request.body), { inputs: { question: "x" } });
 });
 
+test("run passes progress events on and streams no text for a structured answer", async () => {
+  const wire =
+    'event: queue\ndata: {"position": 1}\n\n' +
+    'event: writing\ndata: {"characters": 12}\n\n' +
+    'event: done\ndata: {"run_id": "r2", "text": "negative", "data": {"label": "negative"}}\n\n';
+  const { fetchImpl } = fakeFetch(() => new Response(streamOf([wire]), { headers: { "content-type": "text/event-stream" } }));
+  const seen = [];
+  const done = await createApi({ fetchImpl }).run("sentiment", {}, {
+    onDelta: (t) => seen.push(["delta", t]),
+    onProgress: (event, data) => seen.push([event, data]),
+  });
+  assert.equal(done.run_id, "r2");
+  assert.deepEqual(seen, [["queue", { position: 1 }], ["writing", { characters: 12 }]]);
+});
+
 test("an error event rejects with its problem; a cut stream says it was interrupted", async () => {
   const problem = { status: 502, title: "Language model error", detail: "The model server failed." };
   let { fetchImpl } = fakeFetch(() => new Response(streamOf([`event: error\ndata: ${JSON.stringify(problem)}\n\n`]),

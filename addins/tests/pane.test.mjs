@@ -5,7 +5,7 @@ import { actionsFor, readScoped, runBody } from "../office/actions.js";
 import { createAuth } from "../office/auth.js";
 import { fieldsFor, parseChoices, valuesOf } from "../office/form.js";
 import { previewHost } from "../office/host.js";
-import { citedNumbers, lineSpan, lineText, safeHref, sentimentText, sourceLine, textToHtml } from "../office/text.js";
+import { citedNumbers, lineSpan, lineText, progressNote, safeHref, sentimentText, sourceLine, textToHtml } from "../office/text.js";
 
 test("only safe link schemes become links", () => {
   assert.equal(safeHref("https://contoso.sharepoint.com/a b"), "https://contoso.sharepoint.com/a%20b");
@@ -150,4 +150,13 @@ test("sign-in: dev user from the address, NAA with MSAL, Office SSO, or an expla
   assert.deepEqual(asked, ["http://127.0.0.1:8765/v1/dev/users"]);
   assert.deepEqual(pick.devUsers, ["ann", "bob"]);
   assert.match(pick.explain, /\?dev=ann, \?dev=bob/);
+});
+
+test("progress events read as the CLI says them; the answer's own events say nothing", () => {
+  assert.equal(progressNote("queue", { position: 1 }), "waiting for the model: 1 answer ahead");
+  assert.equal(progressNote("progress", { phase: "part", step: 2, steps: 5 }), "reading the document in parts: part 2 of 5");
+  assert.equal(progressNote("progress", { phase: "combine", step: 1, steps: 2 }), "combining the summaries of the parts: 1 of 2");
+  assert.equal(progressNote("writing", { characters: 120 }), "writing the answer…");
+  assert.equal(progressNote("delta", { text: "x" }), "");
+  assert.equal(progressNote("progress", null), "");
 });

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from copilot.cli.output import show_kept
+from copilot.cli.output import event_note, show_kept
 from copilot.config import Settings
 
 if TYPE_CHECKING:
@@ -244,12 +244,23 @@ def run_skills(ws: Workspace, folder: Path, console: Console) -> None:
         console.print(f"\n[bold magenta]skill {skill}:[/bold magenta] {what}")
         streamed: list[str] = []
 
-        def show(kind: str, data: dict[str, object], streamed: list[str] = streamed) -> None:
+        told: set[str] = set()
+
+        def show(
+            kind: str,
+            data: dict[str, object],
+            streamed: list[str] = streamed,
+            told: set[str] = told,
+        ) -> None:
             if kind == "delta" and isinstance(data.get("text"), str):
                 streamed.append(str(data["text"]))
                 console.out(str(data["text"]), end="", highlight=False)
-            elif kind == "queue":
-                console.print(f"  (waiting for the model: position {data.get('position')})")
+            elif kind == "writing":  # a structured answer: said once, shown when whole
+                if kind not in told:
+                    console.print("  (writing the answer…)", style="dim")
+                told.add(kind)
+            elif (note := event_note(kind, data)) is not None:
+                console.print(f"  ({note})", style="dim", highlight=False, markup=False)
 
         result = runner.run(DEMO_USER, skill, inputs, on_event=show)
         if streamed:

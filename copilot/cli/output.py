@@ -8,7 +8,9 @@ imported inside the commands that use them, so ``copilot --help`` starts fast
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -65,3 +67,53 @@ def show_kept(streamed: str, kept: str, out: Console = console, notes: Console =
         return
     notes.print("[dim]The answer as kept (what streamed above was cleaned up):[/dim]")
     out.print(kept, highlight=False, markup=False)
+
+
+def event_note(kind: str, data: Mapping[str, Any]) -> str | None:
+    """What a run's progress event tells a person; None for the events that are the answer
+    itself (``sources``, ``delta``) or that it does not know. One place for these words:
+    ``copilot run`` and the demo show them, the pane has its own in its language."""
+    if kind == "queue":
+        ahead = int(data.get("position") or 0)
+        return f"waiting for the model: {ahead} answer{'s' if ahead != 1 else ''} ahead"
+    if kind == "progress" and data.get("steps"):
+        step, steps = data.get("step"), data.get("steps")
+        if data.get("phase") == "combine":
+            return f"combining the summaries of the parts: {step} of {steps}"
+        return f"reading the document in parts: part {step} of {steps}"
+    if kind == "writing":
+        return f"writing the answer: {data.get('characters', 0)} characters"
+    return None
+
+
+class Notes:
+    """A run's progress on stderr while its answer is on its way.
+
+    On a terminal one line is rewritten in place and wiped before the answer prints; piped
+    (a log, CI), each kind of note is a line of its own, and the running count of a
+    structured answer only once, so a log holds steps, not a ticker."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._shown = False
+        self._last_kind = ""
+
+    def show(self, kind: str, data: Mapping[str, Any]) -> None:
+        note = event_note(kind, data)
+        if note is None:
+            return
+        if self.live:
+            self.stream.write(f"\r\x1b[2K{note}…")
+            self._shown = True
+        elif kind != "writing" or self._last_kind != "writing":
+            self.stream.write(f"{note}…\n")
+        self._last_kind = kind
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Wipe the live line (before the answer, or anything else, prints)."""
+        if self._shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._shown = False

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from copilot.cli.backend import UserOpt
-from copilot.cli.output import console, err, fail, fail_for, settings_or_exit, show_kept
+from copilot.cli.output import (
+    Notes,
+    console,
+    err,
+    fail,
+    fail_for,
+    settings_or_exit,
+    show_kept,
+)
 
 if TYPE_CHECKING:  # imported when a run starts: `copilot --help` stays fast
     from copilot.api.cli_ops import RunArgs
@@ -128,21 +136,31 @@ def _run(runner: Backend, user: str, args: RunArgs, output: Output, title: str) 
     """Run ``args`` and show (or write) its result as ``output`` says."""
 
     streamed: list[str] = []
+    notes = Notes()
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind == "delta" and output.streaming:
+            notes.clear()
             streamed.append(data["text"])
             sys.stdout.write(data["text"])
             sys.stdout.flush()
+        else:
+            notes.show(kind, data)  # on stderr: stdout keeps only the answer or its JSON
 
-    result = runner.run(user, args, on_event)
+    try:
+        result = runner.run(user, args, on_event)
+    finally:
+        notes.clear()
     if output.as_json:
         print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
     elif output.dry_run:
         _print_dry_run(result)
-    elif output.streaming:
+    elif output.streaming and streamed:
         print()
         show_kept("".join(streamed), result.text)
+        _print_footer(result)
+    elif output.streaming:  # nothing streamed (a structured answer, an extractive engine)
+        console.print(result.text, highlight=False, markup=False)
         _print_footer(result)
     if output.out is not None:
         _write(output.out, result, title, output.sources_as)

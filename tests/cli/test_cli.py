@@ -167,3 +167,43 @@ def test_a_streamed_answer_that_was_cleaned_up_is_shown_as_kept(cli_env, llm):
     out = copilot(env, "run", "draft", "--set", f"message={mail}", "--set", "notes=yes",
                   "--engine", "llm", "--no-retrieval")  # fmt: skip
     assert "The answer as kept" not in out.stderr and out.stdout.count("7 March works") == 1
+
+
+def test_a_sentiment_is_shown_once_whole_with_its_progress_on_stderr(cli_env, llm):
+    """A structured answer is not typed out as JSON: stdout has the readable sentiment once,
+    stderr (piped, so plain lines) says the model was writing."""
+    answer = {"label": "negative", "score": -0.6, "aspects": [
+        {"aspect": "delivery", "label": "negative", "evidence": "was late again"}]}  # fmt: skip
+    llm.script(Reply.json(answer, chunks=10))
+    env = {**cli_env, "COPILOT_LLM_BASE_URL": llm.base_url, "COPILOT_LLM_MAX_RETRIES": "0"}
+    out = copilot(env, "run", "sentiment", "--text", "The delivery was late again.",
+                  "--engine", "llm")  # fmt: skip
+    assert out.stdout.startswith("negative") and "{" not in out.stdout
+    assert "delivery: negative" in out.stdout and "as kept" not in out.stderr
+    assert out.stderr.count("writing the answer:") == 1
+
+
+def test_progress_notes_are_plain_lines_when_piped_and_one_line_on_a_terminal() -> None:
+    import io
+
+    from copilot.cli.output import Notes
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    events = [("queue", {"position": 2}), ("progress", {"phase": "part", "step": 1, "steps": 3}),
+              ("writing", {"characters": 40}), ("writing", {"characters": 90})]  # fmt: skip
+    piped, terminal = io.StringIO(), Terminal()
+    for stream in (piped, terminal):
+        notes = Notes(stream)
+        for kind, data in events:
+            notes.show(kind, data)
+        notes.clear()
+    assert piped.getvalue().splitlines() == [
+        "waiting for the model: 2 answers ahead…",
+        "reading the document in parts: part 1 of 3…",
+        "writing the answer: 40 characters…",
+    ]
+    assert "\n" not in terminal.getvalue() and terminal.getvalue().endswith("\r\x1b[2K")
+    assert "writing the answer: 90 characters…" in terminal.getvalue()

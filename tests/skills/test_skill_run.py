@@ -3,16 +3,19 @@ engine, and the run record. Each test reads as one thing a user does."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connectors.local import LocalFolder
 from copilot.config import Settings, get_settings
 from copilot.ingest.pipeline import sync
+from copilot.skills.engines.llm import Writing
 from copilot.skills.prepare import SkillInputError
 from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
@@ -222,6 +225,37 @@ def test_sentiment_on_the_llm_returns_validated_data(ws: Workspace, llm: Scripte
     assert "Examples:" in sent(llm, 0)[0]["content"]  # the template's few-shot examples
     assert "JSON" in sent(llm, 1)[-1]["content"]  # the repair request
     assert result.text.startswith("mixed")
+
+
+def test_a_structured_answer_tells_its_progress_instead_of_streaming_json(
+    ws: Workspace, llm: ScriptedLLM
+) -> None:
+    # A sentiment is data the pane and the CLI show formatted once it is whole; streamed,
+    # people saw raw braces typed out first. Its length is told while the model writes.
+    answer = {"label": "negative", "score": -0.6, "aspects": [
+        {"aspect": "delivery", "label": "negative", "evidence": "was late again"}]}  # fmt: skip
+    llm.script(Reply.json(answer, chunks=20))
+    events: list[tuple[str, dict[str, Any]]] = []
+    result = SkillRunner(ws).run(
+        USER, "sentiment", {"text": "The delivery was late again."},
+        on_event=lambda kind, data: events.append((kind, data)),
+    )  # fmt: skip
+    assert result.data["label"] == "negative"
+    kinds = [kind for kind, _ in events]
+    assert "delta" not in kinds and "writing" in kinds
+    told = [data["characters"] for kind, data in events if kind == "writing"]
+    assert told == sorted(told) and 0 < told[0] <= len(json.dumps(answer))
+
+
+def test_a_structured_answers_progress_is_told_at_most_twice_a_second() -> None:
+    now = [100.0]
+    told: list[int] = []
+    writing = Writing(lambda kind, data: told.append(data["characters"]), clock=lambda: now[0])
+    for piece in ('{"label"', ': "positive"', ', "score": 0.8', "}"):
+        writing.feed(piece)
+        now[0] += 0.2
+    assert told == [8, 35]  # at 100.0 s, then at 100.6 s (not at 100.2 or 100.4)
+    assert writing.characters == 35
 
 
 def test_redaction_hides_personal_data_and_restores_it_for_the_user(

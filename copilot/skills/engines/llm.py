@@ -10,6 +10,7 @@ deltas with the user's real values put back, and one tally of calls, tokens and 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,14 @@ from copilot.llm.types import Message
 from copilot.skills import size
 from copilot.skills.attribute import AttributionStream
 from copilot.skills.citations import CitationStream
-from copilot.skills.engines.base import Answer, ChatModel, EngineName, Job, ReadAhead
+from copilot.skills.engines.base import (
+    Answer,
+    ChatModel,
+    EngineName,
+    EventSink,
+    Job,
+    ReadAhead,
+)
 from copilot.skills.engines.local.engine import describe_sentiment
 from copilot.skills.mapreduce import summarise_long
 from copilot.skills.privacy import redacted, restore, restoring_sink
@@ -122,6 +130,32 @@ class _Default:
 _DEFAULT = _Default()
 
 
+WRITING_EVERY_S = 0.5  # how often a structured answer's progress is told
+
+
+class Writing:
+    """The progress of a structured (JSON) answer: ``("writing", {"characters": n})`` at
+    its first piece and then at most every ``WRITING_EVERY_S``, instead of its text.
+
+    Why: such an answer is data (a sentiment's label, score and aspects) that the pane,
+    the bot and the CLI show formatted once it is whole; streamed, it appeared as raw
+    braces and quotes typed out and then replaced (seen in ``make demo``). On a CPU
+    it takes seconds to write, so its length says that the model is at work."""
+
+    def __init__(self, emit: EventSink, clock: Callable[[], float] = time.monotonic) -> None:
+        self.emit = emit
+        self.clock = clock
+        self.characters = 0
+        self._told: float | None = None
+
+    def feed(self, text: str) -> None:
+        self.characters += len(text)
+        now = self.clock()
+        if self._told is None or now - self._told >= WRITING_EVERY_S:
+            self._told = now
+            self.emit("writing", {"characters": self.characters})
+
+
 @dataclass
 class _Calls:
     """One model call of a run, with the template's settings as defaults: every call of
@@ -155,11 +189,13 @@ class _Calls:
         sink: Callable[[str], None] | None = None
         citations: CitationStream | None = None
         attribution: AttributionStream | None = None
-        if stream and job.on_event is not None:
+        if stream and job.on_event is not None and schema is not None:
+            sink = Writing(job.on_event).feed  # data, shown once whole: never half a JSON
+        elif stream and job.on_event is not None:
             emit = job.on_event
             sink = restoring_sink(lambda t: emit("delta", {"text": t}), job.redactor)
             given = job.prep.all_sources if job.prep.long_document else job.prep.sources
-            if given and self.schema is None:  # show no citation the answer will not keep
+            if given:  # show no citation the answer will not keep
                 citations = CitationStream(sink, given)
                 sink = citations.feed
                 if job.prep.cite_after and job.prep.template.metadata.prefill is None:
