@@ -26,7 +26,7 @@ from copilot.index.mmr import diverse_search, mmr
 from copilot.index.search import QueryError, SearchResult, search
 from copilot.llm.tokens import count_messages, count_tokens
 from copilot.llm.types import Message
-from copilot.skills import budget
+from copilot.skills import budget, questions
 from copilot.skills.context import budget_for, pack
 from copilot.skills.engines.base import Engine, EngineName
 from copilot.skills.engines.local.text import sources_from_text
@@ -304,12 +304,15 @@ def retrieved_sources(
     spec = template.metadata.retrieval
     t0 = time.perf_counter()
     filters = SearchFilters(sources=tuple(spec.sources), kinds=tuple(spec.kinds))
-    try:
-        results = search(
-            workspace.store, workspace.embedder, user, query, k=spec.k, filters=filters
-        )
-    except QueryError:
-        results = []
+    rankings = []
+    for text in questions.queries(query):  # a text asking several things: each as well
+        try:
+            rankings.append(search(
+                workspace.store, workspace.embedder, user, text, k=spec.k, filters=filters
+            ))  # fmt: skip
+        except QueryError:
+            continue
+    results = questions.in_turns(rankings, spec.k)
     timings["search_ms"] = _ms(t0)
     t1 = time.perf_counter()
     results = not_quoted(results, list(exclude))
