@@ -46,7 +46,8 @@ import math  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from statistics import fmean  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -65,22 +66,32 @@ from copilot.index.store import EdgeVectorStore  # noqa: E402
 from copilot.workspace import Workspace  # noqa: E402
 
 LIMIT = 200  # candidates per list, as the evaluation asks
+Qrels = dict[str, dict[str, int]]
 # k1 huge and b = 0 turn the BM25 weight into the raw term count: tf (k1+1) / (tf + k1) -> tf
 _COUNTS = qe.Bm25(qe.Bm25Config(k=1e7, b=0.0, avg_len=100.0, ascii_folding=True))
 
 
-def dump(kind: str, folder: Path, out: Path) -> None:
+@contextmanager
+def synced(kind: str, folder: Path) -> Iterator[tuple[Workspace, dict[str, str], Qrels]]:
+    """A throwaway workspace with the collection synced through the product path, as
+    ``copilot eval retrieval`` does, and its queries and judgements (also for
+    ``bench/dense_variants.py``)."""
     with (
-        tempfile.TemporaryDirectory(prefix="bm25-variants-") as tmp,
+        tempfile.TemporaryDirectory(prefix="variants-") as tmp,
         Workspace(R.eval_settings(Path(tmp))) as ws,
     ):
         if kind == "beir":
             collection = load_beir(folder)
             R.ingest(ws, R.MemoryConnector(R.OWNER, R.beir_items(collection)))
-            queries, qrels = collection.queries, collection.qrels
+            yield ws, collection.queries, collection.qrels
         else:
             queries, qrels = R.load_known_item(folder)
             R.ingest(ws, LocalFolder(folder, owner=R.OWNER, include=("*.eml",)))
+            yield ws, queries, qrels
+
+
+def dump(kind: str, folder: Path, out: Path) -> None:
+    with synced(kind, folder) as (ws, queries, qrels):
         store = ws.store
         if not isinstance(store, EdgeVectorStore):
             raise SystemExit("the variant study reads the embedded index (no COPILOT_QDRANT_URL)")

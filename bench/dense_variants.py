@@ -39,7 +39,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from statistics import fmean  # noqa: E402
@@ -48,16 +47,14 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import qdrant_edge as qe  # noqa: E402
 
-from connectors.local import LocalFolder  # noqa: E402
+from bench.bm25_variants import synced  # noqa: E402
 from copilot.eval import retrieval as R  # noqa: E402
-from copilot.eval.beir import load_beir  # noqa: E402
 from copilot.eval.metrics import mrr_at, ndcg_at  # noqa: E402
 from copilot.index.filters import scoped  # noqa: E402
 from copilot.index.fusion import dbsf  # noqa: E402
 from copilot.index.items import IS_ITEM  # noqa: E402
 from copilot.index.search import QueryError, SearchResult, clean_query, search  # noqa: E402
 from copilot.index.store import EdgeVectorStore  # noqa: E402
-from copilot.workspace import Workspace  # noqa: E402
 
 LIMIT = 200
 
@@ -85,19 +82,8 @@ def hit_of(chunk_id: str, payload: dict[str, Any]) -> SearchResult:
 
 
 def run(kind: str, folder: Path) -> dict[str, dict[str, float]]:
-    with (
-        tempfile.TemporaryDirectory(prefix="dense-variants-") as tmp,
-        Workspace(R.eval_settings(Path(tmp))) as ws,
-    ):
-        if kind == "beir":
-            collection = load_beir(folder)
-            R.ingest(ws, R.MemoryConnector(R.OWNER, R.beir_items(collection)))
-            queries, qrels = collection.queries, collection.qrels
-            doc_of: Callable[[SearchResult], str | None] = R.beir_doc
-        else:
-            queries, qrels = R.load_known_item(folder)
-            R.ingest(ws, LocalFolder(folder, owner=R.OWNER, include=("*.eml",)))
-            doc_of = R.mail_doc
+    doc_of: Callable[[SearchResult], str | None] = R.beir_doc if kind == "beir" else R.mail_doc
+    with synced(kind, folder) as (ws, queries, qrels):
         store = ws.store
         if not isinstance(store, EdgeVectorStore):
             raise SystemExit("reads the embedded index (no COPILOT_QDRANT_URL)")
