@@ -186,7 +186,7 @@ class CitationStream:
         self.emit = emit
         self._known = {s.n for s in sources}
         self._alias = passage_numbers(sources)
-        self._raw = ""  # text received since the last settled line break
+        self._raw = ""  # text received since the last safe cut (a line break, a word)
         self._shown = ""  # its checked form, as far as it has been passed on
 
     @property
@@ -330,8 +330,9 @@ def _word_cut(text: str, ready: int) -> int:
     marker, repeated marker or gap left by a removed one can straddle the cut either.
 
     Why: without it a streamed answer of one long paragraph was checked whole again on
-    every delta; under 20 streams that was a tenth of an API process's interpreter time
-    (docs/benchmarks.md, "Streamed citations checked once")."""
+    every delta, work that grows with the square of its length (py-spy put ~10 % of an API
+    worker's interpreter samples there under 20 streams; docs/benchmarks.md, "Streamed
+    citations checked once")."""
     p = min(ready, len(text) - 1)
     while p > 0 and not (_is_word(text[p - 1]) and _is_word(text[p])):
         p -= 1
