@@ -47,6 +47,7 @@ import certifi
 import httpcore
 
 from copilot.errors import CopilotError
+from copilot.fileio import make_private_dir
 
 TEAMS_FILE = "application/vnd.microsoft.teams.file.download.info"
 LINK_TTL_S = 15 * 60
@@ -297,14 +298,14 @@ class FileLinks:
         self._entries: dict[str, tuple[Path, str, float]] = {}
         self._lock = threading.Lock()
         shutil.rmtree(folder, ignore_errors=True)  # links from an earlier process are dead
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dir(folder)  # users' files: never readable by other accounts
 
     def new_path(self, name: str) -> tuple[str, Path]:
         """A fresh id and the path to write the file to."""
         self.expire()
         file_id = secrets.token_urlsafe(24)
         folder = self.folder / file_id
-        folder.mkdir()
+        make_private_dir(folder)
         return file_id, folder / safe_name(name)
 
     def publish(self, file_id: str, path: Path, name: str) -> None:

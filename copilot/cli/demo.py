@@ -17,6 +17,7 @@ from rich.console import Console
 
 from copilot.cli.output import event_note, show_kept
 from copilot.config import Settings
+from copilot.fileio import make_private_dir
 
 if TYPE_CHECKING:
     from copilot.workspace import Workspace
@@ -156,7 +157,7 @@ def write_thread(folder: Path) -> None:
 
 def build_workspace(folder: Path) -> Path:
     """Write the sample files into ``folder`` and return it."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     write_report(folder / "Atlas status report.docx")
     write_budget(folder / "Budget 2025.xlsx")
     write_feedback(folder / "Customer feedback.xlsx")

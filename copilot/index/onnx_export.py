@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from copilot.fileio import make_private_dir
+
 ONNX_DIRNAME = "all-minilm-l6-v2-onnx"
 EXPORT_VERSION = "1"  # bump when _export changes, so old exports are rebuilt
 OPSET = 17
@@ -42,7 +44,7 @@ def ensure_onnx_model(source: Path, models_dir: Path) -> Path:
     target = models_dir / ONNX_DIRNAME
     if _is_current(target, source):
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(models_dir)
     with _file_lock(models_dir / f"{ONNX_DIRNAME}.lock"):
         if _is_current(target, source):  # another process exported while we waited
             return target

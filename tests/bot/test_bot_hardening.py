@@ -188,3 +188,18 @@ def test_unlink_keeps_citations_and_ordinary_text() -> None:
     assert cards.unlink("The budget is 12,000 EUR [1]. Approved [2].") == (
         "The budget is 12,000 EUR [1]. Approved [2]."
     )
+
+
+def test_files_made_for_a_chat_are_kept_where_no_other_account_can_read_them(
+    tmp_path: Path,
+) -> None:
+    # The bot writes the files it produces (a scored workbook, a summary as .docx) for
+    # its download links: users' data, private like the rest of the home.
+    import stat
+
+    from copilot.bot.files import FileLinks
+
+    links = FileLinks(tmp_path / "home" / "bot" / "files")
+    _, path = links.new_path("scored.xlsx")
+    for folder in (tmp_path / "home", links.folder, path.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

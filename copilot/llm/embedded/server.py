@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.config import Settings
-from copilot.fileio import write_atomically
+from copilot.fileio import make_private_dir, write_atomically
 from copilot.llm.embedded.catalogue import RUNTIME_REQUIREMENTS
 from copilot.llm.embedded.models import ModelFile
 from copilot.llm.errors import LLMError
@@ -211,7 +211,7 @@ def ensure(settings: Settings, model: ModelFile, *, progress: Progress | None = 
 @contextlib.contextmanager
 def _start_lock(settings: Settings) -> Iterator[None]:
     folder = run_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     deadline = time.monotonic() + settings.embedded_start_timeout_s + STOP_TIMEOUT_S
     with (folder / "embedded-server.lock").open("a") as handle:
         while True:
@@ -265,7 +265,7 @@ def _start(settings: Settings, model: ModelFile, progress: Progress | None) -> S
     # 2 tokens/s whenever anything else ran on the 2 cores.
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     log = log_path(settings)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(log.parent)
     size_mb = model.path.stat().st_size / 1e6
     say(f"Starting the embedded model {model.id} ({size_mb:,.0f} MB, {n_ctx} tokens) …")
     began = time.monotonic()
