@@ -23,6 +23,7 @@ import openai
 import pytest
 
 from copilot.config import Settings
+from copilot.llm import retry
 from copilot.llm.embedded import models, server
 from copilot.llm.embedded.catalogue import SMOLLM2
 from copilot.llm.embedded.chat import EmbeddedChat, queue_listener
@@ -550,3 +551,21 @@ def test_the_pane_s_read_ahead_over_http_reads_the_mail_and_the_run_follows(
         run = c.post("/v1/skills/summarise/run", json=body, headers=headers)
         assert run.status_code == 200 and run.json()["engine"] == "embedded"
         assert run.json()["text"]
+
+
+def test_the_server_times_what_it_reads_and_a_new_client_s_budget_follows_it(
+    chat: EmbeddedChat,
+) -> None:
+    """A client sees a cached prefix as reading time saved; the server knows which tokens
+    it really read. A new client (every CLI command is one) has measured nothing and
+    takes the server's figure instead of a CPU's 25 tokens a second."""
+    info = chat.start()
+    words = " ".join(f"item{n}" for n in range(300))
+    prompt = [Message("system", "You repeat the last word."), Message("user", words)]
+    chat.complete(prompt, max_tokens=2)
+    measured = (server.status(info.port) or {}).get("prompt_rate")
+    assert isinstance(measured, float) and measured > 0
+    chat.complete(prompt, max_tokens=2)  # the same prompt: taken from the cache, not read
+    assert (server.status(info.port) or {}).get("prompt_rate") == measured
+    fresh = EmbeddedChat(chat.settings, chat.file)
+    assert fresh.prompt_rate() == measured != retry.CPU_PROMPT_RATE

@@ -43,6 +43,7 @@ queue_listener: contextvars.ContextVar[Callable[[int], None] | None] = contextva
     "embedded_queue_listener", default=None
 )
 
+RATE_TTL_S = 10.0  # how long the server's measured prompt rate is used before asking again
 DEATH_GRACE_S = 1.0  # how long a broken connection may take to show as a dead process
 
 
@@ -69,6 +70,8 @@ class EmbeddedChat:
         self.queue: GenerationQueue = queue_for(server.run_dir(settings) / "embedded-gen.lock")
         self._clients: dict[int, OpenAIEngine] = {}
         self._lock = threading.Lock()
+        self._server_rate: float | None = None
+        self._rate_read_at = -RATE_TTL_S
 
     @property
     def model(self) -> str:
@@ -84,8 +87,19 @@ class EmbeddedChat:
         return self.start().n_ctx
 
     def prompt_rate(self) -> float | None:
-        """Prompt tokens a second the model reads, measured on its calls (a CPU's until
-        the first one): the prompt budget follows it (``skills.budget``)."""
+        """Prompt tokens a second the model reads: the budget of a prompt follows it
+        (``skills.budget``). What the server measured first (tokens it really read, a
+        cached prefix not counted, and known to every process: a CLI command starts with
+        nothing measured), else this process's calls, else a CPU's."""
+        now = time.monotonic()
+        if now - self._rate_read_at > RATE_TTL_S:
+            info = server.running(self.settings)
+            reply = server.status(info.port) if info is not None else None
+            rate = (reply or {}).get("prompt_rate")
+            self._server_rate = float(rate) if isinstance(rate, int | float) and rate > 0 else None
+            self._rate_read_at = now
+        if self._server_rate is not None:
+            return self._server_rate
         with self._lock:
             client = next(iter(self._clients.values()), None)
         return client.prompt_rate() if client is not None else retry.CPU_PROMPT_RATE

@@ -34,7 +34,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -105,10 +107,12 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
     # The model create_app loaded (one model per process; read, never locked).
     llama = getattr(getattr(llama_app, "_llama_proxy", None), "_current_model", None)
     cache = None
+    rates = ReadRates()
     if llama is not None and args.cache_mb > 0:
         cache = prompt_cache(args.cache_mb << 20)
         llama.set_cache(cache)
-        keep_read_prompts(llama)
+    if llama is not None:
+        keep_read_prompts(llama, rates, keep=cache is not None)
 
     template = str((getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template", ""))
 
@@ -126,6 +130,9 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
             # Prompts kept for reuse (a skill's prefix, a mail read ahead) and their memory.
             "cached_prompts": len(cache.cache_state) if cache is not None else 0,
             "cache_mb": round(cache.cache_size / 2**20, 1) if cache is not None else 0.0,
+            # Prompt tokens a second it really read (a cached prefix not counted): what the
+            # copilot's prompt budget assumes (``EmbeddedChat.prompt_rate``).
+            "prompt_rate": rates.typical(),
         }
 
     return app
@@ -157,9 +164,33 @@ def prompt_cache(capacity_bytes: int) -> LlamaRAMCache:
     return PromptCache(capacity_bytes=capacity_bytes)
 
 
-def keep_read_prompts(llama: Any) -> None:
+RATE_SAMPLES = 8
+MIN_READ_TOKENS = 128  # fewer tokens read than this time the sampler more than the reading
+
+
+class ReadRates:
+    """Prompt tokens a second, as this process read them: the tokens it evaluated (those
+    after the prefix it held or took from the cache) over the time to the first token.
+
+    Why here: a client sees the whole prompt and its first token, so a prompt whose long
+    prefix was cached looks many times faster than the machine is, and a new copilot
+    process (every CLI command) has measured nothing: it assumed a CPU's 25 tokens/s and
+    gave a draft's sources 325 tokens where this machine reads ~100 a second."""
+
+    def __init__(self) -> None:
+        self._rates: deque[float] = deque(maxlen=RATE_SAMPLES)
+
+    def add(self, tokens: int, seconds: float) -> None:
+        if tokens >= MIN_READ_TOKENS and seconds > 0:
+            self._rates.append(tokens / seconds)
+
+    def typical(self) -> float | None:
+        return round(statistics.median(self._rates), 1) if self._rates else None
+
+
+def keep_read_prompts(llama: Any, rates: ReadRates | None = None, *, keep: bool = True) -> None:
     """Keep each prompt's state in the prompt cache as soon as it is read, not only when
-    its answer ends.
+    its answer ends (``keep``), and time the reading (``rates``).
 
     llama-cpp-python stores the state after the last token of a completion; a stream the
     client ends early (a summary cut where it has said enough, ``skills.size``; a run
@@ -173,14 +204,30 @@ def keep_read_prompts(llama: Any) -> None:
     generate = llama.generate
 
     def generating(*args: Any, **kwargs: Any) -> Any:
+        began = time.monotonic()
+        prompt = list(args[0] if args else kwargs.get("tokens") or [])
+        held = reused_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
         for n, token in enumerate(generate(*args, **kwargs)):
-            if n == 0 and llama.cache is not None:
-                read = tuple(llama.input_ids[: llama.n_tokens].tolist())
-                if read not in llama.cache.cache_state:
-                    llama.cache[read] = llama.save_state()
+            if n == 0:
+                if rates is not None:
+                    rates.add(len(prompt) - held, time.monotonic() - began)
+                if keep and llama.cache is not None:
+                    read = tuple(llama.input_ids[: llama.n_tokens].tolist())
+                    if read not in llama.cache.cache_state:
+                        llama.cache[read] = llama.save_state()
             yield token
 
     llama.generate = generating
+
+
+def reused_prefix(held: list[int], prompt: list[int]) -> int:
+    """How many of ``prompt``'s first tokens the model holds already (it reads the rest)."""
+    n = 0
+    for a, b in zip(held, prompt, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
 
 
 async def _idle_watch(server: Any, activity: Activity, keep_alive: float) -> None:
