@@ -37,7 +37,7 @@ from llama_index.core.schema import TextNode  # noqa: E402
 from copilot.index.search import SearchResult  # noqa: E402
 from copilot.index.store import EdgeVectorStore, to_point  # noqa: E402
 from copilot.llm.tokens import count_tokens  # noqa: E402
-from copilot.skills import citations  # noqa: E402
+from copilot.skills import citation_stream  # noqa: E402
 from copilot.skills.context import _pack  # noqa: E402
 from copilot.skills.types import Source  # noqa: E402
 
@@ -72,10 +72,10 @@ def bench_pack() -> None:
 
 def bench_citations() -> None:
     sources = [Source(n, f"i{n}", f"i{n}#0", "t", "", "mail", {}, "x") for n in (1, 2, 3)]
-    word_cut, check = citations._word_cut, citations.CitationStream._check
+    word_cut, check = citation_stream._word_cut, citation_stream.CitationStream._check
 
-    def always(self: citations.CitationStream, text: str) -> str:  # every delta's regexes
-        return citations._checked(text, self._known, self._alias)[0]
+    def always(self: citation_stream.CitationStream, text: str) -> str:  # every delta's regexes
+        return citation_stream.checked(text, self._known, self._alias)[0]
 
     for words in (40, 300):
         answer = " ".join(f"w{n} [1]." if n % 12 == 11 else f"word{n}" for n in range(words))
@@ -83,16 +83,16 @@ def bench_citations() -> None:
 
         def stream(deltas: list[str] = deltas) -> None:
             out: list[str] = []
-            s = citations.CitationStream(out.append, sources)
+            s = citation_stream.CitationStream(out.append, sources)
             for d in deltas:
                 s.feed(d)
             s.close()
 
-        citations._word_cut = lambda text, ready: 0
-        citations.CitationStream._check = always  # type: ignore[method-assign]
+        citation_stream._word_cut = lambda text, ready: 0
+        citation_stream.CitationStream._check = always  # type: ignore[method-assign]
         before = cpu_ms(stream, 50)
-        citations._word_cut = word_cut
-        citations.CitationStream._check = check  # type: ignore[method-assign]
+        citation_stream._word_cut = word_cut
+        citation_stream.CitationStream._check = check  # type: ignore[method-assign]
         after = cpu_ms(stream, 50)
         emit({"name": "citations", "words": words, "before_cpu_ms": before,
               "after_cpu_ms": after, "ratio": round(before / after, 2)})  # fmt: skip

@@ -8,9 +8,8 @@ UI renders ("[1][2]"), and each cited source gets a link that opens at the right
 Not everything in brackets is a citation: Markdown links ``[text](url)``, code (``a[1]``),
 words (``[link]``) and years (``[2024]``) are left exactly as written.
 
-While an answer streams, ``CitationStream`` applies the same checks to the text shown so
-far, holding back only what is not decided yet (a marker still being written, the spaces
-before it), so the reader never sees a citation that the final answer drops.
+While an answer streams, ``citation_stream.CitationStream`` applies the same checks
+(``checked``) to the text shown so far.
 
 A citation names its source for people (``citation``): a mail by subject, sender and date,
 a file by title and place (page, section, ``Sheet!A1:B2``), with a snippet from the body
@@ -44,16 +43,16 @@ TYPED_TITLE = "your text"  # what a person calls the text they gave with the req
 
 _NUM = r"\d{1,4}"
 _ITEM = rf"(?:sources?\s*)?{_NUM}(?:\s*[-–—]\s*{_NUM})?"
-_LIST = rf"{_ITEM}(?:\s*[,;]\s*(?:and\s+)?{_ITEM})*"
+MARKER_LIST = rf"{_ITEM}(?:\s*[,;]\s*(?:and\s+)?{_ITEM})*"
 # "[1]", "[1, 2]", "[1-3]", "[Source 1]", "【1】", "【1†source】" — not "[1](url)" (a link).
 _MARKER = re.compile(
-    rf"\[\s*(?P<a>{_LIST})\s*\](?!\()|【\s*(?P<b>{_LIST})\s*(?:†[^】\n]*)?】",
+    rf"\[\s*(?P<a>{MARKER_LIST})\s*\](?!\()|【\s*(?P<b>{MARKER_LIST})\s*(?:†[^】\n]*)?】",
     re.IGNORECASE,
 )
-_CODE = re.compile(r"```[\s\S]*?(?:```|$)|`[^`\n]*`")
+CODE = re.compile(r"```[\s\S]*?(?:```|$)|`[^`\n]*`")
 _RANGE = re.compile(rf"({_NUM})\s*[-–—]\s*({_NUM})")
 _DIGITS = re.compile(r"\d+")
-_GONE = "\x00"  # where a marker was removed, until the whitespace around it is tidied
+GONE = "\x00"  # where a marker was removed, until the whitespace around it is tidied
 _TAB_NEWLINE = re.compile(r"[\t\r\n]")
 _C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
 # Sentence ends of an answer; a marker after the full stop ("… we have. [1]") stays with it.
@@ -91,7 +90,7 @@ def cite(answer: str, sources: Sequence[Source]) -> Cited:
     """
     by_number = {s.n: s for s in sources}
     alias = passage_numbers(sources)
-    text, order, invalid = _checked(answer, by_number, alias)
+    text, order, invalid = checked(answer, by_number, alias)
     return Cited(
         text=text,
         citations=[_cited(by_number, alias, n, text) for n in order],
@@ -172,53 +171,6 @@ def citation_line(c: Citation, *, link: bool = True) -> str:
     return f"[{c.n}] {c.label}" + (f"  {target}" if target else "")
 
 
-class CitationStream:
-    """Streamed deltas passed on with their citations checked as ``cite`` checks the whole
-    answer: markers of sources that exist written as "[1][2]", the others removed.
-
-    Text is held back only while it is undecided: a marker still being written ("[1, "),
-    a complete one that could still turn into a link ("[1]" before a "("), the spaces in
-    front of a marker (they go if it goes), and a line after an unclosed backtick (code is
-    left alone). ``close`` passes on whatever is left at the end of the answer.
-    """
-
-    def __init__(self, emit: Callable[[str], None], sources: Sequence[Source]) -> None:
-        self.emit = emit
-        self._known = {s.n for s in sources}
-        self._alias = passage_numbers(sources)
-        self._raw = ""  # text received since the last safe cut (a line break, a word)
-        self._shown = ""  # its checked form, as far as it has been passed on
-
-    @property
-    def held(self) -> str:
-        """The text still checked with each new delta (since the last safe cut)."""
-        return self._raw
-
-    def feed(self, delta: str) -> None:
-        self._raw += delta
-        self._push(_settled(self._raw))
-
-    def close(self) -> None:
-        self._push(len(self._raw))
-
-    def _push(self, ready: int) -> None:
-        text = self._check(self._raw[:ready])
-        same = len(self._shown) if text.startswith(self._shown) else _common(self._shown, text)
-        if text[same:]:
-            self.emit(text[same:])
-        self._shown = text
-        cut = max(_line_break(self._raw[:ready]), _word_cut(self._raw, ready))
-        if cut:  # the text before it can no longer change: forget it
-            head = self._check(self._raw[:cut])
-            if self._shown.startswith(head):
-                self._raw, self._shown = self._raw[cut:], self._shown[len(head) :]
-
-    def _check(self, text: str) -> str:
-        if "[" not in text and "【" not in text and _GONE not in text:
-            return text  # no marker, nothing to tidy: most deltas of most answers
-        return _checked(text, self._known, self._alias)[0]
-
-
 def renumber(answer: str, mapping: dict[int, int]) -> str:
     """Rewrite every ``[n]`` as ``[mapping[n]]``, all at once; unmapped numbers are removed.
 
@@ -230,7 +182,7 @@ def renumber(answer: str, mapping: dict[int, int]) -> str:
     def move(numbers: list[int]) -> str:
         return _canonical([mapping[n] for n in numbers if n in mapping])
 
-    return _tidy(_rewrite(answer.replace(_GONE, ""), move))
+    return _tidy(_rewrite(answer.replace(GONE, ""), move))
 
 
 def deep_link(url: str, kind: str, locator: dict[str, Any]) -> str:
@@ -261,7 +213,7 @@ def deep_link(url: str, kind: str, locator: dict[str, Any]) -> str:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _checked(
+def checked(
     answer: str, known: Container[int], alias: Mapping[int, int] | None = None
 ) -> tuple[str, list[int], list[int]]:
     """The answer with markers of ``known`` numbers canonical (each as its passage's first
@@ -277,82 +229,7 @@ def _checked(
         order.extend(n for n in good if n not in order)
         return _canonical(good)
 
-    return _tidy(_rewrite(answer.replace(_GONE, ""), check)), order, invalid
-
-
-# The end of a streamed text that may still change meaning: spaces, a whole marker (a link
-# if "(" follows), or what could be the start of one ("[", "[1, 2", "[Sour", "【3†").
-_MARKER_AT_END = re.compile(
-    rf"(?:\[\s*{_LIST}\s*\]|【\s*{_LIST}\s*(?:†[^】\n]*)?】)$", re.IGNORECASE
-)
-_OPEN_AT_END = re.compile(r"(?:\[[\s\d,;\-–—sourceand]{0,40}|【[^】\n]{0,80})$", re.IGNORECASE)
-_SPACES_AT_END = re.compile(r"[ \t]+$")
-_FENCE_MARK = re.compile(r"```")
-
-
-def _settled(text: str) -> int:
-    """How much of a streamed ``text`` reads the same whatever comes next."""
-    fences = [m.start() for m in _FENCE_MARK.finditer(text)]
-    if len(fences) % 2:  # inside a code block: code is passed on as it is
-        return len(text)
-    line = text.rfind("\n") + 1
-    spans = _CODE.sub(lambda m: " " * len(m.group()), text[line:])
-    tick = spans.find("`")  # an inline code span still open: wait for its end
-    end = line + tick if tick >= 0 else len(text)
-    while True:
-        head = text[:end]
-        found = (
-            _SPACES_AT_END.search(head) or _MARKER_AT_END.search(head) or _OPEN_AT_END.search(head)
-        )
-        if found is None or found.start() == end:
-            return end
-        end = found.start()
-
-
-def _line_break(text: str) -> int:
-    """The end of the last whole line of ``text`` outside code with no bracket left open
-    (0 if none): a safe place to split the text checked so far."""
-    end = text.rfind("\n") + 1
-    while end > 0:
-        before = text[:end]
-        line = before[before.rfind("\n", 0, end - 1) + 1 :]
-        closed = max(line.rfind("]"), line.rfind("】")) >= max(line.rfind("["), line.rfind("【"))
-        if closed and before.count("```") % 2 == 0:
-            return end
-        end = before.rfind("\n", 0, end - 1) + 1
-    return 0
-
-
-def _word_cut(text: str, ready: int) -> int:
-    """A point inside the last word of ``text[:ready + 1]`` where the text can be split and
-    each part checked alone (0 if none): no backtick before it (so no code span or fence
-    crosses it) and no bracket open (so no marker does). Between two word characters no
-    marker, repeated marker or gap left by a removed one can straddle the cut either.
-
-    Why: without it a streamed answer of one long paragraph was checked whole again on
-    every delta, work that grows with the square of its length (py-spy put ~10 % of an API
-    worker's interpreter samples there under 20 streams; docs/benchmarks.md, "Streamed
-    citations checked once")."""
-    p = min(ready, len(text) - 1)
-    while p > 0 and not (_is_word(text[p - 1]) and _is_word(text[p])):
-        p -= 1
-    head = text[:p]
-    if p <= 0 or "`" in head:
-        return 0
-    if head.rfind("[") > head.rfind("]") or head.rfind("【") > head.rfind("】"):
-        return 0
-    return p
-
-
-def _is_word(char: str) -> bool:
-    return char.isalnum() or char == "_"
-
-
-def _common(a: str, b: str) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
+    return _tidy(_rewrite(answer.replace(GONE, ""), check)), order, invalid
 
 
 def _rewrite(answer: str, replace: Callable[[list[int]], str]) -> str:
@@ -362,7 +239,7 @@ def _rewrite(answer: str, replace: Callable[[list[int]], str]) -> str:
     """
     out: list[str] = []
     last = 0
-    for code in _CODE.finditer(answer):
+    for code in CODE.finditer(answer):
         out.append(_rewrite_prose(answer[last : code.start()], replace))
         out.append(code.group())
         last = code.end()
@@ -376,7 +253,7 @@ def _rewrite_prose(text: str, replace: Callable[[list[int]], str]) -> str:
         numbers = _numbers(body)
         if numbers is None:
             return match.group()  # a year or a quantity: not ours to touch
-        return replace(numbers) or _GONE
+        return replace(numbers) or GONE
 
     # Two markers of one passage side by side ("[1][2]", both [1] now) are one citation.
     return _REPEATED_MARKER.sub(r"[\1]", _MARKER.sub(one, text))
@@ -406,11 +283,11 @@ def _canonical(numbers: list[int]) -> str:
 
 def _tidy(text: str) -> str:
     """Close the gaps removed markers left, touching no other whitespace of the answer."""
-    run = rf"[ \t]*{_GONE}(?:[ \t]*{_GONE})*[ \t]*"
+    run = rf"[ \t]*{GONE}(?:[ \t]*{GONE})*[ \t]*"
     # Before punctuation or at the end of a line: "rose [9]." → "rose."
     text = re.sub(rf"{run}(?=[.,;:!?)\]]|\n|$)", "", text)
     # At the start of a line: keep the indentation, drop the gap.
-    text = re.sub(rf"(^|\n)([ \t]*){_GONE}(?:[ \t]*{_GONE})*[ \t]*", r"\1\2", text)
+    text = re.sub(rf"(^|\n)([ \t]*){GONE}(?:[ \t]*{GONE})*[ \t]*", r"\1\2", text)
     # Between words: one space if there was any, none if the marker was glued on.
     return re.sub(run, lambda m: " " if re.search("[ \t]", m.group()) else "", text)
 

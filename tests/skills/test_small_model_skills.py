@@ -16,7 +16,8 @@ from copilot.errors import Cancelled
 from copilot.index.search import SearchResult
 from copilot.llm.types import Message
 from copilot.skills import budget
-from copilot.skills.citations import CitationStream, cite
+from copilot.skills.citation_stream import CitationStream
+from copilot.skills.citations import cite
 from copilot.skills.mapreduce import summarise_long
 from copilot.skills.reply import given_texts, not_quoted, prefill_for, sender_of
 from copilot.skills.runner import SkillRunner

@@ -21,7 +21,7 @@ from copilot.llm.tokens import count_tokens
 from copilot.llm.types import Message
 from copilot.skills import size
 from copilot.skills.attribute import AttributionStream
-from copilot.skills.citations import CitationStream
+from copilot.skills.citation_stream import CitationStream
 from copilot.skills.engines.base import (
     Answer,
     ChatModel,
