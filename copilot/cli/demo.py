@@ -256,11 +256,10 @@ def run_skills(ws: Workspace, folder: Path, console: Console) -> None:
             if kind == "delta" and isinstance(data.get("text"), str):
                 streamed.append(str(data["text"]))
                 console.out(str(data["text"]), end="", highlight=False)
-            elif kind == "writing":  # a structured answer: said once, shown when whole
-                if kind not in told:
-                    console.print("  (writing the answer…)", style="dim")
-                told.add(kind)
+            elif kind == "writing" and kind in told:
+                pass  # a structured answer's growing length: said once, shown when whole
             elif (note := event_note(kind, data)) is not None:
+                told.add(kind)
                 console.print(f"  ({note})", style="dim", highlight=False, markup=False)
 
         result = runner.run(DEMO_USER, skill, inputs, on_event=show)

@@ -207,3 +207,19 @@ def test_progress_notes_are_plain_lines_when_piped_and_one_line_on_a_terminal() 
     ]
     assert "\n" not in terminal.getvalue() and terminal.getvalue().endswith("\r\x1b[2K")
     assert "writing the answer: 90 characters…" in terminal.getvalue()
+
+
+def test_the_demo_shows_a_sentiment_once_whole_with_its_progress_said_once(cli_env, llm):
+    llm.script(
+        Reply.text("- Tom: update the runbook.", chunks=3),
+        Reply.text("The largest risk is the invoice export [1].", chunks=3),
+        Reply.text("Hi Ana,\n\n21 March works.\n\nBest regards,", chunks=3),
+        Reply.json({"label": "mixed", "score": 0.1, "aspects": [
+            {"aspect": "portal", "label": "positive", "evidence": "is great"}]},
+            chunks=12, chunk_delay=0.15),
+    )  # fmt: skip
+    env = {**cli_env, "COPILOT_LLM_BASE_URL": llm.base_url, "COPILOT_LLM_MAX_RETRIES": "0"}
+    out = copilot(env, "demo")
+    sentiment = out.stdout.split("skill sentiment:", 1)[1]
+    assert sentiment.count("(writing the answer:") == 1
+    assert "mixed" in sentiment and "{" not in sentiment

@@ -93,9 +93,8 @@ class EmbeddedChat:
         nothing measured), else this process's calls, else a CPU's."""
         now = time.monotonic()
         if now - self._rate_read_at > RATE_TTL_S:
-            info = server.running(self.settings)
-            reply = server.status(info.port) if info is not None else None
-            rate = (reply or {}).get("prompt_rate")
+            found = server.running_status(self.settings)
+            rate = found[1].get("prompt_rate") if found is not None else None
             self._server_rate = float(rate) if isinstance(rate, int | float) and rate > 0 else None
             self._rate_read_at = now
         if self._server_rate is not None:

@@ -108,11 +108,12 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
     llama = getattr(getattr(llama_app, "_llama_proxy", None), "_current_model", None)
     cache = None
     rates = ReadRates()
+    if llama is not None:
+        time_reading(llama, rates)
     if llama is not None and args.cache_mb > 0:
         cache = prompt_cache(args.cache_mb << 20)
         llama.set_cache(cache)
-    if llama is not None:
-        keep_read_prompts(llama, rates, keep=cache is not None)
+        keep_read_prompts(llama)
 
     template = str((getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template", ""))
 
@@ -175,7 +176,7 @@ class ReadRates:
     Why here: a client sees the whole prompt and its first token, so a prompt whose long
     prefix was cached looks many times faster than the machine is, and a new copilot
     process (every CLI command) has measured nothing: it assumed a CPU's 25 tokens/s and
-    gave a draft's sources 325 tokens where this machine reads ~100 a second."""
+    gave a draft's sources 325 tokens where this machine reads 44 a second (705)."""
 
     def __init__(self) -> None:
         self._rates: deque[float] = deque(maxlen=RATE_SAMPLES)
@@ -188,9 +189,27 @@ class ReadRates:
         return round(statistics.median(self._rates), 1) if self._rates else None
 
 
-def keep_read_prompts(llama: Any, rates: ReadRates | None = None, *, keep: bool = True) -> None:
+def time_reading(llama: Any, rates: ReadRates) -> None:
+    """Time each prompt's reading into ``rates``: from the call to the first token, the
+    tokens after the prefix the model held (its own, or a state loaded from the cache
+    just before) counted as read."""
+    generate = llama.generate
+
+    def generating(*args: Any, **kwargs: Any) -> Any:
+        began = time.monotonic()
+        prompt = list(args[0] if args else kwargs.get("tokens") or [])
+        held = llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
+        for n, token in enumerate(generate(*args, **kwargs)):
+            if n == 0:
+                rates.add(len(prompt) - held, time.monotonic() - began)
+            yield token
+
+    llama.generate = generating
+
+
+def keep_read_prompts(llama: Any) -> None:
     """Keep each prompt's state in the prompt cache as soon as it is read, not only when
-    its answer ends (``keep``), and time the reading (``rates``).
+    its answer ends.
 
     llama-cpp-python stores the state after the last token of a completion; a stream the
     client ends early (a summary cut where it has said enough, ``skills.size``; a run
@@ -204,30 +223,14 @@ def keep_read_prompts(llama: Any, rates: ReadRates | None = None, *, keep: bool 
     generate = llama.generate
 
     def generating(*args: Any, **kwargs: Any) -> Any:
-        began = time.monotonic()
-        prompt = list(args[0] if args else kwargs.get("tokens") or [])
-        held = reused_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
         for n, token in enumerate(generate(*args, **kwargs)):
-            if n == 0:
-                if rates is not None:
-                    rates.add(len(prompt) - held, time.monotonic() - began)
-                if keep and llama.cache is not None:
-                    read = tuple(llama.input_ids[: llama.n_tokens].tolist())
-                    if read not in llama.cache.cache_state:
-                        llama.cache[read] = llama.save_state()
+            if n == 0 and llama.cache is not None:
+                read = tuple(llama.input_ids[: llama.n_tokens].tolist())
+                if read not in llama.cache.cache_state:
+                    llama.cache[read] = llama.save_state()
             yield token
 
     llama.generate = generating
-
-
-def reused_prefix(held: list[int], prompt: list[int]) -> int:
-    """How many of ``prompt``'s first tokens the model holds already (it reads the rest)."""
-    n = 0
-    for a, b in zip(held, prompt, strict=False):
-        if a != b:
-            break
-        n += 1
-    return n
 
 
 async def _idle_watch(server: Any, activity: Activity, keep_alive: float) -> None:

@@ -149,13 +149,19 @@ def status(port: int, timeout: float = STATUS_TIMEOUT_S) -> dict[str, Any] | Non
 
 def running(settings: Settings) -> ServerInfo | None:
     """The live, healthy server of this home, or None."""
+    found = running_status(settings)
+    return found[0] if found is not None else None
+
+
+def running_status(settings: Settings) -> tuple[ServerInfo, dict[str, Any]] | None:
+    """The live, healthy server of this home and its status, or None."""
     info = read_discovery(settings)
     if info is None or not alive(info.pid):
         return None
     reply = status(info.port)
     if reply is None or reply.get("pid") != info.pid:
         return None
-    return info
+    return info, reply
 
 
 def count_tokens(info: ServerInfo, text: str, timeout: float = 30.0) -> int | None:
