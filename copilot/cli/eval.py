@@ -34,6 +34,7 @@ ENGINE_HELP = (
 # Progress appears once a command has run this long: a short eval prints nothing extra.
 PROGRESS_AFTER_S = 2.0
 PLAIN_PROGRESS_EVERY_S = 10.0
+LOCAL_BATCH = 50  # sentences per local-engine call in `eval sentiment`: progress between calls
 
 
 @eval_app.command("retrieval")
@@ -197,10 +198,20 @@ def sentiment(
     try:
         if name == "local":
             from copilot.index.embed import get_embedder
+            from copilot.skills.engines.local.encoder import sentence_encoder
             from copilot.skills.engines.local.sentiment import LocalSentiment, predict_binary
 
-            local = LocalSentiment(get_embedder(settings))
-            scores = evaluate(pairs, lambda texts: predict_binary(local, texts))
+            local = LocalSentiment(sentence_encoder(get_embedder(settings)))
+
+            def in_batches(texts: list[str], progress: _Progress) -> list[int]:
+                out: list[int] = []  # e5 reads ~40 sentences a second: say how far it is
+                for at in range(0, len(texts), LOCAL_BATCH):
+                    out += predict_binary(local, texts[at : at + LOCAL_BATCH])
+                    progress(len(out), len(texts))
+                return out
+
+            with _Progress("sentences") as progress:
+                scores = evaluate(pairs, lambda texts: in_batches(texts, progress))
         else:
             with eval_runner(settings) as runner, _Progress("sentences") as progress:
                 scores = evaluate(

@@ -169,3 +169,27 @@ def test_one_embedding_call_per_batch(embedder):
     calls.clear()  # the prototype bank may have been embedded (or cached) just now
     engine.classify(["Good.", "Bad, but the price was fine.", "Meh."] * 50)
     assert len(calls) == 1
+
+
+def test_a_skills_examples_are_embedded_once_for_many_runs(embedder):
+    """Scoring a workbook builds the engine once per row: the template's examples are read
+    the first time only."""
+    seen: list[str] = []
+
+    class Counting:
+        model_id, dim, max_tokens = "counting-space", embedder.dim, embedder.max_tokens
+
+        def embed_documents(self, texts):
+            seen.extend(texts)
+            return embedder.embed_documents(texts)
+
+    examples = [("Ops saved us a week of work.", "positive"), ("The rota is a mess.", "negative")]
+    first = LocalSentiment(Counting(), examples).classify(["The rota is fine."])  # type: ignore[arg-type]
+    seen.clear()
+    for _ in range(3):
+        again = LocalSentiment(Counting(), examples).classify(["The rota is fine."])  # type: ignore[arg-type]
+        assert again == first
+    assert seen == ["The rota is fine."] * 3  # only the text, never the examples again
+    other = [("Lovely.", "positive")]
+    LocalSentiment(Counting(), other)  # type: ignore[arg-type]
+    assert seen[-1] == "Lovely."  # other examples are read

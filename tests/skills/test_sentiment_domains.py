@@ -13,6 +13,7 @@ import pytest
 
 from copilot.eval.sentiment import read_tsv
 from copilot.skills.engines.local import prototypes
+from copilot.skills.engines.local.encoder import sentence_encoder
 from copilot.skills.engines.local.negation import plain_polarity
 from copilot.skills.engines.local.sentiment import LocalSentiment, predict_binary
 
@@ -22,7 +23,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 @pytest.fixture(scope="module")
 def engine(embedder):
-    return LocalSentiment(embedder)
+    return LocalSentiment(sentence_encoder(embedder))  # the engine as shipped
 
 
 NEGATED_COMPLAINTS = [

@@ -14,6 +14,7 @@ from copilot.errors import CopilotError
 from copilot.index.embed import Embedder
 from copilot.skills.engines.base import Answer, EngineName, Job, ReadAhead
 from copilot.skills.engines.local import text as local_text
+from copilot.skills.engines.local.encoder import sentence_encoder
 from copilot.skills.engines.local.sentiment import LocalSentiment
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.types import JSON, SentimentResult, Source
@@ -62,9 +63,10 @@ class LocalEngine:
 
 
 def sentiment_model(template: SkillTemplate, embedder: Embedder) -> LocalSentiment:
-    """The embedding classifier, steered by the template's own few-shot examples."""
+    """The embedding classifier on its own encoder (``encoder.py``; ``embedder`` where that
+    cannot run), steered by the template's own few-shot examples."""
     examples = [(e.input, e.output.strip().lower()) for e in template.metadata.few_shot.examples]
-    return LocalSentiment(embedder, examples=examples)
+    return LocalSentiment(sentence_encoder(embedder), examples=examples)
 
 
 def describe_sentiment(result: SentimentResult) -> str:

@@ -1,4 +1,4 @@
-"""A logistic-regression head on MiniLM sentence vectors: the part of the local sentiment
+"""A logistic-regression head on sentence vectors: the part of the local sentiment
 score that is learnt from many rated sentences rather than a few hundred prototypes.
 
 Why: the prototype bank is hand-written and leans towards the domains it was written for
@@ -9,9 +9,11 @@ distribution, MIT licence), generalises across domains better than nearest neigh
 It has three classes (positive, negative, neutral) and scores P(positive) - P(negative),
 the same form as the bank's vote, so factual text stays near 0. The weights are made by
 ``bench/train_sentiment_head.py`` (reproducible from the pinned sdist) and shipped as
-``sentiment_head.json``: 3 x 385 numbers, no data, nothing downloaded.
+``sentiment_head_e5.json`` for the engine's own encoder (``encoder.py``) and
+``sentiment_head.json`` for MiniLM (the index's embedder, which the engine falls back to):
+3 x 385 numbers each, no data, nothing downloaded.
 
-The head is only valid in the vector space it was fitted in (``model_ids``); any other
+A head is only valid in the vector space it was fitted in (``model_ids``); any other
 embedder (an OpenAI or Azure model) gets ``None`` and the engine scores without it.
 """
 
@@ -26,7 +28,9 @@ import numpy as np
 
 from copilot.errors import CopilotError
 
-HEAD_FILE = Path(__file__).with_name("sentiment_head.json")
+HEAD_FILE = Path(__file__).with_name("sentiment_head.json")  # MiniLM's
+E5_HEAD_FILE = Path(__file__).with_name("sentiment_head_e5.json")
+HEAD_FILES = (E5_HEAD_FILE, HEAD_FILE)
 MAX_HEAD_BYTES = 1_000_000  # the real file is ~10 KB: anything far larger is not a head
 
 
@@ -100,9 +104,12 @@ def _load(path: Path) -> SentimentHead | None:
     return parse_head(path.read_bytes(), str(path))
 
 
-def head_for(model_id: str, dim: int, path: Path = HEAD_FILE) -> SentimentHead | None:
-    """The shipped head if it was fitted in this embedder's vector space, else None."""
-    head = _load(path)
-    if head is None or model_id not in head.model_ids or head.weights.shape[1] != dim:
-        return None
-    return head
+def head_for(
+    model_id: str, dim: int, paths: Path | tuple[Path, ...] = HEAD_FILES
+) -> SentimentHead | None:
+    """The shipped head fitted in this embedder's vector space, else None."""
+    for path in (paths,) if isinstance(paths, Path) else paths:
+        head = _load(path)
+        if head is not None and model_id in head.model_ids and head.weights.shape[1] == dim:
+            return head
+    return None

@@ -1,6 +1,11 @@
-"""Sentiment without an LLM: nearest prototypes in MiniLM's space, plus a word lexicon.
+"""Sentiment without an LLM: nearest prototypes in a sentence encoder's space, a learnt
+head on the same vectors, and a word lexicon.
 
 Why this shape:
+- The vectors are multilingual-e5-small's (``encoder.py``), read for this engine only, or
+  the index's MiniLM where e5 cannot run; each has its own head (``head.py``). On rated
+  review, film and editorial sentences held out of the head's fit, the same engine scores
+  higher on e5 (docs/benchmarks.md, "A sentence encoder that reads outcomes").
 - A text is compared with a bank of hand-written example sentences per polarity
   (``sentiment_prototypes``) and votes with a softmax over the similarities. Two prototype
   sentences ("I love it" / "I hate it") are pulled by topic as much as by polarity (about 0.81
@@ -16,7 +21,7 @@ Why this shape:
   neutral or negative; so the head is also fitted on hand-written rows, weighted up: the
   bank and ``events.py`` (praise and complaints told as events across many services).
   Embedders the head was not fitted for score without it.
-- MiniLM barely sees negation ("not terrible" sits next to "terrible"). VADER's lexicon and
+- Sentence vectors barely see negation ("not terrible" sits next to "terrible"). VADER's lexicon and
   rules (``vaderSentiment``, when installed) handle negation, intensifiers and "but"; its
   compound score is mixed in with a fixed weight rather than fitted to any test set.
   Negated complaints ("not bad at all") are also said plainly before either reads them
@@ -36,6 +41,7 @@ Why this shape:
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +50,8 @@ import numpy as np
 from copilot.index.embed import Embedder
 from copilot.skills.engines.local import prototypes as prototypes
 from copilot.skills.engines.local.aspects import is_aspect_word
-from copilot.skills.engines.local.head import head_for
+from copilot.skills.engines.local.bank import shipped_vectors
+from copilot.skills.engines.local.head import SentimentHead, head_for
 from copilot.skills.engines.local.negation import plain_polarity
 from copilot.skills.sentiment_io import aggregate as aggregate  # where callers found it
 from copilot.skills.types import Aspect, Label, SentimentResult
@@ -105,13 +112,35 @@ _bank_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 def _builtin_bank(embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
     """Prototype and calibration vectors, once per vector space (re-embedding them per
-    skill run costs ~0.5 s)."""
+    skill run costs ~0.5 s with MiniLM, ~8 s with e5: its vectors ship, ``bank.py``)."""
     cached = _bank_cache.get(embedder.model_id)
     if cached is None:
         texts = [*prototypes.POSITIVE, *prototypes.NEGATIVE, *prototypes.NEUTRAL]
-        vectors = embedder.embed_documents([*texts, *prototypes.CALIBRATION])
+        every = [*texts, *prototypes.CALIBRATION]
+        vectors = shipped_vectors(embedder.model_id, every, embedder.dim)
+        if vectors is None:
+            vectors = embedder.embed_documents(every)
         cached = _bank_cache[embedder.model_id] = (vectors[: len(texts)], vectors[len(texts) :])
     return cached
+
+
+_examples_cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+_examples_lock = threading.Lock()
+EXAMPLE_SETS_KEPT = 64  # a skill's examples, embedded once: a workbook is scored a row a run
+
+
+def _example_vectors(embedder: Embedder, texts: tuple[str, ...]) -> np.ndarray:
+    """A template's few-shot examples' vectors, kept for the next run of the same skill
+    (scoring a 1,000-row column builds the engine 1,000 times; e5 takes ~60 ms for three)."""
+    key = (embedder.model_id, texts)
+    vectors = _examples_cache.get(key)
+    if vectors is None:
+        vectors = embedder.embed_documents(list(texts))
+        with _examples_lock:  # API run threads share the cache
+            if len(_examples_cache) >= EXAMPLE_SETS_KEPT:
+                _examples_cache.pop(next(iter(_examples_cache)))  # the oldest
+            _examples_cache[key] = vectors
+    return vectors
 
 
 class LocalSentiment:
@@ -123,7 +152,10 @@ class LocalSentiment:
         examples: Sequence[tuple[str, str]] = (),
         *,
         use_head: bool = True,
+        head: SentimentHead | None = None,
     ) -> None:
+        """``head``: another fitted head in ``embedder``'s space than the shipped one (a
+        benchmark's held-out fit); ``use_head=False``: none."""
         self._embedder = embedder
         self._max_chars = embedder.max_tokens * CHARS_PER_TOKEN
         classes = (
@@ -135,7 +167,7 @@ class LocalSentiment:
         vectors, calibration = _builtin_bank(embedder)
         kept = [(t, _LABEL_CLASS[lab.strip().lower()]) for t, lab in examples if _usable(t, lab)]
         if kept:
-            extra = embedder.embed_documents([t[: self._max_chars] for t, _ in kept])
+            extra = _example_vectors(embedder, tuple(t[: self._max_chars] for t, _ in kept))
             vectors = np.concatenate([vectors, extra])
             classes += [c for _, c in kept]
             weights += [EXAMPLE_WEIGHT] * len(kept)
@@ -149,7 +181,10 @@ class LocalSentiment:
         self._bias = float(np.mean(self._embedded(calibration)[0]))
         # The learnt head (``head.py``), when it was fitted in this vector space; its lean on
         # neutral text is taken off the same way.
-        self._head = head_for(embedder.model_id, embedder.dim) if use_head else None
+        if use_head:
+            self._head = head or head_for(embedder.model_id, embedder.dim)
+        else:
+            self._head = None
         self._head_bias = float(np.mean(self._head.scores(calibration))) if self._head else 0.0
 
     def classify(self, texts: Sequence[str]) -> list[SentimentResult]:
