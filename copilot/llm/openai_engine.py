@@ -1,7 +1,7 @@
 """The ``llm`` engine: one chat completion from OpenAI, Azure OpenAI or any compatible server,
 a cloud model or a small one on a CPU (llama.cpp) alike.
 
-Every call is streamed, JSON ones too, and read by ``streaming.Reader`` against two
+Every call is streamed, JSON ones too, and read (``read_answer``) against two
 deadlines: the first token may take ``llm_timeout_s`` plus the time the server needs to
 read the prompt (its tokens over the prompt rate: ``COPILOT_LLM_PROMPT_RATE``, or the
 slowest rate measured on this server), and after it no gap between chunks may exceed
@@ -39,22 +39,17 @@ from typing import Any
 import openai
 
 from copilot.config import Settings
-from copilot.llm import capabilities, retry, sse, streaming, structured, tokens
+from copilot.llm import capabilities, retry, structured, tokens
 from copilot.llm.errors import LLMError
 from copilot.llm.failures import Failure, Failures
 from copilot.llm.prefill import CHATML_STOP, PrefillMode, chatml, instructed, split
+from copilot.llm.read_answer import Delta, Request, read_answer
 from copilot.llm.redact import RedactionPolicy, Redactor
 from copilot.llm.types import Message, StopAt
 from copilot.llm.usage import Usage, usage_of
 from copilot.llm.usage import estimate_cost as estimate_cost  # re-exported
 
-try:  # the SDK's HTTP library: httpx2 in openai>=3, httpx before
-    import httpx2 as _httpx
-except ImportError:  # pragma: no cover
-    import httpx as _httpx  # type: ignore[no-redef]  # the same API under its old name
-
 Sleep = Callable[[float], None]
-Delta = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -71,14 +66,6 @@ class Completion:
     json_mode: str | None = None  # how JSON was asked for (structured.JSON_MODES)
 
 
-class _CallerError(Exception):
-    """Wraps an exception raised by ``on_delta`` so it is not mistaken for a server fault."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(error)
-        self.error = error
-
-
 @dataclass(frozen=True)
 class _Answer:
     text: str
@@ -87,18 +74,6 @@ class _Answer:
     finish_reason: str | None
     requests: int
     first_token_s: float | None
-
-
-@dataclass(frozen=True)
-class _Request:
-    """One request as the retry loop repeats it."""
-
-    payload: dict[str, Any]
-    messages: list[Message]  # as sent (for usage estimates)
-    prefill: str | None = None  # text the answer starts with, shown before the first token
-    constrained: bool = False  # carries a response_format or grammar the server may refuse
-    completions_api: bool = False  # /v1/completions with a raw prompt (ChatML prefill)
-    stop_at: StopAt | None = None  # where the caller wants the answer to end (``complete``)
 
 
 class OpenAIEngine:
@@ -248,18 +223,18 @@ class OpenAIEngine:
         answer = self._call(request, on_delta, cancel)
         return self._completion(answer, answer.requests, request.messages, redactor)
 
-    def _plain(self, sent: list[Message], base: dict[str, Any], start: str | None) -> _Request:
+    def _plain(self, sent: list[Message], base: dict[str, Any], start: str | None) -> Request:
         if start is None:
-            return _Request(self._chat(base, sent), sent)
+            return Request(self._chat(base, sent), sent)
         if self.prefill_mode == "chatml":
             payload = {**base, "prompt": chatml(sent, start), "stop": CHATML_STOP}
             turns = [*sent, Message("assistant", start)]  # what the raw prompt holds
-            return _Request(payload, turns, prefill=start, completions_api=True)
+            return Request(payload, turns, prefill=start, completions_api=True)
         if self.prefill_mode == "continue":
             turns = [*sent, Message("assistant", start)]
-            return _Request(self._chat(base, turns), turns, prefill=start)
+            return Request(self._chat(base, turns), turns, prefill=start)
         asked = instructed(sent, start)
-        return _Request(self._chat(base, asked), asked)
+        return Request(self._chat(base, asked), asked)
 
     def _json(
         self,
@@ -276,7 +251,7 @@ class OpenAIEngine:
         for mode in structured.modes_from(facts.json_mode):
             turns = structured.with_schema(sent, schema) if mode == "prompt" else sent
             fields = structured.request_fields(mode, schema)
-            request = _Request(self._chat({**base, **fields}, turns), turns,
+            request = Request(self._chat({**base, **fields}, turns), turns,
                                constrained=mode != "prompt")  # fmt: skip
             try:
                 answer = self._call(request, on_delta, cancel)
@@ -292,7 +267,7 @@ class OpenAIEngine:
         data, problem = structured.parse_json(answer.text, validator)
         if problem is not None:
             turns = [*turns, Message("assistant", answer.text), structured.repair_message(problem)]
-            request = _Request(self._chat({**base, **fields}, turns), turns,
+            request = Request(self._chat({**base, **fields}, turns), turns,
                                constrained=request.constrained)  # fmt: skip
             answer = self._call(request, on_delta, cancel)
             usage, requests = usage + answer.usage, requests + answer.requests
@@ -339,7 +314,7 @@ class OpenAIEngine:
     # -- one request, with retries ----------------------------------------------------------
 
     def _call(
-        self, request: _Request, on_delta: Delta | None, cancel: threading.Event | None
+        self, request: Request, on_delta: Delta | None, cancel: threading.Event | None
     ) -> _Answer:
         prompt_tokens = tokens.count_messages(request.messages)
         answer_tokens = request.payload.get("max_tokens") or 0
@@ -356,7 +331,14 @@ class OpenAIEngine:
             attempt += 1
             self._check_cancel(cancel)
             try:
-                text, model, finish, usage, first = self._stream(request, on_delta, cancel, first_s)
+                create: Callable[..., Any] = (
+                    self._client.completions.with_streaming_response.create
+                    if request.completions_api
+                    else self._client.chat.completions.with_streaming_response.create
+                )
+                got = read_answer(create, request, model=self.model, failures=self.failures,
+                                  window=self.context_window, on_delta=on_delta, cancel=cancel,
+                                  first_s=first_s, gap_s=self.settings.llm_timeout_s)  # fmt: skip
             except Failure as failure:
                 failure.error.attempts = attempt
                 if failure.window is not None:  # the server said its window: pack for it
@@ -375,11 +357,12 @@ class OpenAIEngine:
                     raise failure.error from None
                 self._wait(retry.backoff(attempt) if wait is None else wait, cancel)
                 continue
-            used = usage_of(self.settings, request.payload["model"], request.messages, text,
-                            model, usage)  # fmt: skip
-            if first is not None:
-                self.facts(request.payload["model"]).record_rate(used.prompt_tokens, first)
-            return _Answer(text, used, model, finish, attempt, first)
+            used = usage_of(self.settings, request.payload["model"], request.messages, got.text,
+                            got.model, got.usage)  # fmt: skip
+            if got.first_token_s is not None:
+                facts = self.facts(request.payload["model"])
+                facts.record_rate(used.prompt_tokens, got.first_token_s)
+            return _Answer(got.text, used, got.model, got.finish_reason, attempt, got.first_token_s)
 
     def _timeout_rate(self) -> float:
         """The prompt rate the first-token deadline assumes: the slower of the setting (or
@@ -388,87 +371,6 @@ class OpenAIEngine:
         configured = self._rate or default
         measured = self.facts().slowest_rate()
         return min(configured, measured) if measured is not None else configured
-
-    def _stream(
-        self,
-        request: _Request,
-        on_delta: Delta | None,
-        cancel: threading.Event | None,
-        first_s: float,
-    ) -> tuple[str, str, str | None, Any, float | None]:
-        gap_s = self.settings.llm_timeout_s
-        options = {"stream": True, "stream_options": {"include_usage": True},
-                   "timeout": max(first_s, gap_s) + 5.0}  # fmt: skip
-        create: Callable[..., Any] = (
-            self._client.completions.with_streaming_response.create
-            if request.completions_api
-            else self._client.chat.completions.with_streaming_response.create
-        )
-        reader = streaming.Reader(lambda: sse.ChunkStream(create(**request.payload, **options)))
-        parts: list[str] = []
-        shown = enough = False
-        model, finish, usage = self.model, None, None
-        failure: Failure
-        try:
-            for chunk in reader.chunks(first_s=first_s, gap_s=gap_s, cancel=cancel):
-                model = chunk.get("model") or model
-                if chunk.get("usage") is not None:
-                    usage = sse.usage_object(chunk["usage"])
-                for choice in (chunk.get("choices") or [])[:1]:
-                    delta = _delta_text(choice, request.completions_api)
-                    if delta:
-                        if request.prefill is not None and not parts:
-                            parts.append(request.prefill)
-                            self._emit(on_delta, request.prefill)
-                        if request.stop_at is not None:
-                            parts, delta, enough = _until(parts, delta, request.stop_at)
-                        if delta:
-                            parts.append(delta)
-                            shown = True
-                            self._emit(on_delta, delta)
-                    finish = "stop_at" if enough else choice.get("finish_reason") or finish
-                if enough:
-                    break  # leaving the loop hangs up: the model stops writing
-        except _CallerError as exc:
-            raise exc.error from None
-        except streaming.Stopped:
-            raise Failure(self.failures.cancelled(), retryable=False) from None
-        except streaming.Deadline as late:
-            failure = self.failures.timeout(late)
-        except openai.APIError as exc:
-            failure = self.failures.classify(
-                exc, constrained=request.constrained, window=self.context_window
-            )
-        except (_httpx.TimeoutException, TimeoutError):
-            failure = self.failures.timeout(None)
-        except _httpx.TransportError as exc:
-            failure = self.failures.connection(exc)
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            failure = self.failures.bad_response(exc)
-        else:
-            if reader.first_chunk_s is None:
-                failure = self.failures.empty(tokens.count_messages(request.messages))
-            else:
-                if request.prefill is not None and not parts:
-                    parts.append(request.prefill)
-                    self._emit(on_delta, request.prefill)
-                return "".join(parts), model, finish, usage, reader.first_chunk_s
-        if shown:  # the caller has seen text: never retry behind its back
-            failure.retryable = False
-            failure.error.args = (
-                f"{failure.error} The answer broke off after {len(''.join(parts))} "
-                "characters had been shown, so it was not retried.",
-            )
-        raise failure
-
-    @staticmethod
-    def _emit(on_delta: Delta | None, text: str) -> None:
-        if on_delta is None:
-            return
-        try:
-            on_delta(text)
-        except BaseException as exc:  # the caller's own error, passed through
-            raise _CallerError(exc) from exc
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -502,23 +404,3 @@ class _Unsupported(Exception):
     def __init__(self, attempts: int) -> None:
         super().__init__("unsupported output mode")
         self.attempts = attempts
-
-
-def _until(parts: list[str], delta: str, stop_at: StopAt) -> tuple[list[str], str, bool]:
-    """The answer so far and the part of ``delta`` to add to it, cut where ``stop_at``
-    says; and whether the answer ends there. (What was shown before the cut stays shown:
-    at most the blank space before it.)"""
-    written = "".join(parts)
-    at = stop_at(written + delta)
-    if at is None:
-        return parts, delta, False
-    return [written[:at]], (written + delta)[len(written) : at], True
-
-
-def _delta_text(choice: dict[str, Any], completions_api: bool) -> str | None:
-    if completions_api:
-        text = choice.get("text")
-    else:
-        delta = choice.get("delta")
-        text = delta.get("content") if isinstance(delta, dict) else None
-    return text if isinstance(text, str) else None
