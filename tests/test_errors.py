@@ -35,7 +35,7 @@ CONTROL_FLOW = {
     "connectors.graph.mail._Stop",  # a folder's budget is spent; caught by ``load``
     "copilot.api.limits.BodyRefused",  # the 413/408 answer has already been sent
     "copilot.llm.failures.Failure",  # one failed request, before retrying
-    "copilot.llm.openai_engine._CallerError",  # wraps an exception from ``on_delta``
+    "copilot.llm.read_answer._CallerError",  # wraps an exception from ``on_delta``
     "copilot.llm.openai_engine._Unsupported",  # try the next structured-output mode
     "copilot.llm.streaming.Deadline",  # becomes LLMError("timeout")
     "copilot.llm.streaming.Stopped",  # becomes LLMError("cancelled")

@@ -59,9 +59,9 @@ from copilot.eval.bipia import (
 from copilot.eval.skill_runs import MODEL_ENGINES, chat_model, eval_runner, resolve_engine
 from copilot.llm.errors import LLMError
 from copilot.llm.types import Message
+from copilot.skills.documents import sources_for_item
 from copilot.skills.engines.base import ChatModel, EngineName
 from copilot.skills.engines.local.engine import LocalEngineError
-from copilot.skills.request import sources_for_item
 from copilot.skills.runner import SkillRunner
 from copilot.skills.types import Source
 

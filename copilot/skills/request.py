@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from copilot.db.state import StateStore
-from copilot.errors import CopilotError
-from copilot.ingest.chunk import merge_locators
-from copilot.skills.engines.local.text import sources_from_text
+from copilot.skills.documents import read_item, sources_from_file
+from copilot.skills.input_errors import FileInputError as FileInputError  # re-exported
+from copilot.skills.input_errors import InputError as InputError
+from copilot.skills.input_errors import ItemNotFound as ItemNotFound
 from copilot.skills.templates.models import SkillTemplate
 from copilot.skills.types import JSON, Inputs, Source
 
@@ -36,7 +36,6 @@ MAIN_INPUTS = ("text", "question", "message", "notes", "query")
 QUESTION_INPUTS = ("question", "query")
 # Which one receives --text when a file or mail is the skill's material.
 ABOUT_INPUTS = ("question", "query", "focus", "notes")
-MAX_SOURCE_CHARS = 700  # a citation should point at a passage, not a whole document
 # A text rendered into the prompt as is. Only summarise takes more: it splits a long
 # document into parts (map-reduce); a file is bounded by settings.max_file_bytes.
 MAX_TEXT_CHARS = 400_000
@@ -47,30 +46,6 @@ MAX_TURNS = 6
 MAX_TURN_QUESTION_CHARS = 1_000
 MAX_TURN_ANSWER_CHARS = 2_000
 MAX_CONVERSATION_CHARS = 8_000
-
-
-class InputError(CopilotError, ValueError):
-    """An input that cannot be used, named."""
-
-    kind = "bad_input"
-    status = 400
-    title = "I couldn't run that"
-
-
-class FileInputError(InputError):
-    """A file that cannot be read as a skill's input (missing, too big, unsupported)."""
-
-
-class ItemNotFound(InputError):
-    """No indexed item with that id for that user."""
-
-    kind = "item_not_found"
-    status = 404
-    title = "I can't find that item"
-
-    def __init__(self, owner: str, item_id: str) -> None:
-        super().__init__(f"no indexed item {item_id!r} for {owner}")
-        self.owner, self.item_id = owner, item_id
 
 
 @dataclass
@@ -357,94 +332,3 @@ def parse_sets(template: SkillTemplate, sets: list[str]) -> Inputs:
             raise InputError(f"--set needs key=value; got {item!r}")
         out[key.strip()] = coerce(template, key.strip(), value)
     return out
-
-
-def sources_from_file(path: Path, *, max_bytes: int) -> tuple[str, list[Source]]:
-    """Parse a local file with the connectors' parsers (the same safety checks as a
-    sync, in the same sandboxed worker: ``ingest.untrusted``) into its display text and
-    one source per element group."""
-    from connectors.parsers import media_type_for
-    from copilot.ingest.untrusted import UntrustedFileError, read_untrusted
-
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FileInputError(f"{path}: {exc.strerror or exc}") from exc
-    if size > max_bytes:
-        raise FileInputError(
-            f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit"
-        )
-    media_type = media_type_for(path.name)
-    if media_type is None:
-        raise FileInputError(f"{path}: this file type is not supported")
-    try:
-        parsed = read_untrusted(path, path.name, max_bytes=max_bytes, media_type=media_type)
-    except UntrustedFileError as exc:
-        raise FileInputError(f"{path}: {exc}") from exc
-    url = path.resolve().as_uri()
-    runs: list[tuple[str, list[str], list[dict[str, Any]]]] = []  # group, texts, locators
-    for element in parsed.elements:
-        text = element.text.strip()
-        if not text:
-            continue
-        last = runs[-1] if runs else None
-        if (
-            last
-            and last[0] == element.group
-            and sum(map(len, last[1])) + len(text) < MAX_SOURCE_CHARS
-        ):
-            last[1].append(text)
-            last[2].append(element.locator)
-        else:
-            runs.append((element.group, [text], [element.locator]))
-    kind = "mail" if media_type.startswith("message/") else "file"
-    meta = parsed.meta or {}
-    # A mail is named for people by its subject, sender and date, not by its file name.
-    title = str(meta.get("subject") or path.name) if kind == "mail" else path.name
-    sender = str(meta.get("from_name") or meta.get("from") or "") if kind == "mail" else ""
-    date = str(meta.get("date") or "") if kind == "mail" else ""
-    sources = [
-        Source(
-            n=n,
-            item_id=f"file:{path.name}",
-            chunk_id=f"{path.name}#{n}",
-            title=title,
-            url=url,
-            kind=kind,
-            locator=merge_locators(locators),
-            text="\n".join(texts),
-            sender=sender,
-            date=date,
-        )
-        for n, (_, texts, locators) in enumerate(runs, 1)
-    ]
-    return parsed.display_text or "\n\n".join(s.text for s in sources), sources
-
-
-def read_item(state: StateStore, owner: str, item_id: str) -> tuple[str, list[Source]]:
-    """``indexed_item``, or ``ItemNotFound``."""
-    found = indexed_item(state, owner, item_id)
-    if found is None:
-        raise ItemNotFound(owner, item_id)
-    return found
-
-
-def indexed_item(state: StateStore, owner: str, item_id: str) -> tuple[str, list[Source]] | None:
-    """An indexed item's full text (a mail with its thread) and its sources, linking back
-    to it; None when ``owner`` has no such item."""
-    item = state.item(owner, item_id)
-    text = state.display_text(owner, item_id)
-    if item is None or text is None:
-        return None
-    sources = sources_for_item(
-        text, item_id=item_id, title=item["title"], url=item["url"], kind=item["kind"]
-    )
-    return text, sources
-
-
-def sources_for_item(text: str, *, item_id: str, title: str, url: str, kind: str) -> list[Source]:
-    """An indexed item's text (e.g. a mail thread) as sources that link back to it."""
-    return [
-        replace(s, item_id=item_id, title=title, url=url, kind=kind, chunk_id=f"{item_id}#{s.n}")
-        for s in sources_from_text(text, title=title)
-    ]
