@@ -20,38 +20,20 @@ from pathlib import Path
 
 import numpy as np
 from train_sentiment_head import (
-    BANK_ROW_WEIGHT,
     FOLDS,
-    L2_PER_1000,
-    MIN_RATING,
     SOURCES,
-    _key,
     balanced_weights,
     bank_rows,
-    evaluation_keys,
-    fit_softmax,
-    read_corpus,
+    corpus_vectors,
+    fit_head,
+    rated_corpus,
 )
 
 from copilot.config import get_settings
-from copilot.index.embed import Embedder, get_embedder
+from copilot.index.embed import get_embedder
 from copilot.skills.engines.local.encoder import load_e5
 from copilot.skills.engines.local.head import SentimentHead
-from copilot.skills.engines.local.negation import plain_polarity
 from copilot.skills.engines.local.sentiment import LocalSentiment
-
-
-def vectors(embedder: Embedder, texts: list[str], cache: Path | None) -> np.ndarray:
-    import hashlib
-
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    if cache and cache.is_file() and str(np.load(cache)["digest"]) == digest:
-        x: np.ndarray = np.load(cache)["x"]
-        return x
-    x = embedder.embed_documents(texts)
-    if cache:
-        np.savez(cache, x=x, digest=digest)
-    return x
 
 
 def main() -> None:
@@ -61,13 +43,7 @@ def main() -> None:
     parser.add_argument("--cache-index", type=Path)
     args = parser.parse_args()
 
-    rows = read_corpus(args.sdist)
-    held = evaluation_keys()
-    kept = [r for r in rows if _key(r[0]) not in held]
-    texts = [plain_polarity(t) for t, _, _ in kept]
-    ratings = np.array([r for _, r, _ in kept])
-    y = np.where(ratings >= MIN_RATING, 0, np.where(ratings <= -MIN_RATING, 1, 2))
-    sources = np.array([s for _, _, s in kept])
+    kept, texts, y, sources = rated_corpus(args.sdist)
     test = np.random.default_rng(0).permutation(len(y)) % FOLDS == 0  # the script's fold 0
     scored = test & (y != 2)
     settings = get_settings(
@@ -79,13 +55,10 @@ def main() -> None:
         encoders["e5"] = (e5, args.cache_e5)
     bank_texts, bank_y = bank_rows()
     for name, (embedder, cache) in encoders.items():
-        x = vectors(embedder, texts, cache)
-        bank_x = embedder.embed_documents(bank_texts)
+        x = corpus_vectors(embedder, texts, cache)
         train = ~test
-        xs = np.vstack([x[train], bank_x])
-        ys = np.concatenate([y[train], bank_y])
-        ws = np.concatenate([balanced_weights(y[train]), np.full(len(bank_y), BANK_ROW_WEIGHT)])
-        theta = fit_softmax(xs, ys, ws, L2_PER_1000 * len(ys) / 1000)
+        theta = fit_head(x[train], y[train], balanced_weights(y[train]),
+                         embedder.embed_documents(bank_texts), bank_y)  # fmt: skip
         head = SentimentHead(theta[:, :-1], theta[:, -1], frozenset({embedder.model_id}))
         engine = LocalSentiment(embedder, head=head)
         originals = [kept[i][0] for i in np.flatnonzero(scored)]

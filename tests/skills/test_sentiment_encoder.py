@@ -9,19 +9,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from copilot.skills.engines.local import bank, encoder, prototypes
-from copilot.skills.engines.local.bank import shipped_vectors, write_vectors
+from copilot.skills.engines.local.bank import (
+    bank_texts_with_calibration,
+    shipped_vectors,
+    write_vectors,
+)
 from copilot.skills.engines.local.encoder import E5_ID, cpu_has, sentence_encoder
 from copilot.skills.engines.local.engine import sentiment_model
 from copilot.skills.engines.local.head import E5_HEAD_FILE, HEAD_FILE, head_for
 from copilot.skills.engines.local.sentiment import LocalSentiment
 from copilot.skills.templates.builtin import load_builtin
 
-BANK_TEXTS = [
-    *prototypes.POSITIVE,
-    *prototypes.NEGATIVE,
-    *prototypes.NEUTRAL,
-    *prototypes.CALIBRATION,
-]
+BANK_TEXTS = bank_texts_with_calibration()
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path, monkeypatch):

@@ -17,9 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
+from copilot.skills.engines.local import prototypes
 from copilot.skills.engines.local.encoder import E5_ID
 
 BANK_FILES = {E5_ID: Path(__file__).with_name("sentiment_bank_e5.npz")}
+
+
+def bank_texts_with_calibration() -> list[str]:
+    """The bank's prototypes (positive, negative, neutral), then the calibration sentences:
+    the order of the shipped vectors."""
+    return [
+        *prototypes.POSITIVE,
+        *prototypes.NEGATIVE,
+        *prototypes.NEUTRAL,
+        *prototypes.CALIBRATION,
+    ]
 
 
 def texts_digest(texts: Sequence[str]) -> str:

@@ -50,7 +50,7 @@ import numpy as np
 from copilot.index.embed import Embedder
 from copilot.skills.engines.local import prototypes as prototypes
 from copilot.skills.engines.local.aspects import is_aspect_word
-from copilot.skills.engines.local.bank import shipped_vectors
+from copilot.skills.engines.local.bank import bank_texts_with_calibration, shipped_vectors
 from copilot.skills.engines.local.head import SentimentHead, head_for
 from copilot.skills.engines.local.negation import plain_polarity
 from copilot.skills.sentiment_io import aggregate as aggregate  # where callers found it
@@ -115,12 +115,12 @@ def _builtin_bank(embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
     skill run costs ~0.5 s with MiniLM, ~8 s with e5: its vectors ship, ``bank.py``)."""
     cached = _bank_cache.get(embedder.model_id)
     if cached is None:
-        texts = [*prototypes.POSITIVE, *prototypes.NEGATIVE, *prototypes.NEUTRAL]
-        every = [*texts, *prototypes.CALIBRATION]
+        every = bank_texts_with_calibration()
         vectors = shipped_vectors(embedder.model_id, every, embedder.dim)
         if vectors is None:
             vectors = embedder.embed_documents(every)
-        cached = _bank_cache[embedder.model_id] = (vectors[: len(texts)], vectors[len(texts) :])
+        n = len(every) - len(prototypes.CALIBRATION)
+        cached = _bank_cache[embedder.model_id] = (vectors[:n], vectors[n:])
     return cached
 
 
