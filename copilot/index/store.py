@@ -28,7 +28,7 @@ read made of two calls: the fused search's read-back in ``copilot.index.planner`
 
 How a search runs (the candidate lists, their fusion) is decided by ``planner``, which
 the server store shares; this module only says how each of its calls reaches the shard
-(:class:`EdgeEngine`).
+(``copilot.index.edge_engine``).
 
 Privacy at rest: the shard folder is created 0700, and since the engine creates its files
 with the umask's permissions, everything in it is made owner-only again after opening,
@@ -41,9 +41,7 @@ import fcntl
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +59,11 @@ from copilot.errors import CopilotError
 from copilot.fileio import make_private_dir, tighten
 from copilot.index import bm25, items
 from copilot.index.base import FORMAT, KEYWORD_FIELDS, UPSERT_BATCH, Hit, Mode
+from copilot.index.edge_engine import EdgeEngine
 from copilot.index.filters import SearchFilters, scoped
-from copilot.index.fusion import Fusion, Stage
+from copilot.index.fusion import Fusion
 from copilot.index.llama_query import plan_query, to_result
-from copilot.index.planner import Candidate, PlannedSearch, run_search, search_params
+from copilot.index.planner import PlannedSearch, run_search
 from copilot.index.points import (
     DENSE,
     SPARSE,
@@ -87,7 +86,6 @@ OPTIMIZE_EVERY = 4_000
 
 META_FILE = "copilot-index.json"
 LOCK_FILE = ".copilot.lock"
-ITEM_CACHE_SIZE = 200_000  # point id -> item id entries (~30 MB at most)
 log = logging.getLogger(__name__)
 
 
@@ -372,82 +370,6 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         for batch in items.batched(parts, UPSERT_BATCH):
             points = [edge_point(one) for one in batch]
             self.client.update(qe.UpdateOperation.upsert_points(points))
-
-
-@dataclass(frozen=True)
-class EdgeEngine:
-    """The search planner's engine calls on one shard (see ``planner.SearchEngine``).
-
-    A search with BM25 is two or three calls, candidates then payloads: the binding
-    serialises calls, not pairs of them, which is why ``planner`` skips ids deleted in
-    between.
-
-    Candidates are asked for without payload: the binding holds the GIL while it builds a
-    payload per point, which made a 100-point list 5× slower (0.63 vs 0.11 ms on 300 notes),
-    and under 20 streaming runs the engine's calls were a quarter of the API process's
-    interpreter time. The item of a point comes from ``item_of``, filled from payloads only
-    for points not seen before. That cache can never be stale: a point id is a hash of
-    owner, item and content (``copilot.ingest.items``, ``items.item_point_id``), so an id
-    names one item for ever, even after the point is deleted and written again.
-    """
-
-    shard: qe.EdgeShard
-    dim: int
-    item_of: dict[str, str]
-
-    def nearest(self, owner: str, flt: qe.Filter, stage: Stage, k: int) -> list[Hit]:
-        query, params = _query(owner, stage)
-        request = qe.QueryRequest(
-            limit=k, query=query, filter=flt, params=params, with_payload=True
-        )
-        return _hits(self.shard.query(request))
-
-    def candidates(
-        self, owner: str, requests: Sequence[tuple[Stage, qe.Filter]]
-    ) -> list[list[Candidate]]:
-        batch = []
-        for stage, flt in requests:
-            query, params = _query(owner, stage)
-            batch.append(
-                qe.QueryRequest(
-                    limit=stage.limit,
-                    query=query,
-                    filter=flt,
-                    params=params,
-                    with_payload=False,
-                )
-            )
-        lists = [
-            [(str(p.id), p.score) for p in points]
-            for points in self.shard.query_batch(qe.QueryBatchRequest(batch))
-        ]
-        item_of = self.item_of
-        unknown: list[int | uuid.UUID | str] = list(
-            {i for ranked in lists for i, _ in ranked if i not in item_of}
-        )
-        if unknown:
-            if len(item_of) + len(unknown) > ITEM_CACHE_SIZE:
-                item_of.clear()  # a bound on memory; refilled by the next searches
-            selector = qe.PayloadSelector.Include(["item_id"])
-            for record in self.shard.retrieve(unknown, selector, False):
-                item_of[str(record.id)] = str((record.payload or {}).get("item_id", ""))
-        return [[(i, score, item_of.get(i, "")) for i, score in ranked] for ranked in lists]
-
-    def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        records = self.shard.retrieve(list(ids), True, False)
-        return {str(r.id): dict(r.payload or {}) for r in records}
-
-
-def _query(owner: str, stage: Stage) -> tuple[qe.Query, qe.SearchParams]:
-    ef, corpus = search_params(owner, stage)
-    params = qe.SearchParams(
-        hnsw_ef=ef, idf=None if corpus is None else qe.IdfParams(corpus=corpus)
-    )
-    return qe.Query.Nearest(stage.query, using=stage.field), params
-
-
-def _hits(points: Sequence[qe.ScoredPoint]) -> list[Hit]:
-    return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
 
 
 def _lock(path: Path) -> int:

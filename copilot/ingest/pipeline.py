@@ -41,10 +41,11 @@ from copilot.db.state import ItemState, StateStore
 from copilot.errors import Cancelled
 from copilot.index.base import IndexStore
 from copilot.index.embed import Embedder
-from copilot.ingest.attachments import MAX_DEPTH, skipped_rows, split_attachments
+from copilot.ingest.attachments import skipped_rows, split_attachments
 from copilot.ingest.budget import Limits, plan_chunks
 from copilot.ingest.items import Work, chunk_node, item_title, state_row
 from copilot.ingest.reindex import lost_items, lost_note
+from copilot.ingest.removal import missing, remove
 from copilot.ingest.report import NOTE_STAGE, SyncReport
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
@@ -393,39 +394,11 @@ class Syncer:
 
     def _delete_missing(self) -> None:
         listed = self.connector.list_ids()
-        if listed is None:  # a delta source: deletions came as Deleted events
-            return
-        listed = set(listed)
-        present = listed | self.seen
-
-        def root(item_id: str) -> str:  # an attachment's top-level message or file
-            for _ in range(MAX_DEPTH + 1):
-                parent = self.known[item_id].parent_id if item_id in self.known else None
-                if not parent:
-                    break
-                item_id = parent
-            return item_id
-
-        # An attachment of a listed item this run did not visit (a delta source lists every
-        # id after a resync) is as present as its parent.
-        self._delete(
-            [
-                i
-                for i in self.known
-                if i not in present and not (root(i) in listed and root(i) not in self.seen)
-            ]
-        )
+        if listed is not None:  # None: a delta source, whose deletions came as Deleted events
+            self._delete(missing(self.known, set(listed), self.seen))
 
     def _delete(self, item_ids: list[str]) -> None:
-        """Remove items and their attachments (children) from the index, then the state."""
-        gone = list(item_ids)
-        for item_id in gone:  # grows as it goes: attachments of attachments too
-            gone.extend(c for c in self.state.children(self.owner, item_id) if c not in gone)
-        for item_id in gone:
-            self.store.delete_item(self.owner, item_id)
-        if gone:
-            self.store.flush()
-            self.state.forget_items(self.owner, gone)
+        gone = remove(self.store, self.state, self.owner, item_ids)
         self.report.deleted += sum(1 for i in gone if i in self.known)
 
 
