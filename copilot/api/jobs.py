@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from connectors.base import Connector
+from copilot.api.background import IdleEmbedder
 from copilot.errors import CopilotError
 from copilot.ingest.pipeline import SyncCancelled, SyncReport, sync
 from copilot.workspace import Workspace
@@ -124,6 +125,7 @@ class JobManager:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workspace = workspace
+        self._embedder: IdleEmbedder | None = None  # made at the first job: loads the model
         self.max_queued_per_user = max_queued_per_user
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
@@ -275,7 +277,7 @@ class JobManager:
                 ws.settings,
                 ws.state,
                 ws.store,
-                ws.embedder,
+                self._background_embedder(),
                 on_progress=lambda report: self._on_progress(job, report),
                 should_stop=entry.stop.is_set,
             )
@@ -291,6 +293,14 @@ class JobManager:
         finally:
             with self._lock:
                 self._finish(entry, status, error)
+
+    def _background_embedder(self) -> IdleEmbedder:
+        """The workspace's embedder, embedding on CPU no request wants (api/background.py)."""
+        inner = self.workspace.embedder  # the model loads at the first job, not under the lock
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = IdleEmbedder(inner)
+            return self._embedder
 
     def _on_progress(self, job: Job, report: SyncReport) -> None:
         progress = _progress(report, job.total)

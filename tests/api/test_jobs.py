@@ -273,3 +273,21 @@ def test_a_sync_runs_at_lower_cpu_priority_than_the_requests(jobs):
     here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert source.nice == min(here + SYNC_NICENESS, 19)  # the job's thread, not this one
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
+def test_a_jobs_embedding_runs_on_cpu_no_request_wants(jobs, ws, tmp_path, monkeypatch):
+    embed = ws.embedder.embed_documents
+    policies: list[int] = []
+
+    def recording(texts):
+        policies.append(os.sched_getscheduler(0))
+        return embed(texts)
+
+    monkeypatch.setattr(ws.embedder, "embed_documents", recording)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "minutes.txt").write_text("Minutes: the offsite is in May.")
+    job = jobs.submit("ann", "local", lambda: LocalFolder(docs, owner="ann"))
+    assert wait_for(jobs, "ann", job.id, "done", "failed").status == "done"
+    assert policies == [os.SCHED_IDLE]  # api/background.py; the job's thread stays at nice 10
