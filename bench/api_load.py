@@ -450,6 +450,8 @@ def main() -> None:
                         help="also measure each level while the API syncs this folder")  # fmt: skip
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
+    if args.trace and args.workers > 1:  # a worker's app is built by copilot.api.workers
+        parser.error("--trace marks the stages in one API process only: use --workers 1")
     if args.during_sync is not None:
         args.during_sync = args.during_sync.expanduser().resolve()
         if not args.during_sync.is_dir():
