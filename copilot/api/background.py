@@ -14,9 +14,13 @@ The price of ``SCHED_IDLE`` is that a thread gets nothing while every core is bu
 normal work: a sync on a machine that compiles something for an hour would stand still,
 and an unprivileged thread cannot leave the policy once in it. So each slice of chunks is
 embedded on a new helper thread that takes the policy for that slice only, and a slice
-that waited much longer than it computed (starved) sends the following slices back to
-the sync's own thread, at nice 10, for ``COOLDOWN_S``. Parse workers are not lowered
-further: their time limit is wall-clock, and a starved parser would fail its file.
+that waits much longer than it computes (starved) sends the following slices back to
+the sync's own thread, at nice 10, for ``COOLDOWN_S``. A starved slice is not waited for
+to the end either (under ``SCHED_IDLE`` a one-second slice can take minutes on a busy
+machine, with the sync's progress frozen): past its patience, the sync's thread embeds
+the slice itself and the helper's late result, made on idle CPU only, is dropped. Parse
+workers are not lowered further: their time limit is wall-clock, and a starved parser
+would fail its file.
 
 Elsewhere than Linux, or where the policy is refused, the embedder is used as it is.
 """
@@ -39,6 +43,7 @@ __all__ = ["COOLDOWN_S", "IdleEmbedder"]
 STARVED_S = 2.0  # a slice waited this long for the CPU beyond what it computed ...
 STARVED_RATIO = 3.0  # ... and its wall time was this many times its CPU time
 COOLDOWN_S = 60.0  # then slices run at the sync thread's own priority for this long
+FIRST_PATIENCE_S = 10.0  # the wait for a slice before any slice's CPU time is known
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class IdleEmbedder:
         self.inner = inner
         self._clock = clock
         self._normal_until = float("-inf")
+        self._cpu_per_text: float | None = None  # the last finished slice's, per text
         self._refused = not sys.platform.startswith("linux") or not hasattr(os, "SCHED_IDLE")
 
     @property
@@ -95,12 +101,24 @@ class IdleEmbedder:
 
         helper = threading.Thread(target=work, name="copilot-sync-embed", daemon=True)
         helper.start()
-        helper.join()
+        helper.join(self._patience(len(texts)))
+        if helper.is_alive():  # starved: embed here, drop what the helper makes later
+            self._cool_down("the sync's embedding was starved of CPU")
+            return self.inner.embed_documents(texts)
         if error:
             raise error[0]
         wall, cpu = times
+        self._cpu_per_text = cpu / max(1, len(texts))
         if wall - cpu > STARVED_S and wall > STARVED_RATIO * cpu:
-            log.info("the sync's embedding waited %.1f s for the CPU; normal priority for "
-                     "%.0f s", wall - cpu, COOLDOWN_S)  # fmt: skip
-            self._normal_until = self._clock() + COOLDOWN_S
+            self._cool_down(f"the sync's embedding waited {wall - cpu:.1f} s for the CPU")
         return result[0]
+
+    def _patience(self, count: int) -> float:
+        """How long a slice of ``count`` texts may take before it counts as starved."""
+        if self._cpu_per_text is None:
+            return FIRST_PATIENCE_S
+        return STARVED_S + STARVED_RATIO * self._cpu_per_text * count
+
+    def _cool_down(self, why: str) -> None:
+        log.info("%s; normal priority for %.0f s", why, COOLDOWN_S)
+        self._normal_until = self._clock() + COOLDOWN_S

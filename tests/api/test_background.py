@@ -85,6 +85,33 @@ def test_a_starved_slice_sends_the_next_ones_back_to_normal_priority_for_a_while
     assert inner.threads[1] == threading.get_ident()
 
 
+def test_a_slice_starved_past_its_patience_is_embedded_on_the_syncs_own_thread():
+    caller = threading.get_ident()
+
+    class Starving(Recorder):
+        """Once ``starve`` is set, helper threads get no CPU (they wait 30 s); the sync's
+        own thread computes at once."""
+
+        starve = False
+
+        def embed_documents(self, texts):
+            self.wait_s = 30.0 if self.starve and threading.get_ident() != caller else 0.0
+            return super().embed_documents(texts)
+
+    inner = Starving()
+    embedder = IdleEmbedder(inner)
+    embedder.embed_documents(["a first slice"])  # computed at once: patience now ~2 s
+    inner.starve = True
+    started = time.monotonic()
+    vectors = embedder.embed_documents(["the offsite is in May"])
+    assert vectors.shape == (1, 4)
+    assert time.monotonic() - started < STARVED_S + 2  # not the helper's 30 s
+    # the first slice and the starved one's helper at SCHED_IDLE, then the sync's thread
+    assert inner.policies == [os.SCHED_IDLE, os.SCHED_IDLE, os.SCHED_OTHER]
+    embedder.embed_documents(["budget"])  # cooling down: on the sync's thread straight away
+    assert inner.threads[-2:] == [caller, caller]
+
+
 def test_an_error_of_the_embedder_reaches_the_sync():
     class Broken(Recorder):
         def embed_documents(self, texts):

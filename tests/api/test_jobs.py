@@ -290,4 +290,6 @@ def test_a_jobs_embedding_runs_on_cpu_no_request_wants(jobs, ws, tmp_path, monke
     (docs / "minutes.txt").write_text("Minutes: the offsite is in May.")
     job = jobs.submit("ann", "local", lambda: LocalFolder(docs, owner="ann"))
     assert wait_for(jobs, "ann", job.id, "done", "failed").status == "done"
-    assert policies == [os.SCHED_IDLE]  # api/background.py; the job's thread stays at nice 10
+    # api/background.py; the job's thread stays at nice 10. (A helper starved past its
+    # patience on a busy machine would be followed by the job's own thread: only the first.)
+    assert policies[0] == os.SCHED_IDLE
