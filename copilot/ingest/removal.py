@@ -26,7 +26,8 @@ def missing(
     attachment is kept while its top-level message or file is listed, unless this run
     visited that parent (then it yielded the attachments it still has): a delta source
     lists every id after a resync without visiting each."""
-    present = set(listed) | set(seen)
+    listed, seen = set(listed), set(seen)
+    present = listed | seen
 
     def root(item_id: str) -> str:  # an attachment's top-level message or file
         for _ in range(MAX_DEPTH + 1):
