@@ -341,3 +341,14 @@ def test_saved_samples_rerun_beside_an_edited_candidate(client: httpx.Client) ->
                          headers=ANNA)  # fmt: skip
     assert problem(broken, 422)["line"] == 1
     assert client.delete("/v1/skills/mood", headers=ANNA).status_code == 204
+
+
+def test_a_new_process_makes_what_every_run_needs_before_it_serves(tmp_path, monkeypatch):
+    # the first 20 concurrent runs of a cold process waited up to ~300 ms for these
+    from copilot.llm import tokens
+
+    monkeypatch.setattr(tokens, "_encoding", None)  # as in a process that has served nothing
+    settings = Settings(home=tmp_path / "home", auth="dev")
+    with serving(create_app(settings)) as url:
+        assert tokens._encoding is not None  # loaded at start, not by the first run
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
