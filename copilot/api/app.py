@@ -204,4 +204,3 @@ def _warm_up(workspace: Workspace) -> None:
     burst after a start")."""
     encoding()
     workspace.embedder.embed_query("warm-up")
-
