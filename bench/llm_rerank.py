@@ -35,7 +35,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
 from statistics import fmean, median  # noqa: E402
@@ -47,6 +46,7 @@ from bench.bm25_variants import synced  # noqa: E402
 from copilot.config import get_settings  # noqa: E402
 from copilot.eval import retrieval as R  # noqa: E402
 from copilot.eval.metrics import mrr_at, ndcg_at  # noqa: E402
+from copilot.index.fusion import rrf  # noqa: E402
 from copilot.index.search import QueryError, SearchResult, clean_query, search  # noqa: E402
 from copilot.llm.embedded.models import resolve  # noqa: E402
 
@@ -101,23 +101,14 @@ class Judge:
             self.llm.eval(suffix)
             self.tokens_read += len(suffix)
             logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.vocab,))
-            yes = _logsumexp([float(logits[t]) for t in self.yes])
-            no = _logsumexp([float(logits[t]) for t in self.no])
-            out.append(yes - no)
+            yes, no = (np.logaddexp.reduce(logits[ids]) for ids in (self.yes, self.no))
+            out.append(float(yes - no))
         return out
 
 
-def _logsumexp(values: list[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
-
-
-def rrf(*orders: list[str], k: int = 60) -> list[str]:
-    score: dict[str, float] = {}
-    for order in orders:
-        for rank, doc in enumerate(order):
-            score[doc] = score.get(doc, 0.0) + 1.0 / (k + rank + 1)
-    return sorted(score, key=lambda d: -score[d])
+def fused(*orders: list[str]) -> list[str]:
+    """The product's reciprocal-rank fusion (k = 60, equal weights) of document orders."""
+    return [doc for doc, _ in rrf([[(d, 0.0) for d in o] for o in orders], [1.0] * len(orders))]
 
 
 def main() -> None:
@@ -152,7 +143,7 @@ def main() -> None:
             lists = {
                 "hybrid": order,
                 "R1 model order": by_model + rest,
-                "R2 rrf": rrf([d for d, _ in top], by_model) + rest,
+                "R2 rrf": fused([d for d, _ in top], by_model) + rest,
             }
             for name, docs_order in lists.items():
                 table[name]["ndcg"].append(ndcg_at(docs_order, qrels[qid], 10))

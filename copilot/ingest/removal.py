@@ -45,9 +45,12 @@ def missing(
 def remove(store: IndexStore, state: StateStore, owner: str, item_ids: list[str]) -> list[str]:
     """Remove items and their attachments (children, at any depth) from the index, then
     from the state; every id removed."""
-    gone = list(item_ids)
+    gone, known = list(item_ids), set(item_ids)  # a list, in order; a set, to look up
     for item_id in gone:  # grows as it goes: attachments of attachments too
-        gone.extend(c for c in state.children(owner, item_id) if c not in gone)
+        for child in state.children(owner, item_id):
+            if child not in known:
+                known.add(child)
+                gone.append(child)
     for item_id in gone:
         store.delete_item(owner, item_id)
     if gone:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,3 +354,29 @@ def test_a_new_process_makes_what_every_run_needs_before_it_serves(tmp_path, mon
     with serving(create_app(settings)) as url:
         assert tokens._encoding is not None  # loaded at start, not by the first run
         assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
+def test_a_sync_asked_for_over_http_embeds_on_cpu_no_request_wants(tmp_path, monkeypatch):
+    from copilot.index.embed import OnnxMiniLM
+
+    embed = OnnxMiniLM.embed_documents
+    policies: list[int] = []
+
+    def recording(self, texts):
+        policies.append(os.sched_getscheduler(0))
+        return embed(self, texts)
+
+    monkeypatch.setattr(OnnxMiniLM, "embed_documents", recording)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "minutes.txt").write_text("Minutes: the offsite is in May.")
+    settings = Settings(home=tmp_path / "home", auth="dev", sync_roots=[str(tmp_path)])
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as c:
+        job = c.post("/v1/sync/local", json={"path": str(docs)}, headers=ANNA).json()
+        assert wait_for_job(c, job, ANNA)["status"] == "done"
+        found = c.post("/v1/search", json={"query": "offsite"}, headers=ANNA).json()
+    assert found and "offsite" in found[0]["snippet"], found  # indexed
+    # the sync's slice at SCHED_IDLE (api/background.py); the search's query embedding, the
+    # last call, at normal priority
+    assert os.SCHED_IDLE in policies and policies[-1] == os.SCHED_OTHER
