@@ -12,6 +12,11 @@ per run"), each beside what it replaced, in one run: JSON lines.
   paragraph was checked whole again each time) vs also settling inside words
   (``_word_cut``) and skipping the regexes for text without a bracket, for a 40-word answer
   (the API bench's) and a 300-word paragraph.
+- ``lock_stall``: how long the embedded engine's ``flush`` (after 64 new points) and
+  ``optimize`` (after 4,000) take, and the longest gap of a thread that ticks every
+  millisecond meanwhile: equal, the binding holds the interpreter lock through the call,
+  and every other thread of the process (a server's requests) stands still that long
+  (docs/benchmarks.md, "The sync's embedding at SCHED_IDLE").
 
     .venv/bin/python bench/hot_paths.py
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -144,7 +150,50 @@ def bench_store() -> None:
         store.close()
 
 
+def stall_ms(call: Any) -> tuple[float, float]:
+    """(``call``'s wall time, the longest gap of a thread ticking every millisecond)."""
+    gaps: list[float] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    time.sleep(0.05)
+    began = time.perf_counter()
+    call()
+    took = time.perf_counter() - began
+    time.sleep(0.05)
+    done.set()
+    ticker.join()
+    return round(took * 1000, 1), round(max(gaps) * 1000, 1)
+
+
+def bench_lock_stalls() -> None:
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeVectorStore(Path(tmp) / "index", DIM)
+        store.client.update(qe.UpdateOperation.upsert_points(
+            [to_point(n, DIM) for n in nodes(4_000, "bulk", rng)]))  # fmt: skip
+        took, gap = stall_ms(store.optimize)
+        emit({"name": "lock_stall", "call": "optimize", "new_points": 4_000,
+              "call_ms": took, "longest_tick_gap_ms": gap})  # fmt: skip
+        store.client.update(qe.UpdateOperation.upsert_points(
+            [to_point(n, DIM) for n in nodes(64, "slice", rng)]))  # fmt: skip
+        took, gap = stall_ms(store.flush)
+        emit({"name": "lock_stall", "call": "flush", "new_points": 64,
+              "call_ms": took, "longest_tick_gap_ms": gap})  # fmt: skip
+        store.close()
+
+
 if __name__ == "__main__":
     bench_pack()
     bench_citations()
     bench_store()
+    bench_lock_stalls()
