@@ -20,6 +20,13 @@ fallback where e5 cannot run); the e5 head alone; the engine on e5 (``encoder.py
 the engine as a skill run uses it, steered by the built-in sentiment template's three
 few-shot examples. Prints accuracy and macro-F1 per variant and file, one table of
 accuracies, ms per sentence on each encoder, and the memory the e5 encoder adds.
+
+``--embedded`` adds the installed embedded model (``copilot model install``) as a scored
+workbook uses it: the label read off its first answer token after the built-in template's
+persona and examples (``skills/sentiment_labels.py``), with its seconds per sentence and
+the model process's peak RSS. ~0.4 s a sentence on two cores: ~11 min for all the sets.
+
+    .venv/bin/python bench/sentiment.py --embedded
 """
 
 from __future__ import annotations
@@ -102,7 +109,47 @@ def ms_per_sentence(engine: LocalSentiment, texts: list[str]) -> float:
     return 1000 * float(np.median(timings)) / len(texts)
 
 
-def main(paths: list[Path]) -> None:
+class EmbeddedLabels:
+    """The embedded model's labels (``--embedded``), timed."""
+
+    def __init__(self) -> None:
+        from copilot.llm.embedded import models
+        from copilot.llm.embedded.chat import EmbeddedChat
+
+        home = get_settings()  # the user's home, where `copilot model install` put the file
+        settings = get_settings(home=tempfile.mkdtemp(), models_dir_override=home.models_dir)
+        self.settings = settings
+        self.chat = EmbeddedChat(settings, models.resolve(settings), progress=lambda _: None)
+        self.template = load_template(TEMPLATE)
+        self.seconds = 0.0
+        self.sentences = 0
+
+    def __call__(self, texts: list[str]) -> list[int]:
+        from copilot.eval.sentiment import label_of
+        from copilot.skills.sentiment_labels import label_texts
+
+        self.chat.start()
+        started = time.perf_counter()
+        results = label_texts(self.chat, self.template, texts)
+        self.seconds += time.perf_counter() - started
+        self.sentences += len(texts)
+        return [label_of({"label": r.label, "score": r.score}) for r in results]
+
+    def close(self) -> str:
+        from copilot.llm.embedded import server
+
+        info = server.read_discovery(self.settings)
+        peak = ""
+        if info is not None:
+            status = Path(f"/proc/{info.pid}/status").read_text()
+            kb = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM"))
+            peak = f", model process peak RSS {kb / 1024:.0f} MB"
+        server.stop(self.settings)
+        per = self.seconds / max(1, self.sentences)
+        return f"embedded model: {per:.3f} s/sentence over {self.sentences}{peak}"
+
+
+def main(paths: list[Path], embedded: bool = False) -> None:
     settings = get_settings(
         home=tempfile.mkdtemp(), models_dir_override=Path(sys.prefix) / "share/copilot-models"
     )
@@ -128,6 +175,9 @@ def main(paths: list[Path]) -> None:
         "e5: bank + head + VADER (after)": lambda texts: predict_binary(after, texts),
         "after, template's examples": lambda texts: predict_binary(skill, texts),
     }
+    model = EmbeddedLabels() if embedded else None
+    if model is not None:
+        variants["embedded model: label by first token"] = model
     table: dict[str, dict[str, float]] = {name: {} for name in variants}
     for path in paths:
         if not path.is_file():
@@ -155,7 +205,11 @@ def main(paths: list[Path]) -> None:
         f"e5 {ms_per_sentence(after, texts):.2f} ms/sentence; "
         f"e5 and its bank added {added_rss:.1f} MB RSS"
     )
+    if model is not None:
+        print(model.close())
 
 
 if __name__ == "__main__":
-    main([Path(p) for p in sys.argv[1:]] or DEFAULT_SETS)
+    flags = {"--embedded"}
+    files = [Path(p) for p in sys.argv[1:] if p not in flags]
+    main(files or DEFAULT_SETS, embedded="--embedded" in sys.argv[1:])

@@ -183,10 +183,17 @@ def sentiment(
 ) -> None:
     """Score a sentiment engine on a labelled file: accuracy and macro-F1.
 
-    The local engine classifies with embeddings and a lexicon; a model engine runs the
-    built-in sentiment skill once per sentence.
+    The local engine classifies with embeddings and a lexicon; the embedded model reads the
+    label off its first answer token (as a scored workbook does); a configured model runs
+    the built-in sentiment skill once per sentence.
     """
-    from copilot.eval.sentiment import TsvError, evaluate, predict_with_skill, read_tsv
+    from copilot.eval.sentiment import (
+        TsvError,
+        evaluate,
+        predict_with_labels,
+        predict_with_skill,
+        read_tsv,
+    )
     from copilot.eval.skill_runs import eval_runner
 
     name = _engine_or_exit(engine)
@@ -212,6 +219,9 @@ def sentiment(
 
             with _Progress("sentences") as progress:
                 scores = evaluate(pairs, lambda texts: in_batches(texts, progress))
+        elif name == "embedded":
+            with eval_runner(settings) as runner, _Progress("sentences") as progress:
+                scores = evaluate(pairs, lambda texts: predict_with_labels(runner, texts, progress))
         else:
             with eval_runner(settings) as runner, _Progress("sentences") as progress:
                 scores = evaluate(

@@ -2,9 +2,11 @@
 
 This is the format of the UCI "Sentiment Labelled Sentences" sets (Amazon, Yelp, IMDb), so
 any of them can be scored as is. The engine is just a function from sentences to 0/1, which
-keeps the local engine and a model comparable on the same numbers: on a model (``llm`` or
-``embedded``) that function runs the built-in sentiment skill once per sentence
-(``predict_with_skill``), in a throwaway home (``copilot.eval.skill_runs``).
+keeps the local engine and a model comparable on the same numbers: on ``llm`` that function
+runs the built-in sentiment skill once per sentence (``predict_with_skill``); on
+``embedded`` it reads the label off the model's first answer token, as a scored workbook
+does (``predict_with_labels``, ``skills.sentiment_labels``), both in a throwaway home
+(``copilot.eval.skill_runs``).
 """
 
 from __future__ import annotations
@@ -122,6 +124,28 @@ def predict_with_skill(
         if on_text is not None:
             on_text(i, len(texts))
     return out
+
+
+def predict_with_labels(
+    runner: SkillRunner,
+    texts: Sequence[str],
+    on_text: Callable[[int, int], None] | None = None,
+) -> list[int]:
+    """1 (positive) or 0 per text from the embedded model's label for it, with the
+    built-in sentiment skill's persona and examples (``skills.sentiment_labels``)."""
+    from copilot.eval.skill_runs import chat_model
+    from copilot.llm.embedded.chat import EmbeddedChat
+    from copilot.skills.sentiment_labels import label_texts
+
+    model = chat_model(runner, "embedded")
+    if not isinstance(model, EmbeddedChat):
+        raise RuntimeError("the embedded engine has no model client")
+    template = runner.skills.get(USER, "sentiment").template
+    try:
+        results = label_texts(model, template, texts, on_progress=on_text)
+    except LLMError as exc:
+        raise RuntimeError(f"the embedded model failed: {exc}") from exc
+    return [label_of({"label": r.label, "score": r.score}) for r in results]
 
 
 def label_of(data: object) -> int:

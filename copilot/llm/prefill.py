@@ -43,8 +43,17 @@ def chatml(messages: Sequence[Message], prefill: str) -> str:
     Special-token lookalikes inside a message are broken up, so text from a mail cannot
     close its turn and open one of its own.
     """
-    turns = [f"<|im_start|>{m.role}\n{_defuse(m.content)}<|im_end|>\n" for m in messages]
-    return "".join(turns) + f"<|im_start|>assistant\n{_defuse(prefill)}"
+    return chatml_turns(messages) + chatml_open("assistant", prefill)
+
+
+def chatml_turns(messages: Sequence[Message]) -> str:
+    """Closed ChatML turns, special-token lookalikes in the text broken up."""
+    return "".join(f"<|im_start|>{m.role}\n{_defuse(m.content)}<|im_end|>\n" for m in messages)
+
+
+def chatml_open(role: str, start: str = "") -> str:
+    """A ChatML turn of ``role`` left open after ``start`` (defused like a message)."""
+    return f"<|im_start|>{role}\n{_defuse(start)}"
 
 
 def instructed(messages: Sequence[Message], prefill: str) -> list[Message]:

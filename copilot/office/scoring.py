@@ -22,8 +22,12 @@ from copilot.skills.engines.select import choose_engine
 from copilot.skills.request import InputError, main_input
 from copilot.skills.runner import SkillRunner
 from copilot.skills.sentiment_io import aggregate, score_texts
+from copilot.skills.sentiment_labels import Classifier, label_texts
 
 MAX_LLM_ROWS = 2_000  # one model call per row: beyond this, use the local engine
+# The embedded model reads each row and answers with a label token (~0.4 s a row on two
+# cores, ``skills.sentiment_labels``): 10,000 rows is about 70 minutes.
+MAX_LABEL_ROWS = 10_000
 MAX_WORKBOOK_BYTES = 50 * 1024 * 1024
 READ_S, WRITE_S = 30.0, 60.0  # the sandbox's deadlines for reading and for writing
 
@@ -61,16 +65,16 @@ def score_workbook(
     if engine_name == "local":
         model = sentiment_model(stored.template, runner.workspace.embedder)
         results = score_texts(texts, local=model.classify)
+    elif engine_name == "embedded" and (reader := _label_reader(runner)) is not None:
+        _check_rows(len(texts), MAX_LABEL_ROWS, "the embedded model (one label read per row)")
+        results = label_texts(reader, stored.template, texts, on_progress=on_progress)
     else:
-        if len(texts) > MAX_LLM_ROWS:
-            raise InputError(
-                f"{len(texts):,} rows is over the {MAX_LLM_ROWS:,}-row limit for the language "
-                "model (one call per row): use the local engine or split the file"
-            )
+        _check_rows(len(texts), MAX_LLM_ROWS, "the language model (one call per row)")
         main = main_input(stored.template)
 
         def one(text: str) -> Any:
-            return runner.run(user, stored, {main: text}, engine="llm", record=False).data
+            run = runner.run(user, stored, {main: text}, engine=engine_name, record=False)
+            return run.data
 
         results = score_texts(texts, one=one, on_progress=on_progress)
     summary = aggregate(results)
@@ -78,6 +82,25 @@ def score_workbook(
     _sandboxed(write_scored, data, name, out, col, list(results), about,
                max_bytes=limit, timeout_s=WRITE_S)  # fmt: skip
     return {"rows": len(results), "sheet": col.sheet, "column": col.column_letter, **summary}
+
+
+def _check_rows(rows: int, limit: int, what: str) -> None:
+    if rows > limit:
+        raise InputError(
+            f"{rows:,} rows is over the {limit:,}-row limit for {what}: use the local engine "
+            "or split the file"
+        )
+
+
+def _label_reader(runner: SkillRunner) -> Classifier | None:
+    """The embedded model's client when its chat format is ChatML, which the label prompt
+    is written in (both packaged models); None for another model file, which scores row
+    by row instead."""
+    chat = getattr(runner.engine("embedded"), "chat", None)
+    if chat is None or not chat.start().chatml:
+        return None
+    reader: Classifier = chat
+    return reader
 
 
 def _sandboxed(reader: Any, data: bytes, name: str, *args: Any, **limits: Any) -> Any:

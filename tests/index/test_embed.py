@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from copilot.config import Settings
-from copilot.index import embed, onnx_export
+from copilot.index import embed, embed_api, onnx_export
 from copilot.index.embed import OnnxMiniLM, TorchMiniLM, get_embedder
 
 SENTENCES = [
@@ -371,7 +371,7 @@ def test_openai_retries_rate_limits_and_server_errors(server, tmp_path):
 
 def test_unknown_model_dimension_is_probed_once(server, tmp_path):
     url, handler = server
-    e = embed.OpenAIEmbedder(
+    e = embed_api.OpenAIEmbedder(
         Settings(home=tmp_path, embed_provider="openai", openai_base_url=f"{url}/v1")
     )
     assert e.model_id == "openai-all-minilm-l6-v2"  # the default model name, slugged
@@ -401,6 +401,6 @@ def test_remote_providers_explain_missing_configuration(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
     with pytest.raises(RuntimeError, match="COPILOT_OPENAI_API_KEY"):
-        embed.OpenAIEmbedder(Settings(home=tmp_path, embed_provider="openai"))
+        embed_api.OpenAIEmbedder(Settings(home=tmp_path, embed_provider="openai"))
     with pytest.raises(RuntimeError, match="COPILOT_AZURE_ENDPOINT"):
-        embed.OpenAIEmbedder(Settings(home=tmp_path, embed_provider="azure"))
+        embed_api.OpenAIEmbedder(Settings(home=tmp_path, embed_provider="azure"))

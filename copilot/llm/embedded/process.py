@@ -2,9 +2,12 @@
 
 Run as ``python -m copilot.llm.embedded.process --model FILE --port P ...`` by
 ``server.start`` (never by hand). It is ``llama_cpp.server``'s own FastAPI app, built with
-its public ``create_app``, and three additions that plain ``python -m llama_cpp.server``
+its public ``create_app``, and four additions that plain ``python -m llama_cpp.server``
 lacks:
 
+- ``POST /copilot/classify``: the probabilities of a few answers as the model's first
+  token, for many short texts after one prefix (``classify.py``), under the same model lock
+  as a generation.
 - ``GET /copilot/status``: alive, pid, model, the real context window (``Llama.n_ctx()``),
   whether the chat template is ChatML, how many generations are in flight, and how many
   prompts the prompt cache keeps (and their size).
@@ -40,14 +43,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from copilot.llm.embedded.classify import CLASSIFY_PATH
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from llama_cpp.llama_cache import LlamaRAMCache
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
-GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions")
 STATUS_PATH = "/copilot/status"
+GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions", CLASSIFY_PATH)
 BATCH = 128  # prompt tokens per decode call (see the module docstring)
 
 
@@ -136,7 +141,34 @@ def build(args: argparse.Namespace, activity: Activity) -> FastAPI:
             "prompt_rate": rates.typical(),
         }
 
+    if llama is not None:
+        add_classify(app, llama)
     return app
+
+
+def add_classify(app: FastAPI, llama: Any) -> None:
+    """``POST /copilot/classify`` (``classify.py``), holding the model's lock the way
+    llama.cpp's own routes do, so it takes its turn with generations."""
+    from contextlib import asynccontextmanager
+
+    from llama_cpp.server.app import get_llama_proxy
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from copilot.llm.embedded.classify import ClassifyRequestError, classify, parse
+
+    model_lock = asynccontextmanager(get_llama_proxy)
+
+    async def classify_route(request: Request) -> JSONResponse:
+        try:
+            body = parse(await request.json())
+            async with model_lock():
+                return JSONResponse(await run_in_threadpool(classify, llama, body))
+        except (ClassifyRequestError, ValueError) as exc:  # bad JSON is a ValueError too
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+    app.add_route(CLASSIFY_PATH, classify_route, methods=["POST"], include_in_schema=False)
 
 
 def prompt_cache(capacity_bytes: int) -> LlamaRAMCache:

