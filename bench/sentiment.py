@@ -24,7 +24,7 @@ accuracies, ms per sentence on each encoder, and the memory the e5 encoder adds.
 ``--embedded`` adds the installed embedded model (``copilot model install``) as a scored
 workbook uses it: the label read off its first answer token after the built-in template's
 persona and examples (``skills/sentiment_labels.py``), with its seconds per sentence and
-the model process's peak RSS. ~0.4 s a sentence on two cores: ~11 min for all the sets.
+the model process's peak RSS. ~0.4–0.6 s a sentence on two cores: ~11–17 min for all the sets.
 
     .venv/bin/python bench/sentiment.py --embedded
 """
@@ -130,7 +130,7 @@ class EmbeddedLabels:
 
         self.chat.start()
         started = time.perf_counter()
-        results = label_texts(self.chat, self.template, texts)
+        results = label_texts(self.chat, self.template, texts).results
         self.seconds += time.perf_counter() - started
         self.sentences += len(texts)
         return [label_of({"label": r.label, "score": r.score}) for r in results]

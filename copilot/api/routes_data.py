@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
@@ -129,10 +129,10 @@ def sentiment_workbook(
     ],
     sheet: Annotated[str | None, Form(max_length=200)] = None,
     skill_id: Annotated[str, Form(max_length=100)] = "sentiment",
-    engine: Annotated[Literal["auto", "llm", "local"], Form()] = "auto",
+    engine: Annotated[schemas.Engine, Form()] = "auto",
 ) -> FileResponse:
-    """Upload a workbook; get it back with label, score and aspects per row, plus a
-    summary sheet with counts and a chart.
+    """Upload a workbook; get it back with label, score, confidence and aspects per row,
+    plus a summary sheet with counts and a chart.
 
     The workbook is read and the scored copy written in a sandboxed worker process (memory
     limit, deadline) after the same container checks a synced file gets; a workbook over

@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 from copilot.skills.request import MAX_TURNS
 from copilot.skills.templates.render import MAX_OUTPUT_CHARS
 
-Engine = Literal["auto", "llm", "local"]
+Engine = Literal["auto", "llm", "embedded", "local"]  # what `--engine` takes (select.py)
 
 # Skill inputs are refused by size before anything else looks at them (a 20 MB text once
 # cost 8 s of CPU in redaction and token counting before a later check refused it).

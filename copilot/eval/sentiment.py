@@ -142,7 +142,7 @@ def predict_with_labels(
         raise RuntimeError("the embedded engine has no model client")
     template = runner.skills.get(USER, "sentiment").template
     try:
-        results = label_texts(model, template, texts, on_progress=on_text)
+        results = label_texts(model, template, texts, on_progress=on_text).results
     except LLMError as exc:
         raise RuntimeError(f"the embedded model failed: {exc}") from exc
     return [label_of({"label": r.label, "score": r.score}) for r in results]

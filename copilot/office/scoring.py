@@ -25,8 +25,8 @@ from copilot.skills.sentiment_io import aggregate, score_texts
 from copilot.skills.sentiment_labels import Classifier, label_texts
 
 MAX_LLM_ROWS = 2_000  # one model call per row: beyond this, use the local engine
-# The embedded model reads each row and answers with a label token (~0.4 s a row on two
-# cores, ``skills.sentiment_labels``): 10,000 rows is about 70 minutes.
+# The embedded model reads each row and answers with a label token (~0.6 s a row on two
+# cores, ``skills.sentiment_labels``): 10,000 rows is under two hours.
 MAX_LABEL_ROWS = 10_000
 MAX_WORKBOOK_BYTES = 50 * 1024 * 1024
 READ_S, WRITE_S = 30.0, 60.0  # the sandbox's deadlines for reading and for writing
@@ -62,12 +62,17 @@ def score_workbook(
                                  max_bytes=limit, timeout_s=READ_S)  # fmt: skip
     texts = [t for _, t in col.rows]
     engine_name = choose_engine(runner.settings, engine)
+    about: dict[str, str] = {}
     if engine_name == "local":
         model = sentiment_model(stored.template, runner.workspace.embedder)
         results = score_texts(texts, local=model.classify)
     elif engine_name == "embedded" and (reader := _label_reader(runner)) is not None:
         _check_rows(len(texts), MAX_LABEL_ROWS, "the embedded model (one label read per row)")
-        results = label_texts(reader, stored.template, texts, on_progress=on_progress)
+        labelled = label_texts(reader, stored.template, texts, on_progress=on_progress)
+        results = labelled.results
+        about = {"method": "the label the model answers first, for each text and clause"}
+        if (note := labelled.note()) is not None:
+            about["note"] = note
     else:
         _check_rows(len(texts), MAX_LLM_ROWS, "the language model (one call per row)")
         main = main_input(stored.template)
@@ -78,10 +83,12 @@ def score_workbook(
 
         results = score_texts(texts, one=one, on_progress=on_progress)
     summary = aggregate(results)
-    about = {"skill": skill_id, "engine": engine_name}  # the Summary sheet's own lines
+    about = {"skill": skill_id, "engine": engine_name, **about}  # the Summary sheet's lines
     _sandboxed(write_scored, data, name, out, col, list(results), about,
                max_bytes=limit, timeout_s=WRITE_S)  # fmt: skip
-    return {"rows": len(results), "sheet": col.sheet, "column": col.column_letter, **summary}
+    notes = {"notes": [about["note"]]} if "note" in about else {}
+    return {"rows": len(results), "sheet": col.sheet, "column": col.column_letter, **summary,
+            **notes}  # fmt: skip
 
 
 def _check_rows(rows: int, limit: int, what: str) -> None:
@@ -128,4 +135,5 @@ def summary_table(summary: dict[str, Any]) -> str:
             mean = a.get("mean_score")
             shown = "" if mean is None else f"{mean:+.2f}"
             lines.append(f"{str(a['aspect'])[:23]:<24}{a['mentions']:>9}{shown:>7}")
+    lines += [f"Note: {note}" for note in summary.get("notes") or []]
     return "\n".join(lines)

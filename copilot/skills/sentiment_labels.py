@@ -4,27 +4,35 @@ Why not the sentiment skill's own prompt, once per text: that asks the model to 
 (label, score, aspects with evidence), ~2.7 s a one-sentence review for the 1.5B model on
 two idle CPU cores, so a 1,000-row workbook took most of an hour. Here the model reads the
 text and the probabilities of the four labels as its first answer token are read off
-(``llm/embedded/classify.py``): ~0.4 s a sentence, an answer that cannot stray from the
-labels, and a score from the probabilities. On the project's sentiment sets it is also
-right more often than the embedding engine, most of all on praise or complaints told as
-events, with no opinion word (docs/benchmarks.md, "Sentiment by the model's first token").
+(``llm/embedded/classify.py``): ~0.4 s a read (~0.6 s a review with its clauses), an
+answer that cannot stray from the labels, and a score from the probabilities. On the
+project's sentiment sets it is also right more often than the embedding engine, most of
+all on praise or complaints told as events, with no opinion word (docs/benchmarks.md,
+"Sentiment by the model's first token").
 
 What the template gives: its persona and its few-shot examples whose output is a label
-(they steer, as in the skill's prompt). Its wording is not used: it asks for JSON. Rows
-get no aspects (they come from a single-text run of the skill).
+(they steer, as in the skill's prompt). Its wording is not used: it asks for JSON.
+
+Aspects, as the local engine finds them: a text of several clauses ("great screen, but the
+battery died") has its first ``ASPECT_CLAUSES`` clauses read as well, each one an aspect
+named by its nouns with the model's label for that clause; a one-clause text is its own
+aspect. So a row costs one read, or up to four, and the workbook's summary still lists
+the most mentioned aspects.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from copilot.llm.prefill import chatml_open, chatml_turns
 from copilot.llm.types import Message
+from copilot.skills.engines.local.sentiment import ASPECT_BAND, aspect_name, split_clauses
 from copilot.skills.sentiment_io import LABELS
 from copilot.skills.templates.models import SkillTemplate
-from copilot.skills.types import SentimentResult
+from copilot.skills.types import Aspect, Label, SentimentResult
 
 INSTRUCTION = (
     "You read one text (a review, a message, a comment or a mail) and say how its writer "
@@ -34,6 +42,7 @@ INSTRUCTION = (
 )
 TEXT_HEAD = "Text: "
 MAX_TEXT_TOKENS = 512  # a longer text is read from its start this far
+ASPECT_CLAUSES = 3  # clauses of a text read on their own for its aspects
 CHOICES = [[label, label.capitalize()] for label in LABELS]
 
 
@@ -55,6 +64,9 @@ class _Classified(Protocol):
     @property
     def logprobs(self) -> list[list[float]]: ...
 
+    @property
+    def cut(self) -> list[bool]: ...
+
 
 def label_prompt(template: SkillTemplate) -> tuple[str, str]:
     """The ChatML text before each text (instruction, persona, examples) and after it."""
@@ -69,6 +81,26 @@ def label_prompt(template: SkillTemplate) -> tuple[str, str]:
     return prefix, "<|im_end|>\n" + chatml_open("assistant")
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """A result per text, in order, and the texts read only up to ``MAX_TEXT_TOKENS``
+    (their positions): a limit the caller reports rather than a silent loss."""
+
+    results: list[SentimentResult]
+    cut: list[int]
+
+    def note(self) -> str | None:
+        """The cut rows in words, or None."""
+        if not self.cut:
+            return None
+        if len(self.cut) == 1:
+            return f"1 text was longer than {MAX_TEXT_TOKENS} tokens and labelled from its start"
+        return (
+            f"{len(self.cut)} texts were longer than {MAX_TEXT_TOKENS} tokens and labelled "
+            "from their start"
+        )
+
+
 def label_texts(
     model: Classifier,
     template: SkillTemplate,
@@ -76,28 +108,71 @@ def label_texts(
     *,
     batch: int = 16,
     on_progress: Callable[[int, int], None] | None = None,
-) -> list[SentimentResult]:
-    """A result per text, in order: the likeliest label, score P(positive) - P(negative),
-    confidence the label's probability. An empty text is neutral with confidence 0, as
-    the local engine has it."""
+) -> Labelled:
+    """Per text: the likeliest label, score P(positive) - P(negative), confidence the
+    label's probability. An empty text is neutral with confidence 0, as the local engine
+    has it."""
     prefix, after = label_prompt(template)
-    out: list[SentimentResult | None] = [None] * len(texts)
-    todo = [i for i, text in enumerate(texts) if text.strip()]
+    # Every read, in row order: (row, None) for the whole text, (row, clause) for a clause.
+    reads: list[tuple[int, tuple[str, int, int] | None]] = []
     for i, text in enumerate(texts):
-        if not text.strip():
-            out[i] = SentimentResult("neutral", 0.0, 0.0)
-    done = len(texts) - len(todo)
-    for start in range(0, len(todo), batch):
-        some = todo[start : start + batch]
-        found = model.classify(
-            prefix, [texts[i] for i in some], CHOICES, after=after, max_text_tokens=MAX_TEXT_TOKENS
+        if text.strip():
+            clauses = split_clauses(text)[:ASPECT_CLAUSES]
+            reads += [(i, None), *((i, c) for c in clauses if len(clauses) > 1)]
+    found: list[list[float]] = []
+    cut: list[int] = []
+    for start in range(0, len(reads), batch):
+        some = reads[start : start + batch]
+        answer = model.classify(
+            prefix,
+            [texts[i] if c is None else c[0] for i, c in some],
+            CHOICES,
+            after=after,
+            max_text_tokens=MAX_TEXT_TOKENS,
         )
-        for i, logprobs in zip(some, found.logprobs, strict=True):
-            out[i] = result_of(logprobs)
-        done += len(some)
+        found += answer.logprobs
+        cut += [i for (i, c), was in zip(some, answer.cut, strict=True) if was and c is None]
         if on_progress is not None:
-            on_progress(done, len(texts))
-    return [r for r in out if r is not None]
+            next_row = reads[start + batch][0] if start + batch < len(reads) else len(texts)
+            on_progress(next_row, len(texts))
+    return Labelled(_results(texts, reads, found), cut)
+
+
+def _results(
+    texts: Sequence[str],
+    reads: list[tuple[int, tuple[str, int, int] | None]],
+    found: list[list[float]],
+) -> list[SentimentResult]:
+    """A result per text from its reads; an empty text is neutral with confidence 0."""
+    whole: dict[int, list[float]] = {}
+    clauses: dict[int, list[tuple[tuple[str, int, int], list[float]]]] = {}
+    for (i, clause), logprobs in zip(reads, found, strict=True):
+        if clause is None:
+            whole[i] = logprobs
+        else:
+            clauses.setdefault(i, []).append((clause, logprobs))
+    out = []
+    for i, text in enumerate(texts):
+        if i not in whole:
+            out.append(SentimentResult("neutral", 0.0, 0.0))
+            continue
+        result = result_of(whole[i])
+        own = split_clauses(text)[:1]  # a one-clause text: its own aspect, its own label
+        spans = clauses.get(i) or [(clause, whole[i]) for clause in own]
+        aspects = [a for a in (_aspect(c, lp) for c, lp in spans) if a is not None]
+        out.append(SentimentResult(result.label, result.score, result.confidence, aspects))
+    return out
+
+
+def _aspect(clause: tuple[str, int, int], logprobs: Sequence[float]) -> Aspect | None:
+    """The clause as an aspect with the model's label for it, if it leans clearly."""
+    p = dict(zip(LABELS, (math.exp(x) for x in logprobs), strict=True))
+    score = p["positive"] - p["negative"]
+    if abs(score) < ASPECT_BAND:
+        return None
+    label: Label = "positive" if score > 0 else "negative"
+    text, start, end = clause
+    return Aspect(aspect_name(text), label, round(score, 3), text, start, end)
 
 
 def result_of(logprobs: Sequence[float]) -> SentimentResult:

@@ -280,6 +280,10 @@ def test_upload_a_workbook_get_it_scored(client: httpx.Client, tmp_path: Path) -
     assert labels[:2] == ["positive", "negative"] or "negative" in labels
     problem(client.post("/v1/files/sentiment", files={"file": ("x.xlsx", b"not a workbook")},
                         data={"column": "Review"}, headers=ANNA), 400)  # fmt: skip
+    # The embedded engine may be asked for by name, as on the CLI: here none is installed.
+    none = problem(client.post("/v1/files/sentiment", files=files, headers=ANNA,
+                               data={"column": "Review", "engine": "embedded"}), 400)  # fmt: skip
+    assert "copilot model install" in none["detail"]
 
 
 def test_sync_jobs_are_per_user(client: httpx.Client, api: dict[str, Any]) -> None:

@@ -162,7 +162,7 @@ def test_a_workbook_column_is_scored_on_the_embedded_model_by_label(
     sheet = book.active
     assert sheet is not None
     sheet.append(["Review"])
-    for text in [*TEXTS, ""]:
+    for text in [*TEXTS, "", "The delivery was late again and the box was crushed. " * 80]:
         sheet.append([text])
     book.save(src)
     seen: list[tuple[int, int]] = []
@@ -171,12 +171,17 @@ def test_a_workbook_column_is_scored_on_the_embedded_model_by_label(
             SkillRunner(ws), "anna", "sentiment", src, "Review", out=out, engine="embedded",
             on_progress=lambda done, total: seen.append((done, total)),
         )  # fmt: skip
-    assert summary["rows"] == 3 and sum(summary["counts"].values()) == 3
-    assert seen == [(3, 3)]  # one batch
+    assert summary["rows"] == 4 and sum(summary["counts"].values()) == 4
+    assert seen == [(4, 4)]  # one batch
+    # The long review was read only in part: said in the summary and on the Summary sheet.
+    note = "1 text was longer than 512 tokens and labelled from its start"
+    assert summary["notes"] == [note]
+    assert note in [row[1] for row in openpyxl.load_workbook(out)["Summary"].iter_rows(
+        values_only=True)]  # fmt: skip
     rows = list(openpyxl.load_workbook(out)["Scored"].iter_rows(values_only=True))
     at = rows[0].index("Label")
-    labels = [row[at] for row in rows[1:]]
-    assert len(labels) == 3
-    assert all(label in ("positive", "negative", "neutral", "mixed") for label in labels)
+    scored = [row for row in rows[1:] if row[at] is not None]  # the blank row stays blank
+    assert len(scored) == 4 and len(rows) == 6
+    assert all(row[at] in ("positive", "negative", "neutral", "mixed") for row in scored)
     confidence = rows[0].index("Confidence")
-    assert all(row[confidence] >= 0.25 for row in rows[1:])  # the model's, not a failure's 0
+    assert all(row[confidence] >= 0.25 for row in scored)  # the model's, not a failure's 0

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from copilot.errors import CopilotError
+
 CLASSIFY_PATH = "/copilot/classify"
 MAX_TEXTS = 64  # per request: the client sends batches, so one request holds the model briefly
 MAX_CHOICES = 16
@@ -37,8 +39,12 @@ MAX_PREFIX_CHARS = 32_000
 MAX_TEXT_CHARS = 64_000  # before tokenizing; the token cut comes after
 
 
-class ClassifyRequestError(ValueError):
+class ClassifyRequestError(CopilotError, ValueError):
     """A request the route refuses (HTTP 400), with the reason in words."""
+
+    kind = "bad_classify_request"
+    status = 400
+    title = "The model cannot answer this classification"
 
 
 @dataclass(frozen=True)

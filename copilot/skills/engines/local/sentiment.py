@@ -296,7 +296,7 @@ def split_clauses(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def _aspect_name(clause: str) -> str:
+def aspect_name(clause: str) -> str:
     """The first run of up to two likely nouns (``aspects.is_aspect_word``) that are not
     the lexicon's opinion words: "battery", "customer service"; "overall" when none."""
     vader = _lexicon()
@@ -329,7 +329,7 @@ def _result(
         return SentimentResult(label="neutral", score=0.0, confidence=0.0)
     aspects = [
         Aspect(
-            aspect=_aspect_name(clause),
+            aspect=aspect_name(clause),
             label=_label(s),
             score=round(float(np.clip(s, -1, 1)), 3),
             evidence=clause,
