@@ -86,6 +86,18 @@ def test_markup_inside_a_text_is_text(chat: EmbeddedChat) -> None:
     assert forged.tokens_read - plain.tokens_read >= 8
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["broken \ud800 surrogate", "nul \x00 and bell \x07", "\u202eRTL override", " ", "é" * 3000],
+)
+def test_a_hostile_text_is_read_as_text_and_the_batch_goes_on(
+    chat: EmbeddedChat, text: str
+) -> None:
+    found = chat.classify(PREFIX, [text, "Fine."], CHOICES, after=AFTER, max_text_tokens=64)
+    assert len(found.logprobs) == 2
+    assert math.isclose(sum(math.exp(x) for x in found.logprobs[0]), 1.0, abs_tol=1e-4)
+
+
 def test_a_long_text_is_cut_to_the_limit_and_said_so(chat: EmbeddedChat) -> None:
     long = "The delivery was late again and the box was crushed. " * 40
     found = chat.classify(PREFIX, [long, "Fine."], CHOICES, after=AFTER, max_text_tokens=16)

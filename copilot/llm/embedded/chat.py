@@ -18,6 +18,7 @@ loopback URL. What this wrapper adds is what only a model we run ourselves needs
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import sys
 import threading
@@ -213,7 +214,14 @@ class EmbeddedChat:
             info = self.start()
             url = f"http://{server.HOST}:{info.port}{CLASSIFY_PATH}"
             try:
-                reply = httpx.post(url, json=body, timeout=self.settings.llm_timeout_s)
+                # ASCII JSON: a lone surrogate in a text travels as a "\ud800" escape (the
+                # model process reads it as "?") instead of failing to encode here.
+                reply = httpx.post(
+                    url,
+                    content=json.dumps(body),
+                    headers={"Content-Type": "application/json"},
+                    timeout=self.settings.llm_timeout_s,
+                )
             except httpx.TimeoutException as exc:
                 raise self._explain(LLMError("timeout", f"{url}: {exc}"), info) from exc
             except httpx.HTTPError as exc:

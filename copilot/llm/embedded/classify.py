@@ -95,7 +95,7 @@ def first_tokens(llama: Any, choices: list[list[str]]) -> list[list[int]]:
     for i, spellings in enumerate(choices):
         ids: list[int] = []
         for spelling in spellings:
-            tokens = llama.tokenize(spelling.encode(), add_bos=False, special=False)
+            tokens = llama.tokenize(_utf8(spelling), add_bos=False, special=False)
             if tokens and tokens[0] not in ids:
                 ids.append(tokens[0])
         for token in ids:
@@ -113,8 +113,8 @@ def classify(llama: Any, request: ClassifyRequest) -> dict[str, Any]:
     import llama_cpp
 
     choice_ids = first_tokens(llama, request.choices)
-    prefix = llama.tokenize(request.prefix.encode(), add_bos=False, special=True)
-    after = llama.tokenize(request.after.encode(), add_bos=False, special=True)
+    prefix = llama.tokenize(_utf8(request.prefix), add_bos=False, special=True)
+    after = llama.tokenize(_utf8(request.after), add_bos=False, special=True)
     room = llama.n_ctx() - len(prefix) - len(after) - 1
     if room < 1:
         raise ClassifyRequestError(
@@ -132,7 +132,7 @@ def classify(llama: Any, request: ClassifyRequest) -> dict[str, Any]:
     logprobs: list[list[float]] = []
     cut: list[bool] = []
     for text in request.texts:
-        tokens = llama.tokenize(text.encode(), add_bos=False, special=False)
+        tokens = llama.tokenize(_utf8(text), add_bos=False, special=False)
         cut.append(len(tokens) > budget)
         llama.n_tokens = len(prefix)  # drop the previous text; ``eval`` clears its cache cells
         suffix = tokens[:budget] + after
@@ -141,6 +141,12 @@ def classify(llama: Any, request: ClassifyRequest) -> dict[str, Any]:
         row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(vocab,))
         logprobs.append(normalised(row, choice_ids))
     return {"logprobs": logprobs, "cut": cut, "tokens_read": read}
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` for the tokenizer; a lone surrogate (a JSON "\\ud800" escape from a badly
+    decoded cell or mail) cannot be encoded and becomes "?" rather than failing the batch."""
+    return text.encode("utf-8", "replace")
 
 
 def normalised(logits: np.ndarray, choice_ids: list[list[int]]) -> list[float]:
