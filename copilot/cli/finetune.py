@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from copilot.cli.finetune_output import console, print_cost, print_job, print_report, when
 from copilot.cli.output import fail, settings_or_exit
 from copilot.finetune.validate import DEFAULT_EPOCHS, FinetuneError
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # imported by the commands that use them: `copilot --help` st
     from copilot.config import Settings
 
 finetune_app = typer.Typer(help="Fine-tune a model on approved skill runs, and switch to it.")
-console = Console(soft_wrap=True, emoji=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SkillOpt = Annotated[str, typer.Option("--skill", help="The skill id.")]
@@ -65,7 +64,7 @@ def consent(
     engine = _engine(settings_or_exit())
     if show:
         for name, at in sorted(consents.consenting(engine).items()):
-            console.print(f"{escape(name)}  [dim]since {_when(at)}[/dim]")
+            console.print(f"{escape(name)}  [dim]since {when(at)}[/dim]")
         return
     if user is None:
         raise fail("give --user ID (or --list)")
@@ -76,7 +75,7 @@ def consent(
         )
     else:
         at = _guard(consents.grant, engine, user)
-        console.print(f"{user} opted in to fine-tuning (since {_when(at)}).", markup=False)
+        console.print(f"{user} opted in to fine-tuning (since {when(at)}).", markup=False)
 
 
 @finetune_app.command()
@@ -134,53 +133,14 @@ def dataset(
     try:
         paths = write_dataset(built, out)
     except FinetuneError as exc:
-        _print_report(report, as_json)
+        print_report(report, as_json)
         raise fail(str(exc)) from exc
     report["files"] = [str(p) for p in paths]
     report_path = out.with_name(out.name.removesuffix(".jsonl") + ".report.json")
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    _print_report(report, as_json)
+    print_report(report, as_json)
     if not as_json:
         console.print(f"Wrote {', '.join(report['files'])} (report: {report_path}).", markup=False)
-
-
-def _print_report(report: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-        return
-    d = report["diversity"]
-    console.print(
-        f"{report['runs_approved']} approved runs from {report['users']} user(s) → "
-        f"{report['examples']} examples ({report['train']} train, {report['validation']} "
-        f"validation); {report['duplicates_removed']} near-duplicates removed, largest "
-        f"cluster {report['largest_duplicate_cluster_share']:.0%}.",
-    )
-    distance = d["mean_pairwise_distance"]
-    console.print(
-        f"Diversity: distinct-1 {d['distinct_1']}, distinct-2 {d['distinct_2']}"
-        + (f", mean pairwise distance {distance}" if distance is not None else ""),
-    )
-    p = report["privacy"]
-    console.print(
-        f"Redacted: {p['redacted'] or 'nothing'} in {p['examples_redacted']} examples; "
-        f"{p['pseudonyms_replaced']} names pseudonymised.",
-    )
-    if report.get("skipped"):
-        console.print(f"Skipped runs: {report['skipped']}", markup=False)
-    if "cost" in report:
-        _print_cost(report["cost"])
-    for hit in report["residual"][:50]:
-        console.print(f"[yellow]{hit['file']} line {hit['line']}: possible {hit['kind']} "
-                      f"({escape(hit['role'])}) {escape(hit['masked'])}[/yellow]")  # fmt: skip
-    for w in report["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {escape(w)}")
-
-
-def _print_cost(cost: dict[str, Any]) -> None:
-    console.print(
-        f"Cost estimate: {cost['training_tokens']:,} tokens x {cost['epochs']} epochs at "
-        f"${cost['usd_per_1k_tokens']}/1k on {cost['base_model']} = ${cost['cost_usd']:.2f}",
-    )
 
 
 @finetune_app.command()
@@ -226,7 +186,7 @@ def validate(
         for w in result.warnings:
             console.print(f"[yellow]warning:[/yellow] {escape(w)}")
         if "cost" in report:
-            _print_cost(report["cost"])
+            print_cost(report["cost"])
     if not result.ok:
         raise typer.Exit(1)
 
@@ -247,7 +207,7 @@ def start(
 
     job = _guard(start_job, settings_or_exit(), file, base_model, epochs=epochs, suffix=suffix,
                  validation=validation)  # fmt: skip
-    _print_job(job, as_json)
+    print_job(job, as_json)
 
 
 @finetune_app.command()
@@ -255,7 +215,7 @@ def status(job: str, as_json: JsonOpt = False) -> None:
     """A job's state; when it succeeded, the fine-tuned model's name."""
     from copilot.finetune.jobs import job_status
 
-    _print_job(_guard(job_status, settings_or_exit(), job), as_json)
+    print_job(_guard(job_status, settings_or_exit(), job), as_json)
 
 
 @finetune_app.command()
@@ -272,7 +232,7 @@ def events(
         print(json.dumps(found, indent=2))
         return
     for e in found:
-        console.print(f"{_when(e['created_at'])}  {e['level']:<5}  {e['message']}", markup=False)
+        console.print(f"{when(e['created_at'])}  {e['level']:<5}  {e['message']}", markup=False)
 
 
 @finetune_app.command()
@@ -280,7 +240,7 @@ def cancel(job: str, as_json: JsonOpt = False) -> None:
     """Cancel a job that has not finished."""
     from copilot.finetune.jobs import cancel_job
 
-    _print_job(_guard(cancel_job, settings_or_exit(), job), as_json)
+    print_job(_guard(cancel_job, settings_or_exit(), job), as_json)
 
 
 @finetune_app.command("list")
@@ -299,19 +259,8 @@ def list_(
     table = Table("job", "status", "base model", "fine-tuned model", "created")
     for j in jobs:
         table.add_row(j["id"], j["status"], j["model"], j["fine_tuned_model"] or "",
-                      _when(j["created_at"]))  # fmt: skip
+                      when(j["created_at"]))  # fmt: skip
     console.print(table)
-
-
-def _print_job(job: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(job, indent=2))
-        return
-    console.print(f"{job['id']}: {job['status']} ({job['model']})", markup=False)
-    if job["fine_tuned_model"]:
-        console.print(f"Fine-tuned model: {job['fine_tuned_model']}", markup=False)
-    if job["error"]:
-        console.print(f"[red]Error: {escape(str(job['error']))}[/red]")
 
 
 @finetune_app.command()
@@ -408,9 +357,3 @@ def compare(
                          f"{o['completion_tokens']} tokens, {cost}[/dim]")  # fmt: skip
         table.add_row(row["sample"], *cells)
     console.print(table)
-
-
-def _when(ts: float | None) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
