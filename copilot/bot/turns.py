@@ -280,7 +280,7 @@ async def score_file(
     file_id, out = bot.links.new_path(f"{path.stem}-scored.xlsx")
     # No column named: "\x00" matches no header, so the error lists the headers found.
     work = partial(score_workbook, bot.runner(), person.user_id, stored.id, path,
-                   asked or "\x00", out=out)  # fmt: skip
+                   asked or "\x00", out=out, cancel=cancel)  # fmt: skip
     try:
         summary = await with_typing(context, work, timeout=bot.settings.run_timeout_s,
                                     cancel=cancel)  # fmt: skip

@@ -9,11 +9,13 @@ and the scores pass through this process.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from connectors.parsers.safety import XLSX
+from copilot.errors import Cancelled
 from copilot.ingest.untrusted import UntrustedFileError, read_limited, run_untrusted
 from copilot.office.xlsx import MAX_TEXT_ROWS, TextColumn, WorkbookError, read_column
 from copilot.office.xlsx_scored import write_scored
@@ -44,10 +46,14 @@ def score_workbook(
     engine: str = "auto",
     on_progress: Callable[[int, int], None] | None = None,
     name: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Write ``out`` and return the summary (counts, shares, mean score, top aspects).
 
     ``name`` is what errors call the file (an upload's own name; default: ``src``'s).
+    ``cancel`` set (a bot turn past its deadline) stops a model's scoring before its next
+    row or batch with ``Cancelled``: nobody waits for the workbook, so the model is not
+    kept busy for it.
     """
     stored = runner.skills.get(user, skill_id)
     if stored.template.metadata.task != "sentiment":
@@ -68,7 +74,9 @@ def score_workbook(
         results = score_texts(texts, local=model.classify)
     elif engine_name == "embedded" and (reader := _label_reader(runner)) is not None:
         _check_rows(len(texts), MAX_LABEL_ROWS, "the embedded model (one label read per row)")
-        labelled = label_texts(reader, stored.template, texts, on_progress=on_progress)
+        labelled = label_texts(
+            reader, stored.template, texts, on_progress=on_progress, cancel=cancel
+        )
         results = labelled.results
         about = {"method": "the label the model answers first, for each text and clause"}
         if (note := labelled.note()) is not None:
@@ -77,7 +85,13 @@ def score_workbook(
         _check_rows(len(texts), MAX_LLM_ROWS, "the language model (one call per row)")
         main = main_input(stored.template)
 
+        sent = 0
+
         def one(text: str) -> Any:
+            nonlocal sent
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"the scoring stopped after {sent:,} of {len(texts):,} texts")
+            sent += 1
             run = runner.run(user, stored, {main: text}, engine=engine_name, record=False)
             return run.data
 

@@ -23,10 +23,12 @@ the most mentioned aspects.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from copilot.errors import Cancelled
 from copilot.llm.prefill import chatml_open, chatml_turns
 from copilot.llm.types import Message
 from copilot.skills.engines.local.sentiment import ASPECT_BAND, aspect_name, split_clauses
@@ -108,10 +110,11 @@ def label_texts(
     *,
     batch: int = 16,
     on_progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Labelled:
     """Per text: the likeliest label, score P(positive) - P(negative), confidence the
     label's probability. An empty text is neutral with confidence 0, as the local engine
-    has it."""
+    has it. ``cancel`` set stops it before the next batch (``Cancelled``)."""
     prefix, after = label_prompt(template)
     # Every read, in row order: (row, None) for the whole text, (row, clause) for a clause.
     reads: list[tuple[int, tuple[str, int, int] | None]] = []
@@ -122,6 +125,9 @@ def label_texts(
     found: list[list[float]] = []
     cut: list[int] = []
     for start in range(0, len(reads), batch):
+        if cancel is not None and cancel.is_set():
+            done = reads[start][0]
+            raise Cancelled(f"the scoring stopped after {done:,} of {len(texts):,} texts")
         some = reads[start : start + batch]
         answer = model.classify(
             prefix,

@@ -197,3 +197,36 @@ def test_a_workbook_column_is_scored_on_the_embedded_model_by_label(
     assert all(row[at] in ("positive", "negative", "neutral", "mixed") for row in scored)
     confidence = rows[0].index("Confidence")
     assert all(row[confidence] >= 0.25 for row in scored)  # the model's, not a failure's 0
+
+
+def test_a_cancelled_workbook_stops_at_the_next_batch_and_writes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A bot turn past its deadline sets ``cancel``: the model stops working for nobody."""
+    import threading
+
+    import openpyxl
+
+    from copilot.errors import Cancelled
+    from copilot.office.scoring import score_workbook
+    from copilot.skills.runner import SkillRunner
+    from copilot.workspace import Workspace
+
+    src, out = tmp_path / "feedback.xlsx", tmp_path / "scored.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Review"])
+    for i in range(40):
+        sheet.append([f"Order {i} arrived on time."])
+    book.save(src)
+    cancel, seen = threading.Event(), []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        cancel.set()  # the deadline passes while the first batch is read
+
+    with Workspace(settings) as ws, pytest.raises(Cancelled, match="16 of 40 texts"):
+        score_workbook(SkillRunner(ws), "anna", "sentiment", src, "Review", out=out,
+                       engine="embedded", on_progress=progress, cancel=cancel)  # fmt: skip
+    assert seen == [16] and not out.exists()

@@ -1,0 +1,48 @@
+"""A workbook scored by a configured model, row by row, stops when its caller gives up
+(the Teams bot past its deadline sets ``cancel``): no row after that reaches the model,
+and no scored workbook is written."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from copilot.config import Settings
+from copilot.errors import Cancelled
+from copilot.office.scoring import score_workbook
+from copilot.skills.runner import SkillRunner
+from copilot.workspace import Workspace
+from tests.fakes.llm_server import Reply, ScriptedLLM
+
+
+def test_a_cancelled_workbook_sends_no_more_rows(
+    llm_settings: Settings, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    calls: list[object] = []
+
+    def answer(request: object) -> Reply:
+        calls.append(request)
+        return Reply.json({"label": "positive", "score": 0.8, "aspects": []})
+
+    llm.responder = answer
+    src, out = tmp_path / "feedback.xlsx", tmp_path / "scored.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Review"])
+    for i in range(10):
+        sheet.append([f"Order {i} arrived on time."])
+    book.save(src)
+    cancel = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done == 3:
+            cancel.set()  # the deadline passes while the third row is scored
+
+    with Workspace(llm_settings) as ws, pytest.raises(Cancelled, match="3 of 10 texts"):
+        score_workbook(SkillRunner(ws), "anna", "sentiment", src, "Review", out=out,
+                       engine="llm", on_progress=progress, cancel=cancel)  # fmt: skip
+    assert len(calls) == 3 and not out.exists()
