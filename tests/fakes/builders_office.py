@@ -65,6 +65,19 @@ def budget_xlsx() -> bytes:
     return _save(wb)
 
 
+def column_xlsx(header: str, texts: list[str]) -> bytes:
+    """A one-sheet workbook: ``header`` over one text per row (a blank row for "")."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append([header])
+    for text in texts:
+        ws.append([text])
+    return _save(wb)
+
+
 def pdf_with_text(pages: list[list[str]]) -> bytes:
     """A PDF with one page per entry, each a list of text lines in Helvetica.
 

@@ -21,6 +21,7 @@ from copilot.llm.embedded.chat import EmbeddedChat
 from copilot.llm.embedded.classify import CLASSIFY_PATH
 from copilot.llm.errors import LLMError
 from copilot.llm.types import Message
+from tests.fakes.builders_office import column_xlsx
 from tests.llm.smollm import NEEDS_MODEL, install, settings_in
 
 pytestmark = NEEDS_MODEL
@@ -170,13 +171,8 @@ def test_a_workbook_column_is_scored_on_the_embedded_model_by_label(
     from copilot.workspace import Workspace
 
     src, out = tmp_path / "feedback.xlsx", tmp_path / "scored.xlsx"
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["Review"])
-    for text in [*TEXTS, "", "The delivery was late again and the box was crushed. " * 80]:
-        sheet.append([text])
-    book.save(src)
+    long = "The delivery was late again and the box was crushed. " * 80
+    src.write_bytes(column_xlsx("Review", [*TEXTS, "", long]))
     seen: list[tuple[int, int]] = []
     with Workspace(settings) as ws:
         summary = score_workbook(
@@ -205,21 +201,13 @@ def test_a_cancelled_workbook_stops_at_the_next_batch_and_writes_nothing(
     """A bot turn past its deadline sets ``cancel``: the model stops working for nobody."""
     import threading
 
-    import openpyxl
-
     from copilot.errors import Cancelled
     from copilot.office.scoring import score_workbook
     from copilot.skills.runner import SkillRunner
     from copilot.workspace import Workspace
 
     src, out = tmp_path / "feedback.xlsx", tmp_path / "scored.xlsx"
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["Review"])
-    for i in range(40):
-        sheet.append([f"Order {i} arrived on time."])
-    book.save(src)
+    src.write_bytes(column_xlsx("Review", [f"Order {i} arrived on time." for i in range(40)]))
     cancel, seen = threading.Event(), []
 
     def progress(done: int, total: int) -> None:

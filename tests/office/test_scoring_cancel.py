@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from copilot.config import Settings
@@ -15,6 +14,7 @@ from copilot.errors import Cancelled
 from copilot.office.scoring import score_workbook
 from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
+from tests.fakes.builders_office import column_xlsx
 from tests.fakes.llm_server import Reply, ScriptedLLM
 
 
@@ -29,13 +29,7 @@ def test_a_cancelled_workbook_sends_no_more_rows(
 
     llm.responder = answer
     src, out = tmp_path / "feedback.xlsx", tmp_path / "scored.xlsx"
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["Review"])
-    for i in range(10):
-        sheet.append([f"Order {i} arrived on time."])
-    book.save(src)
+    src.write_bytes(column_xlsx("Review", [f"Order {i} arrived on time." for i in range(10)]))
     cancel = threading.Event()
 
     def progress(done: int, total: int) -> None:
