@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from copilot.api import schemas
+from copilot.api import schemas, streaming
 from copilot.api.deps import ApiDep, LimitedUserDep, UserDep
 from copilot.api.problems import Problem
 from copilot.index.filters import SearchFilters
@@ -120,7 +121,8 @@ def feedback(run_id: str, body: schemas.FeedbackIn, api: ApiDep, user: UserDep) 
     response_class=FileResponse,
     responses={200: {"content": {XLSX: {}}, "description": "The scored workbook."}},
 )
-def sentiment_workbook(
+async def sentiment_workbook(
+    request: Request,
     api: ApiDep,
     user: LimitedUserDep,
     file: Annotated[UploadFile, File(description="An .xlsx workbook.")],
@@ -136,17 +138,23 @@ def sentiment_workbook(
 
     The workbook is read and the scored copy written in a sandboxed worker process (memory
     limit, deadline) after the same container checks a synced file gets; a workbook over
-    the size, cell or row limits is refused with the limit named.
+    the size, cell or row limits is refused with the limit named. A client that hangs up
+    stops the scoring at its next row or batch (499): a model does not go on scoring
+    thousands of rows for nobody.
     """
     from copilot.office.scoring import score_workbook
 
     name = safe_name(file.filename or "workbook.xlsx")
     folder = Path(tempfile.mkdtemp(prefix="copilot-upload-"))
     src, out = folder / "upload.xlsx", folder / "scored.xlsx"
-    try:
+
+    def work(cancel: threading.Event) -> None:
         _save_upload(file, src, name, api.settings.max_file_bytes)
         score_workbook(api.runner, user.user_id, skill_id, src, column, sheet=sheet, out=out,
-                       engine=engine, name=name)  # fmt: skip
+                       engine=engine, name=name, cancel=cancel)  # fmt: skip
+
+    try:
+        await streaming.until_done(request, api.run_pool, work, None, "scoring")
     except BaseException:
         _remove(folder)
         raise

@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -31,6 +31,7 @@ from copilot.skills.citations import more_sources
 from copilot.skills.runner import RunResult
 
 DISCONNECT_POLL_S = 0.25
+T = TypeVar("T")
 log = logging.getLogger("copilot.api")
 
 Work = Callable[[Callable[[str, dict[str, Any]], None], threading.Event], RunResult]
@@ -163,21 +164,37 @@ async def run_json(
     request: Request, pool: ThreadPoolExecutor, work: Work, timeout_s: float
 ) -> dict[str, Any]:
     """The finished run as JSON; cancelled if the client disconnects or time runs out."""
+    run = await until_done(
+        request, pool, lambda cancel: work(lambda *_: None, cancel), timeout_s, "run"
+    )
+    return run_out(run)
+
+
+async def until_done(
+    request: Request,
+    pool: ThreadPoolExecutor,
+    fn: Callable[[threading.Event], T],
+    timeout_s: float | None,
+    what: str,
+) -> T:
+    """``fn(cancel)`` on ``pool``; ``cancel`` is set, and a 499 or 504 problem raised, when
+    the client disconnects or ``timeout_s`` passes, so ``fn`` stops at its next check
+    instead of working for nobody."""
     loop = asyncio.get_running_loop()
     cancel = threading.Event()
-    future = loop.run_in_executor(pool, lambda: work(lambda *_: None, cancel))
-    deadline = loop.time() + timeout_s
+    future = loop.run_in_executor(pool, fn, cancel)
+    deadline = None if timeout_s is None else loop.time() + timeout_s
     try:
         while True:
             done, _ = await asyncio.wait({future}, timeout=DISCONNECT_POLL_S)
             if done:
-                return run_out(future.result())
+                return future.result()
             if await request.is_disconnected():
                 cancel.set()
-                raise Problem(499, "The client closed the connection; the run was cancelled.")
-            if loop.time() > deadline:
+                raise Problem(499, f"The client closed the connection; the {what} was cancelled.")
+            if deadline is not None and loop.time() > deadline:
                 cancel.set()
-                raise Problem(504, f"The run took longer than {timeout_s:g} s and was stopped.")
+                raise Problem(504, f"The {what} took longer than {timeout_s:g} s and was stopped.")
     finally:
         if not future.done():
             cancel.set()

@@ -18,6 +18,7 @@ from copilot.api.app import create_app
 from copilot.config import Settings
 from tests.fakes.api_server import serving, wait_for_job
 from tests.fakes.api_server import sse_events as events
+from tests.fakes.builders_office import column_xlsx
 from tests.fakes.llm_server import Reply, ScriptedLLM
 
 ANNA = {"Authorization": "Bearer dev:anna"}
@@ -284,6 +285,30 @@ def test_upload_a_workbook_get_it_scored(client: httpx.Client, tmp_path: Path) -
     none = problem(client.post("/v1/files/sentiment", files=files, headers=ANNA,
                                data={"column": "Review", "engine": "embedded"}), 400)  # fmt: skip
     assert "copilot model install" in none["detail"]
+
+
+def test_a_client_that_hangs_up_stops_the_scoring_of_its_workbook(
+    client: httpx.Client, api: dict[str, Any], llm: ScriptedLLM
+) -> None:
+    """30 rows at ~0.3 s each on the model; the client gives up after one second, and no
+    more rows reach the model soon after (they did, until the workbook was done)."""
+    calls: list[float] = []
+
+    def slow(request: Any) -> Reply:
+        calls.append(time.monotonic())
+        time.sleep(0.3)
+        return Reply.json({"label": "positive", "score": 0.5, "aspects": []})
+
+    llm.responder = slow
+    book = column_xlsx("Review", [f"Order {i} arrived on time." for i in range(30)])
+    form = {"column": "Review", "engine": "llm"}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{api['url']}/v1/files/sentiment", files={"file": ("r.xlsx", book)},
+                   data=form, headers=ANNA, timeout=1.0)  # fmt: skip
+    time.sleep(1.5)  # the server notices within a poll (0.25 s) and stops at the next row
+    sent = len(calls)
+    time.sleep(1.5)
+    assert len(calls) == sent and 1 <= sent < 12
 
 
 def test_sync_jobs_are_per_user(client: httpx.Client, api: dict[str, Any]) -> None:
