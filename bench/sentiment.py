@@ -125,15 +125,14 @@ class EmbeddedLabels:
         self.sentences = 0
 
     def __call__(self, texts: list[str]) -> list[int]:
-        from copilot.eval.sentiment import label_of
-        from copilot.skills.sentiment_labels import label_texts
+        from copilot.eval.sentiment import labels_binary
 
         self.chat.start()
         started = time.perf_counter()
-        results = label_texts(self.chat, self.template, texts).results
+        labels = labels_binary(self.chat, self.template, texts)
         self.seconds += time.perf_counter() - started
         self.sentences += len(texts)
-        return [label_of({"label": r.label, "score": r.score}) for r in results]
+        return labels
 
     def close(self) -> str:
         from copilot.llm.embedded import server

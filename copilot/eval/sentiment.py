@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.parsers.text import split_lines
 from copilot.errors import CopilotError
@@ -21,6 +21,10 @@ from copilot.llm.errors import LLMError
 from copilot.skills.engines.base import EngineName
 from copilot.skills.engines.local.engine import LocalEngineError
 from copilot.skills.runner import SkillRunner
+
+if TYPE_CHECKING:
+    from copilot.skills.sentiment_labels import Classifier
+    from copilot.skills.templates.models import SkillTemplate
 
 MAX_BAD_LINES_SHOWN = 5
 USER = "sentiment-eval"
@@ -135,16 +139,27 @@ def predict_with_labels(
     built-in sentiment skill's persona and examples (``skills.sentiment_labels``)."""
     from copilot.eval.skill_runs import chat_model
     from copilot.llm.embedded.chat import EmbeddedChat
-    from copilot.skills.sentiment_labels import label_texts
 
     model = chat_model(runner, "embedded")
     if not isinstance(model, EmbeddedChat):
         raise RuntimeError("the embedded engine has no model client")
     template = runner.skills.get(USER, "sentiment").template
     try:
-        results = label_texts(model, template, texts, on_progress=on_text).results
+        return labels_binary(model, template, texts, on_text)
     except LLMError as exc:
         raise RuntimeError(f"the embedded model failed: {exc}") from exc
+
+
+def labels_binary(
+    model: Classifier,
+    template: SkillTemplate,
+    texts: Sequence[str],
+    on_text: Callable[[int, int], None] | None = None,
+) -> list[int]:
+    """``label_texts`` read as 0/1 by the same rule as a skill's JSON (``label_of``)."""
+    from copilot.skills.sentiment_labels import label_texts
+
+    results = label_texts(model, template, texts, on_progress=on_text).results
     return [label_of({"label": r.label, "score": r.score}) for r in results]
 
 

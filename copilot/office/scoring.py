@@ -68,7 +68,8 @@ def score_workbook(
                                  max_bytes=limit, timeout_s=READ_S)  # fmt: skip
     texts = [t for _, t in col.rows]
     engine_name = choose_engine(runner.settings, engine)
-    about: dict[str, str] = {}
+    lines: dict[str, str] = {}  # the Summary sheet's own, beside the skill and engine
+    notes: list[str] = []  # limits the scoring met, in the summary and on the sheet
     if engine_name == "local":
         model = sentiment_model(stored.template, runner.workspace.embedder)
         results = score_texts(texts, local=model.classify)
@@ -78,9 +79,8 @@ def score_workbook(
             reader, stored.template, texts, on_progress=on_progress, cancel=cancel
         )
         results = labelled.results
-        about = {"method": "the label the model answers first, for each text and clause"}
-        if (note := labelled.note()) is not None:
-            about["note"] = note
+        lines["method"] = "the label the model answers first, for each text and clause"
+        notes = [note for note in [labelled.note()] if note is not None]
     else:
         _check_rows(len(texts), MAX_LLM_ROWS, "the language model (one call per row)")
         main = main_input(stored.template)
@@ -97,12 +97,13 @@ def score_workbook(
 
         results = score_texts(texts, one=one, on_progress=on_progress)
     summary = aggregate(results)
-    about = {"skill": skill_id, "engine": engine_name, **about}  # the Summary sheet's lines
+    about = {"skill": skill_id, "engine": engine_name, **lines}
+    if notes:
+        about["note"] = " ".join(notes)
     _sandboxed(write_scored, data, name, out, col, list(results), about,
                max_bytes=limit, timeout_s=WRITE_S)  # fmt: skip
-    notes = {"notes": [about["note"]]} if "note" in about else {}
     return {"rows": len(results), "sheet": col.sheet, "column": col.column_letter, **summary,
-            **notes}  # fmt: skip
+            **({"notes": notes} if notes else {})}  # fmt: skip
 
 
 def _check_rows(rows: int, limit: int, what: str) -> None:

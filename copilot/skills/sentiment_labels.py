@@ -25,10 +25,11 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from copilot.errors import Cancelled
+from copilot.llm.embedded.classify import BATCH
 from copilot.llm.prefill import chatml_open, chatml_turns
 from copilot.llm.types import Message
 from copilot.skills.engines.local.sentiment import ASPECT_BAND, aspect_name, split_clauses
@@ -46,6 +47,7 @@ TEXT_HEAD = "Text: "
 MAX_TEXT_TOKENS = 512  # a longer text is read from its start this far
 ASPECT_CLAUSES = 3  # clauses of a text read on their own for its aspects
 CHOICES = [[label, label.capitalize()] for label in LABELS]
+Span = tuple[str, int, int]  # a clause: its text, start and end in the text
 
 
 class Classifier(Protocol):
@@ -108,7 +110,7 @@ def label_texts(
     template: SkillTemplate,
     texts: Sequence[str],
     *,
-    batch: int = 16,
+    batch: int = BATCH,
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Labelled:
@@ -116,12 +118,11 @@ def label_texts(
     label's probability. An empty text is neutral with confidence 0, as the local engine
     has it. ``cancel`` set stops it before the next batch (``Cancelled``)."""
     prefix, after = label_prompt(template)
+    spans = {i: split_clauses(t)[:ASPECT_CLAUSES] for i, t in enumerate(texts) if t.strip()}
     # Every read, in row order: (row, None) for the whole text, (row, clause) for a clause.
-    reads: list[tuple[int, tuple[str, int, int] | None]] = []
-    for i, text in enumerate(texts):
-        if text.strip():
-            clauses = split_clauses(text)[:ASPECT_CLAUSES]
-            reads += [(i, None), *((i, c) for c in clauses if len(clauses) > 1)]
+    reads: list[tuple[int, Span | None]] = []
+    for i, clauses in spans.items():
+        reads += [(i, None), *((i, c) for c in clauses if len(clauses) > 1)]
     found: list[list[float]] = []
     cut: list[int] = []
     for start in range(0, len(reads), batch):
@@ -141,44 +142,33 @@ def label_texts(
         if on_progress is not None:
             next_row = reads[start + batch][0] if start + batch < len(reads) else len(texts)
             on_progress(next_row, len(texts))
-    return Labelled(_results(texts, reads, found), cut)
+    return Labelled(_results(len(texts), spans, reads, found), cut)
 
 
 def _results(
-    texts: Sequence[str],
-    reads: list[tuple[int, tuple[str, int, int] | None]],
+    count: int,
+    spans: dict[int, list[Span]],
+    reads: list[tuple[int, Span | None]],
     found: list[list[float]],
 ) -> list[SentimentResult]:
-    """A result per text from its reads; an empty text is neutral with confidence 0."""
-    whole: dict[int, list[float]] = {}
-    clauses: dict[int, list[tuple[tuple[str, int, int], list[float]]]] = {}
+    """A result per text from its reads; an empty text is neutral with confidence 0. A
+    one-clause text is its own aspect, with the whole text's label."""
+    whole: dict[int, SentimentResult] = {}
+    aspects: dict[int, list[Aspect]] = {}
     for (i, clause), logprobs in zip(reads, found, strict=True):
+        read = result_of(logprobs)
         if clause is None:
-            whole[i] = logprobs
+            whole[i] = read
+            clauses = spans[i] if len(spans[i]) == 1 else []
         else:
-            clauses.setdefault(i, []).append((clause, logprobs))
-    out = []
-    for i, text in enumerate(texts):
-        if i not in whole:
-            out.append(SentimentResult("neutral", 0.0, 0.0))
-            continue
-        result = result_of(whole[i])
-        own = split_clauses(text)[:1]  # a one-clause text: its own aspect, its own label
-        spans = clauses.get(i) or [(clause, whole[i]) for clause in own]
-        aspects = [a for a in (_aspect(c, lp) for c, lp in spans) if a is not None]
-        out.append(SentimentResult(result.label, result.score, result.confidence, aspects))
-    return out
-
-
-def _aspect(clause: tuple[str, int, int], logprobs: Sequence[float]) -> Aspect | None:
-    """The clause as an aspect with the model's label for it, if it leans clearly."""
-    p = dict(zip(LABELS, (math.exp(x) for x in logprobs), strict=True))
-    score = p["positive"] - p["negative"]
-    if abs(score) < ASPECT_BAND:
-        return None
-    label: Label = "positive" if score > 0 else "negative"
-    text, start, end = clause
-    return Aspect(aspect_name(text), label, round(score, 3), text, start, end)
+            clauses = [clause]
+        found_here = aspects.setdefault(i, [])
+        if abs(read.score) >= ASPECT_BAND:  # a clause that leans clearly is an aspect
+            label: Label = "positive" if read.score > 0 else "negative"
+            for text, start, end in clauses:
+                found_here.append(Aspect(aspect_name(text), label, read.score, text, start, end))
+    empty = SentimentResult("neutral", 0.0, 0.0)
+    return [replace(whole[i], aspects=aspects[i]) if i in whole else empty for i in range(count)]
 
 
 def result_of(logprobs: Sequence[float]) -> SentimentResult:

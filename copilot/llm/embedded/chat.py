@@ -59,9 +59,6 @@ def _say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-CLASSIFY_BATCH = 16  # texts per classify call: ~5 s of the model on two cores
-
-
 @dataclass(frozen=True)
 class Classified:
     """A classify call's answer: per text, log P(choice) (in the order asked), whether the
@@ -202,7 +199,7 @@ class EmbeddedChat:
         """log P(choice) for each text as the model's first answer token after ``prefix``,
         the text and ``after`` (``classify.py`` in the model process says how). One call,
         one turn of the queue; a caller with many texts sends them in batches of
-        ``CLASSIFY_BATCH``, so a user's run waits at most one batch behind it."""
+        ``classify.BATCH``, so a user's run waits at most one batch behind it."""
         body = {
             "prefix": prefix,
             "texts": list(texts),

@@ -33,6 +33,8 @@ import numpy as np
 from copilot.errors import CopilotError
 
 CLASSIFY_PATH = "/copilot/classify"
+BATCH = 16  # texts a client sends per request: ~5 s of the model on two cores, so a user's
+# run waits at most that long behind a long scoring
 MAX_TEXTS = 64  # per request: the client sends batches, so one request holds the model briefly
 MAX_CHOICES = 16
 MAX_PREFIX_CHARS = 32_000

@@ -156,7 +156,7 @@ def add_classify(app: FastAPI, llama: Any) -> None:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    from copilot.llm.embedded.classify import ClassifyRequestError, classify, parse
+    from copilot.llm.embedded.classify import classify, parse
 
     model_lock = asynccontextmanager(get_llama_proxy)
 
@@ -165,7 +165,7 @@ def add_classify(app: FastAPI, llama: Any) -> None:
             body = parse(await request.json())
             async with model_lock():
                 return JSONResponse(await run_in_threadpool(classify, llama, body))
-        except (ClassifyRequestError, ValueError) as exc:  # bad JSON is a ValueError too
+        except ValueError as exc:  # a ClassifyRequestError, or JSON that does not parse
             return JSONResponse({"error": str(exc)}, status_code=400)
 
     app.add_route(CLASSIFY_PATH, classify_route, methods=["POST"], include_in_schema=False)
