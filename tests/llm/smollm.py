@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,13 @@ NEEDS_MODEL = [
     ),
 ]
 WINDOW = 2048
+
+
+def needs_model(test: Any) -> Any:
+    """``NEEDS_MODEL`` on one test, in a module whose other tests run without the model."""
+    for mark in NEEDS_MODEL:
+        test = mark(test)
+    return test
 
 
 def settings_in(root: Path, **overrides: object) -> Settings:

@@ -218,3 +218,35 @@ def test_a_cancelled_workbook_stops_at_the_next_batch_and_writes_nothing(
         score_workbook(SkillRunner(ws), "anna", "sentiment", src, "Review", out=out,
                        engine="embedded", on_progress=progress, cancel=cancel)  # fmt: skip
     assert seen == [16] and not out.exists()
+
+
+def test_the_cli_scores_a_column_on_the_embedded_model_and_names_a_cut_row(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``copilot run sentiment --engine embedded --file … --column …`` as a user types it,
+    against the model server this home already runs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    src, out = tmp_path / "feedback.xlsx", tmp_path / "scored.xlsx"
+    long = "The delivery was late again and the box was crushed. " * 80
+    src.write_bytes(column_xlsx("Review", [*TEXTS, long]))
+    env = {**os.environ, "COPILOT_HOME": str(settings.home_dir),
+           "COPILOT_MODELS_DIR": str(settings.models_dir),
+           "COPILOT_EMBEDDED_MODEL": str(settings.embedded_model),
+           "COPILOT_EMBEDDED_CONTEXT": str(settings.embedded_context)}  # fmt: skip
+    args = ["run", "sentiment", "--user", "anna", "--engine", "embedded", "--file", str(src),
+            "--column", "Review", "--out", str(out)]  # fmt: skip
+    cli = [sys.executable, "-m", "copilot.cli.app"]
+    done = subprocess.run([*cli, *args, "--json"], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["rows"] == 4 and sum(summary["counts"].values()) == 4
+    assert summary["notes"] == ["1 text was longer than 512 tokens and labelled from its start"]
+    assert out.exists()
+    shown = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "Note: 1 text was longer than 512 tokens" in shown.stdout
