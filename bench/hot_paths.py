@@ -150,8 +150,9 @@ def bench_store() -> None:
         store.close()
 
 
-def stall_ms(call: Any) -> tuple[float, float]:
-    """(``call``'s wall time, the longest gap of a thread ticking every millisecond)."""
+def stall_ms(call: Any) -> tuple[float, float, float]:
+    """(``call``'s wall time, its CPU time, the longest gap of a thread ticking every
+    millisecond): wall beyond CPU is waiting (an fsync) with the lock still held."""
     gaps: list[float] = []
     done = threading.Event()
 
@@ -166,13 +167,13 @@ def stall_ms(call: Any) -> tuple[float, float]:
     ticker = threading.Thread(target=tick)
     ticker.start()
     time.sleep(0.05)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.thread_time()
     call()
-    took = time.perf_counter() - began
+    took, cpu = time.perf_counter() - began, time.thread_time() - cpu
     time.sleep(0.05)
     done.set()
     ticker.join()
-    return round(took * 1000, 1), round(max(gaps) * 1000, 1)
+    return round(took * 1000, 1), round(cpu * 1000, 1), round(max(gaps) * 1000, 1)
 
 
 def bench_lock_stalls() -> None:
@@ -181,14 +182,14 @@ def bench_lock_stalls() -> None:
         store = EdgeVectorStore(Path(tmp) / "index", DIM)
         store.client.update(qe.UpdateOperation.upsert_points(
             [to_point(n, DIM) for n in nodes(4_000, "bulk", rng)]))  # fmt: skip
-        took, gap = stall_ms(store.optimize)
-        emit({"name": "lock_stall", "call": "optimize", "new_points": 4_000,
-              "call_ms": took, "longest_tick_gap_ms": gap})  # fmt: skip
+        took, cpu, gap = stall_ms(store.optimize)
+        emit({"name": "lock_stall", "call": "optimize", "new_points": 4_000, "call_ms": took,
+              "call_cpu_ms": cpu, "longest_tick_gap_ms": gap})  # fmt: skip
         store.client.update(qe.UpdateOperation.upsert_points(
             [to_point(n, DIM) for n in nodes(64, "slice", rng)]))  # fmt: skip
-        took, gap = stall_ms(store.flush)
-        emit({"name": "lock_stall", "call": "flush", "new_points": 64,
-              "call_ms": took, "longest_tick_gap_ms": gap})  # fmt: skip
+        took, cpu, gap = stall_ms(store.flush)
+        emit({"name": "lock_stall", "call": "flush", "new_points": 64, "call_ms": took,
+              "call_cpu_ms": cpu, "longest_tick_gap_ms": gap})  # fmt: skip
         store.close()
 
 
