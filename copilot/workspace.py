@@ -53,7 +53,7 @@ class Workspace:
     def store(self) -> IndexStore:
         # One collection per embedding model: vectors of two models never share a space.
         # COPILOT_QDRANT_URL moves the index to a Qdrant server (or qdrant-client local mode).
-        fusion = self.settings.fusion
+        fusion, feedback = self.settings.fusion, self.settings.search_feedback
         if self.settings.qdrant_url:
             from copilot.index.server_store import (
                 ServerVectorStore,
@@ -64,9 +64,11 @@ class Workspace:
             key = self.settings.qdrant_api_key
             client = open_client(self.settings.qdrant_url, key.get_secret_value() if key else None)
             collection = collection_name(self.embedder.model_id)
-            return ServerVectorStore(client, collection, self.embedder.dim, fusion=fusion)
+            return ServerVectorStore(
+                client, collection, self.embedder.dim, fusion=fusion, feedback=feedback
+            )
         path = self.settings.index_dir / self.embedder.model_id
-        return EdgeVectorStore(path, self.embedder.dim, fusion=fusion)
+        return EdgeVectorStore(path, self.embedder.dim, fusion=fusion, feedback=feedback)
 
     def close(self) -> None:
         if "store" in self.__dict__:

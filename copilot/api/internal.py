@@ -59,6 +59,7 @@ class SearchBody(BaseModel):
     rrf_k: int = Field(60, ge=1, le=10_000)
     weights: tuple[float, float] | None = None
     fusion: Fusion | None = None
+    feedback: int | None = Field(None, ge=0, le=MAX_K)
 
 
 class VectorsBody(BaseModel):
@@ -81,6 +82,7 @@ def index_search(body: SearchBody, api: ServiceDep) -> list[dict[str, Any]]:
     hits = ws.store.search(
         body.owner, text=body.text, dense=dense, k=body.k, mode=body.mode, filters=filters,
         candidates=body.candidates, rrf_k=body.rrf_k, weights=body.weights, fusion=body.fusion,
+        feedback=body.feedback,
     )  # fmt: skip
     return encode_hits(hits)
 

@@ -49,7 +49,8 @@ def retrieval(
     mode: Annotated[
         str,
         typer.Option(
-            help="bm25, dense, hybrid, hybrid-rrf, all (the first three), or a list: bm25,hybrid."
+            help="bm25, dense, hybrid, hybrid-rrf, hybrid-no-feedback, all (the first three), "
+            "or a list: bm25,hybrid."
         ),
     ] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON keyed by mode.")] = False,
@@ -75,7 +76,7 @@ def retrieval(
     if unknown or not modes:
         err.print(
             f"[red]Unknown mode {', '.join(unknown) or mode!r}: use bm25, dense, hybrid, "
-            "hybrid-rrf or all.[/red]"
+            "hybrid-rrf, hybrid-no-feedback or all.[/red]"
         )
         raise typer.Exit(2)
     from copilot.cli.progress import sync_progress

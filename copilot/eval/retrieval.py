@@ -33,8 +33,9 @@ from copilot.ingest.pipeline import SyncReport, sync
 from copilot.workspace import Workspace
 
 MODES = ("bm25", "dense", "hybrid")
-# Not in "all": hybrid with the engine's reciprocal rank fusion, the baseline DBSF replaced.
-EXTRA_MODES = ("hybrid-rrf",)
+# Not in "all": hybrid with reciprocal rank fusion instead of DBSF, and hybrid without the
+# dense leg's feedback (copilot.index.feedback), each the baseline of a choice made.
+EXTRA_MODES = ("hybrid-rrf", "hybrid-no-feedback")
 OWNER = "eval-user"
 CHUNKS_PER_QUERY = 200  # chunks asked for, so that ~100 distinct documents remain
 DOCS_PER_QUERY = 100
@@ -178,11 +179,13 @@ def _searcher(ws: Workspace, owner: str, mode: str) -> Callable[[str], list[Sear
     if mode not in MODES + EXTRA_MODES:
         raise ValueError(f"unknown mode {mode!r}")
     fusion: Fusion | None = "rrf" if mode == "hybrid-rrf" else None  # None: the setting
-    base = cast(Mode, "hybrid" if mode == "hybrid-rrf" else mode)  # one of MODES, checked
+    feedback = 0 if mode == "hybrid-no-feedback" else None  # None: the setting
+    base = cast(Mode, "hybrid" if mode in EXTRA_MODES else mode)  # one of MODES, checked
     store, embedder = ws.store, ws.embedder
     return lambda text: search(
-        store, embedder, owner, text, k=CHUNKS_PER_QUERY, mode=base, fusion=fusion
-    )
+        store, embedder, owner, text, k=CHUNKS_PER_QUERY, mode=base, fusion=fusion,
+        feedback=feedback,
+    )  # fmt: skip
 
 
 def ingest(

@@ -99,8 +99,10 @@ class IndexStore(Protocol):
         rrf_k: int = 60,
         weights: tuple[float, float] | None = None,
         fusion: Fusion | None = None,
+        feedback: int | None = None,
     ) -> list[Hit]:
-        """The ``k`` best chunks of ``owner``; ``fusion=None`` is the store's own setting."""
+        """The ``k`` best chunks of ``owner``; ``fusion`` and ``feedback`` None are the
+        store's own settings."""
         ...
 
     def delete_item(self, owner: str, item_id: str, keep_hash: str | None = None) -> None:

@@ -30,11 +30,13 @@ MODES: dict[VectorStoreQueryMode, Mode] = {
 }
 
 
-def plan_query(query: VectorStoreQuery, kwargs: dict[str, Any], fusion: Fusion) -> SearchRequest:
+def plan_query(
+    query: VectorStoreQuery, kwargs: dict[str, Any], fusion: Fusion, feedback: int = 0
+) -> SearchRequest:
     """The owner-scoped search for ``query``; raises without an owner.
 
-    ``kwargs`` are ``query()``'s: ``owner``, and optionally ``rrf_k`` and ``fusion``
-    (default ``fusion``, the store's setting).
+    ``kwargs`` are ``query()``'s: ``owner``, and optionally ``rrf_k``, ``fusion`` and
+    ``feedback`` (defaults ``fusion`` and ``feedback``, the store's settings).
     """
     owner = kwargs.get("owner")
     named = owner_from_metadata_filters(query.filters)
@@ -68,6 +70,7 @@ def plan_query(query: VectorStoreQuery, kwargs: dict[str, Any], fusion: Fusion) 
         rrf_k=int(kwargs.get("rrf_k", 60)),
         weights=None if query.alpha is None else (query.alpha, 1.0 - query.alpha),
         fusion=kwargs.get("fusion", fusion),
+        feedback=int(kwargs.get("feedback", feedback)),
     )
 
 

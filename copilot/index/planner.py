@@ -8,7 +8,9 @@ search does is decided here once: the request is checked, the candidate lists ar
   nearest search, payloads included;
 - anything with BM25: one batched engine call for the lists without payloads (dense
   chunks, BM25 chunks, BM25 whole items), then BM25 per item (below), fusion in Python
-  (weighted DBSF by default, weighted RRF with ``fusion="rrf"``), then only the ``k``
+  (weighted DBSF by default, weighted RRF with ``fusion="rrf"``); a hybrid search with
+  ``feedback`` asks for the dense list once more, its query moved towards the fused
+  list's top chunks (``copilot.index.feedback``), and fuses again; then only the ``k``
   winners' payloads are read.
 
 BM25 per item (issue 18, measured in docs/benchmarks.md "BM25 on chunks"): IDF is counted
@@ -42,6 +44,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from copilot.index.base import Hit, Mode
+from copilot.index.feedback import feedback_query
 from copilot.index.filters import SearchFilters, scoped, search_conditions
 from copilot.index.fusion import Fusion, Stage, check_request, dbsf, plan_stages, rrf
 from copilot.index.items import IS_ITEM
@@ -73,6 +76,7 @@ class SearchRequest:
     rrf_k: int = 60
     weights: tuple[float, float] | None = None
     fusion: Fusion = "dbsf"
+    feedback: int = 0  # passages the dense leg of a hybrid search is moved towards
 
 
 class SearchEngine(Protocol):
@@ -97,6 +101,10 @@ class SearchEngine(Protocol):
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Payloads of the points ``ids`` that still exist."""
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored dense vectors of the points ``ids`` that still exist and have one."""
         ...
 
 
@@ -129,13 +137,27 @@ def run_search(engine: SearchEngine, request: SearchRequest) -> list[Hit]:
     lists = [[(i, s) for i, s, _ in ranked] for ranked in found[: len(stages) - 1]]
     lists.append(item_bm25(engine, r.owner, r.conditions, sparse, found[-2], found[-1]))
     weights = [stage.weight for stage in stages]
-    if len(lists) == 1:
-        fused = lists[0]
-    elif r.fusion == "rrf":
-        fused = rrf(lists, weights, r.rrf_k)
-    else:
-        fused = dbsf(lists, weights)
+    fused = _fuse(lists, weights, r)
+    if r.feedback > 0 and r.dense is not None and len(lists) > 1:
+        # Dense stage first, BM25 last (plan_stages); see copilot.index.feedback.
+        passages = engine.vectors([i for i, _ in fused[: r.feedback]])
+        if passages:  # none: the top chunks are keyword-only, the query stays as it is
+            moved = feedback_query(r.dense, list(passages.values()))
+            stage = stages[0]._replace(query=dense_list(moved, engine.dim))
+            (again,) = engine.candidates(r.owner, [(stage, chunks)])
+            lists[0] = [(i, s) for i, s, _ in again]
+            fused = _fuse(lists, weights, r)
     return _read(engine, fused, r.k)
+
+
+def _fuse(
+    lists: list[list[tuple[str, float]]], weights: list[float], r: SearchRequest
+) -> list[tuple[str, float]]:
+    if len(lists) == 1:
+        return lists[0]
+    if r.fusion == "rrf":
+        return rrf(lists, weights, r.rrf_k)
+    return dbsf(lists, weights)
 
 
 def item_bm25(
@@ -212,6 +234,7 @@ class PlannedSearch(ABC):
 
     if TYPE_CHECKING:  # fields of the stores (pydantic models), declared there
         fusion: Fusion
+        feedback: int
 
     @abstractmethod
     def _engine(self) -> SearchEngine:
@@ -230,6 +253,7 @@ class PlannedSearch(ABC):
         rrf_k: int = 60,
         weights: tuple[float, float] | None = None,
         fusion: Fusion | None = None,
+        feedback: int | None = None,
     ) -> list[Hit]:
         """The ``k`` best chunks of ``owner`` for a query.
 
@@ -237,7 +261,8 @@ class PlannedSearch(ABC):
         (``fusion`` None: the store's setting) with distribution-based score fusion (see
         ``fusion.py`` for why), or with weighted RRF (``rrf_k``); ``weights`` = dense,
         BM25. If one side has nothing to go on (no vector, or only stop words) the other
-        side alone is used.
+        side alone is used. ``feedback`` (None: the store's setting) is how many of the
+        fused list's top chunks the dense leg of a hybrid search is moved towards; 0 off.
         """
         request = SearchRequest(
             owner=owner,
@@ -251,5 +276,6 @@ class PlannedSearch(ABC):
             rrf_k=rrf_k,
             weights=weights,
             fusion=fusion or self.fusion,
+            feedback=self.feedback if feedback is None else feedback,
         )
         return run_search(self._engine(), request)

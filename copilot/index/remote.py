@@ -78,11 +78,13 @@ class RemoteIndex:
         rrf_k: int = 60,
         weights: tuple[float, float] | None = None,
         fusion: Fusion | None = None,
+        feedback: int | None = None,
     ) -> list[Hit]:
         body = {
             "owner": owner, "text": text, "dense": encode_vector(dense), "k": k, "mode": mode,
             "filters": encode_filters(filters), "candidates": candidates, "rrf_k": rrf_k,
             "weights": list(weights) if weights is not None else None, "fusion": fusion,
+            "feedback": feedback,
         }  # fmt: skip
         found = self._post(SEARCH_PATH, body)
         return [Hit(h["id"], float(h["score"]), h["payload"]) for h in found]

@@ -145,16 +145,19 @@ def search(
     mode: Mode = "hybrid",
     filters: SearchFilters | None = None,
     fusion: Fusion | None = None,
+    feedback: int | None = None,
 ) -> list[SearchResult]:
     """The ``k`` best chunks of ``owner``'s index for ``query``.
 
-    ``embedder`` must be the one that filled ``store``; ``fusion`` None is the store's own.
+    ``embedder`` must be the one that filled ``store``; ``fusion`` and ``feedback`` None are
+    the store's own.
     """
     text = clean_query(query)
     dense = embedder.embed_query(text) if mode != "bm25" else None
     hits = store.search(
-        owner, text=text, dense=dense, k=k, mode=mode, filters=filters, fusion=fusion
-    )
+        owner, text=text, dense=dense, k=k, mode=mode, filters=filters, fusion=fusion,
+        feedback=feedback,
+    )  # fmt: skip
     return [
         SearchResult(
             item_id=hit.payload["item_id"],

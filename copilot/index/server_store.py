@@ -15,7 +15,7 @@ one they hold:
 - a search runs as the embedded store's does, planned by :mod:`copilot.index.planner`:
   BM25 IDF over the querying owner's items only (``IdfCorpusParams``), whole-item BM25
   added to the best chunk's, and the dense and BM25 lists fused in Python. Only the
-  engine calls (:class:`ClientEngine`) are this module's;
+  engine calls differ (:class:`copilot.index.server_engine.ClientEngine`);
 - the same whole-item BM25 points (:mod:`copilot.index.items`), rewritten after each
   ``add`` and rebuilt on open for a collection made with other item settings.
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,11 +43,10 @@ from qdrant_client import models
 from qdrant_client.local.qdrant_local import QdrantLocal
 
 from copilot.index import bm25, items
-from copilot.index.base import Hit
 from copilot.index.filters import scoped
-from copilot.index.fusion import Fusion, Stage
+from copilot.index.fusion import Fusion
 from copilot.index.llama_query import plan_query, to_result
-from copilot.index.planner import Candidate, PlannedSearch, run_search, search_params
+from copilot.index.planner import PlannedSearch, run_search
 from copilot.index.points import (
     DENSE,
     SPARSE,
@@ -67,6 +65,7 @@ from copilot.index.server_client import (
     owner_filter,
     sparse_encoder,
 )
+from copilot.index.server_engine import ClientEngine
 from copilot.index.server_schema import ensure_collection, record_items
 
 __all__ = ["ServerVectorStore", "client_filter", "collection_name", "open_client"]
@@ -79,11 +78,13 @@ SERVER_UPSERT_BATCH = 256  # points per HTTP request to a Qdrant server
 class ServerVectorStore(PlannedSearch, QdrantVectorStore):
     """Vector store on one Qdrant collection; see the module docstring.
 
-    ``fusion`` is how ``search`` fuses hybrid results unless told otherwise.
+    ``fusion`` is how ``search`` fuses hybrid results and ``feedback`` how many top chunks
+    its dense leg is moved towards (``copilot.index.feedback``), unless told otherwise.
     """
 
     dim: int = 0
     fusion: Fusion = "dbsf"
+    feedback: int = 0
     _closed: bool = PrivateAttr(default=False)
     _tallies: items.Tallies = PrivateAttr(default_factory=items.Tallies)
 
@@ -94,6 +95,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         dim: int,
         *,
         fusion: Fusion = "dbsf",
+        feedback: int = 0,
         batch_size: int = SERVER_UPSERT_BATCH,
         shard_number: int | None = None,
         replication_factor: int | None = None,
@@ -119,7 +121,7 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
             replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor,
         )
-        self.dim, self.fusion = dim, fusion
+        self.dim, self.fusion, self.feedback = dim, fusion, feedback
         try:
             stale = ensure_collection(
                 self.client,
@@ -179,7 +181,8 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         """LlamaIndex query with the embedded store's semantics: needs ``owner=`` or an
         ``owner == X`` filter; DEFAULT dense, SPARSE BM25, HYBRID both fused (``alpha``
         weights dense vs. BM25)."""
-        return to_result(run_search(self._engine(), plan_query(query, kwargs, self.fusion)))
+        request = plan_query(query, kwargs, self.fusion, self.feedback)
+        return to_result(run_search(self._engine(), request))
 
     async def async_add(
         self, nodes: Sequence[BaseNode], shard_identifier: Any | None = None, **kwargs: Any
@@ -337,62 +340,6 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
         )
         self._write_items(keys)
         record_items(self.client, self.collection_name)
-
-
-@dataclass(frozen=True)
-class ClientEngine:
-    """The search planner's engine calls on one collection (see ``planner.SearchEngine``)."""
-
-    client: qdrant_client.QdrantClient
-    collection: str
-    dim: int
-    exact: bool = False  # qdrant-client's local mode: no HNSW parameters
-
-    def _params(self, owner: str, stage: Stage) -> models.SearchParams | None:
-        ef, corpus = search_params(owner, stage)
-        if corpus is not None:
-            return models.SearchParams(idf=models.IdfCorpusParams(corpus=client_filter(corpus)))
-        return None if self.exact else models.SearchParams(hnsw_ef=ef)
-
-    def nearest(self, owner: str, flt: qe.Filter, stage: Stage, k: int) -> list[Hit]:
-        response = self.client.query_points(
-            self.collection,
-            query=client_query(stage.query),
-            using=stage.field,
-            query_filter=client_filter(flt),
-            search_params=self._params(owner, stage),
-            limit=k,
-            with_payload=True,
-        )
-        return _hits(response.points)
-
-    def candidates(
-        self, owner: str, requests: Sequence[tuple[Stage, qe.Filter]]
-    ) -> list[list[Candidate]]:
-        batch = [
-            models.QueryRequest(
-                query=client_query(stage.query),
-                using=stage.field,
-                params=self._params(owner, stage),
-                limit=stage.limit,
-                filter=client_filter(flt),
-                with_payload=["item_id"],
-            )
-            for stage, flt in requests
-        ]
-        lists = self.client.query_batch_points(self.collection, requests=batch)
-        return [
-            [(str(p.id), p.score, str((p.payload or {}).get("item_id", ""))) for p in answer.points]
-            for answer in lists
-        ]
-
-    def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        records = self.client.retrieve(self.collection, list(ids))
-        return {str(r.id): dict(r.payload or {}) for r in records}
-
-
-def _hits(points: Sequence[models.ScoredPoint]) -> list[Hit]:
-    return [Hit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
 
 
 def _point(parts: PointParts) -> models.PointStruct:

@@ -100,7 +100,8 @@ class IndexLockedError(CopilotError, RuntimeError):
 class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
     """Vector store over one Qdrant Edge shard; see the module docstring.
 
-    ``fusion`` is how ``search`` fuses hybrid results unless told otherwise.
+    ``fusion`` is how ``search`` fuses hybrid results and ``feedback`` how many top chunks
+    its dense leg is moved towards (``copilot.index.feedback``), unless told otherwise.
     """
 
     stores_text: bool = True
@@ -108,16 +109,17 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
     path: Path
     dim: int
     fusion: Fusion = "dbsf"
+    feedback: int = 0
 
     _shard: qe.EdgeShard | None = PrivateAttr(default=None)
     _lock_fd: int | None = PrivateAttr(default=None)
     _tallies: items.Tallies = PrivateAttr(default_factory=items.Tallies)
-    _item_of: dict[str, str] = PrivateAttr(default_factory=dict)
+    _known: dict[int | str, tuple[str, str]] = PrivateAttr(default_factory=dict)
     _unoptimised: int = PrivateAttr(default=0)  # points written since the last optimize
 
-    def __init__(self, path: Path, dim: int, fusion: Fusion = "dbsf") -> None:
+    def __init__(self, path: Path, dim: int, fusion: Fusion = "dbsf", feedback: int = 0) -> None:
         # The fields are this subclass's: mypy checks them against the base's __init__.
-        super().__init__(path=Path(path), dim=dim, fusion=fusion)  # type: ignore[call-arg]
+        super().__init__(path=Path(path), dim=dim, fusion=fusion, feedback=feedback)  # type: ignore[call-arg]
         if dim < 1:
             raise ValueError(f"vector size must be positive, got {dim}")
         make_private_dir(self.path)  # 0700: every user's text is in the payloads
@@ -262,7 +264,8 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         ``similarity_top_k`` is the dense candidate count, ``sparse_top_k`` the BM25 one,
         ``hybrid_top_k`` the number returned.
         """
-        return to_result(run_search(self._engine(), plan_query(query, kwargs, self.fusion)))
+        request = plan_query(query, kwargs, self.fusion, self.feedback)
+        return to_result(run_search(self._engine(), request))
 
     # ---- our own API (``search`` comes from PlannedSearch) -------------------------------
 
@@ -346,7 +349,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
     # ---- internals -----------------------------------------------------------------------
 
     def _engine(self) -> EdgeEngine:
-        return EdgeEngine(self.client, self.dim, self._item_of)
+        return EdgeEngine(self.client, self.dim, self._known)
 
     def _scroll(self, flt: qe.Filter, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Payload ``fields`` (and ``id``) of every point matching ``flt``, page by page."""

@@ -50,6 +50,11 @@ class Engine:
         self.items, self.chunks, self.item_of = list(items), list(chunks), item_of or {}
         self.calls: list[tuple[Any, ...]] = []
         self.filters: list[qe.Filter] = []
+        self.dense_queries: list[list[float]] = []
+        # The stored vectors (for feedback), and what a dense query other than the first
+        # one finds: the fake's answer to a query moved towards them.
+        self.stored: dict[str, list[float]] = {}
+        self.moved = DENSE
 
     def nearest(self, owner: str, flt: qe.Filter, stage: Stage, k: int) -> list[Hit]:
         self.calls.append(("nearest", stage.field, k))
@@ -66,7 +71,9 @@ class Engine:
             wanted = _item_wanted(flt)
             if stage.field == "dense":
                 names.append("dense")
-                out.append([(i, s, i) for i, s in DENSE])
+                self.dense_queries.append(list(stage.query))  # type: ignore[arg-type]
+                first = self.dense_queries[0] == self.dense_queries[-1]
+                out.append([(i, s, i) for i, s in (DENSE if first else self.moved)])
             elif _is_item_stage(flt):
                 names.append("items")
                 out.append([(f"p-{i}", s, i) for i, s in self.items])
@@ -80,6 +87,10 @@ class Engine:
     def payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         self.calls.append(("payloads", list(ids)))
         return {i: {"text": i} for i in ids if i not in self.deleted}
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        self.calls.append(("vectors", list(ids)))
+        return {i: np.asarray(self.stored[i]) for i in ids if i in self.stored}
 
 
 def _is_item_stage(flt: qe.Filter) -> bool:
@@ -188,3 +199,35 @@ def test_a_bad_request_fails_before_any_engine_call(changes: dict[str, Any], mes
     with pytest.raises(ValueError, match=message):
         run_search(engine, request(**changes))
     assert engine.calls == []
+
+
+def test_feedback_runs_the_dense_list_again_towards_the_fused_top_chunks_and_fuses_again() -> None:
+    engine = Engine()
+    engine.stored = {"b": [0.0, 2.0, 0.0, 0.0], "a": [0.0, 0.0, 3.0, 0.0]}
+    engine.moved = [("d", 0.95), ("b", 0.80), ("c", 0.20)]  # what the moved query finds
+    hits = run_search(engine, request(feedback=2, k=4))
+    first = [i for i, _ in dbsf([DENSE, BM25], [1.0, 1.0])]
+    assert first[:2] == ["b", "a"]
+    assert engine.calls == [
+        ("candidates", ["dense", "bm25", "items"]),
+        ("vectors", ["b", "a"]),  # the first fused list's top 2, read back, not embedded
+        ("candidates", ["dense"]),  # only the dense list again; BM25's stays
+        ("payloads", [h.id for h in hits]),
+    ]
+    # Rocchio, both weights 1: the unit query plus the mean of the unit passages.
+    moved = np.array([0.5, 0.5, 0.5, 0.5]) + np.array([0.0, 0.5, 0.5, 0.0])
+    assert engine.dense_queries[1] == pytest.approx((moved / np.linalg.norm(moved)).tolist())
+    assert [h.id for h in hits] == [i for i, _ in dbsf([engine.moved, BM25], [1.0, 1.0])][:4]
+    assert [h.id for h in hits] == ["b", "d", "a", "c"]  # d was third: first for the moved query
+
+
+def test_feedback_is_for_hybrid_only_and_needs_stored_vectors() -> None:
+    for changes in ({"mode": "dense"}, {"mode": "bm25"}, {"text": "the of and"}):
+        engine = Engine()
+        run_search(engine, request(feedback=3, **changes))
+        assert not any(call[0] == "vectors" for call in engine.calls), changes
+    engine = Engine()  # top chunks without a dense vector (keyword-only): the query stays
+    hits = run_search(engine, request(feedback=3))
+    assert engine.dense_queries == [[1.0] * 4]  # no second dense list
+    assert engine.calls[1] == ("vectors", ["b", "a", "d"])
+    assert [h.id for h in hits] == [i for i, _ in dbsf([DENSE, BM25], [1.0, 1.0])][:2]

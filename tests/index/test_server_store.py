@@ -170,6 +170,9 @@ def test_same_ranking_as_the_embedded_store(store, tmp_path):
             assert np.allclose([h.score for h in ours], [h.score for h in theirs], atol=1e-3)
             # RRF works on ranks, so tie order changes its scores a little; it still runs.
             assert len(store.search("alice", **args, fusion="rrf")) == 10
+            # Feedback reads the top chunks' stored vectors back from either engine alike.
+            ours, theirs = (s.search("alice", **args, feedback=3) for s in (store, edge))
+            assert np.allclose([h.score for h in ours], [h.score for h in theirs], atol=1e-3)
 
 
 # ---- the whole pipeline on the server store -----------------------------------------------

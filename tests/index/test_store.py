@@ -447,6 +447,7 @@ def test_no_query_ever_returns_another_owners_chunk(store):
             ),
             k=rand.choice([1, 10, 100]),
             filters=filters,
+            feedback=rand.choice([0, 3]),  # the dense list again, towards the top chunks
         )
         assert {h.payload["owner"] for h in hits} <= {owner}
         seen += len(hits)
