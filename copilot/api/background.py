@@ -15,7 +15,12 @@ normal work: a sync on a machine that compiles something for an hour would stand
 and an unprivileged thread cannot leave the policy once in it. So each slice of chunks is
 embedded on a new helper thread that takes the policy for that slice only, and a slice
 that waits much longer than it computes (starved) sends the following slices back to
-the sync's own thread, at nice 10, for ``COOLDOWN_S``. A starved slice is not waited for
+the sync's own thread, at nice 10, for ``COOLDOWN_S``, each slice followed by a rest as
+long as it took (``PACE``): at nice 10 alone, under 20 streaming runs, the cooldown's
+back-to-back slices took ~0.7 of the 2 cores, and the p95 during a sync was 95–132 ms
+against 88–97 ms paced, the sync ~20 % slower meanwhile (docs/benchmarks.md, "A paced
+cooldown"). A slice at ``SCHED_IDLE`` rests not: it took idle CPU only, and a sync on an
+idle machine is never starved, so never paced. A starved slice is not waited for
 to the end either (under ``SCHED_IDLE`` a one-second slice can take minutes on a busy
 machine, with the sync's progress frozen): past its patience, the sync's thread embeds
 the slice itself and the helper's late result, made on idle CPU only, is dropped. Parse
@@ -44,6 +49,7 @@ STARVED_S = 2.0  # a slice waited this long for the CPU beyond what it computed 
 STARVED_RATIO = 3.0  # ... and its wall time was this many times its CPU time
 COOLDOWN_S = 60.0  # then slices run at the sync thread's own priority for this long
 FIRST_PATIENCE_S = 10.0  # the wait for a slice before any slice's CPU time is known
+PACE = 1.0  # in the cooldown, rest this many times as long as each slice took: ≤ 1/2 core
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +58,18 @@ class IdleEmbedder:
     """``inner`` (an ``Embedder``) whose ``embed_documents`` runs at ``SCHED_IDLE``.
 
     Queries and token counts are passed through untouched: they serve requests. ``clock``
-    is injected so that the cooldown can be tested without waiting for it."""
+    and ``sleep`` are injected so that the cooldown and its rests can be tested without
+    waiting for them."""
 
-    def __init__(self, inner: Embedder, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        inner: Embedder,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.inner = inner
         self._clock = clock
+        self._sleep = sleep
         self._normal_until = float("-inf")
         self._cpu_per_text: float | None = None  # the last finished slice's, per text
         self._refused = not sys.platform.startswith("linux") or not hasattr(os, "SCHED_IDLE")
@@ -80,8 +93,10 @@ class IdleEmbedder:
         return self.inner.count_tokens(texts)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if self._refused or self._clock() < self._normal_until:
+        if self._refused:
             return self.inner.embed_documents(texts)
+        if self._clock() < self._normal_until:
+            return self._paced(texts)
         result: list[np.ndarray] = []
         error: list[BaseException] = []
         times: list[float] = []
@@ -104,7 +119,7 @@ class IdleEmbedder:
         helper.join(self._patience(len(texts)))
         if helper.is_alive():  # starved: embed here, drop what the helper makes later
             self._cool_down("the sync's embedding was starved of CPU")
-            return self.inner.embed_documents(texts)
+            return self._paced(texts)
         if error:
             raise error[0]
         wall, cpu = times
@@ -112,6 +127,14 @@ class IdleEmbedder:
         if wall - cpu > STARVED_S and wall > STARVED_RATIO * cpu:
             self._cool_down(f"the sync's embedding waited {wall - cpu:.1f} s for the CPU")
         return result[0]
+
+    def _paced(self, texts: Sequence[str]) -> np.ndarray:
+        """``texts`` embedded on this (the sync's) thread, then a rest ``PACE`` times as
+        long: the progress moves on, at most half a core is taken from the requests."""
+        started = time.perf_counter()
+        found = self.inner.embed_documents(texts)
+        self._sleep(PACE * (time.perf_counter() - started))
+        return found
 
     def _patience(self, count: int) -> float:
         """How long a slice of ``count`` texts may take before it counts as starved."""

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from copilot.api.background import COOLDOWN_S, STARVED_S, IdleEmbedder
+from copilot.api.background import COOLDOWN_S, PACE, STARVED_S, IdleEmbedder
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="SCHED_IDLE is a Linux policy"
@@ -83,6 +83,23 @@ def test_a_starved_slice_sends_the_next_ones_back_to_normal_priority_for_a_while
     embedder.embed_documents(["c"])  # after it: at SCHED_IDLE again
     assert inner.policies == [os.SCHED_IDLE, os.SCHED_OTHER, os.SCHED_IDLE]
     assert inner.threads[1] == threading.get_ident()
+
+
+def test_in_the_cooldown_each_slice_rests_as_long_as_it_took():
+    # At nice 10 alone the sync took ~0.7 of 2 cores from 20 streaming runs for the whole
+    # cooldown; resting after each slice holds it to half a core at most.
+    clock, rests = Clock(), []
+    inner = Recorder(wait_s=STARVED_S + 0.2)
+    embedder = IdleEmbedder(inner, clock=clock, sleep=rests.append)
+    embedder.embed_documents(["a"])  # starved: the cooldown starts
+    assert rests == []  # a slice at SCHED_IDLE takes only idle CPU: no rest after it
+    inner.wait_s = 0.05
+    embedder.embed_documents(["b", "c"])
+    assert len(rests) == 1 and rests[0] == pytest.approx(PACE * 0.05, abs=0.04)
+    clock.now += COOLDOWN_S + 1
+    inner.wait_s = 0.0
+    embedder.embed_documents(["d"])  # at SCHED_IDLE again: no rest
+    assert len(rests) == 1
 
 
 def test_a_slice_starved_past_its_patience_is_embedded_on_the_syncs_own_thread():
