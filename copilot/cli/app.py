@@ -14,7 +14,7 @@ from copilot.cli.eval import eval_app
 from copilot.cli.finetune import finetune_app
 from copilot.cli.manifest import manifest_build
 from copilot.cli.model import model_app
-from copilot.cli.output import console, err, fail, fail_for, settings_or_exit
+from copilot.cli.output import console, fail, fail_for, settings_or_exit
 from copilot.cli.run import run
 from copilot.cli.runs import runs_app
 from copilot.cli.skills import skills_app
@@ -69,14 +69,12 @@ def search(
     from copilot.index.search import QueryError, place
 
     if mode not in ("hybrid", "dense", "bm25"):
-        err.print(f"[red]Unknown mode {mode!r}: use hybrid, dense or bm25.[/red]")
-        raise typer.Exit(2)
+        raise fail(f"Unknown mode {mode!r}: use hybrid, dense or bm25.")
     with backend(settings_or_exit()) as chosen:
         try:
             hits = chosen.search(user, query, k=k, mode=mode, kind=kind)
         except QueryError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
+            raise fail(str(exc)) from exc
     if as_json:
         print(json.dumps(hits, indent=2, ensure_ascii=False))
         return

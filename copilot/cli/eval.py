@@ -74,11 +74,10 @@ def retrieval(
     modes = MODES if mode == "all" else tuple(m.strip() for m in mode.split(",") if m.strip())
     unknown = [m for m in modes if m not in MODES + EXTRA_MODES]
     if unknown or not modes:
-        err.print(
-            f"[red]Unknown mode {', '.join(unknown) or mode!r}: use bm25, dense, hybrid, "
-            "hybrid-rrf, hybrid-no-feedback or all.[/red]"
+        raise fail(
+            f"Unknown mode {', '.join(unknown) or mode!r}: use bm25, dense, hybrid, "
+            "hybrid-rrf, hybrid-no-feedback or all."
         )
-        raise typer.Exit(2)
     from copilot.cli.progress import sync_progress
 
     try:  # progress on stderr: the documents going in, then the queries (cli/progress.py)
@@ -92,8 +91,7 @@ def retrieval(
                     mail_known_item, modes, on_ingest=ingesting.update, on_query=querying
                 )
     except CollectionError as exc:
-        err.print(f"[red]Cannot evaluate:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise fail(f"Cannot evaluate: {exc}") from exc
     if as_json:
         print(json.dumps({m: s.as_dict() for m, s in scores.items()}, indent=2))
         return

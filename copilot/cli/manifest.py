@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+from copilot.cli.output import console, fail
 
 
 def manifest_build(
@@ -49,16 +47,15 @@ def manifest_build(
         dep = deployment(base_url, app_id, api_client_id, bot_id, version=version)
         result = build(dep, out, icons_dir=icons or DEFAULT_ICONS)
     except ManifestError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc
     except OSError as exc:
-        err.print(f"[red]Cannot write to {out}: {exc.strerror}[/red]", highlight=False)
-        raise typer.Exit(1) from exc
+        raise fail(f"Cannot write to {out}: {exc.strerror}", 1) from exc
     for name in OUTPUT_FILES:
-        console.print(f"{result.files[name]}", highlight=False)
+        console.print(f"{result.files[name]}", highlight=False, markup=False)
     console.print(
         f"Word add-in id {result.ids['word']}, Outlook add-in id {result.ids['outlook']}, "
         f"Teams app id {result.ids['teams']}, bot id {result.ids['bot']}.\n"
         f"Serve the icons under {dep.base_url}/manifest/icons/ (copies in {out / 'icons'}).",
         highlight=False,
+        markup=False,
     )

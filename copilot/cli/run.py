@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 
 from copilot.cli.backend import UserOpt
 from copilot.cli.output import (
@@ -227,7 +228,7 @@ def _print_footer(result: RunResult) -> None:
         nums = ", ".join(map(str, result.invalid_citations))
         err.print(f"Removed citations to sources that were not given: {nums}")
     if result.note:
-        err.print(f"[dim]{result.note}[/dim]")
+        err.print(f"[dim]{escape(result.note)}[/dim]", highlight=False)
     if result.engine != "local":  # a language model answered: say which, and its usage
         cost = f", ~${result.cost_usd:.4f}" if result.cost_usd is not None else ""
         err.print(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from copilot.cli.backend import UserOpt, backend
 from copilot.cli.output import console, fail, settings_or_exit
@@ -53,7 +54,10 @@ def list_skills(
         origin = "built-in" if i["source"] == "builtin" else f"personal v{i['version']}"
         if i["shadows_builtin"]:
             origin += ", replaces the built-in"
-        console.print(f"[bold]{i['id']}[/bold]  {i['description']}  [dim]({origin})[/dim]")
+        console.print(
+            f"[bold]{escape(i['id'])}[/bold]  {escape(i['description'])}  [dim]({origin})[/dim]",
+            highlight=False,
+        )
 
 
 @skills_app.command()
@@ -186,10 +190,11 @@ def test(
         for label in ("current", "candidate"):
             if label in row:
                 console.print(f"[cyan]{label}[/cyan] ({row[label]['engine']}):", highlight=False)
-                console.print(row[label]["text"] or row[label].get("error", ""), highlight=False)
+                text = row[label]["text"] or row[label].get("error", "")
+                console.print(text, highlight=False, markup=False)
         comparison = row.get("comparison")
         if comparison:  # why the two are the same, or how they differ
-            console.print(f"[yellow]{comparison['explanation']}[/yellow]", highlight=False)
+            console.print(f"[yellow]{escape(comparison['explanation'])}[/yellow]", highlight=False)
             for key, name in (("output_diff", "output"), ("prompt_diff", "prompt")):
                 if comparison.get(key):
                     console.print(f"[dim]{name} diff:[/dim]")

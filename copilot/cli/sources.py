@@ -230,7 +230,7 @@ def _round(settings: Settings, user: str | None) -> int:
     try:  # read every round: `copilot sources remove` takes effect without a restart
         sources = [s for s in load_sources(settings) if user is None or s.user == user]
     except SourcesError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         return 1
     if not sources:
         err.print("No sources configured: a successful `copilot sync outlook|onedrive|"
