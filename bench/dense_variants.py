@@ -46,7 +46,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from statistics import fmean  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -61,6 +61,7 @@ from copilot.index.fusion import dbsf  # noqa: E402
 from copilot.index.items import IS_ITEM  # noqa: E402
 from copilot.index.search import QueryError, SearchResult, clean_query, search  # noqa: E402
 from copilot.index.store import EdgeVectorStore  # noqa: E402
+from copilot.workspace import Workspace  # noqa: E402
 
 LIMIT = 200
 
@@ -79,6 +80,42 @@ def chunks_of(store: EdgeVectorStore) -> tuple[list[str], dict[str, Any]]:
             payloads[str(r.id)] = dict(r.payload or {})
         if offset is None:
             return ids, payloads
+
+
+def stored(store: EdgeVectorStore) -> tuple[list[str], dict[str, Any], np.ndarray]:
+    """Every chunk with a dense vector: ids, payloads and the unit vectors as rows."""
+    ids, payloads = chunks_of(store)
+    found: dict[str, np.ndarray] = {}
+    for at in range(0, len(ids), 500):
+        found.update(store.vectors(R.OWNER, ids[at : at + 500]))
+    ids = [i for i in ids if i in found]
+    return ids, payloads, np.stack([found[i] / np.linalg.norm(found[i]) for i in ids])
+
+
+def documents(
+    hits: Sequence[tuple[str, float]],
+    result_of: dict[str, SearchResult],
+    doc_of: Callable[[SearchResult], str | None],
+) -> list[str]:
+    """The documents of ranked chunk ``hits``, each at its first chunk's place."""
+    docs: list[str] = []
+    for chunk_id, _ in hits:
+        hit = result_of.get(chunk_id)
+        doc = doc_of(hit) if hit is not None else None
+        if doc is not None and doc not in docs:
+            docs.append(doc)
+    return docs
+
+
+def query_vectors(ws: Workspace, queries: dict[str, str]) -> Iterator[tuple[str, str, np.ndarray]]:
+    """Each searchable query: its id, its cleaned text and its unit vector."""
+    for qid, query in queries.items():
+        try:
+            text = clean_query(query)
+        except QueryError:
+            continue
+        q = np.asarray(ws.embedder.embed_query(text), dtype=np.float32)
+        yield qid, text, q / np.linalg.norm(q)
 
 
 def hit_of(chunk_id: str, payload: dict[str, Any]) -> SearchResult:
@@ -106,12 +143,7 @@ def run(kind: str, folder: Path, with_e5: bool = False) -> dict[str, dict[str, f
         store = ws.store
         if not isinstance(store, EdgeVectorStore):
             raise SystemExit("reads the embedded index (no COPILOT_QDRANT_URL)")
-        ids, payloads = chunks_of(store)
-        found: dict[str, np.ndarray] = {}
-        for at in range(0, len(ids), 500):
-            found.update(store.vectors(R.OWNER, ids[at : at + 500]))
-        ids = [i for i in ids if i in found]
-        matrix = np.stack([found[i] / np.linalg.norm(found[i]) for i in ids])
+        ids, payloads, matrix = stored(store)
         item_of = [str(payloads[i]["item_id"]) for i in ids]
         items = sorted(set(item_of))
         rows: dict[str, list[int]] = defaultdict(list)
@@ -124,13 +156,7 @@ def run(kind: str, folder: Path, with_e5: bool = False) -> dict[str, dict[str, f
         print(f"{folder.name}: {len(ids)} chunks, {len(items)} items, "
               f"{len(ids) / len(items):.2f} chunks/item", file=sys.stderr)  # fmt: skip
         table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for qid, query in queries.items():
-            try:
-                text = clean_query(query)
-            except QueryError:
-                continue
-            q = np.asarray(ws.embedder.embed_query(text), dtype=np.float32)
-            q /= np.linalg.norm(q)
+        for qid, text, q in query_vectors(ws, queries):
             sims = matrix @ q
             item_sims = dict(zip(items, (means @ q).tolist(), strict=True))
             best: dict[str, tuple[str, float]] = {}
@@ -161,12 +187,7 @@ def run(kind: str, folder: Path, with_e5: bool = False) -> dict[str, dict[str, f
                 dense = sorted(scores.items(), key=lambda p: p[1], reverse=True)[:LIMIT]
                 fused = dbsf([dense, sparse], [1.0, 1.0]) if sparse else dense
                 for mode, hits in (("dense", dense), ("hybrid", fused)):
-                    docs: list[str] = []
-                    for chunk_id, _ in hits:
-                        hit = result_of.get(chunk_id)
-                        doc = doc_of(hit) if hit is not None else None
-                        if doc is not None and doc not in docs:
-                            docs.append(doc)
+                    docs = documents(hits, result_of, doc_of)
                     table[name][f"{mode} ndcg"].append(ndcg_at(docs, qrels[qid], 10))
                     table[name][f"{mode} mrr"].append(mrr_at(docs, qrels[qid], 10))
         return {n: {k: round(fmean(v), 4) for k, v in cols.items()} for n, cols in table.items()}

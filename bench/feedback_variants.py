@@ -45,12 +45,12 @@ from statistics import fmean  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.bm25_variants import synced  # noqa: E402
-from bench.dense_variants import LIMIT, chunks_of, hit_of  # noqa: E402
+from bench.dense_variants import LIMIT, documents, hit_of, query_vectors, stored  # noqa: E402
 from copilot.eval import retrieval as R  # noqa: E402
 from copilot.eval.metrics import mrr_at, ndcg_at  # noqa: E402
 from copilot.index.feedback import feedback_query  # noqa: E402
 from copilot.index.fusion import dbsf  # noqa: E402
-from copilot.index.search import QueryError, clean_query, search  # noqa: E402
+from copilot.index.search import search  # noqa: E402
 from copilot.index.store import EdgeVectorStore  # noqa: E402
 
 # Expansion terms: words of three letters or more, not stop words (BM25 drops those anyway).
@@ -71,13 +71,8 @@ def run(kind: str, folder: Path) -> dict[str, dict[str, float]]:
         store = ws.store
         if not isinstance(store, EdgeVectorStore):
             raise SystemExit("reads the embedded index (no COPILOT_QDRANT_URL)")
-        ids, payloads = chunks_of(store)
-        found: dict[str, np.ndarray] = {}
-        for at in range(0, len(ids), 500):
-            found.update(store.vectors(R.OWNER, ids[at : at + 500]))
-        ids = [i for i in ids if i in found]
+        ids, payloads, matrix = stored(store)
         row_of = {i: r for r, i in enumerate(ids)}
-        matrix = np.stack([found[i] / np.linalg.norm(found[i]) for i in ids])
         item_of = [str(payloads[i]["item_id"]) for i in ids]
         result_of = {i: hit_of(i, payloads[i]) for i in ids}
         words = {i: Counter(w for w in WORD.findall(str(payloads[i].get("text") or "").lower())
@@ -93,24 +88,18 @@ def run(kind: str, folder: Path) -> dict[str, dict[str, float]]:
 
         def expanded(text: str, top: list[str], n: int) -> Ranked:
             asked = set(WORD.findall(text.lower()))
-            score: Counter[str] = Counter()
+            score: dict[str, float] = defaultdict(float)
             for c in top:
                 total = sum(words[c].values()) or 1
                 for w, tf in words[c].items():
                     if w not in asked:
                         score[w] += tf / total * math.log(len(ids) / df[w])
-            terms = " ".join(w for w, _ in score.most_common(n))
+            terms = " ".join(sorted(score, key=lambda w: score[w], reverse=True)[:n])
             hits = search(store, ws.embedder, R.OWNER, f"{text} {terms}", k=LIMIT, mode="bm25")
             return [(h.chunk_id, h.score) for h in hits]
 
         table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for qid, query in queries.items():
-            try:
-                text = clean_query(query)
-            except QueryError:
-                continue
-            q = np.asarray(ws.embedder.embed_query(text), dtype=np.float32)
-            q /= np.linalg.norm(q)
+        for qid, text, q in query_vectors(ws, queries):
             plain = dense(q)
             sparse = [(h.chunk_id, h.score) for h in
                       search(store, ws.embedder, R.OWNER, text, k=LIMIT, mode="bm25")]  # fmt: skip
@@ -140,12 +129,7 @@ def run(kind: str, folder: Path) -> dict[str, dict[str, float]]:
                 "P6 dense, BM25 and P2's dense fused": fuse(plain, sparse, p2),
             }
             for name, hits in variants.items():
-                docs: list[str] = []
-                for chunk_id, _ in hits:
-                    hit = result_of.get(chunk_id)
-                    doc = doc_of(hit) if hit is not None else None
-                    if doc is not None and doc not in docs:
-                        docs.append(doc)
+                docs = documents(hits, result_of, doc_of)
                 table[name]["ndcg10"].append(ndcg_at(docs, qrels[qid], 10))
                 table[name]["mrr10"].append(mrr_at(docs, qrels[qid], 10))
         return {n: {k: round(fmean(v), 4) for k, v in cols.items()} for n, cols in table.items()}
