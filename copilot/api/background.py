@@ -18,7 +18,7 @@ that waits much longer than it computes (starved) sends the following slices bac
 the sync's own thread, at nice 10, for ``COOLDOWN_S``, each slice followed by a rest as
 long as it took (``PACE``): at nice 10 alone, under 20 streaming runs, the cooldown's
 back-to-back slices took ~0.7 of the 2 cores, and the p95 during a sync was 95–132 ms
-against 88–97 ms paced, the sync ~20 % slower meanwhile (docs/benchmarks.md, "A paced
+against 88–109 ms paced, the sync ~20 % slower meanwhile (docs/benchmarks.md, "A paced
 cooldown"). A slice at ``SCHED_IDLE`` rests not: it took idle CPU only, and a sync on an
 idle machine is never starved, so never paced. A starved slice is not waited for
 to the end either (under ``SCHED_IDLE`` a one-second slice can take minutes on a busy
