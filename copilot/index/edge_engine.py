@@ -69,8 +69,7 @@ class EdgeEngine:
                 )
             )
         answers = self.shard.query_batch(qe.QueryBatchRequest(batch))
-        # ``p.id`` builds a new uuid.UUID at every access (~1 µs): read it once a point.
-        keyed = [[(_key(i), i, s) for i, s in ((p.id, p.score) for p in ps)] for ps in answers]
+        keyed = [_keyed(points) for points in answers]
         known = self.known
         unknown = {key: i for ranked in keyed for key, i, _ in ranked if key not in known}
         if unknown:
@@ -89,6 +88,16 @@ class EdgeEngine:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         records = self.shard.retrieve(list(ids), False, [DENSE])
         return {str(r.id): dense_of(r.vector) for r in records if has_dense(r.vector)}
+
+
+def _keyed(points: Sequence[qe.ScoredPoint]) -> list[tuple[int | str, Any, float]]:
+    """``(key, id, score)`` per point. ``point.id`` builds a new uuid.UUID at every access
+    (~1 µs), so it is read once a point."""
+    out = []
+    for point in points:
+        point_id = point.id
+        out.append((_key(point_id), point_id, point.score))
+    return out
 
 
 def _key(point_id: int | uuid.UUID | str) -> int | str:

@@ -21,15 +21,12 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from copilot.config import Settings
 from copilot.index.onnx_export import INT8_VERSION, ensure_int8_model, ensure_onnx_model
-
-if TYPE_CHECKING:
-    pass
 
 MINILM_ID = "all-minilm-l6-v2"
 MINILM_DIM = 384

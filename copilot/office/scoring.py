@@ -80,7 +80,7 @@ def score_workbook(
         )
         results = labelled.results
         lines["method"] = "the label the model answers first, for each text and clause"
-        notes = [note for note in [labelled.note()] if note is not None]
+        notes = [note] if (note := labelled.note()) else []
     else:
         _check_rows(len(texts), MAX_LLM_ROWS, "the language model (one call per row)")
         main = main_input(stored.template)

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from copilot.config import Settings
-from copilot.llm.embedded import models
+from copilot.llm.embedded import models, server
 from copilot.llm.embedded.catalogue import SMOLLM2
 
 NEEDS_MODEL = [
@@ -49,3 +50,11 @@ def settings_in(root: Path, **overrides: object) -> Settings:
 def install(settings: Settings) -> models.ModelFile:
     models.install(settings, SMOLLM2)
     return models.resolve(settings)
+
+
+def served(factory: pytest.TempPathFactory, name: str) -> Iterator[Settings]:
+    """A module's settings: a new home with the model installed; its server stopped after."""
+    settings = settings_in(factory.mktemp(name))
+    install(settings)
+    yield settings
+    server.stop(settings)

@@ -22,7 +22,7 @@ from copilot.llm.embedded.classify import CLASSIFY_PATH
 from copilot.llm.errors import LLMError
 from copilot.llm.types import Message
 from tests.fakes.builders_office import column_xlsx
-from tests.llm.smollm import NEEDS_MODEL, install, settings_in
+from tests.llm.smollm import NEEDS_MODEL, served
 
 pytestmark = NEEDS_MODEL
 
@@ -41,10 +41,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = settings_in(tmp_path_factory.mktemp("classify"))
-    install(settings)
-    yield settings
-    server.stop(settings)
+    yield from served(tmp_path_factory, "classify")
 
 
 @pytest.fixture(scope="module")

@@ -28,20 +28,16 @@ from copilot.llm.embedded.catalogue import SMOLLM2
 from copilot.llm.embedded.chat import EmbeddedChat, queue_listener
 from copilot.llm.errors import LLMError
 from copilot.llm.types import Message
-from tests.llm.smollm import NEEDS_MODEL, WINDOW, install, settings_in
+from tests.llm.smollm import NEEDS_MODEL, WINDOW, install, served, settings_in
 
 pytestmark = NEEDS_MODEL
 
 COUNT = [Message("user", "Count from 1 to 20, separated by commas.")]
-_settings, _install = settings_in, install
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = _settings(tmp_path_factory.mktemp("embedded"))
-    _install(settings)
-    yield settings
-    server.stop(settings)
+    yield from served(tmp_path_factory, "embedded")
 
 
 @pytest.fixture(scope="module")
@@ -310,8 +306,8 @@ def test_another_process_finds_the_same_server(chat: EmbeddedChat, settings: Set
 def test_a_killed_server_fails_the_call_in_flight_clearly_and_restarts_on_the_next(
     tmp_path: Path,
 ) -> None:
-    settings = _settings(tmp_path)
-    chat = EmbeddedChat(settings, _install(settings), progress=lambda _line: None)
+    settings = settings_in(tmp_path)
+    chat = EmbeddedChat(settings, install(settings), progress=lambda _line: None)
     try:
         pid = chat.start().pid
 
@@ -334,8 +330,8 @@ def test_a_killed_server_fails_the_call_in_flight_clearly_and_restarts_on_the_ne
 
 
 def test_a_server_that_hangs_mid_stream_times_out_and_is_replaced(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, llm_timeout_s=2)
-    chat = EmbeddedChat(settings, _install(settings), progress=lambda _line: None)
+    settings = settings_in(tmp_path, llm_timeout_s=2)
+    chat = EmbeddedChat(settings, install(settings), progress=lambda _line: None)
     try:
         pid = chat.start().pid
 
@@ -354,15 +350,15 @@ def test_a_server_that_hangs_mid_stream_times_out_and_is_replaced(tmp_path: Path
 
 
 def test_an_idle_server_stops_itself_and_serve_stops_the_one_it_started(tmp_path: Path) -> None:
-    idle = _settings(tmp_path / "idle", embedded_keep_alive_s=1)
-    info = server.ensure(idle, _install(idle))
+    idle = settings_in(tmp_path / "idle", embedded_keep_alive_s=1)
+    info = server.ensure(idle, install(idle))
     deadline = time.monotonic() + 15
     while server.alive(info.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not server.alive(info.pid) and server.running(idle) is None
 
-    service = _settings(tmp_path / "service")
-    info = server.ensure(service, _install(service))
+    service = settings_in(tmp_path / "service")
+    info = server.ensure(service, install(service))
     assert server.stop_owned(service)
     assert not server.alive(info.pid) and server.read_discovery(service) is None
 
@@ -422,7 +418,7 @@ def test_a_summary_read_ahead_then_run_and_a_summary_never_splits_below_the_wind
 def test_without_a_model_the_engine_is_not_available(tmp_path: Path) -> None:
     from copilot.skills.engines import embedded
 
-    empty = _settings(tmp_path)
+    empty = settings_in(tmp_path)
     assert not embedded.available(empty)
     with pytest.raises(models.ModelFileError, match="copilot model install"):
         embedded.open_engine(empty)
