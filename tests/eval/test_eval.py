@@ -20,6 +20,7 @@ from copilot.eval.retrieval import (
     load_known_item,
     message_id_of,
 )
+from copilot.workspace import Workspace
 
 DOCS = [
     ("d1", "Wind tunnel tests", "Lift and drag of a swept wing were measured in a wind tunnel."),
@@ -140,6 +141,28 @@ def test_eval_command_scores_a_tiny_beir_folder(cli_env, tmp_path):
     assert scores["hybrid"]["mrr@10"] == 1.0
     # the user's own home is untouched: the collection went to a throwaway one
     assert not (tmp_path / "home" / "index").exists()
+
+
+def test_eval_command_scores_hybrid_with_and_without_the_dense_legs_feedback(cli_env, tmp_path):
+    folder = write_beir(tmp_path / "tiny")
+    args = ("eval", "retrieval", "--beir", str(folder), "--mode", "hybrid,hybrid-no-feedback")
+    result = copilot(cli_env, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert set(scores) == {"hybrid", "hybrid-no-feedback"}
+    assert scores["hybrid"]["mrr@10"] == scores["hybrid-no-feedback"]["mrr@10"] == 1.0
+    # COPILOT_SEARCH_FEEDBACK=0 turns it off: hybrid is then the baseline to the last digit
+    off = copilot(cli_env | {"COPILOT_SEARCH_FEEDBACK": "0"}, *args, "--json")
+    assert off.returncode == 0, off.stderr
+    plain = json.loads(off.stdout)
+    assert plain["hybrid"]["ndcg@10"] == plain["hybrid-no-feedback"]["ndcg@10"]
+
+
+def test_the_feedback_setting_reaches_the_store(settings):
+    with Workspace(settings) as ws:
+        assert ws.store.feedback == 3  # the default
+    with Workspace(settings.model_copy(update={"search_feedback": 0})) as ws:
+        assert ws.store.feedback == 0
 
 
 def test_eval_command_refuses_a_broken_folder_with_a_clear_message(cli_env, tmp_path):
