@@ -182,15 +182,14 @@ def sentiment(
 ) -> None:
     """Score a sentiment engine on a labelled file: accuracy and macro-F1.
 
-    The local engine classifies with embeddings and a lexicon; the embedded model reads the
-    label off its first answer token (as a scored workbook does); a configured model runs
-    the built-in sentiment skill once per sentence.
+    The local engine classifies with embeddings and a lexicon; a model reads the label off
+    its first answer token (as a scored workbook does; a configured server that gives no
+    token probabilities runs the built-in sentiment skill once per sentence).
     """
     from copilot.eval.sentiment import (
         TsvError,
         evaluate,
         predict_with_labels,
-        predict_with_skill,
         read_tsv,
     )
     from copilot.eval.skill_runs import eval_runner
@@ -218,14 +217,10 @@ def sentiment(
 
             with _Progress("sentences") as progress:
                 scores = evaluate(pairs, lambda texts: in_batches(texts, progress))
-        elif name == "embedded":
-            with eval_runner(settings) as runner, _Progress("sentences") as progress:
-                scores = evaluate(pairs, lambda texts: predict_with_labels(runner, texts, progress))
         else:
             with eval_runner(settings) as runner, _Progress("sentences") as progress:
                 scores = evaluate(
-                    pairs,
-                    lambda texts: predict_with_skill(runner, texts, name, progress),
+                    pairs, lambda texts: predict_with_labels(runner, texts, progress, name)
                 )
     except (ValueError, RuntimeError) as exc:  # a bad engine answer, a failed sentence
         raise fail(f"Cannot evaluate: {exc}") from exc

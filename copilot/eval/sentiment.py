@@ -2,10 +2,11 @@
 
 This is the format of the UCI "Sentiment Labelled Sentences" sets (Amazon, Yelp, IMDb), so
 any of them can be scored as is. The engine is just a function from sentences to 0/1, which
-keeps the local engine and a model comparable on the same numbers: on ``llm`` that function
-runs the built-in sentiment skill once per sentence (``predict_with_skill``); on
-``embedded`` it reads the label off the model's first answer token, as a scored workbook
-does (``predict_with_labels``, ``skills.sentiment_labels``), both in a throwaway home
+keeps the local engine and a model comparable on the same numbers. On a model it reads the
+label off the model's first answer token, as a scored workbook does (``predict_with_labels``,
+``skills.sentiment_labels``; on ``llm`` through the server's ``logprobs``,
+``skills.sentiment_chat``); a server without them runs the built-in sentiment skill once per
+sentence (``predict_with_skill``), as a workbook then does too. Both in a throwaway home
 (``copilot.eval.skill_runs``).
 """
 
@@ -134,20 +135,31 @@ def predict_with_labels(
     runner: SkillRunner,
     texts: Sequence[str],
     on_text: Callable[[int, int], None] | None = None,
+    engine: EngineName = "embedded",
 ) -> list[int]:
-    """1 (positive) or 0 per text from the embedded model's label for it, with the
-    built-in sentiment skill's persona and examples (``skills.sentiment_labels``)."""
+    """1 (positive) or 0 per text from the model's label for it, with the built-in
+    sentiment skill's persona and examples (``skills.sentiment_labels``). On ``llm`` a
+    server that gives no token probabilities runs the skill per text instead."""
     from copilot.eval.skill_runs import chat_model
     from copilot.llm.embedded.chat import EmbeddedChat
+    from copilot.llm.openai_engine import OpenAIEngine
+    from copilot.skills.sentiment_chat import chat_labels
+    from copilot.skills.sentiment_labels import read_labels
 
-    model = chat_model(runner, "embedded")
-    if not isinstance(model, EmbeddedChat):
-        raise RuntimeError("the embedded engine has no model client")
-    template = runner.skills.get(USER, "sentiment").template
+    model = chat_model(runner, engine)
+    stored = runner.skills.get(USER, "sentiment")
     try:
-        return labels_binary(model, template, texts, on_text)
+        if isinstance(model, EmbeddedChat):
+            return labels_binary(model, stored.template, texts, on_text)
+        if not isinstance(model, OpenAIEngine):
+            raise RuntimeError(f"the {engine} engine has no model client")
+        read = chat_labels(model, stored.template, model=runner.model_for(stored))
+        results = read_labels(read, texts, on_progress=on_text).results
+        return [label_of({"label": r.label, "score": r.score}) for r in results]
     except LLMError as exc:
-        raise RuntimeError(f"the embedded model failed: {exc}") from exc
+        if exc.kind == "unsupported":
+            return predict_with_skill(runner, texts, engine, on_text)
+        raise RuntimeError(f"the {engine} model failed: {exc}") from exc
 
 
 def labels_binary(

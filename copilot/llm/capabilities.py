@@ -12,6 +12,7 @@ for the life of the process:
   goes straight to it;
 - the model's context window, when the server says it (``/v1/models`` of vLLM, LM Studio
   or OpenRouter, llama.cpp's ``/props``) or when a too-long prompt's error names it;
+- whether it gives token probabilities (``logprobs``), so a refusal is not asked again;
 - the prompt-processing rate measured on real calls (prompt tokens over the time to the
   first token), which sizes the first-token timeout and the packing budget.
 """
@@ -47,6 +48,7 @@ class Facts:
     json_mode: str | None = None
     window: int | None = None  # tokens, prompt plus answer
     window_checked: bool = False  # the server was asked (whether or not it said)
+    logprobs: bool | None = None  # gives token probabilities (``top_logprobs``)
     rates: deque[float] = field(default_factory=lambda: deque(maxlen=RATE_SAMPLES))
 
     def record_rate(self, prompt_tokens: int, first_token_s: float) -> None:

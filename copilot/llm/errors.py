@@ -16,6 +16,7 @@ ErrorKind = Literal[
     "bad_response",
     "cancelled",
     "context_overflow",
+    "unsupported",
 ]
 
 # What the person who asked can do about a failed model call: the HTTP status the copilot
@@ -34,6 +35,7 @@ ANSWERS: dict[str, tuple[int, str]] = {
         502,
         "The prompt was longer than the language model can read: tell your admin.",
     ),
+    "unsupported": (502, "The language model server cannot do what was asked of it."),
 }
 
 

@@ -95,6 +95,14 @@ class Failures:
         failure.retryable = not self.serial
         return failure
 
+    def no_logprobs(self) -> LLMError:
+        """A server that refused to give token probabilities."""
+        return LLMError(
+            "unsupported",
+            f"{self.where} does not give token probabilities (logprobs), which reading a "
+            "label off the first answer token needs.",
+        )
+
     def too_long(self, prompt_tokens: int, answer_tokens: int, window: int) -> LLMError:
         """A prompt that cannot fit, found before it was sent."""
         return LLMError(
@@ -106,11 +114,18 @@ class Failures:
         )
 
     def classify(
-        self, exc: openai.APIError, *, constrained: bool, window: Callable[[], int]
+        self,
+        exc: openai.APIError,
+        *,
+        constrained: bool,
+        window: Callable[[], int],
+        logprobs: bool = False,
     ) -> Failure:
         """Sort an SDK error into our kinds. ``constrained``: the request carried a
         response_format or grammar (a refusal of it is ``unsupported``, not a fault);
-        ``window``: the window the prompt was packed for, for a too-long error."""
+        ``logprobs``: it asked for token probabilities (a refusal naming them is
+        ``unsupported`` too); ``window``: the window the prompt was packed for, for a
+        too-long error."""
         if isinstance(exc, openai.APITimeoutError):
             return self.timeout(None)
         if isinstance(exc, openai.APIConnectionError):
@@ -138,7 +153,9 @@ class Failures:
         error = LLMError(
             kind, f"HTTP {status} from {self.where}: {detail}. {advice}", upstream_status=status
         )
-        unsupported = constrained and structured.is_format_rejection(status, detail)
+        unsupported = (constrained and structured.is_format_rejection(status, detail)) or (
+            logprobs and status in (400, 422, 500, 501) and "logprob" in detail.lower()
+        )
         retry_after = retry.retry_after_seconds(exc.response.headers)
         retryable = status in retry.RETRY_STATUSES and not unsupported
         return Failure(error, retryable, retry_after, unsupported=unsupported)

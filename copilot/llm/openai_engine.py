@@ -32,14 +32,15 @@ before it leaves; ``Completion.sent`` holds the exact messages sent.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import openai
 
 from copilot.config import Settings
 from copilot.llm import capabilities, retry, structured, tokens
+from copilot.llm.completion import Completion as Completion  # re-exported
 from copilot.llm.errors import LLMError
 from copilot.llm.failures import Failure, Failures
 from copilot.llm.prefill import CHATML_STOP, PrefillMode, chatml, instructed, split
@@ -53,20 +54,6 @@ Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
-class Completion:
-    text: str
-    usage: Usage  # summed over every attempt that produced an answer
-    model: str
-    finish_reason: str | None
-    data: Any = None  # the parsed and validated JSON when a schema was given
-    attempts: int = 1  # HTTP requests made, failed ones and the JSON repair included
-    sent: tuple[Message, ...] = ()  # the exact messages of the last request (after redaction)
-    redactions: Mapping[str, int] = field(default_factory=dict)  # kind -> distinct values
-    first_token_s: float | None = None  # request to first chunk, of the last request
-    json_mode: str | None = None  # how JSON was asked for (structured.JSON_MODES)
-
-
-@dataclass(frozen=True)
 class _Answer:
     text: str
     usage: Usage
@@ -74,6 +61,7 @@ class _Answer:
     finish_reason: str | None
     requests: int
     first_token_s: float | None
+    alternatives: tuple[tuple[str, float], ...] | None = None
 
 
 class OpenAIEngine:
@@ -188,6 +176,7 @@ class OpenAIEngine:
         redactor: Redactor | None = None,
         model: str | None = None,
         stop_at: StopAt | None = None,
+        top_logprobs: int | None = None,
     ) -> Completion:
         """One answer to ``messages``; raises LLMError when there is none.
 
@@ -203,6 +192,9 @@ class OpenAIEngine:
         written so far after each piece; when it gives a position, the answer ends there
         (finish reason ``"stop_at"``) and the stream is closed, so the model stops writing
         (a summary that has said enough, ``skills.size``). A JSON answer is never cut.
+        ``top_logprobs`` asks for the first answer token's likeliest alternatives
+        (``Completion.alternatives``); a server that refuses the request raises
+        ``LLMError`` of kind ``unsupported`` (no retry), and one that ignores it gives None.
         """
         if not messages:
             raise LLMError("bad_request", "Nothing to send: the message list is empty.")
@@ -217,10 +209,16 @@ class OpenAIEngine:
             base["max_tokens"] = max_tokens
         if temperature is not None:
             base["temperature"] = temperature
+        if top_logprobs is not None:
+            base.update(logprobs=True, top_logprobs=top_logprobs)
         if json_schema is not None and validator is not None:
             return self._json(sent, base, json_schema, validator, on_delta, cancel, redactor)
-        request = replace(self._plain(sent, base, start), stop_at=stop_at)
-        answer = self._call(request, on_delta, cancel)
+        request = replace(self._plain(sent, base, start), stop_at=stop_at,
+                          logprobs=top_logprobs is not None)  # fmt: skip
+        try:
+            answer = self._call(request, on_delta, cancel)
+        except _Unsupported:  # only a request for logprobs gets here
+            raise self.failures.no_logprobs() from None
         return self._completion(answer, answer.requests, request.messages, redactor)
 
     def _plain(self, sent: list[Message], base: dict[str, Any], start: str | None) -> Request:
@@ -305,6 +303,7 @@ class OpenAIEngine:
             redactions=redactor.report() if redactor is not None else {},
             first_token_s=answer.first_token_s,
             json_mode=json_mode,
+            alternatives=answer.alternatives,
         )
 
     @staticmethod
@@ -362,7 +361,8 @@ class OpenAIEngine:
             if got.first_token_s is not None:
                 facts = self.facts(request.payload["model"])
                 facts.record_rate(used.prompt_tokens, got.first_token_s)
-            return _Answer(got.text, used, got.model, got.finish_reason, attempt, got.first_token_s)
+            return _Answer(got.text, used, got.model, got.finish_reason, attempt, got.first_token_s,
+                           got.alternatives)  # fmt: skip
 
     def _timeout_rate(self) -> float:
         """The prompt rate the first-token deadline assumes: the slower of the setting (or

@@ -40,6 +40,7 @@ class Request:
     constrained: bool = False  # carries a response_format or grammar the server may refuse
     completions_api: bool = False  # /v1/completions with a raw prompt (ChatML prefill)
     stop_at: StopAt | None = None  # where the caller wants the answer to end (``complete``)
+    logprobs: bool = False  # asks for the first answer token's alternatives (``top_logprobs``)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Streamed:
     finish_reason: str | None
     usage: Any  # the server's usage object, when it sent one
     first_token_s: float | None
+    # The first answer token's likeliest alternatives (token, log probability), when the
+    # request asked for them and the server sent them; None otherwise.
+    alternatives: tuple[tuple[str, float], ...] | None = None
 
 
 class _CallerError(Exception):
@@ -80,6 +84,7 @@ def read_answer(
     parts: list[str] = []
     shown = enough = False
     finish, usage = None, None
+    alternatives: tuple[tuple[str, float], ...] | None = None
     failure: Failure
     try:
         for chunk in reader.chunks(first_s=first_s, gap_s=gap_s, cancel=cancel):
@@ -87,6 +92,8 @@ def read_answer(
             if chunk.get("usage") is not None:
                 usage = sse.usage_object(chunk["usage"])
             for choice in (chunk.get("choices") or [])[:1]:
+                if request.logprobs and alternatives is None:
+                    alternatives = _alternatives(choice)
                 delta = _delta_text(choice, request.completions_api)
                 if delta:
                     if request.prefill is not None and not parts:
@@ -108,7 +115,8 @@ def read_answer(
     except streaming.Deadline as late:
         failure = failures.timeout(late)
     except openai.APIError as exc:
-        failure = failures.classify(exc, constrained=request.constrained, window=window)
+        failure = failures.classify(exc, constrained=request.constrained, window=window,
+                                    logprobs=request.logprobs)  # fmt: skip
     except (_httpx.TimeoutException, TimeoutError):
         failure = failures.timeout(None)
     except _httpx.TransportError as exc:
@@ -122,7 +130,8 @@ def read_answer(
             if request.prefill is not None and not parts:
                 parts.append(request.prefill)
                 _emit(on_delta, request.prefill)
-            return Streamed("".join(parts), model, finish, usage, reader.first_chunk_s)
+            return Streamed("".join(parts), model, finish, usage, reader.first_chunk_s,
+                            alternatives)  # fmt: skip
     if shown:  # the caller has seen text: never retry behind its back
         failure.retryable = False
         failure.error.args = (
@@ -159,3 +168,22 @@ def _delta_text(choice: dict[str, Any], completions_api: bool) -> str | None:
         delta = choice.get("delta")
         text = delta.get("content") if isinstance(delta, dict) else None
     return text if isinstance(text, str) else None
+
+
+def _alternatives(choice: dict[str, Any]) -> tuple[tuple[str, float], ...] | None:
+    """The first token's ``top_logprobs`` in a chat chunk, as (token, log probability);
+    None when this chunk carries none (a role-only chunk, or a server that ignores the
+    request). Malformed entries are skipped, not fatal: a server's extra is not the answer."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
+        return None
+    top = content[0].get("top_logprobs")
+    found = [
+        (entry["token"], float(entry["logprob"]))
+        for entry in (top if isinstance(top, list) else [])
+        if isinstance(entry, dict)
+        and isinstance(entry.get("token"), str)
+        and isinstance(entry.get("logprob"), int | float)
+    ]
+    return tuple(found) or None

@@ -17,18 +17,22 @@ from typing import Any
 from connectors.parsers.safety import XLSX
 from copilot.errors import Cancelled
 from copilot.ingest.untrusted import UntrustedFileError, read_limited, run_untrusted
+from copilot.llm.errors import LLMError
+from copilot.llm.openai_engine import OpenAIEngine
 from copilot.office.xlsx import MAX_TEXT_ROWS, TextColumn, WorkbookError, read_column
 from copilot.office.xlsx_scored import write_scored
 from copilot.skills.engines.local.engine import sentiment_model
 from copilot.skills.engines.select import choose_engine
+from copilot.skills.library.store import StoredSkill
 from copilot.skills.request import InputError, main_input
 from copilot.skills.runner import SkillRunner
+from copilot.skills.sentiment_chat import chat_labels
 from copilot.skills.sentiment_io import aggregate, score_texts
-from copilot.skills.sentiment_labels import Classifier, label_texts
+from copilot.skills.sentiment_labels import Classifier, Reader, classifier_reader, read_labels
 
 MAX_LLM_ROWS = 2_000  # one model call per row: beyond this, use the local engine
-# The embedded model reads each row and answers with a label token (~0.6 s a row on two
-# cores, ``skills.sentiment_labels``): 10,000 rows is under two hours.
+# The model reads each row and answers with a label token (the embedded model: ~0.6 s a
+# row on two cores, ``skills.sentiment_labels``): 10,000 rows is under two hours.
 MAX_LABEL_ROWS = 10_000
 MAX_WORKBOOK_BYTES = 50 * 1024 * 1024
 READ_S, WRITE_S = 30.0, 60.0  # the sandbox's deadlines for reading and for writing
@@ -70,18 +74,24 @@ def score_workbook(
     engine_name = choose_engine(runner.settings, engine)
     lines: dict[str, str] = {}  # the Summary sheet's own, beside the skill and engine
     notes: list[str] = []  # limits the scoring met, in the summary and on the sheet
+    results: list[Any] | None = None
     if engine_name == "local":
         model = sentiment_model(stored.template, runner.workspace.embedder)
         results = score_texts(texts, local=model.classify)
-    elif engine_name == "embedded" and (reader := _label_reader(runner)) is not None:
-        _check_rows(len(texts), MAX_LABEL_ROWS, "the embedded model (one label read per row)")
-        labelled = label_texts(
-            reader, stored.template, texts, on_progress=on_progress, cancel=cancel
-        )
-        results = labelled.results
-        lines["method"] = "the label the model answers first, for each text and clause"
-        notes = [note] if (note := labelled.note()) else []
-    else:
+    elif (read := _label_reader(runner, engine_name, stored, cancel)) is not None:
+        _check_rows(len(texts), MAX_LABEL_ROWS, "the model (one label read per row)")
+        try:
+            labelled = read_labels(read, texts, on_progress=on_progress, cancel=cancel)
+        except LLMError as exc:
+            if exc.kind != "unsupported":
+                raise
+            notes.append("the model's server gives no token probabilities, so each row was "
+                         "run through the skill's prompt")  # fmt: skip
+        else:
+            results = labelled.results
+            lines["method"] = "the label the model answers first, for each text and clause"
+            notes += [note] if (note := labelled.note()) else []
+    if results is None:
         _check_rows(len(texts), MAX_LLM_ROWS, "the language model (one call per row)")
         main = main_input(stored.template)
 
@@ -114,15 +124,24 @@ def _check_rows(rows: int, limit: int, what: str) -> None:
         )
 
 
-def _label_reader(runner: SkillRunner) -> Classifier | None:
-    """The embedded model's client when its chat format is ChatML, which the label prompt
-    is written in (both packaged models); None for another model file, which scores row
-    by row instead."""
-    chat = getattr(runner.engine("embedded"), "chat", None)
-    if chat is None or not chat.start().chatml:
+def _label_reader(
+    runner: SkillRunner, engine: str, skill: StoredSkill, cancel: threading.Event | None
+) -> Reader | None:
+    """How labels are read off the model's first answer token, or None to run the skill
+    per row: on the embedded model when its chat format is ChatML, which the label prompt
+    is written in (both packaged models; another model file scores row by row); on the
+    ``llm`` engine through its OpenAI-compatible client (``sentiment_chat``: the server's
+    ``logprobs``), with the skill's own model."""
+    if engine == "embedded":
+        chat = getattr(runner.engine("embedded"), "chat", None)
+        if chat is None or not chat.start().chatml:
+            return None
+        classifier: Classifier = chat
+        return classifier_reader(classifier, skill.template)
+    client = getattr(runner.engine(engine), "client", None) if engine == "llm" else None
+    if not isinstance(client, OpenAIEngine):
         return None
-    reader: Classifier = chat
-    return reader
+    return chat_labels(client, skill.template, model=runner.model_for(skill), cancel=cancel)
 
 
 def _sandboxed(reader: Any, data: bytes, name: str, *args: Any, **limits: Any) -> Any:

@@ -229,10 +229,14 @@ class SkillRunner:
         # A StoredSkill not yet saved (a candidate edit under `copilot skills test`) runs as is.
         return skill_id if isinstance(skill_id, StoredSkill) else self.skills.get(user, skill_id)
 
+    def model_for(self, skill: StoredSkill) -> str | None:
+        """The model the skill asks for on the ``llm`` engine: its template's own (a
+        fine-tuned model set by ``copilot finetune use``), else an admin's per-skill
+        override; None: the default."""
+        return model_name(skill.template) or skill_model(self.workspace.state.engine, skill.id)
+
     def _model_for(self, prep: Prepared) -> str | None:
-        """The model the skill asks for: its template's own (a fine-tuned model set by
-        ``copilot finetune use``), else an admin's per-skill override; None: the default."""
-        return model_name(prep.template) or skill_model(self.workspace.state.engine, prep.skill.id)
+        return self.model_for(prep.skill)
 
     def _redactor(self, engine: Engine) -> Redactor | None:
         policy = RedactionPolicy.from_settings(self.settings)

@@ -1,4 +1,4 @@
-"""Sentiment of many texts on the embedded model: the label read off its first answer token.
+"""Sentiment of many texts by a model: the label read off its first answer token.
 
 Why not the sentiment skill's own prompt, once per text: that asks the model to write JSON
 (label, score, aspects with evidence), ~2.7 s a one-sentence review for the 1.5B model on
@@ -18,6 +18,9 @@ battery died") has its first ``ASPECT_CLAUSES`` clauses read as well, each one a
 named by its nouns with the model's label for that clause; a one-clause text is its own
 aspect. So a row costs one read, or up to four, and the workbook's summary still lists
 the most mentioned aspects.
+
+The same read on a configured chat server (OpenAI's ``logprobs``) is
+``skills.sentiment_chat``: ``read_labels`` takes either reader.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from copilot.errors import Cancelled
@@ -72,8 +75,14 @@ class _Classified(Protocol):
     def cut(self) -> list[bool]: ...
 
 
-def label_prompt(template: SkillTemplate) -> tuple[str, str]:
-    """The ChatML text before each text (instruction, persona, examples) and after it."""
+# Reads a batch of texts: per text log P(label) in ``LABELS`` order (all -inf: the answer
+# named no label), and which texts were read only up to ``MAX_TEXT_TOKENS``.
+Reader = Callable[[Sequence[str]], _Classified]
+
+
+def label_turns(template: SkillTemplate) -> list[Message]:
+    """The turns before each text: the instruction with the template's persona, then its
+    few-shot examples whose output is a label, as user and assistant turns."""
     persona = template.metadata.techniques.persona
     system = f"{persona}\n{INSTRUCTION}" if persona else INSTRUCTION
     turns = [Message("system", system)]
@@ -81,28 +90,38 @@ def label_prompt(template: SkillTemplate) -> tuple[str, str]:
         if example.output.strip().lower() in LABELS:
             turns.append(Message("user", TEXT_HEAD + example.input))
             turns.append(Message("assistant", example.output.strip().lower()))
-    prefix = chatml_turns(turns) + chatml_open("user", TEXT_HEAD)
+    return turns
+
+
+def label_prompt(template: SkillTemplate) -> tuple[str, str]:
+    """The ChatML text before each text (``label_turns``) and after it."""
+    prefix = chatml_turns(label_turns(template)) + chatml_open("user", TEXT_HEAD)
     return prefix, "<|im_end|>\n" + chatml_open("assistant")
 
 
 @dataclass(frozen=True)
 class Labelled:
-    """A result per text, in order, and the texts read only up to ``MAX_TEXT_TOKENS``
-    (their positions): a limit the caller reports rather than a silent loss."""
+    """A result per text, in order; the texts read only up to ``MAX_TEXT_TOKENS`` and
+    those whose answer named no label (their positions): limits the caller reports rather
+    than silent losses."""
 
     results: list[SentimentResult]
     cut: list[int]
+    unlabelled: list[int] = field(default_factory=list)
 
     def note(self) -> str | None:
-        """The cut rows in words, or None."""
-        if not self.cut:
-            return None
-        if len(self.cut) == 1:
-            return f"1 text was longer than {MAX_TEXT_TOKENS} tokens and labelled from its start"
-        return (
-            f"{len(self.cut)} texts were longer than {MAX_TEXT_TOKENS} tokens and labelled "
-            "from their start"
-        )
+        """The cut and unlabelled rows in words, or None."""
+        said = []
+        if self.cut:
+            many = len(self.cut) > 1
+            said.append(
+                f"{len(self.cut)} text{'s were' if many else ' was'} longer than "
+                f"{MAX_TEXT_TOKENS} tokens and labelled from {'their' if many else 'its'} start"
+            )
+        if self.unlabelled:
+            texts = "1 text" if len(self.unlabelled) == 1 else f"{len(self.unlabelled)} texts"
+            said.append(f"the model answered {texts} with no label: neutral, confidence 0")
+        return "; ".join(said) or None
 
 
 def label_texts(
@@ -115,9 +134,33 @@ def label_texts(
     cancel: threading.Event | None = None,
 ) -> Labelled:
     """Per text: the likeliest label, score P(positive) - P(negative), confidence the
-    label's probability. An empty text is neutral with confidence 0, as the local engine
-    has it. ``cancel`` set stops it before the next batch (``Cancelled``)."""
+    label's probability, read by the embedded model (``Classifier``: ChatML). An empty
+    text is neutral with confidence 0, as the local engine has it. ``cancel`` set stops it
+    before the next batch (``Cancelled``)."""
+    read = classifier_reader(model, template)
+    return read_labels(read, texts, batch=batch, on_progress=on_progress, cancel=cancel)
+
+
+def classifier_reader(model: Classifier, template: SkillTemplate) -> Reader:
+    """A ``Reader`` on the embedded model: ``label_prompt`` around each text."""
     prefix, after = label_prompt(template)
+
+    def read(texts: Sequence[str]) -> _Classified:
+        return model.classify(prefix, texts, CHOICES, after=after, max_text_tokens=MAX_TEXT_TOKENS)
+
+    return read
+
+
+def read_labels(
+    read: Reader,
+    texts: Sequence[str],
+    *,
+    batch: int = BATCH,
+    on_progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Labelled:
+    """``label_texts`` with any ``Reader``: each text, and each clause of a text of several,
+    read in batches of ``batch``, in row order."""
     spans = {i: split_clauses(t)[:ASPECT_CLAUSES] for i, t in enumerate(texts) if t.strip()}
     # Every read, in row order: (row, None) for the whole text, (row, clause) for a clause.
     reads: list[tuple[int, Span | None]] = []
@@ -130,19 +173,15 @@ def label_texts(
             done = reads[start][0]
             raise Cancelled(f"the scoring stopped after {done:,} of {len(texts):,} texts")
         some = reads[start : start + batch]
-        answer = model.classify(
-            prefix,
-            [texts[i] if c is None else c[0] for i, c in some],
-            CHOICES,
-            after=after,
-            max_text_tokens=MAX_TEXT_TOKENS,
-        )
+        answer = read([texts[i] if c is None else c[0] for i, c in some])
         found += answer.logprobs
         cut += [i for (i, c), was in zip(some, answer.cut, strict=True) if was and c is None]
         if on_progress is not None:
             next_row = reads[start + batch][0] if start + batch < len(reads) else len(texts)
             on_progress(next_row, len(texts))
-    return Labelled(_results(len(texts), spans, reads, found), cut)
+    unlabelled = [i for (i, c), row in zip(reads, found, strict=True)
+                  if c is None and not any(math.isfinite(x) for x in row)]  # fmt: skip
+    return Labelled(_results(len(texts), spans, reads, found), cut, unlabelled)
 
 
 def _results(
@@ -172,8 +211,11 @@ def _results(
 
 
 def result_of(logprobs: Sequence[float]) -> SentimentResult:
-    """The result for one text from log P(label) in ``LABELS`` order."""
+    """The result for one text from log P(label) in ``LABELS`` order; all -inf (the answer
+    named no label) is neutral with confidence 0."""
     p = dict(zip(LABELS, (math.exp(x) for x in logprobs), strict=True))
+    if not any(p.values()):
+        return SentimentResult("neutral", 0.0, 0.0)
     label = max(LABELS, key=lambda name: p[name])
     score = round(max(-1.0, min(1.0, p["positive"] - p["negative"])), 3)
     return SentimentResult(label, score, round(p[label], 3))

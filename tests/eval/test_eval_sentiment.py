@@ -105,8 +105,10 @@ def reviewer(request: dict) -> Reply:
                        "confidence": 0.9, "aspects": []})  # fmt: skip
 
 
-def test_a_model_engine_runs_the_sentiment_skill_per_sentence(home, tmp_path, monkeypatch, llm):
-    llm.responder = reviewer
+def test_a_server_without_logprobs_runs_the_sentiment_skill_per_sentence(
+    home, tmp_path, monkeypatch, llm
+):
+    llm.responder = reviewer  # JSON answers, no token probabilities
     monkeypatch.setenv("COPILOT_LLM_BASE_URL", llm.base_url)
     monkeypatch.setenv("COPILOT_LLM_MAX_RETRIES", "0")
     path = write_tsv(tmp_path / "r.tsv", REVIEWS)
@@ -118,13 +120,39 @@ def test_a_model_engine_runs_the_sentiment_skill_per_sentence(home, tmp_path, mo
     # stopped working" (no word it knows): 3 of 4.
     assert scores["engine"] == "llm" and scores["n"] == 4
     assert scores["confusion"] == [[1, 1], [0, 2]]
-    assert len(llm.requests) == 4  # one skill run per sentence
-    assert all(REVIEWS[i][0] in json.dumps(r.json) for i, r in enumerate(llm.requests))
+    # One label read finds the server gives no logprobs; then one skill run per sentence.
+    probe, *runs = llm.requests
+    assert probe.json["logprobs"] is True and len(runs) == 4
+    assert all(REVIEWS[i][0] in json.dumps(r.json) for i, r in enumerate(runs))
 
     llm.responder = lambda request: Reply.status(400, message="model not loaded")
     result = CliRunner().invoke(eval_app, args)
     assert result.exit_code == 2
     assert "sentence 1 ('The waiter was lovely" in " ".join(result.output.split())
+
+
+def test_a_model_engine_reads_each_label_off_the_first_token(home, tmp_path, monkeypatch, llm):
+    """As a scored workbook does: one token a sentence (and a clause of a sentence of
+    several), the label from the server's probabilities."""
+
+    def labels(request: dict) -> Reply:
+        text = request["messages"][-1]["content"]
+        good = any(w in text for w in ("lovely", "perfect", "wonderful", "brilliant"))
+        return (
+            Reply.label(positive=0.9, negative=0.1)
+            if good
+            else Reply.label(negative=0.8, mixed=0.2)
+        )
+
+    llm.responder = labels
+    monkeypatch.setenv("COPILOT_LLM_BASE_URL", llm.base_url)
+    path = write_tsv(tmp_path / "r.tsv", REVIEWS)
+    result = CliRunner().invoke(eval_app, ["sentiment", "--tsv", str(path), "--engine", "llm",
+                                           "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["n"] == 6 and scores["confusion"] == [[3, 0], [1, 2]]  # "spotless": no word
+    assert all(r.json["max_tokens"] == 1 and r.json["logprobs"] for r in llm.requests)
 
 
 def test_an_engine_that_cannot_run_is_named(home, tmp_path):

@@ -18,6 +18,9 @@ Behaviours of real servers, switched on per server:
   Python server does (HTTP 500 to ``json_schema``); ``NO_STRUCTURED_OUTPUT`` refuses every
   ``response_format`` and ``grammar`` (HTTP 400). Refused requests are recorded but use no
   scripted reply.
+- ``ScriptedLLM(rejects={"logprobs": (400, "...")})``: refuse requests for token
+  probabilities, as a server without them does (``Reply.label`` scripts a label answer
+  with its alternatives for one that has them).
 - ``ScriptedLLM(window=N)``: a prompt (estimated at 4 characters a token) plus ``max_tokens``
   over N gets llama.cpp's HTTP 400 "maximum context length is N tokens";
   ``report_window=True`` also lists N in ``/v1/models`` (as vLLM does) and ``/props`` (as
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import select
 import socket
@@ -84,6 +88,9 @@ class Reply:
     finish_reason: str = "stop"
     model: str = MODEL
     message: str = ""  # the error message of a status reply
+    # The first answer token's alternatives (token, log probability), sent (up to the
+    # request's ``top_logprobs``) when the request asks for ``logprobs``, as OpenAI does.
+    alternatives: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def text(
@@ -99,6 +106,7 @@ class Reply:
         completion_tokens: int | None = None,
         finish_reason: str = "stop",
         model: str = MODEL,
+        alternatives: tuple[tuple[str, float], ...] = (),
     ) -> Reply:
         return cls(
             "text",
@@ -112,7 +120,16 @@ class Reply:
             completion_tokens=completion_tokens,
             finish_reason=finish_reason,
             model=model,
+            alternatives=alternatives,
         )
+
+    @classmethod
+    def label(cls, **probabilities: float) -> Reply:
+        """A one-token answer with its alternatives, from probabilities by token (the
+        likeliest is the answer): ``Reply.label(negative=0.9, mixed=0.08, The=0.02)``."""
+        ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
+        alternatives = tuple((token, math.log(p)) for token, p in ranked)
+        return cls.text(ranked[0][0], chunks=1, alternatives=alternatives)
 
     @classmethod
     def json(cls, value: Any, **kwargs: Any) -> Reply:
@@ -328,6 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
             mode = "grammar"
         if mode in self.owner.rejects:
             return self.owner.rejects[mode]
+        if body.get("logprobs") and "logprobs" in self.owner.rejects:
+            return self.owner.rejects["logprobs"]
         window = self.owner.window
         if window is not None:
             wanted = _prompt_tokens(body) + int(body.get("max_tokens") or 0)
@@ -390,7 +409,10 @@ class _Handler(BaseHTTPRequestHandler):
         for i, piece in enumerate(_split(reply.content, reply.chunks)):
             if i and reply.chunk_delay_s and self._pause(reply.chunk_delay_s):
                 return
-            self._event(chunk(reply, {"content": piece}))
+            event = chunk(reply, {"content": piece})
+            if i == 0 and body.get("logprobs") is True and reply.alternatives and not completions:
+                event["choices"][0]["logprobs"] = _logprobs(reply, body)
+            self._event(event)
             if i == 0 and reply.stall_s and self._pause(reply.stall_s):
                 return
         self._event(chunk(reply, {}, reply.finish_reason))
@@ -492,6 +514,15 @@ def _chunk(reply: Reply, delta: dict, finish_reason: str | None = None) -> dict:
         "model": reply.model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
     }
+
+
+def _logprobs(reply: Reply, body: dict) -> dict:
+    """OpenAI's ``logprobs`` of a chunk: the first token with its top alternatives."""
+    top = [{"token": t, "logprob": lp, "bytes": list(t.encode())}
+           for t, lp in reply.alternatives[: int(body.get("top_logprobs") or 0)]]  # fmt: skip
+    token, logprob = reply.alternatives[0]
+    return {"content": [{"token": token, "logprob": logprob, "bytes": list(token.encode()),
+                         "top_logprobs": top}], "refusal": None}  # fmt: skip
 
 
 def _text_chunk(reply: Reply, delta: dict, finish_reason: str | None = None) -> dict:

@@ -542,3 +542,32 @@ def test_the_scripted_server_stops_promptly_with_a_stalled_client():
         server.close()
         assert time.monotonic() - started < 1.0
         assert client.recv(100) == b""  # hung up without an answer
+
+
+# -- the first token's alternatives ----------------------------------------------------------
+
+
+def test_top_logprobs_gives_the_first_tokens_alternatives(tmp_path, llm):
+    llm.script(Reply.label(negative=0.7, mixed=0.2, Negative=0.06, The=0.04), Reply.text("Hi."))
+    engine, _ = engine_for(tmp_path, llm)
+    answer = engine.complete(MESSAGES, max_tokens=1, top_logprobs=3)
+    assert answer.text == "negative"
+    assert [t for t, _ in answer.alternatives] == ["negative", "mixed", "Negative"]
+    assert answer.alternatives[0][1] == pytest.approx(-0.3567, abs=1e-4)  # log 0.7
+    assert (llm.requests[0].json["logprobs"], llm.requests[0].json["top_logprobs"]) == (True, 3)
+    plain = engine.complete(MESSAGES)  # not asked: none read, none sent
+    assert plain.alternatives is None and "logprobs" not in llm.requests[1].json
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(400, "Unrecognized request argument supplied: top_logprobs"),
+     (500, "logprobs is not supported for models created with logits_all=False")],
+)  # fmt: skip
+def test_a_refusal_of_logprobs_is_unsupported_and_not_retried(tmp_path, status, message):
+    with ScriptedLLM(rejects={"logprobs": (status, message)}) as llm:
+        engine, sleeps = engine_for(tmp_path, llm)
+        with pytest.raises(LLMError, match="does not give token probabilities") as caught:
+            engine.complete(MESSAGES, max_tokens=1, top_logprobs=5)
+        assert caught.value.kind == "unsupported" and len(llm.requests) == 1 and not sleeps
+        assert engine.complete(MESSAGES).text.startswith("Echo")  # plain calls still work
