@@ -11,6 +11,7 @@ caller would see the answer twice.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover
     import httpx as _httpx  # type: ignore[no-redef]  # the same API under its old name
 
 Delta = Callable[[str], None]
+MAX_ALTERNATIVES = 20  # OpenAI's most; a server sending more is read this far
 
 
 @dataclass(frozen=True)
@@ -172,18 +174,23 @@ def _delta_text(choice: dict[str, Any], completions_api: bool) -> str | None:
 
 def _alternatives(choice: dict[str, Any]) -> tuple[tuple[str, float], ...] | None:
     """The first token's ``top_logprobs`` in a chat chunk, as (token, log probability);
-    None when this chunk carries none (a role-only chunk, or a server that ignores the
-    request). Malformed entries are skipped, not fatal: a server's extra is not the answer."""
+    None when this chunk carries no such list (a role-only chunk, or a server that
+    ignores the request). Entries that are not a text and a finite number are skipped, a log
+    probability above 0 is read as 0, and at most ``MAX_ALTERNATIVES`` are kept: a
+    server's extra is not the answer, and must not break or flood the one reading it."""
     logprobs = choice.get("logprobs")
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     if not isinstance(content, list) or not content or not isinstance(content[0], dict):
         return None
     top = content[0].get("top_logprobs")
+    if not isinstance(top, list):
+        return None
     found = [
-        (entry["token"], float(entry["logprob"]))
-        for entry in (top if isinstance(top, list) else [])
+        (entry["token"], min(0.0, float(entry["logprob"])))
+        for entry in top[:MAX_ALTERNATIVES]
         if isinstance(entry, dict)
         and isinstance(entry.get("token"), str)
         and isinstance(entry.get("logprob"), int | float)
+        and math.isfinite(entry["logprob"])
     ]
-    return tuple(found) or None
+    return tuple(found)  # empty: sent, none usable (the reader finds no label in them)

@@ -518,11 +518,15 @@ def _chunk(reply: Reply, delta: dict, finish_reason: str | None = None) -> dict:
 
 def _logprobs(reply: Reply, body: dict) -> dict:
     """OpenAI's ``logprobs`` of a chunk: the first token with its top alternatives."""
-    top = [{"token": t, "logprob": lp, "bytes": list(t.encode())}
+    top = [{"token": t, "logprob": lp, "bytes": _bytes(t)}
            for t, lp in reply.alternatives[: int(body.get("top_logprobs") or 0)]]  # fmt: skip
     token, logprob = reply.alternatives[0]
-    return {"content": [{"token": token, "logprob": logprob, "bytes": list(token.encode()),
+    return {"content": [{"token": token, "logprob": logprob, "bytes": _bytes(token),
                          "top_logprobs": top}], "refusal": None}  # fmt: skip
+
+
+def _bytes(token: object) -> list[int] | None:
+    return list(token.encode()) if isinstance(token, str) else None  # a hostile test's token
 
 
 def _text_chunk(reply: Reply, delta: dict, finish_reason: str | None = None) -> dict:
