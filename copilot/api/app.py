@@ -39,12 +39,12 @@ from copilot.api.routes_finetune import router as finetune_router
 from copilot.api.routes_local import cli_router, dev_router
 from copilot.api.routes_skills import router as skills_router
 from copilot.api.routes_sync import router as sync_router
+from copilot.api.warm import warm_runs, warm_up
 from copilot.api.workers import Worker
 from copilot.bot import mount_bot
 from copilot.config import Settings
 from copilot.db.owners import local_user_exists
 from copilot.deploy.assets import asset_dir
-from copilot.llm.tokens import encoding
 from copilot.skills.runner import SkillRunner
 from copilot.workspace import Workspace
 
@@ -85,7 +85,7 @@ def create_app(
         # Open every part now, in this one thread: a locked index fails at start rather than
         # in a request, and no two request threads race to open the same part.
         _ = workspace.state, workspace.embedder, workspace.store
-        _warm_up(workspace)
+        warm_up(workspace)
         auth.local_user_exists = partial(local_user_exists, workspace.state.engine)
         api = Api(
             settings=settings,
@@ -101,6 +101,7 @@ def create_app(
 
             api.obo = OnBehalfOf(settings)
         app.state.api = api
+        warm_runs(api.runner)
         # Everything loaded so far (~300k objects: the libraries, the models, the index)
         # lives as long as the server, yet the cyclic collector walked all of it in every
         # full collection: one stopped every thread for 218 ms under 20 streams, which is a
@@ -194,13 +195,3 @@ def create_app(
     )
     mount_bot(app, settings, lambda: app.state.api.runner)  # Teams: /api/messages, same runner
     return app
-
-
-def _warm_up(workspace: Workspace) -> None:
-    """Make now what every run needs once per process: the token encoding (~0.1 s, loaded
-    under a lock, so the first concurrent runs all waited for it) and the embedder's first
-    query. A worker process serves its first requests cold otherwise: the first 20
-    concurrent runs after a start waited up to ~300 ms (docs/benchmarks.md, "The first
-    burst after a start")."""
-    encoding()
-    workspace.embedder.embed_query("warm-up")

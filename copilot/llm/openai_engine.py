@@ -162,6 +162,12 @@ class OpenAIEngine:
             return measured
         return self._rate or (retry.CPU_PROMPT_RATE if self.serial else None)
 
+    def warm_up(self) -> None:
+        """Import what the first call would (the SDK loads its resources on first use,
+        ~17 ms under the import lock, which a process's first concurrent runs queued on)."""
+        _ = self._client.chat.completions.with_streaming_response.create
+        _ = self._client.completions.with_streaming_response.create
+
     # -- one call ---------------------------------------------------------------------------
 
     def complete(

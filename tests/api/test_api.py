@@ -385,6 +385,30 @@ def test_a_new_process_makes_what_every_run_needs_before_it_serves(tmp_path, mon
         assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
 
 
+def test_a_new_process_opens_its_model_engine_before_it_serves(tmp_path, llm):
+    """The client, the engine (which asks the server its window) and the built-in skills'
+    first renders are made at start; nothing is sent to the model and nothing recorded."""
+    from copilot.skills import prepare
+
+    rendered: list[str] = []
+    real = prepare.render
+
+    def recording(template, values):
+        rendered.append(template.name)
+        return real(template, values)
+
+    settings = Settings(home=tmp_path / "home", auth="dev", llm_base_url=llm.base_url)
+    app = create_app(settings)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(prepare, "render", recording)
+        with serving(app) as url:
+            runner = app.state.api.runner
+            assert set(runner._engines) == {"llm"}  # opened; the embedded one never is
+            assert sorted(set(rendered)) == ["Ask", "Sentiment", "Summarise"]
+            assert llm.requests == []  # no completion asked for
+            assert httpx.get(f"{url}/v1/runs", headers=ANNA, timeout=10).json() == []
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
 def test_a_sync_asked_for_over_http_embeds_on_cpu_no_request_wants(tmp_path, monkeypatch):
     from copilot.index.embed import OnnxMiniLM
