@@ -81,10 +81,11 @@ def main() -> None:
     port = free_port()
     server = start_server(model.path, port, args.threads)
     try:
+        url = f"http://127.0.0.1:{port}/v1"
         chat_settings = settings.model_copy(
-            update={"llm_base_url": f"http://127.0.0.1:{port}/v1", "llm_model": model.id,
-                    "llm_serial": True, "llm_timeout_s": 120.0}  # fmt: skip
-        )
+            update={"llm_base_url": url, "llm_model": model.id, "llm_serial": True,
+                    "llm_timeout_s": 120.0}
+        )  # fmt: skip
         with eval_runner(chat_settings) as runner:
             predict_with_labels(runner, ["warm the model up"])  # loading is not a path's
             predict_with_labels(runner, ["warm the server up"], engine="llm")
