@@ -33,6 +33,7 @@ from typing import Protocol
 
 from copilot.errors import Cancelled
 from copilot.llm.embedded.classify import BATCH
+from copilot.llm.errors import LLMError
 from copilot.llm.prefill import chatml_open, chatml_turns
 from copilot.llm.types import Message
 from copilot.skills.engines.local.sentiment import ASPECT_BAND, aspect_name, split_clauses
@@ -169,11 +170,17 @@ def read_labels(
     found: list[list[float]] = []
     cut: list[int] = []
     for start in range(0, len(reads), batch):
+        done = reads[start][0]
+        stopped = Cancelled(f"the scoring stopped after {done:,} of {len(texts):,} texts")
         if cancel is not None and cancel.is_set():
-            done = reads[start][0]
-            raise Cancelled(f"the scoring stopped after {done:,} of {len(texts):,} texts")
+            raise stopped
         some = reads[start : start + batch]
-        answer = read([texts[i] if c is None else c[0] for i, c in some])
+        try:
+            answer = read([texts[i] if c is None else c[0] for i, c in some])
+        except LLMError as exc:  # a chat reader's calls in flight, ended by the cancel
+            if exc.kind == "cancelled" and cancel is not None and cancel.is_set():
+                raise stopped from None
+            raise
         found += answer.logprobs
         cut += [i for (i, c), was in zip(some, answer.cut, strict=True) if was and c is None]
         if on_progress is not None:
