@@ -10,9 +10,10 @@ resources (imported on first use, ~17 ms), the engine (it asks the server its wi
 
 Nothing is sent to the model, no run is recorded and nothing is searched (a worker's index
 is its owner's, which may not be serving yet). A model engine that is not configured or
-not reachable is left for a run to report; the embedded engine is not opened here (that
-would start the model process, which ``copilot serve`` leaves to the first run that needs
-it).
+not reachable is left for a run to report (asking an unreachable server its window waits
+at most ``capabilities.ASK_TIMEOUT_S``, 3 s, once); the embedded engine is not opened here
+(that would start the model process, which ``copilot serve`` leaves to the first run that
+needs it).
 """
 
 from __future__ import annotations
