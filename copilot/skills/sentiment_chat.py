@@ -37,7 +37,7 @@ from copilot.skills.sentiment_io import LABELS
 from copilot.skills.sentiment_labels import MAX_TEXT_TOKENS, TEXT_HEAD, Reader, label_turns
 from copilot.skills.templates.models import SkillTemplate
 
-TOP_LOGPROBS = 20  # the most OpenAI gives; a label seldom falls below the first five
+TOP_LOGPROBS = 20  # the most OpenAI gives
 WORKERS = 4  # texts in flight at once on a server that computes several requests at a time
 
 
