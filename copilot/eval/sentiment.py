@@ -24,7 +24,7 @@ from copilot.skills.engines.local.engine import LocalEngineError
 from copilot.skills.runner import SkillRunner
 
 if TYPE_CHECKING:
-    from copilot.skills.sentiment_labels import Classifier
+    from copilot.skills.sentiment_labels import Classifier, Reader
     from copilot.skills.templates.models import SkillTemplate
 
 MAX_BAD_LINES_SHOWN = 5
@@ -144,18 +144,19 @@ def predict_with_labels(
     from copilot.llm.embedded.chat import EmbeddedChat
     from copilot.llm.openai_engine import OpenAIEngine
     from copilot.skills.sentiment_chat import chat_labels
-    from copilot.skills.sentiment_labels import read_labels
+    from copilot.skills.sentiment_labels import classifier_reader
 
     model = chat_model(runner, engine)
     stored = runner.skills.get(USER, "sentiment")
-    try:
-        if isinstance(model, EmbeddedChat):
-            return labels_binary(model, stored.template, texts, on_text)
-        if not isinstance(model, OpenAIEngine):
-            raise RuntimeError(f"the {engine} engine has no model client")
+    read: Reader
+    if isinstance(model, EmbeddedChat):
+        read = classifier_reader(model, stored.template)
+    elif isinstance(model, OpenAIEngine):
         read = chat_labels(model, stored.template, model=runner.model_for(stored))
-        results = read_labels(read, texts, on_progress=on_text).results
-        return [label_of({"label": r.label, "score": r.score}) for r in results]
+    else:
+        raise RuntimeError(f"the {engine} engine has no model client")
+    try:
+        return _binary(read, texts, on_text)
     except LLMError as exc:
         if exc.kind == "unsupported":
             return predict_with_skill(runner, texts, engine, on_text)
@@ -168,10 +169,19 @@ def labels_binary(
     texts: Sequence[str],
     on_text: Callable[[int, int], None] | None = None,
 ) -> list[int]:
-    """``label_texts`` read as 0/1 by the same rule as a skill's JSON (``label_of``)."""
-    from copilot.skills.sentiment_labels import label_texts
+    """The embedded model's labels (``label_texts``) as 0/1."""
+    from copilot.skills.sentiment_labels import classifier_reader
 
-    results = label_texts(model, template, texts, on_progress=on_text).results
+    return _binary(classifier_reader(model, template), texts, on_text)
+
+
+def _binary(
+    read: Reader, texts: Sequence[str], on_text: Callable[[int, int], None] | None
+) -> list[int]:
+    """``read_labels`` read as 0/1 by the same rule as a skill's JSON (``label_of``)."""
+    from copilot.skills.sentiment_labels import read_labels
+
+    results = read_labels(read, texts, on_progress=on_text).results
     return [label_of({"label": r.label, "score": r.score}) for r in results]
 
 

@@ -199,8 +199,9 @@ class OpenAIEngine:
         (finish reason ``"stop_at"``) and the stream is closed, so the model stops writing
         (a summary that has said enough, ``skills.size``). A JSON answer is never cut.
         ``top_logprobs`` asks for the first answer token's likeliest alternatives
-        (``Completion.alternatives``); a server that refuses the request raises
-        ``LLMError`` of kind ``unsupported`` (no retry), and one that ignores it gives None.
+        (``Completion.alternatives``); a server that refuses the request, or answers without
+        them, raises ``LLMError`` of kind ``unsupported`` (no retry), remembered per server
+        and model (``Facts.logprobs``) so the next such call is not sent.
         """
         if not messages:
             raise LLMError("bad_request", "Nothing to send: the message list is empty.")
@@ -215,7 +216,10 @@ class OpenAIEngine:
             base["max_tokens"] = max_tokens
         if temperature is not None:
             base["temperature"] = temperature
-        if top_logprobs is not None:
+        facts = self.facts(base["model"]) if top_logprobs is not None else None
+        if facts is not None:
+            if facts.logprobs is False:
+                raise self.failures.no_logprobs()
             base.update(logprobs=True, top_logprobs=top_logprobs)
         if json_schema is not None and validator is not None:
             return self._json(sent, base, json_schema, validator, on_delta, cancel, redactor)
@@ -224,7 +228,11 @@ class OpenAIEngine:
         try:
             answer = self._call(request, on_delta, cancel)
         except _Unsupported:  # only a request for logprobs gets here
-            raise self.failures.no_logprobs() from None
+            answer = None
+        if facts is not None:  # what the server does with logprobs, learnt once
+            facts.logprobs = answer is not None and answer.alternatives is not None
+        if answer is None or (facts is not None and not facts.logprobs):
+            raise self.failures.no_logprobs()
         return self._completion(answer, answer.requests, request.messages, redactor)
 
     def _plain(self, sent: list[Message], base: dict[str, Any], start: str | None) -> Request:

@@ -17,7 +17,7 @@ from the alternatives has probability 0. An answer with no label at all is neutr
 confidence 0 and is counted in the workbook's note.
 
 A server that refuses ``logprobs`` (or sends none) raises ``LLMError`` of kind
-``unsupported``, remembered per server and model (``capabilities.Facts.logprobs``), so
+``unsupported`` (``OpenAIEngine.complete``, which remembers it per server and model), so
 the caller falls back to the skill per row at once and the next workbook does not ask.
 """
 
@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from copilot.llm.errors import LLMError
 from copilot.llm.openai_engine import OpenAIEngine
 from copilot.llm.tokens import truncate_tokens
 from copilot.llm.types import Message
@@ -59,7 +58,6 @@ def chat_labels(
     cl100k, the copilot's budget tokenizer) and said to be. Several texts are in flight
     at once unless the server computes one request at a time (``client.serial``)."""
     turns = label_turns(template)
-    facts = client.facts(model)
 
     def one(text: str) -> tuple[list[float], bool]:
         kept = truncate_tokens(text, MAX_TEXT_TOKENS)
@@ -71,28 +69,20 @@ def chat_labels(
             cancel=cancel,
             model=model,
         )
-        if answer.alternatives is None:  # a server that ignores the request
-            raise client.failures.no_logprobs()
+        assert answer.alternatives is not None  # ``complete`` raises without them
         return label_logprobs(answer.alternatives), kept != text
 
     def read(texts: Sequence[str]) -> Read:
-        if facts.logprobs is False:
-            raise client.failures.no_logprobs()
-        try:
-            # Unknown yet whether the server gives logprobs: one text alone first, so a
-            # refusal costs one request, not a batch of them.
-            found = [one(texts[0])] if facts.logprobs is None and texts else []
-            facts.logprobs = True if found else facts.logprobs
-            rest = texts[len(found) :]
-            if client.serial or len(rest) < 2:
-                found += [one(text) for text in rest]
-            else:
-                with ThreadPoolExecutor(min(WORKERS, len(rest))) as pool:
-                    found += pool.map(one, rest)
-        except LLMError as exc:
-            if exc.kind == "unsupported":
-                facts.logprobs = False
-            raise
+        # Unknown yet whether the server gives logprobs: one text alone first, so a
+        # refusal costs one request, not a batch of them.
+        unknown = client.facts(model).logprobs is None
+        found = [one(texts[0])] if unknown and texts else []
+        rest = texts[len(found) :]
+        if client.serial or len(rest) < 2:
+            found += [one(text) for text in rest]
+        else:
+            with ThreadPoolExecutor(min(WORKERS, len(rest))) as pool:
+                found += pool.map(one, rest)
         return Read([row for row, _ in found], [was for _, was in found])
 
     return read
