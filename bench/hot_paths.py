@@ -20,6 +20,9 @@ per run"), each beside what it replaced, in one run: JSON lines.
   millisecond meanwhile: equal, the binding holds the interpreter lock through the call,
   and every other thread of the process (a server's requests) stands still that long
   (docs/benchmarks.md, "The sync's embedding at SCHED_IDLE").
+- ``optimize_steps``: one owner's 16,000 new points written in steps of 4,000, 2,000 and
+  1,000, ``optimize`` after each step: the longest call and the total (docs/benchmarks.md,
+  "Are the engine's lock stalls in the p95?"). ~15 s.
 
     .venv/bin/python bench/hot_paths.py
 """
@@ -220,8 +223,27 @@ def bench_lock_stalls() -> None:
         store.close()
 
 
+def bench_optimize_steps(total: int = 16_000) -> None:
+    for every in (4_000, 2_000, 1_000):
+        rng = np.random.default_rng(0)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = EdgeVectorStore(Path(tmp) / "index", DIM)
+            walls: list[float] = []
+            for start in range(0, total, every):
+                store.client.update(qe.UpdateOperation.upsert_points(
+                    [to_point(n, DIM) for n in nodes(every, f"b{start}", rng)]))  # fmt: skip
+                began = time.perf_counter()
+                store.client.optimize()
+                walls.append(round((time.perf_counter() - began) * 1000, 1))
+            store.close()
+        emit({"name": "optimize_steps", "points": total, "every": every, "calls": len(walls),
+              "longest_ms": max(walls), "total_ms": round(sum(walls)),
+              "calls_ms": walls})  # fmt: skip
+
+
 if __name__ == "__main__":
     bench_pack()
     bench_citations()
     bench_store()
     bench_lock_stalls()
+    bench_optimize_steps()

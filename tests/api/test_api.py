@@ -287,6 +287,32 @@ def test_upload_a_workbook_get_it_scored(client: httpx.Client, tmp_path: Path) -
     assert "copilot model install" in none["detail"]
 
 
+def test_an_upload_scored_by_a_configured_model_reads_each_label_off_its_first_token(
+    client: httpx.Client, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    def label(request: Any) -> Reply:
+        text = request["messages"][-1]["content"]
+        return (
+            Reply.label(negative=0.9, mixed=0.1)
+            if "Dirty" in text
+            else Reply.label(positive=0.95, neutral=0.05)
+        )
+
+    llm.responder = label
+    book = column_xlsx("Review", ["Wonderful staff.", "Dirty and noisy."])
+    response = client.post("/v1/files/sentiment", files={"file": ("r.xlsx", book)},
+                           data={"column": "Review", "engine": "llm"}, headers=ANNA)  # fmt: skip
+    assert response.status_code == 200, response.text
+    out = tmp_path / "scored.xlsx"
+    out.write_bytes(response.content)
+    scored = openpyxl.load_workbook(out)
+    assert [c.value for c in scored["Scored"]["B"]][1:] == ["positive", "negative"]
+    summary = {r[0]: r[1] for r in scored["Summary"].iter_rows(values_only=True) if r[0]}
+    assert summary["engine"] == "llm"
+    assert summary["method"] == "the label the model answers first, for each text and clause"
+    assert all(r.json["max_tokens"] == 1 and r.json["logprobs"] for r in llm.requests)
+
+
 def test_a_client_that_hangs_up_stops_the_scoring_of_its_workbook(
     client: httpx.Client, api: dict[str, Any], llm: ScriptedLLM
 ) -> None:
