@@ -23,6 +23,11 @@ per run"), each beside what it replaced, in one run: JSON lines.
 - ``optimize_steps``: one owner's 16,000 new points written in steps of 4,000, 2,000 and
   1,000, ``optimize`` after each step: the longest call and the total (docs/benchmarks.md,
   "Are the engine's lock stalls in the p95?"). ~15 s.
+- ``search_pool``: a hybrid search of the 300 items (k = 8, feedback on) with the engine's
+  search pool at one thread (``SEARCH_THREADS``, shipped) vs its default (a thread per
+  CPU): the process's CPU a search, its wall time idle and beside two busy processes, and
+  the longest gap of a millisecond ticker meanwhile (the binding holds the interpreter
+  lock through a query, pool or not: docs/benchmarks.md, "One search thread"). ~10 s.
 
     .venv/bin/python bench/hot_paths.py
 """
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -47,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 import qdrant_edge as qe  # noqa: E402
 from llama_index.core.schema import TextNode  # noqa: E402
 
+from copilot.index import store as store_module  # noqa: E402
 from copilot.index.fusion import normalise  # noqa: E402
 from copilot.index.search import SearchResult  # noqa: E402
 from copilot.index.store import EdgeVectorStore, to_point  # noqa: E402
@@ -241,9 +248,81 @@ def bench_optimize_steps(total: int = 16_000) -> None:
               "calls_ms": walls})  # fmt: skip
 
 
+def bench_search_pool(searches: int = 400) -> None:
+    rng = np.random.default_rng(0)
+    query = rng.standard_normal(DIM).astype(np.float32)
+    shipped = store_module.SEARCH_THREADS
+    for threads in (shipped, None):
+        store_module.SEARCH_THREADS = threads
+        with tempfile.TemporaryDirectory() as tmp:
+            store = EdgeVectorStore(Path(tmp) / "index", DIM)
+            for i in range(300):
+                store.add(nodes(1, f"item-{i}", np.random.default_rng(i)))
+
+            def one(store: EdgeVectorStore = store) -> None:
+                store.search("u", text="budget review northwind", dense=query, k=8, feedback=3)
+
+            for _ in range(50):
+                one()
+            cpu = time.process_time()
+            idle = timed(one, searches)
+            cpu = (time.process_time() - cpu) * 1000 / searches
+            busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+            try:
+                time.sleep(0.5)
+                gaps: list[float] = []
+                loaded = ticking(lambda: timed(one, searches), gaps)
+            finally:
+                for proc in busy:
+                    proc.kill()
+                    proc.wait()
+            store.close()
+        emit({"name": "search_pool", "threads": threads or "engine default", "items": 300,
+              "process_cpu_ms": round(cpu, 2), "idle_p50_ms": pct(idle, 0.5),
+              "idle_p95_ms": pct(idle, 0.95), "busy_p50_ms": pct(loaded, 0.5),
+              "busy_p95_ms": pct(loaded, 0.95), "busy_ticker_p99_ms": pct(gaps, 0.99)})  # fmt: skip
+    store_module.SEARCH_THREADS = shipped
+
+
+def timed(call: Any, reps: int) -> list[float]:
+    walls = []
+    for _ in range(reps):
+        began = time.perf_counter()
+        call()
+        walls.append(time.perf_counter() - began)
+    return walls
+
+
+def ticking(call: Any, gaps: list[float]) -> Any:
+    """``call()`` while a thread sleeping a millisecond at a time records its gaps."""
+    done = threading.Event()
+
+    def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        return call()
+    finally:
+        done.set()
+        ticker.join()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 2)
+
+
 if __name__ == "__main__":
     bench_pack()
     bench_citations()
     bench_store()
     bench_lock_stalls()
     bench_optimize_steps()
+    bench_search_pool()

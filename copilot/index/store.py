@@ -83,6 +83,13 @@ SEGMENTS = 32  # segments kept before small ones are merged (engine: one per CPU
 # Points written between two ``optimize`` calls, which ``add`` makes itself: ~1 s a call
 # with the settings above (once for 36k new points it took 5.2 s, for 100k 14.8 s).
 OPTIMIZE_EVERY = 4_000
+# The engine's search pool: one thread, which reads every segment in the caller's thread.
+# The binding holds the interpreter lock for the whole of a query, so with a pool (one
+# thread per CPU by default) every other Python thread of the process waited while the
+# query was handed to pool threads that compete for the same two cores: more CPU a
+# search (hot_paths: 1.3 vs 2.2 ms) and a longer stall under load. Searches run
+# concurrently on the API's threads instead (docs/benchmarks.md, "One search thread").
+SEARCH_THREADS = 1
 
 META_FILE = "copilot-index.json"
 LOCK_FILE = ".copilot.lock"
@@ -156,6 +163,7 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
             optimizers=qe.EdgeOptimizersConfig(
                 indexing_threshold=INDEXING_THRESHOLD_KB, default_segment_number=SEGMENTS
             ),
+            max_search_threads=SEARCH_THREADS,
         )
 
     def _open(self) -> tuple[qe.EdgeShard, bool]:

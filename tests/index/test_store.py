@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import textwrap
 import uuid
 from datetime import UTC, datetime
 
@@ -361,6 +362,39 @@ def test_reopening_with_another_vector_size_is_refused(tmp_path):
     with pytest.raises(ValueError, match="one index directory per embedding model"):
         EdgeVectorStore(tmp_path / "index", 384)
     EdgeVectorStore(tmp_path / "index", DIM).close()  # the failed open left no lock behind
+
+
+def test_queries_run_in_the_callers_thread_not_a_pool(tmp_path):
+    # The binding holds the interpreter lock for a whole query: with the engine's default
+    # pool (a thread per CPU) every other thread of a server waited while pool threads
+    # competed for the cores (docs/benchmarks.md, "One search thread").
+    script = textwrap.dedent("""
+        import os, sys
+        from pathlib import Path
+        from llama_index.core.schema import TextNode
+        from copilot.index.store import EdgeVectorStore
+
+        def pool():
+            tasks = os.listdir("/proc/self/task")
+            names = [open(f"/proc/self/task/{t}/comm").read() for t in tasks]
+            return sum(n.startswith("edge-search") for n in names)
+
+        node = TextNode(text="pool", embedding=[1.0] + [0.0] * 7,
+                        metadata={"owner": "a", "item_id": "x"})
+        for _ in range(2):  # created, then reopened
+            with EdgeVectorStore(Path(sys.argv[1]), 8) as s:
+                if not s.count():
+                    s.add([node])
+                assert s.search("a", text="pool", dense=node.embedding)
+                print(pool())
+    """)
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "index")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    created, reopened = (int(n) for n in run.stdout.split())
+    assert created <= 1 and reopened <= 1
 
 
 def test_one_store_per_directory(tmp_path):
