@@ -357,7 +357,10 @@ def _short_str(value: Any, limit: int = 256) -> str | None:
 
 def _checked_tenant(value: str | None, name: str) -> str:
     if not value:
-        raise ValueError(f"Entra authentication needs the tenant id ({name}).")
+        raise ValueError(
+            f"Entra authentication needs the tenant id ({name}); see docs/deploy.md. "
+            "For local users on this machine only, set COPILOT_AUTH=dev."
+        )
     if not _GUID.match(value):
         raise ValueError(
             f"{name} must be a tenant id (a GUID, the directory id), not {value!r}: "

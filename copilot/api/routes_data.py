@@ -78,6 +78,7 @@ def _record(r: Any, *, full: bool = False) -> dict[str, Any]:
         "latency_ms": r.latency_ms,
         "rating": r.rating,
         "edited_text": r.edited_text,
+        "comment": r.comment,
         "error": r.error,
     }
     if full:
@@ -90,7 +91,7 @@ def list_runs(
     api: ApiDep,
     user: UserDep,
     skill_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int, Query(ge=1, le=schemas.RUNS_PAGE)] = 50,
     before: float | None = None,
 ) -> list[dict[str, Any]]:
     """The caller's runs, newest first; page with `before` = the last `created_at`."""

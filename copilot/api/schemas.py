@@ -19,6 +19,7 @@ MAX_INPUT_CHARS = MAX_OUTPUT_CHARS  # one string: no more than a whole rendered 
 MAX_INPUTS_CHARS = 2 * MAX_OUTPUT_CHARS  # all inputs of one request together
 MAX_INPUT_VALUES = 10_000  # strings, numbers, list items and keys, all inputs together
 MAX_INPUT_DEPTH = 8  # lists and objects inside each other
+RUNS_PAGE = 100  # runs a GET /v1/runs answers at most (page on with `before`)
 
 
 def _bounded_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -302,6 +303,7 @@ class RunRecordOut(BaseModel):
     latency_ms: float
     rating: int | None
     edited_text: str | None
+    comment: str | None = None  # the user's words with a rating (feedback)
     error: str | None = None
     messages: list[dict[str, Any]] | None = None
 

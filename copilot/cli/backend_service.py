@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from copilot.skills.result import RunResult
 
 POLL_S = 0.25
+QUEUED_S = 1.0  # a job queued longer waits behind another sync (the CLI says so)
 FINISHED = ("done", "failed", "cancelled")
 
 
@@ -87,9 +88,13 @@ class ServiceBackend:
         with self._client(user) as client:
             started = _local(client.start_sync, spec.as_json())
             job, scope = started["job"], started["scope"]
+            since = time.monotonic()
             try:
                 while job["status"] not in FINISHED:
-                    if job["status"] == "queued" and on_waiting is not None:
+                    # Every job is queued for a moment before a worker takes it; only one
+                    # still queued after QUEUED_S waits behind another sync.
+                    queued_for = time.monotonic() - since
+                    if job["status"] == "queued" and queued_for >= QUEUED_S and on_waiting:
                         on_waiting()
                     elif job["progress"] and on_progress is not None:
                         on_progress(report_of(job, scope))
@@ -102,6 +107,8 @@ class ServiceBackend:
                 raise ServiceGone(
                     f"{exc} What the sync stored stays: run it again to resume where it stopped."
                 ) from None
+        if job["progress"] and on_progress is not None:
+            on_progress(report_of(job, scope))  # the final numbers, for the last line
         if job["status"] == "failed":
             raise SyncFailed(job["error"] or "the sync failed")
         if job["status"] == "cancelled":  # the service is stopping (or someone cancelled it)

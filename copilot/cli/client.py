@@ -181,8 +181,20 @@ class ServiceClient:
         return self._json("POST", f"/v1/cli/skills/{op}", json=args)["result"]
 
     def runs(self, *, skill_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"limit": limit, **({"skill_id": skill_id} if skill_id else {})}
-        return self._json("GET", "/v1/runs", params=params)
+        """The newest ``limit`` runs, read a page at a time (the API answers at most
+        ``RUNS_PAGE`` a request)."""
+        from copilot.api.schemas import RUNS_PAGE
+
+        out: list[dict[str, Any]] = []
+        params: dict[str, Any] = {**({"skill_id": skill_id} if skill_id else {})}
+        while len(out) < limit:
+            params["limit"] = min(RUNS_PAGE, limit - len(out))
+            page = self._json("GET", "/v1/runs", params=params)
+            out.extend(page)
+            if len(page) < params["limit"]:
+                break
+            params["before"] = page[-1]["created_at"]
+        return out
 
     def run_record(self, run_id: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/runs/{run_id}")

@@ -146,6 +146,8 @@ def runs_show(
     ]
     if record.get("rating") is not None:
         lines.append(f"rating    {rating_word(record['rating'])}")
+    if record.get("comment"):
+        lines.append(f"comment   {record['comment']}")
     if record.get("error"):
         lines.append(f"error     {record['error']}")
     lines += ["", str(record.get("output") or "")]

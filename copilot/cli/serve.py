@@ -173,6 +173,7 @@ def serve_detached(settings: Settings, host: str, port: int, workers: int = 1) -
     log = log_path(settings)
     make_private_dir(log.parent)
     create_private_file(log)
+    start = log.stat().st_size  # the log is kept across starts: show only this one's lines
     command = [sys.executable, "-m", "copilot.cli.app", "serve", "--host", host,
                "--port", str(port), "--workers", str(workers)]  # fmt: skip
     with log.open("ab") as out:
@@ -183,7 +184,7 @@ def serve_detached(settings: Settings, host: str, port: int, workers: int = 1) -
         code = child.poll()
         if code is not None:
             err.print(f"The service stopped while starting (exit {code}); from {log}:")
-            err.print(_tail(log), markup=False, highlight=False)
+            err.print(_tail(log, start), markup=False, highlight=False)
             return 2
         info = read_discovery(settings)
         if info is not None and info.pid == child.pid:
@@ -239,9 +240,12 @@ def _running(pid: int) -> bool:
     return pid_alive(pid)
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def _tail(path: Path, start: int = 0, lines: int = 20) -> str:
+    """The last ``lines`` lines written from byte ``start`` on."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as f:
+            f.seek(start)
+            text = f.read().decode("utf-8", errors="replace")
     except OSError:
         return "(no log)"
     return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"

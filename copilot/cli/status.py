@@ -13,6 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -74,15 +75,19 @@ def show(console: Console, summary: dict[str, Any]) -> None:
     """The table and the failures, as plain text."""
     console.print(Text(f"{summary['items']} items, {summary['chunks']} chunks indexed."))
     rows = sources(summary)
-    if rows:
-        table = Table("user", "source", "items", "chunks", "last synced", "status", "failed")
-        table.columns[1].overflow = "fold"  # a long path wraps whole, never "…"
-        table.columns[4].no_wrap = True  # a time on one line; the path takes the wrapping
-        for row in rows:
+    for owner in sorted({row["owner"] for row in rows}):
+        # A heading a user, then that user's sources: the width goes to the paths. Light
+        # borders; a path wraps whole, never "…" (two folders with one long prefix, or
+        # local:ann and local:anna, must not look the same).
+        console.print(Text(str(owner), style="bold"), soft_wrap=True)
+        table = Table("source", "items", "chunks", "last synced", "status", "failed",
+                      box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)  # fmt: skip
+        table.columns[0].overflow = "fold"
+        table.columns[3].no_wrap = True  # a time on one line; the path takes the wrapping
+        for row in (r for r in rows if r["owner"] == owner):
             run = row.get("last_sync") or {}
             failed = (run.get("counts") or {}).get("failed", "")
             table.add_row(
-                Text(str(row["owner"])),
                 Text(str(row["scope"]), overflow="fold"),
                 Text(f"{row['items']:,}"),
                 Text(f"{row['chunks']:,}"),

@@ -59,9 +59,12 @@ def test_list_show_and_feedback_round_trip(two_runs: list[str], cli_env, tmp_pat
     assert given.returncode == 0, given.stderr
     after = json.loads(given.stdout)
     assert (after["rating"], after["edited_text"]) == (1, "Costs rose 4%, [old] figures.")
+    assert after["comment"] == "good"
 
     down = copilot(env, "runs", "feedback", first, "--user", "ann", "--rating", "down")
     assert down.returncode == 0 and f"Feedback saved on run {first[:8]} (down)." in down.stdout
+    shown = copilot(env, "runs", "show", first[:8], "--user", "ann").stdout
+    assert "rating    down" in shown and "comment   good" in shown  # the comment stays
 
 
 def test_bad_feedback_is_refused_with_a_clear_message(two_runs: list[str], cli_env, tmp_path):

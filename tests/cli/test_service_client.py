@@ -27,8 +27,11 @@ import pytest
 
 from copilot.cli.demo import build_workspace
 from copilot.config import Settings
+from copilot.db.engine import open_engine
+from copilot.skills.history import RunStore
 from copilot.workspace import Workspace
 from tests.fakes.teams import activity, replies
+from tests.skills.test_runs import make_run
 
 START_TIMEOUT_S = 180  # a loaded 2-core machine: the embedder loads, the index opens
 ANN = {"Authorization": "Bearer dev:ann"}
@@ -170,6 +173,26 @@ def test_commands_print_the_same_json_with_and_without_the_service(
         assert through.returncode == 2 and "Traceback" not in through.stderr
 
 
+def test_runs_through_the_service_page_past_the_apis_hundred(service: SimpleNamespace) -> None:
+    # The API answers at most 100 runs a request; the CLI asks for up to 500 (a prefix is
+    # looked up among them): through the service it read "query.limit: Input should be
+    # less than or equal to 100" for every prefix and every --limit over 100.
+    store = RunStore(open_engine(f"sqlite:///{service.root / 'home' / 'state.db'}"))
+    oldest = store.record(make_run(user="local:rae", output="the first one"))
+    for n in range(120):
+        store.record(make_run(user="local:rae", output=f"run {n}"))
+    store.engine.dispose()
+
+    listed = json.loads(copilot(service.env, "runs", "list", "--user", "rae", "--limit", "150",
+                                "--json").stdout)  # fmt: skip
+    assert len(listed) == 121 and listed[-1]["id"] == oldest
+    assert len({r["id"] for r in listed}) == 121  # pages neither overlap nor skip
+    copilot(service.env, "runs", "feedback", oldest[:10], "--user", "rae", "--rating", "down")
+    shown = json.loads(copilot(service.env, "runs", "show", oldest[:10], "--user", "rae",
+                               "--json").stdout)  # fmt: skip
+    assert shown["id"] == oldest and shown["rating"] == -1
+
+
 # -- serialised syncs, identity ---------------------------------------------------------------
 
 
@@ -188,6 +211,11 @@ def test_two_cli_syncs_at_once_run_one_after_the_other(service: SimpleNamespace)
     spans = sorted((j["started_at"], j["finished_at"]) for j in jobs if "two-" in j["source"])
     assert len(spans) == 2 and all(j["status"] == "done" for j in jobs)
     assert spans[1][0] >= spans[0][1], "the service ran them one after the other"
+
+    alone = copilot(service.env, "sync", "local", str(texts(service.root / "two-c", 3)),
+                    "--user", "anna")  # fmt: skip
+    assert "sync: items 3 of 3" in alone.stdout + alone.stderr
+    assert "waiting for another sync" not in alone.stdout + alone.stderr  # none was running
 
 
 def test_one_identity_for_the_cli_the_pane_and_the_bot(
@@ -286,6 +314,23 @@ def test_killing_the_service_mid_sync_leaves_a_resumable_sync(
     assert (status["items"], status["chunks"]) == (240, 240)  # nothing lost...
     with Workspace(Settings(home=env["COPILOT_HOME"])) as ws:
         assert ws.store.count("local:anna") == 240  # ...and nothing doubled in the index
+
+
+def test_a_detached_start_that_fails_shows_its_own_log_lines(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = make_env(cli_env, tmp_path / "home")
+    env["COPILOT_AUTH"] = "entra"  # the default, with no tenant configured
+    for name in ("COPILOT_ENTRA_TENANT_ID", "COPILOT_ENTRA_CLIENT_ID"):
+        env.pop(name, None)
+    home = Path(env["COPILOT_HOME"])
+    home.mkdir(mode=0o700)
+    (home / "serve.log").write_text("an earlier start's last words\n")
+    failed = copilot(env, "serve", "--detach", "--port", "0", check=False, timeout=120)
+    assert failed.returncode == 2
+    assert "tenant id" in failed.stderr and "COPILOT_AUTH=dev" in failed.stderr
+    assert "earlier start" not in failed.stderr
+    assert discovery(env) is None
 
 
 def test_detach_status_and_stop_and_a_stale_file_is_ignored(

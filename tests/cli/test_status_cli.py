@@ -26,6 +26,8 @@ def test_status_shows_each_source_in_full_with_counts_and_last_synced(tmp_path: 
             (shared / name / f"n{n}.txt").write_text(f"Note {n} of {name} on the budget.\n")
         synced = copilot(cli_env, "sync", "local", str(shared / name), "--user", "ann")
         assert synced.returncode == 0, synced.stderr
+    other = copilot(cli_env, "sync", "local", str(shared / "beta-end"), "--user", "ann-marie")
+    assert other.returncode == 0, other.stderr
 
     data = json.loads(copilot(cli_env, "status", "--user", "ann", "--json").stdout)
     by_scope = {s["scope"].rsplit("/", 1)[-1]: s for s in data["sources"]}
@@ -41,3 +43,8 @@ def test_status_shows_each_source_in_full_with_counts_and_last_synced(tmp_path: 
     for name in folders:  # each full path is there, its pieces on successive lines
         assert name.replace(" ", "") in flat
     assert last.strftime("%Y-%m-%d %H:%M") in shown.stdout  # local time, as a person reads it
+
+    everyone = copilot({**cli_env, "COLUMNS": "80"}, "status").stdout  # a narrow terminal
+    assert "…" not in everyone
+    lines = everyone.splitlines()
+    assert "local:ann" in lines and "local:ann-marie" in lines  # a heading a user, whole
