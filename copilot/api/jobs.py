@@ -35,6 +35,7 @@ from connectors.base import Connector
 from copilot.api.background import IdleEmbedder
 from copilot.errors import CopilotError
 from copilot.ingest.pipeline import SyncCancelled, SyncReport, sync
+from copilot.ingest.report import finished, rate_and_eta
 from copilot.workspace import Workspace
 
 __all__ = ["Job", "JobLimitError", "JobManager", "JobNotFound", "Status"]
@@ -97,15 +98,16 @@ def _snapshot(job: Job) -> Job:
 
 def _progress(report: SyncReport, total: int | None = None) -> dict[str, Any]:
     """The numbers the CLI's progress bar shows, for ``GET /v1/sync/jobs/{id}``: the report's
-    counters, the item being embedded, the rate (items/s) and, with a known total, the ETA."""
+    counters, the items finished, the item being embedded, the rate (items finished a second)
+    and, with a known total, the ETA (``copilot.ingest.report.rate_and_eta``)."""
     numbers: dict[str, Any] = {
         k: v for k, v in report.as_dict().items() if isinstance(v, int | float)
     }
-    rate = report.seen / report.seconds if report.seconds > 0 else 0.0
+    rate, left = rate_and_eta(report, total)
     numbers["current"] = report.current
+    numbers["finished"] = finished(report)
     numbers["rate"] = round(rate, 3)
     numbers["total"] = total
-    left = None if total is None or rate <= 0 else max(total - report.seen, 0) / rate
     numbers["eta_seconds"] = None if left is None else round(left, 1)
     return numbers
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -31,6 +31,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+from copilot.ingest.report import Numbers, finished, rate_and_eta
 
 PLAIN_EVERY_S = 2.0  # a piped run prints a line at most (and, while busy, about) this often
 
@@ -57,26 +59,14 @@ def count_files(root: Path, *, limit: int | None = None, budget_s: float | None 
                                       budget_s=budget_s or cli_ops.COUNT_BUDGET_S))  # fmt: skip
 
 
-class SyncNumbers(Protocol):
-    """What the progress display reads from a ``SyncReport`` (or a job's progress dict)."""
-
-    seen: int
-    indexed: int
-    unchanged: int
-    failed: int
-    chunks: int
-    seconds: float
-    item_done: int
-    item_total: int
-    current: str
+SyncNumbers = Numbers  # what the display reads from a ``SyncReport``
 
 
-def rate_and_eta(seen: int, seconds: float, total: Total | None) -> tuple[float, float | None]:
-    """Items per second so far, and the seconds left at that rate (None when unknown)."""
-    rate = seen / seconds if seconds > 0 else 0.0
+def _rate_and_eta(done: int, seconds: float, total: int | None) -> tuple[float, float | None]:
+    rate = done / seconds if seconds > 0 else 0.0
     if total is None or rate <= 0:
         return rate, None
-    return rate, max(total.count - seen, 0) / rate
+    return rate, max(total - done, 0) / rate
 
 
 def counters(report: SyncNumbers) -> str:
@@ -92,9 +82,10 @@ def counters(report: SyncNumbers) -> str:
 
 
 def plain_line(report: SyncNumbers, total: Total | None) -> str:
-    """One line for a log: items n of N, the counters, rate and ETA."""
-    rate, eta = rate_and_eta(report.seen, report.seconds, total)
-    seen = f"{report.seen:,} of {total}" if total is not None else f"{report.seen:,}"
+    """One line for a log: items finished n of N, the counters, rate and ETA."""
+    rate, eta = rate_and_eta(report, total.count if total is not None else None)
+    done = finished(report)
+    seen = f"{done:,} of {total}" if total is not None else f"{done:,}"
     tail = f"  {rate:,.1f} items/s"
     if eta is not None:
         tail += f"  ETA {_duration(eta)}"
@@ -157,13 +148,13 @@ class SyncProgress:
         if not self.enabled:
             return
         if self._progress is not None and self._task is not None:
-            rate, _ = rate_and_eta(report.seen, report.seconds, self.total)
             total = self.total.count if self.total else None
+            rate, _ = rate_and_eta(report, total)
             if total is not None and report.seen > total:  # "~N" was low, or files were added
                 total = report.seen
             self._progress.update(
                 self._task,
-                completed=report.seen,
+                completed=finished(report),
                 total=total,
                 description=counters(report),
                 rate=f"{rate:,.1f}/s",
@@ -239,7 +230,7 @@ def steps(
         done = state["done"]
         seconds = time.monotonic() - started
         of = f" of {total:,}" if total is not None else ""
-        rate, eta = rate_and_eta(int(done), seconds, Total(total) if total is not None else None)
+        rate, eta = _rate_and_eta(int(done), seconds, total)
         tail = f"  ETA {_duration(eta)}" if eta is not None else ""
         return f"{label}: {int(done):,}{of}  {rate:,.1f}/s{tail}"
 

@@ -16,6 +16,8 @@ def test_job_progress_has_rate_and_eta_with_a_total() -> None:
         400,
         "big.pdf",
     )
-    assert numbers["rate"] == 2.5 and numbers["total"] == 30 and numbers["eta_seconds"] == 8.0
+    assert numbers["rate"] == 2.5 and numbers["total"] == 30 and numbers["finished"] == 10
+    # 20 items left at 2.5 a second: 8 s; but 300 chunks wait at 10 stored a second: 30 s
+    assert numbers["eta_seconds"] == 30.0
     unknown = _progress(report)
     assert unknown["total"] is None and unknown["eta_seconds"] is None

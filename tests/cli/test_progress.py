@@ -38,7 +38,19 @@ def test_plain_line_has_total_counters_rate_and_eta() -> None:
     )
     big = report(seen=1, seconds=2.0, item_done=300, item_total=900, current="[old]/big.pdf")
     assert "(embedding 300/900 chunks of [old]/big.pdf)" in plain_line(big, Total(5, False))
-    assert "items 1 of ~5" in plain_line(big, Total(5, False))
+    assert "items 0 of ~5" in plain_line(big, Total(5, False))  # read, not yet finished
+
+
+def test_every_file_read_is_not_the_end_while_chunks_wait() -> None:
+    # Reading runs ahead of embedding: at the end of 55 PDFs all were read while 824 chunks
+    # of 36 of them were being embedded; the line said "items 55 of 55 … ETA 0 s" for 45 s.
+    ahead = report(seen=55, failed=7, chunks=659, seconds=50.0, item_done=659, item_total=824,
+                   current="i1040nr.pdf")  # fmt: skip
+    line = plain_line(ahead, Total(55))
+    assert line.startswith("sync: items 7 of 55")
+    assert line.endswith("ETA 13 s")  # 165 chunks left at the 13.2 a second stored so far
+    done = report(seen=55, indexed=48, failed=7, chunks=895, seconds=64.0)
+    assert plain_line(done, Total(55)).endswith("ETA 0 s")
 
 
 def test_a_terminal_gets_a_bar_and_markup_in_names_prints_as_text() -> None:
