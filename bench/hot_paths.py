@@ -191,25 +191,16 @@ def stall_ms(call: Any) -> tuple[float, float, float]:
     """(``call``'s wall time, its CPU time, the longest gap of a thread ticking every
     millisecond): wall beyond CPU is waiting (an fsync) with the lock still held."""
     gaps: list[float] = []
-    done = threading.Event()
 
-    def tick() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            time.sleep(0.001)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+    def timed_call() -> tuple[float, float]:
+        time.sleep(0.05)
+        began, cpu = time.perf_counter(), time.thread_time()
+        call()
+        took, cpu = time.perf_counter() - began, time.thread_time() - cpu
+        time.sleep(0.05)
+        return took, cpu
 
-    ticker = threading.Thread(target=tick)
-    ticker.start()
-    time.sleep(0.05)
-    began, cpu = time.perf_counter(), time.thread_time()
-    call()
-    took, cpu = time.perf_counter() - began, time.thread_time() - cpu
-    time.sleep(0.05)
-    done.set()
-    ticker.join()
+    took, cpu = ticking(timed_call, gaps)
     return round(took * 1000, 1), round(cpu * 1000, 1), round(max(gaps) * 1000, 1)
 
 
