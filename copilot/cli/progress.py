@@ -59,9 +59,6 @@ def count_files(root: Path, *, limit: int | None = None, budget_s: float | None 
                                       budget_s=budget_s or cli_ops.COUNT_BUDGET_S))  # fmt: skip
 
 
-SyncNumbers = Numbers  # what the display reads from a ``SyncReport``
-
-
 def _rate_and_eta(done: int, seconds: float, total: int | None) -> tuple[float, float | None]:
     rate = done / seconds if seconds > 0 else 0.0
     if total is None or rate <= 0:
@@ -69,7 +66,7 @@ def _rate_and_eta(done: int, seconds: float, total: int | None) -> tuple[float, 
     return rate, max(total - done, 0) / rate
 
 
-def counters(report: SyncNumbers) -> str:
+def counters(report: Numbers) -> str:
     """The counters every display shows, in one line of plain text."""
     line = (
         f"indexed {report.indexed:,}  unchanged {report.unchanged:,}  failed {report.failed:,}  "
@@ -81,7 +78,7 @@ def counters(report: SyncNumbers) -> str:
     return line
 
 
-def plain_line(report: SyncNumbers, total: Total | None) -> str:
+def plain_line(report: Numbers, total: Total | None) -> str:
     """One line for a log: items finished n of N, the counters, rate and ETA."""
     rate, eta = rate_and_eta(report, total.count if total is not None else None)
     done = finished(report)
@@ -113,7 +110,7 @@ class SyncProgress:
         self.enabled = enabled
         self.live = enabled and console.is_terminal
         self._last_plain = 0.0
-        self._last: SyncNumbers | None = None
+        self._last: Numbers | None = None
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
@@ -143,7 +140,7 @@ class SyncProgress:
             about = f" ({self.total} files)" if self.total is not None else ""
             self._print(f"sync: starting{about}")
 
-    def update(self, report: SyncNumbers) -> None:
+    def update(self, report: Numbers) -> None:
         self._last = report
         if not self.enabled:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from rich import box
@@ -75,7 +76,7 @@ def show(console: Console, summary: dict[str, Any]) -> None:
     """The table and the failures, as plain text."""
     console.print(Text(f"{summary['items']} items, {summary['chunks']} chunks indexed."))
     rows = sources(summary)
-    for owner in sorted({row["owner"] for row in rows}):
+    for owner, owned in groupby(rows, key=lambda r: r["owner"]):  # rows come sorted by owner
         # A heading a user, then that user's sources: the width goes to the paths. Light
         # borders; a path wraps whole, never "…" (two folders with one long prefix, or
         # local:ann and local:anna, must not look the same).
@@ -84,7 +85,7 @@ def show(console: Console, summary: dict[str, Any]) -> None:
                       box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)  # fmt: skip
         table.columns[0].overflow = "fold"
         table.columns[3].no_wrap = True  # a time on one line; the path takes the wrapping
-        for row in (r for r in rows if r["owner"] == owner):
+        for row in owned:
             run = row.get("last_sync") or {}
             failed = (run.get("counts") or {}).get("failed", "")
             table.add_row(

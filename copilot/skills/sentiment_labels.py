@@ -170,16 +170,18 @@ def read_labels(
     found: list[list[float]] = []
     cut: list[int] = []
     for start in range(0, len(reads), batch):
-        done = reads[start][0]
-        stopped = Cancelled(f"the scoring stopped after {done:,} of {len(texts):,} texts")
+
+        def stopped(done: int = reads[start][0]) -> Cancelled:
+            return Cancelled(f"the scoring stopped after {done:,} of {len(texts):,} texts")
+
         if cancel is not None and cancel.is_set():
-            raise stopped
+            raise stopped()
         some = reads[start : start + batch]
         try:
             answer = read([texts[i] if c is None else c[0] for i, c in some])
         except LLMError as exc:  # a chat reader's calls in flight, ended by the cancel
             if exc.kind == "cancelled" and cancel is not None and cancel.is_set():
-                raise stopped from None
+                raise stopped() from None
             raise
         found += answer.logprobs
         cut += [i for (i, c), was in zip(some, answer.cut, strict=True) if was and c is None]
