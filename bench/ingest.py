@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=1, help="--real: copies of each file")
     parser.add_argument("--baseline-commit", help="--real: also sync with the code of this commit")
     parser.add_argument("--cap", type=float, default=900.0, help="--real: seconds per side")
-    parser.add_argument("--int8", action="store_true", help="--real: also the onnx-int8 backend")
+    parser.add_argument("--float", action="store_true", help="--real: also the onnx backend")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     if args.real:
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             copies=args.copies,
             baseline_commit=args.baseline_commit,
             cap=args.cap,
-            int8=args.int8,
+            floats=args.float,
         )
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = args.keep or Path(tmp)

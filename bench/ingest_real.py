@@ -10,7 +10,8 @@ failed with a reason (issue 18's goals: <= 2 GB, no freeze over 5 s, nothing los
 Each side runs in a process of its own, so each peak RSS is its own, under a time cap (a
 side that does not finish is reported as "> cap"):
 
-* the copilot as it is (its process, and the largest of its parse workers);
+* the copilot as it is (its process, and the largest of its parse workers); with
+  ``--float``, once more on the float backend (``COPILOT_EMBED_BACKEND=onnx``);
 * ``--baseline-commit REV``: the copilot as it was at REV (issue 18 compares with the
   commit before its work, ``git log -- copilot/ingest/budget.py``, the first one's
   parent), exported with ``git archive`` into /tmp and run by this same function with
@@ -248,7 +249,7 @@ def run_real(
     copies: int = 1,
     baseline_commit: str | None = None,
     cap: float = CAP_S,
-    int8: bool = False,
+    floats: bool = False,
 ) -> int:
     """The copilot, the baseline commit and LlamaIndex over ``folder`` (or its copies); 0
     if the copilot met the goals (memory, freezes, nothing unaccounted for, speed)."""
@@ -258,10 +259,10 @@ def run_real(
             folder = make_copies(folder, copies, Path(tmp) / "files")
         emit({"name": "files_real", "folder": str(folder), "files": len(files_of(folder))})
         mine = emit(_child("copilot", folder, Path(tmp) / "copilot-home", cap))
-        if int8:  # the opt-in quantised backend, same files
-            env = {"COPILOT_EMBED_BACKEND": "onnx-int8"}
-            quantised = _child("copilot", folder, Path(tmp) / "int8-home", cap, env=env)
-            emit(quantised | {"name": "copilot_int8_real"})
+        if floats:  # the float backend (onnx, opt-in since int8 became the default), same files
+            env = {"COPILOT_EMBED_BACKEND": "onnx"}
+            unquantised = _child("copilot", folder, Path(tmp) / "float-home", cap, env=env)
+            emit(unquantised | {"name": "copilot_float_real"})
         old = None
         if baseline_commit:
             tree = baseline_tree(baseline_commit, repo)

@@ -190,6 +190,18 @@ class _MiniLMBase:
 
 
 class OnnxMiniLM(_MiniLMBase):
+    """MiniLM on ONNX Runtime: float (the torch vectors) or int8 (``quantized``, the default).
+
+    The two run differently, each the fastest way measured (bench/embed_batches.py). Float
+    runs length-sorted batches on ``embed_threads`` intra-op threads. Int8 runs each text
+    alone, on a session of one thread, and as many texts at once as ``embed_threads``: its
+    model quantises each activation tensor with one scale, its largest value, so in a batch
+    a text's vector hung on its batch-mates (min cosine 0.987 to the same text alone) and a
+    file synced twice got other vectors; alone, a text's vector is its own. Runs of one
+    were also the fastest int8 on chunk-length texts, and ONNX Runtime's second intra-op
+    thread added little, where a second text at once doubles the rate.
+    """
+
     def __init__(self, settings: Settings, quantized: bool = False) -> None:
         import onnxruntime as ort
 
@@ -199,8 +211,10 @@ class OnnxMiniLM(_MiniLMBase):
             self.model_id = model_id_of(settings)  # other vectors: another index
         super().__init__(settings, folder / "tokenizer.json")
         self._tok = _wordpiece(folder / "tokenizer.json", truncate=True)
+        threads = settings.embed_threads or os.cpu_count() or 1
+        self._each, self._parallel = quantized, threads  # int8: one text a run, N at once
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = settings.embed_threads or os.cpu_count() or 1
+        opts.intra_op_num_threads = 1 if quantized else threads
         opts.inter_op_num_threads = 1
         # Idle worker threads would spin waiting for work: under API load that burned half a
         # core and doubled p95 latency (docs/benchmarks.md, "API under load").
@@ -219,6 +233,8 @@ class OnnxMiniLM(_MiniLMBase):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         texts = [t[:EMBED_CHAR_CAP] for t in _check_texts(texts)]
         ids = [e.ids for e in self._tok.encode_batch(texts)]
+        if self._each:
+            return _embed_each(ids, self._parallel, self._forward)
         return _embed_sorted(ids, self._batch, self._forward)
 
     def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -259,6 +275,46 @@ def _embed_sorted(
             input_ids[r, : len(ids[i])] = ids[i]
             mask[r, : len(ids[i])] = 1
         out[rows] = forward(input_ids, mask)
+    return out
+
+
+def _embed_each(
+    ids: list[list[int]], parallel: int, forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """One text a run, ``parallel`` runs at once (ONNX Runtime lets go of the interpreter
+    lock while it runs), longest first so no thread is left with a long text at the end.
+
+    The calling thread takes texts too, and the helpers are its own: they inherit its
+    priority (the API's sync embeds at ``SCHED_IDLE``), and its CPU time still measures a
+    share of the work, as it did when ONNX Runtime's pool ran beside it."""
+    out = np.empty((len(ids), MINILM_DIM), dtype=np.float32)
+    order = iter(sorted(range(len(ids)), key=lambda i: -len(ids[i])))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        while not errors:
+            with lock:
+                i = next(order, None)
+            if i is None:
+                return
+            try:
+                row = np.asarray([ids[i]], dtype=np.int64)
+                out[i] = forward(row, np.ones_like(row))[0]
+            except BaseException as e:  # re-raised on the calling thread
+                errors.append(e)
+
+    helpers = [
+        threading.Thread(target=drain, name="copilot-embed", daemon=True)
+        for _ in range(min(parallel, len(ids)) - 1)
+    ]
+    for helper in helpers:
+        helper.start()
+    drain()
+    for helper in helpers:
+        helper.join()
+    if errors:
+        raise errors[0]
     return out
 
 

@@ -3,8 +3,9 @@
 The file is exported from the packaged PyTorch weights rather than shipped, so it always
 matches the installed model; a fingerprint beside it (sha256 of the weights + the version of
 this code) makes a changed package or a changed export rebuild it. Nothing is quantised: the
-vectors must equal the PyTorch ones, since both backends share one index. The opt-in int8
-backend (``ensure_int8_model``) is made from this file, into a folder and an index of its own.
+vectors must equal the PyTorch ones, since both backends share one index. The int8 backend
+(``ensure_int8_model``, the default) is made from this file, into a folder and an index of
+its own.
 """
 
 from __future__ import annotations
@@ -85,11 +86,10 @@ def ensure_int8_model(source: Path, models_dir: Path) -> Path:
     Cranfield and the generated mail sets (docs/benchmarks.md). Quantising every MatMul and
     the embedding tables too ran 2.1× as fast as float but lost 0.008 dense nDCG@10 on
     Cranfield; this runs 1.6× as fast, with mean cosine 0.997 to the float vectors and no
-    loss on Cranfield. The vectors still differ (and, as activations are scaled per batch,
-    depend slightly on their batch-mates), so this backend has its own model id and index.
+    loss on Cranfield. The vectors differ, so this backend has its own model id and index.
+    Activations are scaled per tensor, so a text's vector would hang on its batch-mates: the
+    embedder runs each text alone (``embed.OnnxMiniLM``).
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     floats = ensure_onnx_model(source, models_dir)
     stamp = int8_stamp(floats)
     target = models_dir / INT8_DIRNAME
@@ -98,6 +98,9 @@ def ensure_int8_model(source: Path, models_dir: Path) -> Path:
     with _file_lock(models_dir / f"{INT8_DIRNAME}.lock"):
         if (target / "model.onnx").is_file() and _read(target / "fingerprint.json") == stamp:
             return target
+        # Imported only to make the file: it loads onnx, 1.9 s of every process's start.
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
         tmp = Path(tempfile.mkdtemp(prefix=f".{INT8_DIRNAME}-", dir=models_dir))
         try:
             _check_nodes(floats / "model.onnx", INT8_FLOAT_NODES)

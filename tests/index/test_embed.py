@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -41,10 +42,13 @@ SENTENCES = [
 def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """One home for the whole session: the ONNX export (a few seconds) happens once.
 
-    Its own models folder, not the suite's shared one, so the export itself is tested.
+    Its own models folder, not the suite's shared one, so the export itself is tested. The
+    float backend (the int8 default is made from its export and is asked for by name here).
     """
     home = tmp_path_factory.mktemp("embed-home")
-    return Settings(home=home, models_dir_override=home / "models", embed_batch=4)
+    return Settings(
+        home=home, models_dir_override=home / "models", embed_batch=4, embed_backend="onnx"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +83,67 @@ def test_int8_backend_is_close_to_the_float_model_and_has_its_own_index(
     assert (a * b).sum(axis=1).min() > 0.97
     # It ranks like the float model: each sentence is still nearest to itself.
     assert ((b @ a.T).argmax(axis=1) == np.arange(len(SENTENCES))).mean() > 0.8
+
+
+def test_int8_vectors_are_the_same_whatever_texts_share_the_call(local_settings, onnx_embedder):
+    # One int8 scale per activation tensor: in a batch of four, a text's vector moved with
+    # its batch-mates, so the same file synced twice, or in another order, was stored with
+    # other vectors. Each text now runs alone.
+    int8 = get_embedder(local_settings.model_copy(update={"embed_backend": "onnx-int8"}))
+    texts = [t for t in SENTENCES if t]
+    together = int8.embed_documents(texts)
+    alone = np.stack([int8.embed_documents([t])[0] for t in texts])
+    backwards = int8.embed_documents(texts[::-1])[::-1]
+    assert np.array_equal(together, alone) and np.array_equal(together, backwards)
+    assert np.array_equal(int8.embed_query(texts[0]), together[0])
+
+
+def test_int8_runs_texts_side_by_side_and_a_failed_run_reaches_the_caller(
+    local_settings, onnx_embedder, monkeypatch
+):
+    settings = local_settings.model_copy(update={"embed_threads": 2, "embed_backend": "onnx-int8"})
+    int8 = OnnxMiniLM(settings, quantized=True)
+    run = int8._forward
+    threads: list[str] = []
+
+    def watched(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        return run(ids, mask)
+
+    monkeypatch.setattr(int8, "_forward", watched)
+    texts = [t for t in SENTENCES if t] * 4
+    vectors = int8.embed_documents(texts)
+    assert len(threads) == len(texts) and {"copilot-embed", threading.current_thread().name} == (
+        set(threads)
+    )  # the caller takes texts too, beside one helper
+    assert np.array_equal(vectors[: len(texts) // 4], vectors[len(texts) // 4 : len(texts) // 2])
+
+    def broken(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        threads.append("broken")
+        raise RuntimeError("the run failed")
+
+    threads.clear()
+    monkeypatch.setattr(int8, "_forward", broken)
+    with pytest.raises(RuntimeError, match="the run failed"):
+        int8.embed_documents(texts)
+    assert len(threads) <= 2  # each thread stops at the first failure
+
+
+def test_a_process_that_finds_the_int8_file_made_does_not_load_the_quantiser(local_settings):
+    # onnxruntime.quantization loads onnx: 1.9 s added to every CLI command's start when it
+    # was imported before the file was looked for.
+    get_embedder(local_settings.model_copy(update={"embed_backend": "onnx-int8"}))  # made
+    code = (
+        "import sys; from copilot.config import Settings; from copilot.index.embed import "
+        f"get_embedder; e = get_embedder(Settings(home={str(local_settings.home)!r}, "
+        f"models_dir_override={str(local_settings.models_dir)!r}, embed_backend='onnx-int8'));"
+        "e.embed_query('hello'); print(sorted(m for m in sys.modules if m.split('.')[0] "
+        "in ('onnx', 'torch') or m.startswith('onnxruntime.quantization')))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert shown.stdout.strip() == "[]"
 
 
 def test_int8_export_keeps_the_ffn_down_projections_in_float(local_settings, onnx_embedder):
