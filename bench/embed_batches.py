@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from int8_variants import corpus_chunks
+from int8_variants import corpus_chunks, session_for
 
 from copilot.config import Settings, get_settings
 from copilot.index.embed import OnnxMiniLM, _packaged_model_dir
@@ -65,14 +65,8 @@ def main() -> None:
         this way until this bench)."""
         e = OnnxMiniLM(settings.model_copy(update={"embed_batch": batch}), quantized=quantized)
         if quantized:
-            import onnxruntime as ort
-
-            source = _packaged_model_dir(settings)
-            model = ensure_int8_model(source, settings.models_dir) / "model.onnx"
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            e._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+            model = ensure_int8_model(_packaged_model_dir(settings), settings.models_dir)
+            e = session_for(e, model / "model.onnx", args.threads)
             e._each = False
         return e
 

@@ -191,12 +191,12 @@ def build_static(source: Path, folder: Path) -> None:
         print(json.dumps(row), flush=True)
 
 
-def session_for(base: OnnxMiniLM, path: Path) -> OnnxMiniLM:
+def session_for(base: OnnxMiniLM, path: Path, threads: int = 1) -> OnnxMiniLM:
     """``base`` (the product's tokenizer, batching, pooling) running another ONNX file."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -197,9 +197,9 @@ class OnnxMiniLM(_MiniLMBase):
     alone, on a session of one thread, and as many texts at once as ``embed_threads``: its
     model quantises each activation tensor with one scale, its largest value, so in a batch
     a text's vector hung on its batch-mates (min cosine 0.987 to the same text alone) and a
-    file synced twice got other vectors; alone, a text's vector is its own. Runs of one
-    were also the fastest int8 on chunk-length texts, and ONNX Runtime's second intra-op
-    thread added little, where a second text at once doubles the rate.
+    file synced twice got other vectors; alone, a text's vector is its own. Two intra-op
+    threads share a run of one short text badly; two texts at once, a thread each, were
+    the fastest int8 measured on chunk-length text, and 1.5x their rate on short text.
     """
 
     def __init__(self, settings: Settings, quantized: bool = False) -> None:
