@@ -28,6 +28,12 @@ per run"), each beside what it replaced, in one run: JSON lines.
   CPU): the process's CPU a search, its wall time idle and beside two busy processes, and
   the longest gap of a millisecond ticker meanwhile (the binding holds the interpreter
   lock through a query, pool or not: docs/benchmarks.md, "One search thread"). ~10 s.
+- ``keyed_read``: the one read a sync makes per slice before embedding it
+  (``vectors_by_key``, copilot/ingest/reuse.py), for 64 keys of which half are held, on
+  one owner's 20,000 points among 40,000: its wall time (p50 / p95 / max of 200 reads) and
+  the longest gap of a millisecond ticker during one read alone (median and worst of 20:
+  the binding holds the lock through a scroll, and the API's background sync makes this
+  read while requests are served). ~20 s.
 
     .venv/bin/python bench/hot_paths.py
 """
@@ -42,6 +48,7 @@ import tempfile
 import threading
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +282,37 @@ def bench_search_pool(searches: int = 400) -> None:
     store_module.SEARCH_THREADS = shipped
 
 
+def bench_keyed_read(reads: int = 200, keys: int = 64) -> None:
+    from copilot.index.base import EMBED_KEY, embed_key
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeVectorStore(Path(tmp) / "index", DIM)
+        for owner in ("u", "other"):
+            for start in range(0, 20_000, 4_000):
+                batch = nodes(4_000, f"{owner}{start}", rng)
+                for i, node in enumerate(batch):
+                    node.metadata.update(owner=owner, **{EMBED_KEY: embed_key(f"{start + i}")})
+                store.client.update(qe.UpdateOperation.upsert_points(
+                    [to_point(n, DIM) for n in batch]))  # fmt: skip
+                store.client.optimize()
+        asked = [[embed_key(f"{r * 97 + k * (2 if k % 2 else 1) * 331}") for k in range(keys)]
+                 for r in range(reads)]  # fmt: skip
+        found: list[int] = []
+        walls: list[float] = []
+        for some in asked:
+            began = time.perf_counter()
+            found.append(len(store.vectors_by_key("u", some)))
+            walls.append(time.perf_counter() - began)
+        # A sync reads once per slice (a second or so apart): the stall of one read alone.
+        stalls = [stall_ms(partial(store.vectors_by_key, "u", some))[2] for some in asked[:20]]
+        store.close()
+    emit({"name": "keyed_read", "points": 40_000, "owner_points": 20_000, "keys": keys,
+          "found_mean": round(statistics.mean(found), 1), "p50_ms": pct(walls, 0.5),
+          "p95_ms": pct(walls, 0.95), "max_ms": round(max(walls) * 1000, 2),
+          "one_read_tick_gap_ms_p50_max": [statistics.median(stalls), max(stalls)]})  # fmt: skip
+
+
 def timed(call: Any, reps: int) -> list[float]:
     walls = []
     for _ in range(reps):
@@ -317,3 +355,4 @@ if __name__ == "__main__":
     bench_lock_stalls()
     bench_optimize_steps()
     bench_search_pool()
+    bench_keyed_read()

@@ -23,7 +23,10 @@ side that does not finish is reported as "> cap"):
 names, each with its bytes changed where the format allows it without changing what it
 says (a PDF comment after %%EOF, bytes after a zip's end record, blank lines after a
 message), so no two files hash the same. .msg files (OLE containers) are copied as they
-are: the sync does not share work between items of equal content, so it costs the same.
+are. Items of equal content share no parsing; a copy's chunk whose text, title line
+included, the index already holds takes the stored vector (``copilot/ingest/reuse.py``):
+a file's copies have other names, so other title lines, but a message's copies keep their
+subject and an attachment its name, so theirs are found (``reused`` in the record).
 
 Prints JSON lines: copilot_real, baseline_real, llamaindex_real, summary_real.
 """
@@ -172,6 +175,7 @@ def copilot_real(folder: Path, home: Path) -> dict[str, Any]:
         "unaccounted_count": len(unaccounted),
         "chunks": report.chunks,
         "embedded": report.embedded,
+        "reused": getattr(report, "reused", 0),  # vectors found, not embedded again
         "keyword_only": getattr(report, "keyword_only", 0),
         "notes": len(getattr(report, "notes", [])),
         "largest_item_chunks": largest,

@@ -50,10 +50,11 @@ def print_report(report: SyncReport, label: str, owner: str, as_json: bool) -> N
         print(json.dumps(report.as_dict(), indent=2))
         return
     # Names and reasons are escaped: a folder called "[old]" must print as it is.
+    reused = f" ({report.reused} not embedded again)" if report.reused else ""
     console.print(
         f"Synced [bold]{escape(label)}[/bold] for {escape(owner)}: {report.indexed} indexed, "
         f"{report.unchanged} unchanged, {report.deleted} deleted, {report.failed} failed, "
-        f"{report.chunks} chunks in {report.seconds:.1f} s.",
+        f"{report.chunks} chunks{reused} in {report.seconds:.1f} s.",
         highlight=False,
     )
     for failure in report.failures:

@@ -13,6 +13,7 @@ so a collection made by one means the same as a shard made by the other.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeGuard, get_args
@@ -24,7 +25,9 @@ from copilot.index.filters import SearchFilters
 from copilot.index.fusion import Fusion
 
 __all__ = [
+    "EMBED_KEY",
     "FORMAT",
+    "KEYED_READ",
     "KEYWORD_FIELDS",
     "UPSERT_BATCH",
     "Fusion",
@@ -33,6 +36,7 @@ __all__ = [
     "Mode",
     "QueryEmbedder",
     "SearchFilters",
+    "embed_key",
     "is_mode",
 ]
 
@@ -47,7 +51,21 @@ def is_mode(value: str) -> TypeGuard[Mode]:
 KEYWORD_FIELDS = (
     "acl", "source", "item_id", "parent_id", "kind", "item_hash", "sender", "folder", "thread_id",
     "level",  # "item" on the whole-item BM25 points (copilot/index/items.py), else absent
+    "embed_key",  # of the text a chunk's dense vector was made from: see embed_key()
 )  # fmt: skip
+EMBED_KEY = "embed_key"
+KEYED_READ = 4  # points read per key asked by ``vectors_by_key`` (copies share a key)
+
+
+def embed_key(text: str) -> str:
+    """The identity of the exact text a chunk's dense vector was made from (title line
+    included), kept in the chunk's payload so that a sync finds the vector of a text the
+    owner's index already holds instead of embedding it again: an edited document's
+    unchanged chunks, a file copied to another folder, an attachment sent twice. 128 bits
+    of SHA-256. The index is one per embedding model, so the key need not name it."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 # Of the shard / collection metadata. 2: whole-item BM25 points (an index of format 1 gets
 # them built from its chunks on open; see copilot/index/items.py).
 FORMAT = 2
@@ -124,6 +142,11 @@ class IndexStore(Protocol):
 
     def vectors(self, owner: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored dense vectors of ``owner``'s chunks ``ids``; others are left out."""
+        ...
+
+    def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """A stored dense vector of ``owner``'s for each of ``keys`` (``embed_key``) that
+        some chunk of theirs has; keys none has, or more than a read returns, left out."""
         ...
 
     def optimize(self) -> None:

@@ -28,11 +28,13 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import qdrant_edge as qe
 
 from copilot.index import bm25
+from copilot.index.base import EMBED_KEY, KEYED_READ
 from copilot.index.filters import scoped
-from copilot.index.points import PointParts
+from copilot.index.points import PointParts, dense_of, has_dense
 
 LEVEL = "level"
 ITEM = "item"
@@ -171,6 +173,24 @@ def chunks_filter(key: ItemKey) -> qe.Filter:
     if item_hash is not None:
         conditions.append(qe.FieldCondition("item_hash", match=qe.MatchValue(item_hash)))
     return scoped(owner, *conditions, must_not=[IS_ITEM])
+
+
+def keyed_read(owner: str, keys: Sequence[str]) -> tuple[qe.Filter, int]:
+    """The filter and the page size of the one read ``vectors_by_key`` makes: ``owner``'s
+    chunks whose dense vector was made from a text of ``keys``, up to ``KEYED_READ`` points
+    a key (copies share a key; a key held only by points past that is embedded again)."""
+    any_key = qe.FieldCondition(EMBED_KEY, match=qe.MatchAny(list(keys)))
+    return scoped(owner, any_key, must_not=[IS_ITEM]), KEYED_READ * len(keys)
+
+
+def by_key(records: Iterable[Any]) -> dict[str, np.ndarray]:
+    """Key -> dense vector of records read with their ``EMBED_KEY`` and dense vector
+    (either engine's records); those without both are left out."""
+    return {
+        str(r.payload[EMBED_KEY]): dense_of(r.vector)
+        for r in records
+        if r.payload and r.payload.get(EMBED_KEY) and has_dense(r.vector)
+    }
 
 
 def chunks_only(flt: qe.Filter) -> qe.Filter:

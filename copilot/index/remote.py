@@ -110,6 +110,9 @@ class RemoteIndex:
     def item_chunk_ids(self, owner: str, item_id: str) -> list[str]:
         raise self._read_only("list an item's chunks")  # only the pipeline asks
 
+    def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        raise self._read_only("look up vectors by text")  # only the pipeline asks
+
     def optimize(self) -> None:
         raise self._read_only("optimise the index")
 

@@ -43,6 +43,7 @@ from qdrant_client import models
 from qdrant_client.local.qdrant_local import QdrantLocal
 
 from copilot.index import bm25, items
+from copilot.index.base import EMBED_KEY
 from copilot.index.filters import scoped
 from copilot.index.fusion import Fusion
 from copilot.index.llama_query import plan_query, to_result
@@ -265,6 +266,17 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
             with_vectors=[DENSE],
         )
         return {str(r.id): dense_of(r.vector) for r in records if has_dense(r.vector)}
+
+    def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """As ``IndexStore.vectors_by_key``, in one read (``items.keyed_read``)."""
+        if not keys:
+            return {}
+        flt, limit = items.keyed_read(owner, keys)
+        records, _ = self.client.scroll(
+            self.collection_name, scroll_filter=client_filter(flt), limit=limit,
+            with_payload=[EMBED_KEY], with_vectors=[DENSE],
+        )  # fmt: skip
+        return items.by_key(records)
 
     def optimize(self) -> None:
         """Nothing to do: the server indexes in the background as points arrive."""

@@ -58,7 +58,7 @@ from pydantic import PrivateAttr
 from copilot.errors import CopilotError
 from copilot.fileio import make_private_dir, tighten
 from copilot.index import bm25, items
-from copilot.index.base import FORMAT, KEYWORD_FIELDS, UPSERT_BATCH, Hit, Mode
+from copilot.index.base import EMBED_KEY, FORMAT, KEYWORD_FIELDS, UPSERT_BATCH, Hit, Mode
 from copilot.index.edge_engine import EdgeEngine
 from copilot.index.filters import SearchFilters, scoped
 from copilot.index.fusion import Fusion
@@ -324,6 +324,17 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
         )
         records, _ = self.client.scroll(request)
         return {str(r.id): dense_of(r.vector) for r in records if has_dense(r.vector)}
+
+    def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """As ``IndexStore.vectors_by_key``, in one read (``items.keyed_read``)."""
+        if not keys:
+            return {}
+        flt, limit = items.keyed_read(owner, keys)
+        request = qe.ScrollRequest(
+            limit=limit, filter=flt, with_payload=qe.PayloadSelector.Include([EMBED_KEY]),
+            with_vector=[DENSE],
+        )  # fmt: skip
+        return items.by_key(self.client.scroll(request)[0])
 
     def optimize(self) -> None:
         """Build HNSW and merge segments; call after bulk writes (slow, then searches are fast).

@@ -14,6 +14,7 @@ from typing import Any
 from llama_index.core.schema import TextNode
 
 from connectors.types import Item, Parsed
+from copilot.index.base import EMBED_KEY, embed_key
 from copilot.index.filters import epoch_seconds
 from copilot.ingest.chunk import Chunk
 
@@ -51,14 +52,17 @@ def chunk_node(owner: str, work: Work, position: int) -> tuple[str, TextNode]:
     title = item_title(work.item, work.parsed)
     chunk = work.chunks[position]
     metadata = _payload(work, title, position, chunk)
-    if not chunk.dense:
+    text = f"{work.embed_title or title}\n{chunk.text}"
+    if chunk.dense:
+        metadata[EMBED_KEY] = embed_key(text)  # its vector can be found again: reuse.py
+    else:
         metadata["keyword_only"] = True  # no dense vector: see copilot/ingest/budget.py
     node = TextNode(
         id_=point_id(owner, work.item.id, work.content_hash, position),
         text=chunk.text,
         metadata=metadata,
     )
-    return f"{work.embed_title or title}\n{chunk.text}", node
+    return text, node
 
 
 def state_row(work: Work, scope: str, status: str, chunks: int) -> dict[str, Any]:

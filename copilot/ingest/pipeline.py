@@ -39,7 +39,7 @@ from connectors.types import Checkpoint, Deleted, Failure, Item, Parsed
 from copilot.config import Settings
 from copilot.db.state import ItemState, StateStore
 from copilot.errors import Cancelled
-from copilot.index.base import IndexStore
+from copilot.index.base import EMBED_KEY, IndexStore
 from copilot.index.embed import Embedder
 from copilot.ingest.attachments import skipped_rows, split_attachments
 from copilot.ingest.budget import Limits, plan_chunks
@@ -47,6 +47,7 @@ from copilot.ingest.items import Work, chunk_node, item_title, state_row
 from copilot.ingest.reindex import lost_items, lost_note
 from copilot.ingest.removal import missing, remove
 from copilot.ingest.report import NOTE_STAGE, SyncReport
+from copilot.ingest.reuse import vectors_reusing
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
 __all__ = ["NOTE_STAGE", "SyncCancelled", "SyncReport", "Syncer", "sync"]
@@ -376,11 +377,15 @@ class Syncer:
         nodes = [node for _, node in made]
         started = time.perf_counter()
         if embed:
-            vectors = self.embedder.embed_documents([text for text, _ in made])
+            keys = [str(node.metadata[EMBED_KEY]) for node in nodes]
+            texts = [text for text, _ in made]
+            made_by = self.embedder.embed_documents
+            vectors, reused = vectors_reusing(self.store, self.owner, texts, keys, made_by)
             for node, vector in zip(nodes, vectors, strict=True):
                 node.embedding = vector.tolist()
-            if self.adaptive:  # ~SLICE_S a slice: a busy machine must not freeze the report
-                each = (time.perf_counter() - started) / len(nodes)
+            self.report.reused += reused
+            if self.adaptive and reused < len(nodes):  # ~SLICE_S a slice: never frozen
+                each = (time.perf_counter() - started) / (len(nodes) - reused)
                 low, high = SLICE_RANGE
                 self.slice = max(low, min(high, int(SLICE_S / max(each, 1e-6))))
         self.report.embed_seconds += time.perf_counter() - started

@@ -27,6 +27,7 @@ class SyncReport:
     chunks: int = 0
     embedded: int = 0
     keyword_only: int = 0  # chunks stored for BM25 only, over the embedding budget
+    reused: int = 0  # of the embedded, vectors found in the index or made once for copies
     seconds: float = 0.0
     embed_seconds: float = 0.0
     item_done: int = 0  # chunks of the item (or the batch of small ones) being stored,

@@ -12,6 +12,7 @@ import qdrant_edge as qe
 from qdrant_client import QdrantClient
 
 from copilot.index import bm25
+from copilot.index.base import embed_key
 from copilot.index.filters import SearchFilters
 from copilot.index.items import IS_ITEM, Tallies, item_parts, item_point_id
 from copilot.index.server_store import ServerVectorStore
@@ -224,3 +225,21 @@ def test_a_page_footer_ranks_after_every_passage_and_still_answers_alone(store):
     assert [h.id for h in store.search("alice", text="internal", dense=None, mode="bm25")] == [
         footer.node_id
     ]
+
+
+def test_a_vector_is_found_by_the_key_of_its_text_for_its_owner_only(store):
+    """``vectors_by_key``: what a sync asks before it embeds (copilot/ingest/reuse.py)."""
+    shared, own = embed_key("Report\nturbine maintenance log"), embed_key("Report\nblades")
+    alice = chunk("turbine maintenance log", embed_key=shared)
+    copy = chunk("turbine maintenance log", item_id="local:copy.docx", embed_key=shared,
+                 vector=alice.embedding)  # fmt: skip
+    store.add([alice, copy, chunk("blades", embed_key=own), chunk("no key, an older index")])
+    store.add([chunk("turbine maintenance log", owner="bob", embed_key=shared)])
+
+    found = store.vectors_by_key("alice", [shared, own, embed_key("never stored")])
+    assert set(found) == {shared, own}
+    assert np.allclose(found[shared], alice.embedding, atol=1e-6)
+    assert set(store.vectors_by_key("carol", [shared])) == set()
+    assert store.vectors_by_key("alice", []) == {}
+    bob = store.vectors_by_key("bob", [shared, own])
+    assert set(bob) == {shared} and not np.allclose(bob[shared], alice.embedding, atol=1e-3)

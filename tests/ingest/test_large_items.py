@@ -195,14 +195,16 @@ class SlowEmbedder:
 def test_slices_are_embedded_shortest_first_and_shrink_on_a_slow_machine(settings, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
-    for n in range(12):  # notes of very different lengths, in one batch
-        (folder / f"note{n:02d}.txt").write_text(f"Note {n} on the depot audit. " * (4 + 30 * n))
+    for n in range(12):  # notes of very different lengths, in one batch, no chunk repeated
+        lines = (f"Note {n} on the depot audit, line {i}." for i in range(4 + 30 * n))
+        (folder / f"note{n:02d}.txt").write_text(" ".join(lines))
     with Workspace(settings) as ws:
         slow = SlowEmbedder(ws.embedder)
         report = sync(LocalFolder(folder, owner="ann"), settings, ws.state, ws.store, slow)
     sizes = [len(call) for call in slow.calls]
-    assert sum(sizes) == report.embedded > 40
+    assert sum(sizes) == report.embedded > 40 and report.reused == 0
     # The first slice takes 32 x 50 ms = 1.6 s, so the next ones hold about a second's worth.
     assert sizes[0] == 32 and max(sizes[1:-1]) <= 22
-    lengths = [len(text) for call in slow.calls for text in call]
+    bodies = [text.split("\n", 1)[1] for call in slow.calls for text in call]  # no title
+    lengths = slow.inner.count_tokens(bodies)
     assert lengths == sorted(lengths)  # shortest first: a forward pass pads to its longest

@@ -1,0 +1,126 @@
+"""A sync embeds only texts the owner's index does not already hold (copilot/ingest/reuse.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from connectors.local import LocalFolder
+from copilot.ingest.pipeline import sync
+
+TOPICS = ["budget", "hiring", "migration", "security", "travel", "vendors"]
+
+
+class Counting:
+    """The workspace's embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.texts = inner, []
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.embed_documents(texts)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def report(topics=TOPICS, changed: str | None = None) -> str:
+    """A long Markdown report, a section per topic; ``changed`` rewrites one paragraph."""
+    parts = ["# Quarterly operations report"]
+    for topic in topics:
+        parts.append(f"## {topic.title()}")
+        for n in range(6):
+            words = " ".join(f"{topic}{n}w{i}" for i in range(40))
+            parts.append(f"The {topic} team reported item {n}: {words}.")
+    text = "\n\n".join(parts) + "\n"
+    if changed:
+        text = text.replace("The migration team reported item 3:", changed)
+    return text
+
+
+def run(ws, folder, embedder, owner="ann"):
+    connector = LocalFolder(folder, owner=owner)
+    return sync(connector, ws.settings, ws.state, ws.store, embedder)
+
+
+def test_an_edited_document_embeds_only_the_chunks_that_changed(ws, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    doc = folder / "report.md"
+    doc.write_text(report())
+    first = run(ws, folder, Counting(ws.embedder))
+    assert first.embedded > 6 and first.reused == 0
+
+    doc.write_text(report(changed="Since March the migration team reported item 3:"))
+    later = time.time() + 10
+    os.utime(doc, (later, later))
+    counting = Counting(ws.embedder)
+    second = run(ws, folder, counting)
+
+    assert second.indexed == 1 and second.embedded == first.embedded
+    # The migration section's chunks are new; every other section's vectors were found.
+    assert 1 <= len(counting.texts) <= 3 and second.reused == second.embedded - len(counting.texts)
+    assert all("migration" in text for text in counting.texts)
+    # The old version's chunks are gone; every new chunk has its vector.
+    ids = ws.store.item_chunk_ids("ann", f"local:{doc}")
+    assert len(ids) == second.chunks == len(ws.store.vectors("ann", ids))
+
+
+def test_reused_vectors_are_the_ones_embedding_gives(ws, tmp_path):
+    folder = tmp_path / "docs"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (folder / "a" / "notes.md").write_text(report(TOPICS[:3]))
+    (folder / "b" / "notes.md").write_text(report(TOPICS[:3]))  # the same file, copied
+    counting = Counting(ws.embedder)
+    done = run(ws, folder, counting)
+
+    assert done.indexed == 2 and done.embedded == 2 * len(counting.texts)
+    assert done.reused == len(counting.texts)
+    fresh = ws.embedder.embed_documents(counting.texts)  # each text embedded alone, again
+    for copy in ("a", "b"):
+        ids = ws.store.item_chunk_ids("ann", f"local:{folder / copy / 'notes.md'}")
+        got = np.stack(list(ws.store.vectors("ann", ids).values()))
+        nearest = (got @ fresh.T).argmax(axis=1)  # each stored vector is one fresh one
+        assert sorted(nearest) == list(range(len(fresh)))
+        assert np.allclose(got, fresh[nearest], atol=1e-6)
+
+
+def test_another_users_identical_text_is_never_read(ws, tmp_path):
+    for owner in ("ann", "bob"):
+        folder = tmp_path / owner
+        folder.mkdir()
+        (folder / "report.md").write_text(report())
+        counting = Counting(ws.embedder)
+        done = run(ws, folder, counting, owner=owner)
+        assert done.reused == 0 and len(counting.texts) == done.embedded
+
+
+def test_a_stopped_sync_run_again_embeds_nothing_twice(ws, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for topic in TOPICS:
+        (folder / f"{topic}.md").write_text(report([topic, f"{topic}-more"]))
+    counting = Counting(ws.embedder)
+    asked = []
+
+    def stop_after_first_slice() -> bool:
+        asked.append(1)
+        return bool(counting.texts)
+
+    connector = LocalFolder(folder, owner="ann")
+    try:
+        sync(connector, ws.settings, ws.state, ws.store, counting,
+             should_stop=stop_after_first_slice)  # fmt: skip
+    except Exception as e:  # SyncCancelled
+        assert e.__class__.__name__ == "SyncCancelled"
+    first = len(counting.texts)
+    assert first
+    again = Counting(ws.embedder)
+    done = run(ws, folder, again)
+    assert done.indexed == len(TOPICS)
+    assert done.reused >= first and len(again.texts) + first == done.embedded
