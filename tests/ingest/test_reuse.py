@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from connectors.local import LocalFolder
+from copilot.index.base import embed_key
 from copilot.ingest.pipeline import sync
 
 TOPICS = ["budget", "hiring", "migration", "security", "travel", "vendors"]
@@ -124,3 +125,21 @@ def test_a_stopped_sync_run_again_embeds_nothing_twice(ws, tmp_path):
     done = run(ws, folder, again)
     assert done.indexed == len(TOPICS)
     assert done.reused >= first and len(again.texts) + first == done.embedded
+
+
+def test_a_file_that_repeats_one_paragraph_embeds_it_once(ws, tmp_path):
+    """A degenerate export (one boilerplate paragraph thousands of times) costs one text."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    paragraph = "This page intentionally left blank for printing purposes only. " * 12
+    (folder / "export.txt").write_text("\n\n".join([paragraph.strip()] * 2_000))
+    counting = Counting(ws.embedder)
+    done = run(ws, folder, counting)
+    assert done.indexed == 1 and done.embedded >= 500
+    assert len(set(counting.texts)) == len(counting.texts) <= 3  # each distinct text once
+    assert done.reused == done.embedded - len(counting.texts)
+
+
+def test_any_text_has_a_key():
+    assert embed_key("a\ud800b") != embed_key("ab")  # a lone surrogate (a damaged file)
+    assert len(embed_key("")) == 32 and embed_key("x") == embed_key("x")
