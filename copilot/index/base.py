@@ -27,6 +27,7 @@ from copilot.index.fusion import Fusion
 __all__ = [
     "EMBED_KEY",
     "FORMAT",
+    "ITEM_KEYED_READ",
     "KEYED_READ",
     "KEYWORD_FIELDS",
     "UPSERT_BATCH",
@@ -55,6 +56,7 @@ KEYWORD_FIELDS = (
 )  # fmt: skip
 EMBED_KEY = "embed_key"
 KEYED_READ = 4  # points read per key asked by ``vectors_by_key`` (copies share a key)
+ITEM_KEYED_READ = 4096  # points read of one item by ``item_vectors_by_key``
 
 
 def embed_key(text: str) -> str:
@@ -147,6 +149,11 @@ class IndexStore(Protocol):
     def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """A stored dense vector of ``owner``'s for each of ``keys`` (``embed_key``) that
         some chunk of theirs has; keys none has, or more than a read returns, left out."""
+        ...
+
+    def item_vectors_by_key(self, owner: str, item_id: str) -> dict[str, np.ndarray]:
+        """The keyed dense vectors of ``owner``'s item ``item_id`` (of any version), by
+        ``embed_key``: what a sync keeps of an item it is about to delete."""
         ...
 
     def optimize(self) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from copilot.index import bm25
-from copilot.index.base import EMBED_KEY, KEYED_READ
+from copilot.index.base import EMBED_KEY, ITEM_KEYED_READ, KEYED_READ
 from copilot.index.filters import scoped
 from copilot.index.points import PointParts, dense_of, has_dense
 
@@ -181,6 +181,13 @@ def keyed_read(owner: str, keys: Sequence[str]) -> tuple[qe.Filter, int]:
     a key (copies share a key; a key held only by points past that is embedded again)."""
     any_key = qe.FieldCondition(EMBED_KEY, match=qe.MatchAny(list(keys)))
     return scoped(owner, any_key, must_not=[IS_ITEM]), KEYED_READ * len(keys)
+
+
+def item_keyed_read(owner: str, item_id: str) -> tuple[qe.Filter, int]:
+    """The filter and page size of ``item_vectors_by_key``'s one read: the item's chunks,
+    as many as ``ITEM_KEYED_READ`` (an item embeds at most ``embed_item_chunks``, 1,000 by
+    default; past the read, the rest are keyword-only or simply embedded again)."""
+    return chunks_filter((owner, item_id, None)), ITEM_KEYED_READ
 
 
 def by_key(records: Iterable[Any]) -> dict[str, np.ndarray]:

@@ -113,6 +113,9 @@ class RemoteIndex:
     def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         raise self._read_only("look up vectors by text")  # only the pipeline asks
 
+    def item_vectors_by_key(self, owner: str, item_id: str) -> dict[str, np.ndarray]:
+        raise self._read_only("read an item's vectors")  # only the pipeline asks
+
     def optimize(self) -> None:
         raise self._read_only("optimise the index")
 

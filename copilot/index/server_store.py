@@ -269,9 +269,13 @@ class ServerVectorStore(PlannedSearch, QdrantVectorStore):
 
     def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """As ``IndexStore.vectors_by_key``, in one read (``items.keyed_read``)."""
-        if not keys:
-            return {}
-        flt, limit = items.keyed_read(owner, keys)
+        return self._keyed(*items.keyed_read(owner, keys)) if keys else {}
+
+    def item_vectors_by_key(self, owner: str, item_id: str) -> dict[str, np.ndarray]:
+        """As ``IndexStore.item_vectors_by_key``, in one read (``items.item_keyed_read``)."""
+        return self._keyed(*items.item_keyed_read(owner, item_id))
+
+    def _keyed(self, flt: qe.Filter, limit: int) -> dict[str, np.ndarray]:
         records, _ = self.client.scroll(
             self.collection_name, scroll_filter=client_filter(flt), limit=limit,
             with_payload=[EMBED_KEY], with_vectors=[DENSE],

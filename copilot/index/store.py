@@ -327,9 +327,13 @@ class EdgeVectorStore(PlannedSearch, BasePydanticVectorStore):
 
     def vectors_by_key(self, owner: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """As ``IndexStore.vectors_by_key``, in one read (``items.keyed_read``)."""
-        if not keys:
-            return {}
-        flt, limit = items.keyed_read(owner, keys)
+        return self._keyed(*items.keyed_read(owner, keys)) if keys else {}
+
+    def item_vectors_by_key(self, owner: str, item_id: str) -> dict[str, np.ndarray]:
+        """As ``IndexStore.item_vectors_by_key``, in one read (``items.item_keyed_read``)."""
+        return self._keyed(*items.item_keyed_read(owner, item_id))
+
+    def _keyed(self, flt: qe.Filter, limit: int) -> dict[str, np.ndarray]:
         request = qe.ScrollRequest(
             limit=limit, filter=flt, with_payload=qe.PayloadSelector.Include([EMBED_KEY]),
             with_vector=[DENSE],

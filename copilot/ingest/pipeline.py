@@ -47,7 +47,7 @@ from copilot.ingest.items import Work, chunk_node, item_title, state_row
 from copilot.ingest.reindex import lost_items, lost_note
 from copilot.ingest.removal import missing, remove
 from copilot.ingest.report import NOTE_STAGE, SyncReport
-from copilot.ingest.reuse import vectors_reusing
+from copilot.ingest.reuse import Kept, vectors_reusing
 from copilot.ingest.sandbox import Outcome, ParsePool, ParseTask
 
 __all__ = ["NOTE_STAGE", "SyncCancelled", "SyncReport", "Syncer", "sync"]
@@ -100,6 +100,7 @@ class Syncer:
         self.batch: list[Work] = []
         self.batch_chunks = 0
         self.notes: dict[str, str] = {}  # item id -> what its embedding budget left out
+        self.kept = Kept()  # vectors of items deleted by a delta source (reuse.py)
         self.limits = Limits(settings.embed_table_rows, settings.embed_item_chunks)
         # Dense chunks embedded between progress reports: about SLICE_S for the local model
         # (sorted by length, so a slice pads little); one request for a remote one.
@@ -249,7 +250,7 @@ class Syncer:
             if any(w.item.id == key.item or w.item.id.startswith(mine) for w in self.batch):
                 self._flush()
             self.held.pop(key.item, None)
-            self._delete([key.item])
+            self._delete([key.item], keep=self.kept)  # a move: its new id may come later
         elif isinstance(key, Failure):
             self._fail(key.item, key.stage, key.reason)
         elif outcome.parsed is None:
@@ -380,7 +381,9 @@ class Syncer:
             keys = [str(node.metadata[EMBED_KEY]) for node in nodes]
             texts = [text for text, _ in made]
             made_by = self.embedder.embed_documents
-            vectors, reused = vectors_reusing(self.store, self.owner, texts, keys, made_by)
+            vectors, reused = vectors_reusing(
+                self.store, self.owner, texts, keys, made_by, self.kept
+            )
             for node, vector in zip(nodes, vectors, strict=True):
                 node.embedding = vector.tolist()
             self.report.reused += reused
@@ -402,8 +405,8 @@ class Syncer:
         if listed is not None:  # None: a delta source, whose deletions came as Deleted events
             self._delete(missing(self.known, set(listed), self.seen))
 
-    def _delete(self, item_ids: list[str]) -> None:
-        gone = remove(self.store, self.state, self.owner, item_ids)
+    def _delete(self, item_ids: list[str], keep: Kept | None = None) -> None:
+        gone = remove(self.store, self.state, self.owner, item_ids, keep)
         self.report.deleted += sum(1 for i in gone if i in self.known)
 
 

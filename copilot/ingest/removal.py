@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from copilot.db.state import ItemState, StateStore
 from copilot.index.base import IndexStore
 from copilot.ingest.attachments import MAX_DEPTH
+from copilot.ingest.reuse import Kept
 
 __all__ = ["missing", "remove"]
 
@@ -42,9 +43,11 @@ def missing(
     ]
 
 
-def remove(store: IndexStore, state: StateStore, owner: str, item_ids: list[str]) -> list[str]:
+def remove(
+    store: IndexStore, state: StateStore, owner: str, item_ids: list[str], keep: Kept | None = None
+) -> list[str]:
     """Remove items and their attachments (children, at any depth) from the index, then
-    from the state; every id removed."""
+    from the state; every id removed. ``keep``: first keep their vectors (``reuse.py``)."""
     gone, known = list(item_ids), set(item_ids)  # a list, in order; a set, to look up
     for item_id in gone:  # grows as it goes: attachments of attachments too
         for child in state.children(owner, item_id):
@@ -52,6 +55,8 @@ def remove(store: IndexStore, state: StateStore, owner: str, item_ids: list[str]
                 known.add(child)
                 gone.append(child)
     for item_id in gone:
+        if keep is not None:
+            keep.add(store.item_vectors_by_key(owner, item_id))
         store.delete_item(owner, item_id)
     if gone:
         store.flush()

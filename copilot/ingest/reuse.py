@@ -9,6 +9,11 @@ Each dense chunk's payload keeps the key of the text its vector was made from
 (``index.base.embed_key``: title line and text), so a slice of chunks asks the store once
 for the keys it has and embeds only the rest, each distinct text once.
 
+A delta source (Graph mail, IMAP) reports a moved message as a deletion in one folder and
+a new message in another, in either order. So the vectors of an item a ``Deleted`` event
+removes are kept (``Kept``) for the rest of the sync: the message (and its attachments)
+arriving under its new id later in the same sync finds them there.
+
 It is exact, not approximate: the default embedder (int8, each text alone) gives a text
 the same vector to the bit whatever it runs beside, so a reused vector is the one the text
 would get (``tests/ingest/test_reuse.py``). The float backend batches texts, which moves a
@@ -19,13 +24,34 @@ an index made before the key existed simply has none to offer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from copilot.index.base import IndexStore
 
-__all__ = ["vectors_reusing"]
+__all__ = ["KEPT_MAX", "Kept", "vectors_reusing"]
+
+KEPT_MAX = 20_000  # vectors of deleted items kept for the rest of a sync: ~30 MB at 384-d
+
+
+class Kept:
+    """Vectors of the items a sync deleted, by key, the oldest dropped past ``limit``."""
+
+    def __init__(self, limit: int = KEPT_MAX) -> None:
+        self.limit = limit
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def add(self, vectors: Mapping[str, np.ndarray]) -> None:
+        self._vectors.update(vectors)
+        while len(self._vectors) > self.limit:
+            del self._vectors[next(iter(self._vectors))]
+
+    def get(self, key: str) -> np.ndarray | None:
+        return self._vectors.get(key)
 
 
 def vectors_reusing(
@@ -34,12 +60,16 @@ def vectors_reusing(
     texts: Sequence[str],
     keys: Sequence[str],
     embed: Callable[[list[str]], np.ndarray],
+    kept: Kept | None = None,
 ) -> tuple[np.ndarray, int]:
     """The vectors of ``texts`` (``keys[i]`` is ``embed_key(texts[i])``), and how many of
-    them were not embedded here: found in ``owner``'s index or repeated in ``texts``."""
+    them were not embedded here: found in ``owner``'s index, among the vectors ``kept`` of
+    items this sync deleted, or repeated in ``texts``."""
     found = store.vectors_by_key(owner, sorted(set(keys)))
     todo: dict[str, str] = {}
     for key, text in zip(keys, texts, strict=True):
+        if key not in found and kept is not None and (vector := kept.get(key)) is not None:
+            found[key] = vector
         if key not in found:
             todo.setdefault(key, text)
     if todo:

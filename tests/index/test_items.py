@@ -243,3 +243,15 @@ def test_a_vector_is_found_by_the_key_of_its_text_for_its_owner_only(store):
     assert store.vectors_by_key("alice", []) == {}
     bob = store.vectors_by_key("bob", [shared, own])
     assert set(bob) == {shared} and not np.allclose(bob[shared], alice.embedding, atol=1e-3)
+
+
+def test_an_items_keyed_vectors_are_read_for_its_owner_only(store):
+    """``item_vectors_by_key``: what a sync keeps of an item a delta source deleted."""
+    own = [chunk(t, embed_key=embed_key(t), chunk=i) for i, t in enumerate(["a b", "c d"])]
+    store.add([*own, chunk("no key"), chunk("other item", item_id="local:b.docx",
+                                               embed_key=embed_key("x"))])  # fmt: skip
+    store.add([chunk("a b", owner="bob", embed_key=embed_key("a b"))])
+    found = store.item_vectors_by_key("alice", "local:a.docx")
+    assert set(found) == {embed_key("a b"), embed_key("c d")}
+    assert np.allclose(found[embed_key("a b")], own[0].embedding, atol=1e-6)
+    assert store.item_vectors_by_key("carol", "local:a.docx") == {}

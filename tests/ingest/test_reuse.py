@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import numpy as np
 
 from connectors.local import LocalFolder
+from connectors.types import Content, Deleted, Item
 from copilot.index.base import embed_key
 from copilot.ingest.pipeline import sync
+from copilot.ingest.reuse import Kept
 
 TOPICS = ["budget", "hiring", "migration", "security", "travel", "vendors"]
 
@@ -143,3 +147,55 @@ def test_a_file_that_repeats_one_paragraph_embeds_it_once(ws, tmp_path):
 def test_any_text_has_a_key():
     assert embed_key("a\ud800b") != embed_key("ab")  # a lone surrogate (a damaged file)
     assert len(embed_key("")) == 32 and embed_key("x") == embed_key("x")
+
+
+class Mailbox:
+    """A delta source, as Graph mail and IMAP are: each sync yields what ``events`` holds."""
+
+    scope, owner = "delta:ann", "ann"
+
+    def __init__(self):
+        self.events = []
+
+    def load(self, checkpoint):
+        yield from self.events
+
+    def list_ids(self):
+        return None  # deletions come as ``Deleted`` events
+
+
+def message(item_id: str) -> Item:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "kay@example.com", "ann@example.com", "Q3 plan"
+    mail["Date"] = "Mon, 2 Dec 2024 09:00:00 +0000"
+    mail.set_content(report(TOPICS[:2]).replace("#", ""))
+    mail.add_attachment(report(TOPICS[2:4]).encode(), maintype="text", subtype="markdown",
+                        filename="appendix.md")  # fmt: skip
+    data = mail.as_bytes()
+    return Item(id=item_id, owner="ann", kind="mail", title="Q3 plan", url="",
+                modified=datetime(2024, 12, 2, tzinfo=UTC), version=item_id,
+                content=Content.of(data, "message/rfc822"))  # fmt: skip
+
+
+def test_a_message_moved_to_another_folder_embeds_nothing_again(ws):
+    """A move is a deletion in one folder and a new id in another; the deletion can come
+    first, and the message's (and its attachment's) vectors are still found."""
+    box = Mailbox()
+    box.events = [message("delta:inbox/1")]
+    first = sync(box, ws.settings, ws.state, ws.store, Counting(ws.embedder))
+    assert first.indexed == 2 and first.embedded > 6  # the message and its attachment
+
+    box.events = [Deleted("delta:inbox/1"), message("delta:archive/7")]
+    counting = Counting(ws.embedder)
+    moved = sync(box, ws.settings, ws.state, ws.store, counting)
+
+    assert moved.deleted == 2 and moved.indexed == 2
+    assert counting.texts == [] and moved.reused == moved.embedded == first.embedded
+    assert ws.store.item_chunk_ids("ann", "delta:inbox/1") == []
+    assert len(ws.store.item_chunk_ids("ann", "delta:archive/7")) > 0
+
+
+def test_the_vectors_kept_of_deleted_items_are_bounded():
+    kept = Kept(limit=3)
+    kept.add({str(n): np.full(4, n, np.float32) for n in range(5)})
+    assert len(kept) == 3 and kept.get("0") is None and kept.get("4")[0] == 4
