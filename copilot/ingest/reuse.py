@@ -19,7 +19,10 @@ the same vector to the bit whatever it runs beside, so a reused vector is the on
 would get (``tests/ingest/test_reuse.py``). The float backend batches texts, which moves a
 vector by ~1e-7; a remote model's vectors are its own business, and reusing them saves
 its fees. Only the owner's own chunks are read (the store's filter cannot be widened), and
-an index made before the key existed simply has none to offer.
+an index made before the key existed simply has none to offer. A key means something only
+within one index, and there is one index per model id: whatever changes the vector a text
+gets (model file, quantisation, truncation) must change the model id, as it already must
+for the index to hold one kind of vector.
 """
 
 from __future__ import annotations
