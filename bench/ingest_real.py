@@ -210,21 +210,35 @@ def _child(
     code: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run one side in a fresh interpreter (its own process group, killed whole at the cap)
-    and return its JSON record. ``code``: the project tree to run instead of this one."""
+    """Run one side (``copilot`` or ``llamaindex``) in a fresh interpreter; see ``in_tree``."""
+    call = "ingest_real.llamaindex_real" if which == "llamaindex" else "ingest_real.copilot_real"
+    return in_tree(call, folder, work, cap, f"{which}_real", code, env)
+
+
+def in_tree(
+    call: str,
+    folder: Path,
+    work: Path,
+    cap: float,
+    name: str,
+    code: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``call`` (``module.function`` of bench/, taking ``folder`` and ``work``) in a fresh
+    interpreter, its own process group killed whole at the cap; its JSON record, named
+    ``name``. ``code``: the project tree to run instead of this one (``baseline_tree``)."""
     here = Path(__file__).resolve().parent
     root = code or here.parent
     script = (
-        "import json, sys; from pathlib import Path; sys.path[:0] = sys.argv[4:6]; "
-        "import ingest_real as r; "
-        "f = r.llamaindex_real if sys.argv[1] == 'llamaindex' else r.copilot_real; "
+        "import importlib, json, sys; from pathlib import Path; sys.path[:0] = sys.argv[4:6]; "
+        "module, function = sys.argv[1].rsplit('.', 1); "
+        "f = getattr(importlib.import_module(module), function); "
         "print('RESULT ' + json.dumps(f(Path(sys.argv[2]), Path(sys.argv[3]))))"
     )
-    argv = [sys.executable, "-c", script, which, str(folder), str(work), str(here), str(root)]
+    argv = [sys.executable, "-c", script, call, str(folder), str(work), str(here), str(root)]
     environment = dict(os.environ, **(env or {}))
     # The parse workers are started as ``python -m``: the path tells them whose code to run.
     environment["PYTHONPATH"] = os.pathsep.join([str(root), str(here)])
-    name = f"{which}_real"
     started = time.perf_counter()
     # Not started in the checkout: ``python -m`` puts its folder first on the workers' path.
     process = subprocess.Popen(

@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -123,22 +122,6 @@ def side(folder: Path, home: Path) -> dict[str, Any]:
     return record
 
 
-def run_side(tree: Path, folder: Path, work: Path) -> dict[str, Any]:
-    """``side`` in a fresh interpreter with ``tree``'s code first on the path."""
-    script = (
-        "import json, sys; from pathlib import Path; sys.path[:0] = sys.argv[3:5]; "
-        "import resync; print('RESULT ' + json.dumps(resync.side(Path(sys.argv[1]), "
-        "Path(sys.argv[2]))))"
-    )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(HERE)]))
-    argv = [sys.executable, "-c", script, str(folder), str(work / "home"), str(tree), str(HERE)]
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=work)
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[len("RESULT ") :]))
-    return {"error": (done.stderr or done.stdout)[-2000:]}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=30)
@@ -146,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=5, help="reports also under shared/")
     parser.add_argument("--baseline-commit", help="also run the code of this commit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cap", type=float, default=900.0, help="seconds per side")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from ingest_real import baseline_tree
+    from ingest_real import baseline_tree, in_tree
 
     def emit(record: dict[str, Any]) -> None:
         print(json.dumps(record), flush=True)
@@ -163,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-resync-") as tmp:
             folder = Path(tmp) / "files"
             write_reports(folder, args.docs, args.sections, args.copies, args.seed)
-            record = run_side(tree, folder, Path(tmp))
-            record.update(name="resync", side=label, commit=args.baseline_commit
+            home = Path(tmp) / "home"  # each side in its own process, killed at the cap
+            record = in_tree("resync.side", folder, home, args.cap, "resync", tree)
+            record.update(side=label, commit=args.baseline_commit
                           if label == "baseline" else "working tree")  # fmt: skip
             records[label] = record
             emit(record)
-    if "baseline" in records and "error" not in records["baseline"]:
+    if all("first" in records.get(side, {}) for side in ("copilot", "baseline")):
         ours, base = records["copilot"], records["baseline"]
         emit({
             "name": "ratio",

@@ -27,8 +27,6 @@ from copilot.index.fusion import Fusion
 __all__ = [
     "EMBED_KEY",
     "FORMAT",
-    "ITEM_KEYED_READ",
-    "KEYED_READ",
     "KEYWORD_FIELDS",
     "UPSERT_BATCH",
     "Fusion",
@@ -49,14 +47,12 @@ def is_mode(value: str) -> TypeGuard[Mode]:
     return value in get_args(Mode)
 
 
+EMBED_KEY = "embed_key"  # of the text a chunk's dense vector was made from: see embed_key()
 KEYWORD_FIELDS = (
     "acl", "source", "item_id", "parent_id", "kind", "item_hash", "sender", "folder", "thread_id",
     "level",  # "item" on the whole-item BM25 points (copilot/index/items.py), else absent
-    "embed_key",  # of the text a chunk's dense vector was made from: see embed_key()
+    EMBED_KEY,
 )  # fmt: skip
-EMBED_KEY = "embed_key"
-KEYED_READ = 4  # points read per key asked by ``vectors_by_key`` (copies share a key)
-ITEM_KEYED_READ = 4096  # points read of one item by ``item_vectors_by_key``
 
 
 def embed_key(text: str) -> str:

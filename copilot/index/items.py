@@ -32,7 +32,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from copilot.index import bm25
-from copilot.index.base import EMBED_KEY, ITEM_KEYED_READ, KEYED_READ
+from copilot.index.base import EMBED_KEY
 from copilot.index.filters import scoped
 from copilot.index.points import PointParts, dense_of, has_dense
 
@@ -47,6 +47,8 @@ COPIED = (
 # Payload fields of a chunk that making its item's point reads.
 CHUNK_FIELDS = ["owner", "item_id", "item_hash", "text", "prefix_chars", *COPIED]
 _NAMESPACE = uuid.UUID("5b0c3c1e-5f0e-4f59-9a43-0d7f1c1e6a18")
+KEYED_READ = 4  # points read per key asked by ``vectors_by_key`` (copies share a key)
+ITEM_KEYED_READ = 4096  # points read of one item by ``item_vectors_by_key``
 READ_ITEMS = 256  # items whose chunks one read fetches when item points are rebuilt
 
 ItemKey = tuple[str, str, str | None]  # owner, item id, item hash (None: any version)
