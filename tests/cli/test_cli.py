@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,6 +51,29 @@ def test_sync_search_and_status_from_the_command_line(cli_env, tmp_path):
 
     status = json.loads(copilot(cli_env, "status", "--json").stdout)
     assert status["items"] == 7 and status["chunks"] > 8 and status["failures"] == []
+
+
+def test_a_changed_note_re_syncs_without_embedding_its_unchanged_text(cli_env, tmp_path):
+    folder = build_workspace(tmp_path / "docs")
+    (folder / "filed-again").mkdir()
+    copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    notes = folder / "meeting-notes.md"
+    (folder / "filed-again" / notes.name).write_text(notes.read_text())  # the note, twice
+    notes.write_text(notes.read_text() + "\n\n## Later\n\nThe walrus budget was approved.\n")
+    later = time.time() + 60
+    os.utime(notes, (later, later))
+
+    out = copilot(cli_env, "sync", "local", str(folder), "--user", "ann")
+    assert "2 indexed" in out.stdout and "not embedded again" in out.stdout
+    hits = json.loads(copilot(cli_env, "search", "walrus budget approved", "--user", "ann",
+                              "--json", "--k", "1").stdout)  # fmt: skip
+    assert hits[0]["title"] == "meeting-notes.md" and "walrus" in hits[0]["text"]
+    touched = folder / "filed-again" / notes.name
+    touched.write_text(touched.read_text() + "\nA last line.\n")
+    os.utime(touched, (later + 60, later + 60))
+    report = json.loads(copilot(cli_env, "sync", "local", str(folder), "--user", "ann",
+                                "--json").stdout)  # fmt: skip
+    assert report["indexed"] == 1 and 0 < report["reused"] < report["embedded"]
 
 
 def test_bad_files_fail_alone_with_reasons_in_status(cli_env, tmp_path):
